@@ -1,0 +1,168 @@
+package file
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	kjson "sigs.k8s.io/json"
+
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// kind describes how to decode one kind the model reads.
+type kind struct {
+	versions   []string // accepted versions; nil means any
+	clustered  bool
+	newObject  func() runtime.Object
+	canonGroup string
+}
+
+// kinds maps "group/Kind" to its decoder. Istio kinds accept every served
+// version (v1alpha3, v1beta1, v1): their specs are identical.
+var kinds = map[string]kind{
+	"/Service":                                   {versions: []string{"v1"}, newObject: func() runtime.Object { return &corev1.Service{} }},
+	"/Pod":                                       {versions: []string{"v1"}, newObject: func() runtime.Object { return &corev1.Pod{} }},
+	"/Secret":                                    {versions: []string{"v1"}, newObject: func() runtime.Object { return &corev1.Secret{} }},
+	"/Namespace":                                 {versions: []string{"v1"}, clustered: true, newObject: func() runtime.Object { return &corev1.Namespace{} }},
+	"discovery.k8s.io/EndpointSlice":             {versions: []string{"v1"}, newObject: func() runtime.Object { return &discoveryv1.EndpointSlice{} }},
+	"networking.istio.io/ServiceEntry":           {newObject: func() runtime.Object { return &networkingv1.ServiceEntry{} }},
+	"networking.istio.io/WorkloadEntry":          {newObject: func() runtime.Object { return &networkingv1.WorkloadEntry{} }},
+	"networking.istio.io/DestinationRule":        {newObject: func() runtime.Object { return &networkingv1.DestinationRule{} }},
+	"networking.istio.io/VirtualService":         {newObject: func() runtime.Object { return &networkingv1.VirtualService{} }},
+	"gateway.networking.k8s.io/Gateway":          {versions: []string{"v1", "v1beta1"}, newObject: func() runtime.Object { return &gatewayv1.Gateway{} }},
+	"metaprotocol.aeraki.io/MetaRouter":          {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &metaprotocolv1alpha1.MetaRouter{} }},
+	"metaprotocol.aeraki.io/ApplicationProtocol": {versions: []string{"v1alpha1"}, clustered: true, newObject: func() runtime.Object { return &metaprotocolv1alpha1.ApplicationProtocol{} }},
+	"redis.aeraki.io/RedisService":               {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &redisv1alpha1.RedisService{} }},
+	"redis.aeraki.io/RedisDestination":           {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &redisv1alpha1.RedisDestination{} }},
+	"dubbo.aeraki.io/DubboAuthorizationPolicy":   {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &dubbov1alpha1.DubboAuthorizationPolicy{} }},
+}
+
+// header is the part of a document every Kubernetes object has.
+type header struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+}
+
+// decoded is the outcome of decoding one document.
+type decoded struct {
+	obj  runtime.Object
+	note *model.Diagnostic // set for skipped documents and errors
+}
+
+// decode turns one JSON document into a typed object, or says why not.
+func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
+	var h header
+	if err := json.Unmarshal(doc, &h); err != nil || h.APIVersion == "" || h.Kind == "" {
+		if err == nil && (h.APIVersion != "" || h.Kind != "") {
+			return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject",
+				Message: "document has no apiVersion or no kind; every Kubernetes object needs both"}}
+		}
+		return decoded{note: &model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped",
+			Message: "not a Kubernetes object (no apiVersion and kind); skipped"}}
+	}
+	gv, err := schema.ParseGroupVersion(h.APIVersion)
+	if err != nil {
+		return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject", Field: "apiVersion",
+			Message: fmt.Sprintf("invalid apiVersion %q: %v", h.APIVersion, err)}}
+	}
+	ref := model.ObjectRef{Group: gv.Group, Kind: h.Kind, Namespace: h.Metadata.Namespace, Name: h.Metadata.Name}
+	k, ok := kinds[gv.Group+"/"+h.Kind]
+	if !ok {
+		return decoded{note: &model.Diagnostic{Severity: model.SeverityInfo, Object: ref, Origin: origin, Reason: "Skipped",
+			Message: fmt.Sprintf("skipped: aeraki does not use %s objects", displayGK(gv.Group, h.Kind))}}
+	}
+	if k.versions != nil && !contains(k.versions, gv.Version) {
+		return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Object: ref, Origin: origin, Reason: "InvalidObject", Field: "apiVersion",
+			Message: fmt.Sprintf("version %q of %s is not supported; use %s", gv.Version, displayGK(gv.Group, h.Kind), strings.Join(prefixAll(gv.Group, k.versions), " or "))}}
+	}
+	errf := func(field, format string, args ...any) decoded {
+		return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Object: ref, Origin: origin, Reason: "InvalidObject", Field: field, Message: fmt.Sprintf(format, args...)}}
+	}
+	if h.Metadata.Name == "" {
+		return errf("metadata.name", "name is required")
+	}
+	obj := k.newObject()
+	strict, err := kjson.UnmarshalStrict(doc, obj)
+	if err != nil {
+		return errf("", "cannot decode: %s", cleanJSONError(err))
+	}
+	if len(strict) > 0 {
+		msgs := make([]string, len(strict))
+		for i, e := range strict {
+			msgs[i] = cleanJSONError(e)
+		}
+		return errf("", "%s; fix or remove the field (see `kubectl explain %s`)", strings.Join(msgs, "; "), strings.ToLower(h.Kind))
+	}
+	meta := obj.(metav1.Object)
+	if k.clustered {
+		meta.SetNamespace("")
+	} else if meta.GetNamespace() == "" {
+		meta.SetNamespace(defaultNamespace)
+	}
+	ref.Namespace = meta.GetNamespace()
+	if ns := meta.GetNamespace(); ns != "" {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			hint := ""
+			if strings.ContainsAny(ns, "${}") {
+				hint = "; it looks like an unexpanded shell variable: run the file through envsubst first"
+			}
+			return errf("metadata.namespace", "invalid namespace %q: %s%s", ns, strings.Join(errs, ", "), hint)
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(meta.GetName()); len(errs) > 0 {
+		return errf("metadata.name", "invalid name %q: %s", meta.GetName(), strings.Join(errs, ", "))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: h.Kind})
+	return decoded{obj: obj}
+}
+
+func cleanJSONError(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "json: ")
+	s = strings.TrimPrefix(s, "error unmarshaling JSON: while decoding JSON: json: ")
+	return s
+}
+
+func displayGK(group, kind string) string {
+	if group == "" {
+		return kind
+	}
+	return kind + "." + group
+}
+
+func prefixAll(group string, versions []string) []string {
+	out := make([]string, len(versions))
+	for i, v := range versions {
+		if group == "" {
+			out[i] = v
+		} else {
+			out[i] = group + "/" + v
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

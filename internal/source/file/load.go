@@ -1,0 +1,160 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// Options control how a directory is read.
+type Options struct {
+	// DefaultNamespace is given to namespaced objects that name none, as
+	// `kubectl apply -n` would. Default "default".
+	DefaultNamespace string
+}
+
+// Extensions of the files read; others are ignored.
+var extensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
+
+// Load reads every manifest under dir into b and returns what it noticed:
+// skipped documents (info), duplicates (warnings) and malformed documents
+// (errors). It fails only when dir itself cannot be read.
+func Load(dir string, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
+	if opts.DefaultNamespace == "" {
+		opts.DefaultNamespace = "default"
+	}
+	files, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var diags []model.Diagnostic
+	for _, rel := range files {
+		data, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel}, Reason: "ReadError", Message: err.Error()})
+			continue
+		}
+		diags = append(diags, LoadBytes(rel, data, b, opts)...)
+	}
+	return append(diags, b.Diagnostics()...), nil
+}
+
+// List returns the manifest files under dir (relative, slash-separated,
+// in lexical order), skipping hidden files and directories. A dir that is
+// itself a file is returned alone.
+func List(dir string) ([]string, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("config directory %s is not a directory", dir)
+	}
+	var out []string
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if path != dir && strings.HasPrefix(name, ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !extensions[strings.ToLower(filepath.Ext(name))] {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config directory %s: %w", dir, err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// LoadBytes reads the documents of one file (named rel in diagnostics) into b.
+func LoadBytes(rel string, data []byte, b *model.Builder, opts Options) []model.Diagnostic {
+	if opts.DefaultNamespace == "" {
+		opts.DefaultNamespace = "default"
+	}
+	var diags []model.Diagnostic
+	docs, err := splitDocuments(data)
+	if err != nil {
+		diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel, Index: len(docs)}, Reason: "InvalidYAML",
+			Message: fmt.Sprintf("cannot split into YAML documents: %v; documents after this point are not read", err)})
+	}
+	for i, doc := range docs {
+		origin := model.Origin{File: rel, Index: i}
+		if isBlank(doc) {
+			continue
+		}
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidYAML", Message: fmt.Sprintf("malformed YAML: %v", err)})
+			continue
+		}
+		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+			continue
+		}
+		if bytes.HasPrefix(bytes.TrimSpace(js), []byte("[")) {
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped", Message: "not a Kubernetes object (a list); skipped"})
+			continue
+		}
+		d := decode(js, origin, opts.DefaultNamespace)
+		if d.note != nil {
+			diags = append(diags, *d.note)
+			continue
+		}
+		if err := b.Add(d.obj, origin); err != nil {
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject", Message: err.Error()})
+		}
+	}
+	return diags
+}
+
+func splitDocuments(data []byte) ([][]byte, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var docs [][]byte
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return docs, err
+		}
+		docs = append(docs, doc)
+	}
+}
+
+// isBlank reports whether a YAML document holds only comments, blank
+// lines and document markers.
+func isBlank(doc []byte) bool {
+	for _, line := range strings.Split(string(doc), "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") || t == "---" || t == "..." {
+			continue
+		}
+		return false
+	}
+	return true
+}

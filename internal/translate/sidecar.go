@@ -1,0 +1,274 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	typev1beta1 "istio.io/api/type/v1beta1"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// Names Istio gives the things sidecar patches match.
+const (
+	tcpProxyFilter        = "envoy.filters.network.tcp_proxy"
+	virtualInboundName    = "virtualInbound"
+	wildcardAddress       = "0.0.0.0"
+	rbacFilterName        = "envoy.filters.network.rbac"
+	managedByLabel        = "app.kubernetes.io/managed-by"
+	managedByValue        = "aeraki"
+	sourceAnnotation      = "aeraki.io/source"
+	servicePortAnnotation = "aeraki.io/service"
+)
+
+// EnvoyFilter is one Istio EnvoyFilter aeraki hands istiod.
+type EnvoyFilter struct {
+	// Namespace and Name of the EnvoyFilter.
+	Namespace, Name string
+	// Labels and Annotations to put on the object.
+	Labels, Annotations map[string]string
+	// Spec is the EnvoyFilter itself.
+	Spec *networkingv1alpha3.EnvoyFilter
+	// Sources are the objects it was built from.
+	Sources []model.ObjectRef
+	// Revision is a content hash, used as the MCP resource version.
+	Revision model.Revision
+}
+
+// Ref is the EnvoyFilter's ObjectRef.
+func (e *EnvoyFilter) Ref() model.ObjectRef {
+	return model.ObjectRef{Group: "networking.istio.io", Kind: "EnvoyFilter", Namespace: e.Namespace, Name: e.Name}
+}
+
+// sidecarEnvoyFilters assembles, for every service with plugin-built
+// ports, one outbound EnvoyFilter in the root namespace that patches every
+// sidecar's listener for the service, and one inbound EnvoyFilter in the
+// service's namespace that patches the virtualInbound chain of the pods
+// the service selects.
+func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit) []*EnvoyFilter {
+	type group struct {
+		svc      *model.Service
+		outbound []*Unit
+		inbound  []*Unit
+	}
+	groups := map[string]*group{}
+	for _, u := range units {
+		g := groups[u.Service.Hostname]
+		if g == nil {
+			g = &group{svc: u.Service}
+			groups[u.Service.Hostname] = g
+		}
+		switch u.Role {
+		case plugin.RoleSidecarOutbound:
+			g.outbound = append(g.outbound, u)
+		case plugin.RoleSidecarInbound:
+			g.inbound = append(g.inbound, u)
+		}
+	}
+	root := snap.Options().RootNamespace
+	var out []*EnvoyFilter
+	for _, g := range groups {
+		if len(g.outbound) > 0 {
+			out = append(out, assemble(root, envoyFilterName("outbound", g.svc.Hostname), g.svc, nil, g.outbound, outboundPatches))
+		}
+		// Inbound patches need a workload selector; a service without one
+		// (external endpoints) has no sidecars of its own to patch.
+		if len(g.inbound) > 0 && len(g.svc.Selector) > 0 {
+			sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
+			out = append(out, assemble(g.svc.Namespace, envoyFilterName("inbound", g.svc.Hostname), g.svc, sel, g.inbound, inboundPatches))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
+
+func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
+	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+	ef := &EnvoyFilter{
+		Namespace: ns, Name: name,
+		Labels: map[string]string{managedByLabel: managedByValue},
+		Spec:   &networkingv1alpha3.EnvoyFilter{},
+	}
+	if sel != nil {
+		ef.Spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
+	}
+	seen := map[string]bool{}
+	var ports, revs []string
+	for _, u := range units {
+		ef.Spec.ConfigPatches = append(ef.Spec.ConfigPatches, patches(svc, u)...)
+		ports = append(ports, strconv.Itoa(int(u.Port.Number)))
+		revs = append(revs, string(u.Revision))
+		for _, o := range u.Objects {
+			if !seen[o.Key()] {
+				seen[o.Key()] = true
+				ef.Sources = append(ef.Sources, o)
+			}
+		}
+	}
+	var src []string
+	for _, o := range ef.Sources {
+		src = append(src, o.String())
+	}
+	ef.Annotations = map[string]string{
+		servicePortAnnotation: svc.Hostname + ":" + strings.Join(ports, ","),
+		sourceAnnotation:      strings.Join(src, ", "),
+	}
+	ef.Revision = model.RevisionOf([]any{ns, name, sel, revs, src})
+	return ef
+}
+
+// outboundPatches replaces tcp_proxy in the sidecar's outbound listener for
+// the service port. Istio names that listener "<vip>_<port>", or
+// "0.0.0.0_<port>" for services without a VIP.
+func outboundPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	addrs := svc.Addresses
+	if len(addrs) == 0 {
+		addrs = []string{wildcardAddress}
+	}
+	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
+	for _, a := range addrs {
+		match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
+			Context: networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND,
+			ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
+				Name:        listenerName(a, u.Port.Number),
+				PortNumber:  u.Port.Number,
+				FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: tcpProxyFilter}},
+			}},
+		}
+		out = append(out, filterPatches(match, u)...)
+	}
+	return out
+}
+
+// inboundPatches replaces tcp_proxy in the virtualInbound chains for the
+// service's target port.
+func inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
+		Context: networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND,
+		ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
+			Name: virtualInboundName,
+			FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{
+				DestinationPort: u.Port.TargetPort,
+				Filter:          &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: tcpProxyFilter},
+			},
+		}},
+	}
+	if u.Port.TargetPort == 0 {
+		// A named target port resolves per pod; match on the chain's filter only.
+		match.GetListener().FilterChain.DestinationPort = u.Port.Number
+	}
+	return filterPatches(match, u)
+}
+
+// filterPatches turns a unit's filters into patches at match: the last
+// (terminal) filter replaces tcp_proxy and the others are inserted before
+// it. A failed-closed unit instead gets a deny-all RBAC filter in front of
+// tcp_proxy, so the port refuses calls rather than bypassing the policy.
+func filterPatches(match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, f *listenerv3.Filter) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+		return &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{
+			ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
+			Match:   match,
+			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: toStruct(f)},
+		}
+	}
+	if u.FailedClosed || len(u.Filters) == 0 {
+		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, DenyAllFilter(u.Key))}
+	}
+	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
+	for _, f := range u.Filters[:len(u.Filters)-1] {
+		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, f))
+	}
+	return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_REPLACE, u.Filters[len(u.Filters)-1]))
+}
+
+// DenyAllFilter is the network RBAC filter that makes a failed port
+// refuse every connection.
+func DenyAllFilter(statPrefix string) *listenerv3.Filter {
+	return xds.NetworkFilter(rbacFilterName, &rbacv3.RBAC{
+		StatPrefix: "aeraki_fail_closed." + sanitizeStat(statPrefix),
+		Rules: &rbacconfigv3.RBAC{Action: rbacconfigv3.RBAC_DENY, Policies: map[string]*rbacconfigv3.Policy{
+			"aeraki-fail-closed": {
+				Permissions: []*rbacconfigv3.Permission{{Rule: &rbacconfigv3.Permission_Any{Any: true}}},
+				Principals:  []*rbacconfigv3.Principal{{Identifier: &rbacconfigv3.Principal_Any{Any: true}}},
+			},
+		}},
+	})
+}
+
+func sanitizeStat(s string) string {
+	return strings.NewReplacer("|", "_", ":", "_").Replace(s)
+}
+
+func listenerName(addr string, port uint32) string {
+	return addr + "_" + strconv.FormatUint(uint64(port), 10)
+}
+
+// envoyFilterName is "aeraki-<direction>-<host>", shortened with a hash
+// when the host is too long for a Kubernetes name.
+func envoyFilterName(direction, host string) string {
+	name := "aeraki-" + direction + "-" + strings.ToLower(host)
+	if len(name) <= 253 {
+		return name
+	}
+	return name[:240] + "-" + string(model.RevisionOf(host))[:12]
+}
+
+// toStruct converts an Envoy message into the Struct an EnvoyFilter patch
+// carries, in the JSON form istiod parses back (typed_config with @type).
+func toStruct(m proto.Message) *structpb.Struct {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("translate: cannot encode %T: %v", m, err))
+	}
+	s := &structpb.Struct{}
+	if err := protojson.Unmarshal(b, s); err != nil {
+		panic(fmt.Sprintf("translate: cannot decode %T as a Struct: %v", m, err))
+	}
+	return s
+}
+
+// Manifest renders the EnvoyFilter as a Kubernetes object (a generic map
+// with sorted keys when encoded), ready to print or `kubectl apply`.
+func (e *EnvoyFilter) Manifest() map[string]any {
+	spec := map[string]any{}
+	b, err := protojson.Marshal(e.Spec)
+	if err == nil {
+		err = json.Unmarshal(b, &spec)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("translate: cannot encode EnvoyFilter %s/%s: %v", e.Namespace, e.Name, err))
+	}
+	meta := map[string]any{"name": e.Name, "namespace": e.Namespace}
+	if len(e.Labels) > 0 {
+		meta["labels"] = e.Labels
+	}
+	if len(e.Annotations) > 0 {
+		meta["annotations"] = e.Annotations
+	}
+	return map[string]any{
+		"apiVersion": "networking.istio.io/v1alpha3",
+		"kind":       "EnvoyFilter",
+		"metadata":   meta,
+		"spec":       spec,
+	}
+}

@@ -1,0 +1,136 @@
+package translate
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// Options configure a Translator.
+type Options struct {
+	// Registry holds the plugins. Required.
+	Registry *plugin.Registry
+	// Log receives structured logs; logr.Discard() when unset.
+	Log logr.Logger
+	// Workers bounds parallel unit builds; GOMAXPROCS when 0.
+	Workers int
+}
+
+// Translator turns snapshots into config, reusing what a new snapshot did
+// not change. It is safe for use by one goroutine at a time; the server
+// serializes translations.
+type Translator struct {
+	opts  Options
+	mu    sync.Mutex
+	units map[string]*unit // by unit key, from the last translation
+}
+
+// New returns a Translator.
+func New(opts Options) (*Translator, error) {
+	if opts.Registry == nil {
+		return nil, fmt.Errorf("translate: a plugin registry is required")
+	}
+	if opts.Log.GetSink() == nil {
+		opts.Log = logr.Discard()
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	return &Translator{opts: opts, units: map[string]*unit{}}, nil
+}
+
+// Output is the result of one translation.
+type Output struct {
+	// Snapshot is the snapshot the plugins saw: the input without the
+	// objects that failed validation.
+	Snapshot *model.Snapshot
+	// EnvoyFilters are the sidecar patches for istiod, sorted by namespace and name.
+	EnvoyFilters []*EnvoyFilter
+	// Units are the per service port and role builds, sorted by key.
+	Units []*Unit
+	// Diagnostics are every finding, deduplicated and sorted by object.
+	Diagnostics []model.Diagnostic
+	// Rejected lists the objects left out because of errors.
+	Rejected []model.ObjectRef
+	// Stats says how much work the translation did.
+	Stats Stats
+}
+
+// Stats counts the work of one translation.
+type Stats struct {
+	// UnitsBuilt is how many units ran their plugin.
+	UnitsBuilt int
+	// UnitsReused is how many units were taken from the previous translation.
+	UnitsReused int
+	// Duration is the wall time of the translation.
+	Duration time.Duration
+}
+
+// Translate builds config for snap. Diagnostics from the source (decode
+// errors, duplicates) are not its business; callers merge them.
+func (t *Translator) Translate(snap *model.Snapshot) *Output {
+	start := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+
+	diags, rejected := validate(t.opts.Registry, snap)
+	eff := snap.Without(rejected)
+
+	keys := planUnits(t.opts.Registry, eff)
+	units, stats := t.buildUnits(eff, keys)
+	t.units = map[string]*unit{}
+	for _, u := range units {
+		t.units[u.key] = u
+	}
+
+	out := &Output{Snapshot: eff, Stats: stats}
+	for _, u := range units {
+		out.Units = append(out.Units, u.Unit)
+		diags = append(diags, u.Diagnostics...)
+	}
+	out.EnvoyFilters = sidecarEnvoyFilters(eff, out.Units)
+	for k := range rejected {
+		if o, ok := snap.ObjectByKey(k); ok {
+			out.Rejected = append(out.Rejected, o.Ref)
+		}
+	}
+	sort.Slice(out.Rejected, func(i, j int) bool { return out.Rejected[i].Key() < out.Rejected[j].Key() })
+	out.Diagnostics = normalize(snap, diags)
+	out.Stats.Duration = time.Since(start)
+	t.opts.Log.V(1).Info("translated", "units", len(units), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
+		"envoyFilters", len(out.EnvoyFilters), "rejected", len(out.Rejected), "duration", out.Stats.Duration)
+	return out
+}
+
+// normalize fills origins, drops duplicates and sorts diagnostics.
+func normalize(snap *model.Snapshot, diags []model.Diagnostic) []model.Diagnostic {
+	seen := map[string]bool{}
+	out := make([]model.Diagnostic, 0, len(diags))
+	for _, d := range diags {
+		if d.Origin.File == "" && d.Object.Kind != "" {
+			if o, ok := snap.Object(d.Object); ok {
+				d.Origin = o.Origin
+			}
+		}
+		k := fmt.Sprintf("%d|%s|%s|%s|%s|%s", d.Severity, d.Object.Key(), d.Field, d.Reason, d.Message, d.Plugin)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Object.Key() != out[j].Object.Key() {
+			return out[i].Object.Key() < out[j].Object.Key()
+		}
+		return out[i].Field < out[j].Field
+	})
+	return out
+}

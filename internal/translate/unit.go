@@ -1,0 +1,241 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/pkg/metaroute"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// Unit is the config one plugin built for one service port in one role.
+type Unit struct {
+	// Key is "<role>|<hostname>|<port>".
+	Key string
+	// Plugin is the name of the plugin that built it.
+	Plugin string
+	// Role is the proxy role.
+	Role plugin.Role
+	// Service and Port are what was built.
+	Service *model.Service
+	Port    *model.Port
+	// RouteConfig is the plugin's route table, if it has one.
+	RouteConfig proto.Message
+	// Filters are the network filters that replace tcp_proxy.
+	Filters []*listenerv3.Filter
+	// FailedClosed is true when the plugin failed and no earlier good
+	// config exists: the port refuses connections.
+	FailedClosed bool
+	// Stale is true when the plugin failed and the last good config is
+	// kept instead.
+	Stale bool
+	// Objects are the objects the unit was built from (the service, its
+	// MetaRouters and VirtualServices).
+	Objects []model.ObjectRef
+	// Diagnostics are what the plugin reported, and its failure if any.
+	Diagnostics []model.Diagnostic
+	// Revision is a hash of the output, for versions.
+	Revision model.Revision
+}
+
+type unitKey struct {
+	key    string
+	role   plugin.Role
+	host   string
+	port   uint32
+	plugin plugin.Plugin
+}
+
+type unit struct {
+	*Unit
+	key  string
+	deps model.Deps
+	good bool // output passed validation (not stale, not failed)
+}
+
+// planUnits lists the units a snapshot needs: every role of every service
+// port a plugin with a NetworkFilterBuilder claims.
+func planUnits(reg *plugin.Registry, snap *model.Snapshot) []unitKey {
+	var out []unitKey
+	for _, svc := range snap.View().Services() {
+		for _, port := range svc.Ports {
+			p := reg.ForPort(port)
+			if p == nil {
+				continue
+			}
+			if _, ok := p.(plugin.NetworkFilterBuilder); !ok {
+				continue
+			}
+			for _, role := range []plugin.Role{plugin.RoleSidecarOutbound, plugin.RoleSidecarInbound} {
+				out = append(out, unitKey{key: UnitKey(role, svc.Hostname, port.Number), role: role, host: svc.Hostname, port: port.Number, plugin: p})
+			}
+		}
+	}
+	return out
+}
+
+// UnitKey names the unit for a role, host and port.
+func UnitKey(role plugin.Role, host string, port uint32) string {
+	return role.String() + "|" + host + "|" + strconv.FormatUint(uint64(port), 10)
+}
+
+func (t *Translator) buildUnits(snap *model.Snapshot, keys []unitKey) ([]*unit, Stats) {
+	out := make([]*unit, len(keys))
+	var stats Stats
+	var mu sync.Mutex
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < t.opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				k := keys[i]
+				prev := t.units[k.key]
+				if prev != nil && prev.Plugin == k.plugin.Name() && !prev.deps.Changed(snap) {
+					out[i] = prev
+					mu.Lock()
+					stats.UnitsReused++
+					mu.Unlock()
+					continue
+				}
+				out[i] = t.build(snap, k, prev)
+				mu.Lock()
+				stats.UnitsBuilt++
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range keys {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out, stats
+}
+
+// build runs one plugin for one unit, catching panics, and puts its output
+// through the validation gate.
+func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
+	deps := model.Deps{}
+	view := snap.TrackedView(deps)
+	svc := view.Service(k.host)
+	port := svc.Port(k.port)
+	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
+	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
+	ctx.MetaRouters = view.MetaRouters(k.host)
+
+	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port}}
+	u.Objects = append(u.Objects, svc.Ref)
+	for _, mr := range ctx.MetaRouters {
+		u.Objects = append(u.Objects, metaroute.RouterRef(mr))
+	}
+	if !port.Meta {
+		for _, vs := range view.VirtualServices(k.host) {
+			u.Objects = append(u.Objects, metaroute.VirtualServiceRef(vs))
+		}
+	}
+
+	rc, filters, err := runPlugin(k.plugin, ctx)
+	if err == nil {
+		err = gate(rc, filters)
+	}
+	u.Diagnostics = ctx.Reports()
+	if err != nil {
+		d := failure(k.plugin.Name(), svc, port, k.role, err)
+		if prev != nil && prev.good {
+			d.Message += "; the last good config is kept"
+			u.RouteConfig, u.Filters, u.Stale, u.Revision = prev.RouteConfig, prev.Filters, true, prev.Revision
+		} else {
+			d.Message += "; the port fails closed (connections are refused) until this is fixed"
+			u.FailedClosed = true
+			u.Revision = model.RevisionOf("failed-closed|" + k.key)
+		}
+		u.Diagnostics = append(u.Diagnostics, d)
+		t.opts.Log.Error(err, "plugin build failed", "plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
+		return u
+	}
+	u.RouteConfig, u.Filters, u.good = rc, filters, true
+	u.Revision = revisionOf(rc, filters)
+	return u
+}
+
+func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, filters []*listenerv3.Filter, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plugin panicked: %v", r)
+		}
+	}()
+	if rb, ok := p.(plugin.RouteConfigBuilder); ok {
+		if rc, err = rb.BuildRouteConfig(ctx); err != nil {
+			return nil, nil, err
+		}
+		ctx.RouteConfig = rc
+	}
+	nb := p.(plugin.NetworkFilterBuilder)
+	if filters, err = nb.BuildNetworkFilters(ctx); err != nil {
+		return nil, nil, err
+	}
+	if len(filters) == 0 {
+		return nil, nil, errors.New("plugin built no network filter")
+	}
+	return rc, filters, nil
+}
+
+// gate is the validation gate: nothing that fails Envoy's own validation
+// (including messages packed in Any) leaves the translator.
+func gate(rc proto.Message, filters []*listenerv3.Filter) error {
+	var errs []error
+	if rc != nil {
+		if err := xds.Validate(rc); err != nil {
+			errs = append(errs, fmt.Errorf("route config: %w", err))
+		}
+	}
+	for i, f := range filters {
+		if err := xds.Validate(f); err != nil {
+			errs = append(errs, fmt.Errorf("filter %d (%s): %w", i, f.GetName(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func failure(pluginName string, svc *model.Service, port *model.Port, role plugin.Role, err error) model.Diagnostic {
+	d := model.Diagnostic{Severity: model.SeverityError, Object: svc.Ref, Reason: "PluginError", Plugin: pluginName}
+	var pe *plugin.Error
+	if errors.As(err, &pe) {
+		d = pe.Diagnostic()
+	}
+	d.Message = fmt.Sprintf("building %s port %s for %s: %s", svc.Hostname, port, role, strings.TrimSpace(err.Error()))
+	return d
+}
+
+func revisionOf(rc proto.Message, filters []*listenerv3.Filter) model.Revision {
+	opts := proto.MarshalOptions{Deterministic: true}
+	var parts []string
+	if rc != nil {
+		b, _ := opts.Marshal(rc)
+		parts = append(parts, string(b))
+	}
+	for _, f := range filters {
+		b, _ := opts.Marshal(f)
+		parts = append(parts, string(b))
+	}
+	return model.RevisionOf(parts)
+}
+
+// sortUnits orders units by key.
+func sortUnits(us []*Unit) {
+	sort.Slice(us, func(i, j int) bool { return us[i].Key < us[j].Key })
+}

@@ -1,0 +1,88 @@
+package aeraki
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+)
+
+// Version is aeraki's release version.
+const Version = "0.1.0-dev"
+
+// Main runs the aeraki command with the built-in plugins plus extra, and
+// exits the process with its status.
+func Main(extra ...plugin.Plugin) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, extra...)
+	stop()
+	os.Exit(code)
+}
+
+// Builtin returns fresh instances of the plugins every aeraki binary has.
+func Builtin() ([]plugin.Plugin, error) {
+	d, err := dubbo.New(dubbo.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return []plugin.Plugin{d}, nil
+}
+
+// Run runs the aeraki command with args (without the program name) and
+// returns the exit status. It is Main without the process: tests call it.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...plugin.Plugin) int {
+	builtin, err := Builtin()
+	if err != nil {
+		fmt.Fprintf(stderr, "aeraki: %v\n", err)
+		return 2
+	}
+	reg, err := plugin.NewRegistry(append(builtin, extra...)...)
+	if err != nil {
+		fmt.Fprintf(stderr, "aeraki: %v\n", err)
+		return 2
+	}
+	env := &env{registry: reg, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "aeraki",
+		Short:         "aeraki extends Istio to Dubbo, Thrift, Redis and user-defined protocols",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(renderCommand(env), pluginsCommand(env), versionCommand(env))
+	for _, c := range env.extraCommands() {
+		root.AddCommand(c)
+	}
+	if err := root.ExecuteContext(ctx); err != nil {
+		if code, ok := err.(exitCode); ok {
+			return int(code)
+		}
+		fmt.Fprintf(stderr, "aeraki: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// env is what subcommands share: the plugins and the output streams.
+type env struct {
+	registry *plugin.Registry
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+// exitCode is returned by a command that already printed its errors.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// extraCommands are the subcommands added by later parts (serve, trace).
+func (e *env) extraCommands() []*cobra.Command { return nil }

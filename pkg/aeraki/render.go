@@ -1,0 +1,73 @@
+package aeraki
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aeraki-ng/aeraki/internal/render"
+	"github.com/aeraki-ng/aeraki/internal/source/file"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// meshFlags are the mesh settings every command that builds config takes.
+type meshFlags struct {
+	model            model.Options
+	defaultNamespace string
+	pluginOptions    map[string]string
+}
+
+func (m *meshFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&m.model.DomainSuffix, "domain-suffix", "cluster.local", "DNS suffix of Kubernetes service names")
+	f.StringVar(&m.model.RootNamespace, "root-namespace", "istio-system", "Istio's config root namespace, where mesh-wide EnvoyFilters go")
+	f.StringVar(&m.model.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of workload identities")
+	f.StringVarP(&m.defaultNamespace, "namespace", "n", "default", "namespace for objects in files that name none, as kubectl apply -n")
+	f.StringToStringVar(&m.pluginOptions, "plugin-option", nil, "plugin options as <plugin>.<key>=<value>, e.g. dubbo.filter=dubbo_proxy (repeatable)")
+}
+
+func renderCommand(e *env) *cobra.Command {
+	var (
+		mesh    meshFlags
+		dir     string
+		output  string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "render -f DIR",
+		Short: "Print the config the manifests in DIR produce, without a cluster",
+		Long: `render reads the manifests in DIR (recursively, as kubectl apply -R -f) and prints
+the EnvoyFilters aeraki would hand istiod for sidecars, as a YAML stream or a JSON List.
+
+Problems are printed to stderr, one line each, naming the object and file they concern;
+the exit status is 1 when any object had errors (everything else is still rendered).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return fmt.Errorf("render needs -f DIR")
+			}
+			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
+				return err
+			}
+			res, err := render.Render(render.Options{Dir: dir, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
+			if err != nil {
+				return err
+			}
+			if err := render.WriteManifests(e.stdout, res.Manifests(), output); err != nil {
+				return err
+			}
+			render.WriteDiagnostics(e.stderr, res.Diagnostics, verbose)
+			if len(res.Errors()) > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	mesh.register(cmd)
+	cmd.Flags().StringVarP(&dir, "filename", "f", "", "directory (or file) of manifests to render")
+	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print notes about skipped documents")
+	return cmd
+}
+
+func fileOptions(m meshFlags) file.Options { return file.Options{DefaultNamespace: m.defaultNamespace} }

@@ -1,0 +1,319 @@
+package metaroute
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// MatchKind is how an attribute value is compared.
+type MatchKind int
+
+const (
+	// MatchExact compares the whole value.
+	MatchExact MatchKind = iota + 1
+	// MatchPrefix compares the start of the value.
+	MatchPrefix
+	// MatchRegex matches the whole value against an RE2 expression.
+	MatchRegex
+	// MatchPresent only requires the attribute to be there.
+	MatchPresent
+)
+
+// String names the kind as the MetaRouter field does.
+func (k MatchKind) String() string {
+	switch k {
+	case MatchExact:
+		return "exact"
+	case MatchPrefix:
+		return "prefix"
+	case MatchRegex:
+		return "regex"
+	case MatchPresent:
+		return "present"
+	}
+	return "unknown"
+}
+
+// AttributeMatch is one condition of a route: attribute Name compared with Value.
+type AttributeMatch struct {
+	// Name is the attribute as the MetaRouter writes it ("method", "interface", "foo").
+	Name string
+	// Kind is the comparison.
+	Kind MatchKind
+	// Value is the operand; empty for MatchPresent.
+	Value string
+}
+
+// Destination is where a route sends (a share of) its calls.
+type Destination struct {
+	// Host is the destination service's hostname.
+	Host string
+	// Port is the destination service port.
+	Port uint32
+	// Subset is the DestinationRule subset, or "".
+	Subset string
+	// Cluster is the Envoy cluster for Host, Port and Subset in the role being built.
+	Cluster string
+	// Weight is the share of calls, 0..100; 0 with a single destination means all.
+	Weight uint32
+}
+
+// Mirror copies a share of a route's calls to another destination.
+type Mirror struct {
+	Destination
+	// Percent of calls mirrored, 0..100.
+	Percent float64
+}
+
+// Retries is a route's retry policy.
+type Retries struct {
+	// Attempts is the number of retries after the first try.
+	Attempts uint32
+	// PerTryTimeout bounds each try; 0 means the route timeout.
+	PerTryTimeout time.Duration
+	// RetryOn lists the conditions that trigger a retry, protocol specific.
+	RetryOn []string
+}
+
+// Fault is a route's fault injection.
+type Fault struct {
+	// Delay is a fixed delay before forwarding, 0 for none.
+	Delay time.Duration
+	// DelayPercent is the share of calls delayed.
+	DelayPercent float64
+	// AbortStatus is the status calls are aborted with, "" for none.
+	AbortStatus string
+	// AbortCode is the numeric (gRPC-style) code of AbortStatus.
+	AbortCode int32
+	// AbortPercent is the share of calls aborted.
+	AbortPercent float64
+}
+
+// KeyValue is one request or response mutation.
+type KeyValue struct{ Key, Value string }
+
+// Route is one route in protocol-neutral form.
+type Route struct {
+	// Name is the route's name, or a generated "<router>-<index>".
+	Name string
+	// Object is the MetaRouter or VirtualService the route came from; zero
+	// for the default route.
+	Object model.ObjectRef
+	// Field is the route's path in Object, such as "spec.routes[1]".
+	Field string
+	// Match lists the conditions, all of which must hold, sorted by name.
+	// Empty means the route catches every call.
+	Match []AttributeMatch
+	// Destinations are the weighted destinations; never empty.
+	Destinations []Destination
+	// Mirror, RequestMutation, ResponseMutation, Timeout, Retries and Fault
+	// are the optional parts; plugins program what their data plane can
+	// carry and report the rest with BuildContext.Warnf.
+	Mirror           *Mirror
+	RequestMutation  []KeyValue
+	ResponseMutation []KeyValue
+	Timeout          time.Duration
+	Retries          *Retries
+	Fault            *Fault
+}
+
+// CatchAll reports whether the route matches every call.
+func (r *Route) CatchAll() bool { return len(r.Match) == 0 }
+
+// Weighted reports whether the route splits calls over several destinations.
+func (r *Route) Weighted() bool { return len(r.Destinations) > 1 }
+
+// Build returns the routes for ctx: those of ctx.MetaRouters in order,
+// followed by a default route to ctx.Service when none of them catches
+// every call. On a sidecar's inbound side every destination is the local
+// workload. Routes that cannot be resolved are reported and skipped (the
+// core validated the routers, so this only happens when a plugin calls
+// Build with routers of its own).
+func Build(ctx *plugin.BuildContext) []Route {
+	var out []Route
+	for _, mr := range ctx.MetaRouters {
+		ref := RouterRef(mr)
+		for i := range mr.Spec.Routes {
+			r, err := fromMetaRoute(ctx, mr, i)
+			if err != nil {
+				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: fmt.Sprintf("spec.routes[%d]", i), Reason: "InvalidRoute", Message: err.Error()})
+				continue
+			}
+			out = append(out, r)
+		}
+	}
+	return WithDefault(ctx, out)
+}
+
+// WithDefault appends the default route to ctx.Service unless a route
+// already catches every call.
+func WithDefault(ctx *plugin.BuildContext, routes []Route) []Route {
+	for i := range routes {
+		if routes[i].CatchAll() {
+			return routes
+		}
+	}
+	return append(routes, DefaultRoute(ctx))
+}
+
+// DefaultRoute sends every call to the service being built, unsplit.
+func DefaultRoute(ctx *plugin.BuildContext) Route {
+	d := Destination{Host: ctx.Service.Hostname, Port: ctx.Port.Number}
+	d.Cluster = ctx.ClusterName(d.Host, d.Port, "")
+	return Route{Name: "default", Destinations: []Destination{d}}
+}
+
+// RouterRef is the ObjectRef of a MetaRouter.
+func RouterRef(mr *metaprotocolv1alpha1.MetaRouter) model.ObjectRef {
+	return model.ObjectRef{Group: metaprotocolv1alpha1.GroupName, Kind: "MetaRouter", Namespace: mr.Namespace, Name: mr.Name}
+}
+
+func fromMetaRoute(ctx *plugin.BuildContext, mr *metaprotocolv1alpha1.MetaRouter, i int) (Route, error) {
+	src := mr.Spec.Routes[i]
+	r := Route{Name: src.Name, Object: RouterRef(mr), Field: fmt.Sprintf("spec.routes[%d]", i)}
+	if r.Name == "" {
+		r.Name = fmt.Sprintf("%s-%d", mr.Name, i)
+	}
+	if src.Match != nil {
+		r.Match = Attributes(src.Match.Attributes)
+	}
+	for _, d := range src.Route {
+		dest, err := resolve(ctx, mr.Namespace, d.Destination)
+		if err != nil {
+			return r, err
+		}
+		if d.Weight > 0 {
+			dest.Weight = uint32(d.Weight)
+		}
+		r.Destinations = append(r.Destinations, dest)
+	}
+	if len(r.Destinations) == 0 {
+		return r, fmt.Errorf("route has no destination")
+	}
+	if src.Mirror != nil {
+		dest, err := resolve(ctx, mr.Namespace, *src.Mirror)
+		if err != nil {
+			return r, fmt.Errorf("mirror: %w", err)
+		}
+		pct := 100.0
+		if src.MirrorPercentage != nil {
+			pct = src.MirrorPercentage.Value
+		}
+		r.Mirror = &Mirror{Destination: dest, Percent: pct}
+	}
+	for _, kv := range src.RequestMutation {
+		r.RequestMutation = append(r.RequestMutation, KeyValue{kv.Key, kv.Value})
+	}
+	for _, kv := range src.ResponseMutation {
+		r.ResponseMutation = append(r.ResponseMutation, KeyValue{kv.Key, kv.Value})
+	}
+	var err error
+	if src.Timeout != "" {
+		if r.Timeout, err = src.Timeout.Parse(); err != nil {
+			return r, fmt.Errorf("timeout: %w", err)
+		}
+	}
+	if rp := src.Retries; rp != nil {
+		r.Retries = &Retries{Attempts: uint32(max(rp.Attempts, 0)), RetryOn: rp.RetryOn}
+		if rp.PerTryTimeout != "" {
+			if r.Retries.PerTryTimeout, err = rp.PerTryTimeout.Parse(); err != nil {
+				return r, fmt.Errorf("retries.perTryTimeout: %w", err)
+			}
+		}
+	}
+	if f := src.Fault; f != nil {
+		r.Fault = &Fault{}
+		if f.Delay != nil {
+			if r.Fault.Delay, err = f.Delay.FixedDelay.Parse(); err != nil {
+				return r, fmt.Errorf("fault.delay.fixedDelay: %w", err)
+			}
+			r.Fault.DelayPercent = percentOr100(f.Delay.Percentage)
+		}
+		if f.Abort != nil {
+			r.Fault.AbortStatus = string(f.Abort.Status)
+			r.Fault.AbortCode, _ = f.Abort.Status.Code()
+			r.Fault.AbortPercent = percentOr100(f.Abort.Percentage)
+		}
+	}
+	return r, nil
+}
+
+func percentOr100(p *metaprotocolv1alpha1.Percent) float64 {
+	if p == nil {
+		return 100
+	}
+	return p.Value
+}
+
+// Attributes converts a MetaRouter attribute map into matches sorted by
+// name, so generated config does not depend on map order.
+func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
+	out := make([]AttributeMatch, 0, len(attrs))
+	for name, m := range attrs {
+		am := AttributeMatch{Name: name}
+		switch {
+		case m.Exact != "":
+			am.Kind, am.Value = MatchExact, m.Exact
+		case m.Prefix != "":
+			am.Kind, am.Value = MatchPrefix, m.Prefix
+		case m.Regex != "":
+			am.Kind, am.Value = MatchRegex, m.Regex
+		default:
+			am.Kind = MatchPresent
+		}
+		out = append(out, am)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// resolve finds the service, port and cluster of a MetaRouter destination.
+func resolve(ctx *plugin.BuildContext, namespace string, d metaprotocolv1alpha1.Destination) (Destination, error) {
+	svc := ctx.Model.LookupService(d.Host, namespace)
+	if svc == nil {
+		return Destination{}, fmt.Errorf("destination host %q matches no Service or ServiceEntry", d.Host)
+	}
+	port, err := destinationPort(svc, d.Port, ctx.Service, ctx.Port)
+	if err != nil {
+		return Destination{}, err
+	}
+	if d.Subset != "" {
+		if _, ok := ctx.Model.Subset(svc.Hostname, d.Subset); !ok {
+			return Destination{}, fmt.Errorf("subset %q of %s is not defined by any DestinationRule", d.Subset, svc.Hostname)
+		}
+	}
+	out := Destination{Host: svc.Hostname, Port: port.Number, Subset: d.Subset}
+	out.Cluster = ctx.ClusterName(out.Host, out.Port, out.Subset)
+	return out, nil
+}
+
+// destinationPort picks the port of svc a destination means: the one
+// named, else the port being built when svc is that service, else the port
+// with the same number, else svc's only port.
+func destinationPort(svc *model.Service, sel *metaprotocolv1alpha1.PortSelector, building *model.Service, buildingPort *model.Port) (*model.Port, error) {
+	if sel != nil && sel.Number != 0 {
+		if p := svc.Port(uint32(sel.Number)); p != nil {
+			return p, nil
+		}
+		return nil, fmt.Errorf("destination %s has no port %d", svc.Hostname, sel.Number)
+	}
+	if buildingPort != nil {
+		if p := svc.Port(buildingPort.Number); p != nil {
+			return p, nil
+		}
+	}
+	if len(svc.Ports) == 1 {
+		return svc.Ports[0], nil
+	}
+	if building != nil && svc.Hostname == building.Hostname && buildingPort != nil {
+		return buildingPort, nil
+	}
+	return nil, fmt.Errorf("destination %s has %d ports; set destination.port.number", svc.Hostname, len(svc.Ports))
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,233 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+)
+
+// Options are the mesh-wide settings a Snapshot is built with.
+type Options struct {
+	// DomainSuffix completes short host names: "name.ns.svc.<DomainSuffix>". Default cluster.local.
+	DomainSuffix string
+	// RootNamespace is Istio's config root namespace, where mesh-wide
+	// EnvoyFilters live. Default istio-system.
+	RootNamespace string
+	// TrustDomain is the SPIFFE trust domain of workload identities. Default cluster.local.
+	TrustDomain string
+}
+
+func (o Options) withDefaults() Options {
+	if o.DomainSuffix == "" {
+		o.DomainSuffix = "cluster.local"
+	}
+	if o.RootNamespace == "" {
+		o.RootNamespace = "istio-system"
+	}
+	if o.TrustDomain == "" {
+		o.TrustDomain = "cluster.local"
+	}
+	return o
+}
+
+// Builder collects objects from a source and freezes them into a Snapshot.
+// It is not safe for concurrent use; a source fills one Builder per
+// snapshot.
+type Builder struct {
+	opts    Options
+	objects map[string]*entry
+	diags   []Diagnostic
+}
+
+type entry struct {
+	ref    ObjectRef
+	origin Origin
+	obj    runtime.Object
+	rev    Revision
+	seq    int
+}
+
+// NewBuilder returns an empty Builder for a mesh with the given options.
+func NewBuilder(opts Options) *Builder {
+	return &Builder{opts: opts.withDefaults(), objects: map[string]*entry{}}
+}
+
+// Kinds the model reads. Sources decode these and skip everything else.
+var modelKinds = map[string]bool{
+	"/Service": true, "/Pod": true, "/Namespace": true, "/Secret": true,
+	"discovery.k8s.io/EndpointSlice":             true,
+	"networking.istio.io/ServiceEntry":           true,
+	"networking.istio.io/WorkloadEntry":          true,
+	"networking.istio.io/DestinationRule":        true,
+	"networking.istio.io/VirtualService":         true,
+	"gateway.networking.k8s.io/Gateway":          true,
+	"metaprotocol.aeraki.io/MetaRouter":          true,
+	"metaprotocol.aeraki.io/ApplicationProtocol": true,
+	"redis.aeraki.io/RedisService":               true,
+	"redis.aeraki.io/RedisDestination":           true,
+	"dubbo.aeraki.io/DubboAuthorizationPolicy":   true,
+}
+
+// Reads reports whether the model uses objects of this group and kind;
+// sources skip the others.
+func Reads(group, kind string) bool { return modelKinds[group+"/"+kind] }
+
+// Add puts obj into the snapshot under construction. The Builder takes
+// ownership: callers must not modify obj afterwards. Adding an object with
+// the same kind, namespace and name as an earlier one replaces it, as a
+// later `kubectl apply` would, and records a warning naming both origins.
+func (b *Builder) Add(obj runtime.Object, origin Origin) error {
+	ref, meta, err := refOf(obj)
+	if err != nil {
+		return err
+	}
+	if !Reads(ref.Group, ref.Kind) {
+		return fmt.Errorf("model: %s is not a kind the model reads", ref)
+	}
+	e := &entry{ref: ref, origin: origin, obj: obj, rev: revisionOfObject(obj, meta), seq: len(b.objects)}
+	if old, ok := b.objects[ref.Key()]; ok {
+		e.seq = old.seq
+		msg := fmt.Sprintf("defined again; this definition replaces the one in %s", old.origin)
+		if old.origin.File == "" {
+			msg = "defined again; this definition replaces the earlier one"
+		}
+		b.diags = append(b.diags, Diagnostic{Severity: SeverityWarning, Object: ref, Origin: origin, Reason: "Duplicate", Message: msg})
+	}
+	b.objects[ref.Key()] = e
+	return nil
+}
+
+// Delete removes an object added earlier; it is a no-op when there is none.
+func (b *Builder) Delete(ref ObjectRef) { delete(b.objects, ref.Key()) }
+
+// Diagnostics returns what the Builder noticed while objects were added.
+func (b *Builder) Diagnostics() []Diagnostic { return append([]Diagnostic(nil), b.diags...) }
+
+func refOf(obj runtime.Object) (ObjectRef, metav1.Object, error) {
+	meta, ok := obj.(metav1.Object)
+	if !ok {
+		return ObjectRef{}, nil, fmt.Errorf("model: %T has no object metadata", obj)
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	kind := gvk.Kind
+	group := gvk.Group
+	if kind == "" {
+		group, kind = kindOf(obj)
+	}
+	if kind == "" {
+		return ObjectRef{}, nil, fmt.Errorf("model: %T has no kind set", obj)
+	}
+	return ObjectRef{Group: group, Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName()}, meta, nil
+}
+
+func kindOf(obj runtime.Object) (string, string) {
+	switch obj.(type) {
+	case *corev1.Service:
+		return "", "Service"
+	case *corev1.Pod:
+		return "", "Pod"
+	case *corev1.Namespace:
+		return "", "Namespace"
+	case *corev1.Secret:
+		return "", "Secret"
+	case *discoveryv1.EndpointSlice:
+		return "discovery.k8s.io", "EndpointSlice"
+	case *networkingv1.ServiceEntry:
+		return "networking.istio.io", "ServiceEntry"
+	case *networkingv1.WorkloadEntry:
+		return "networking.istio.io", "WorkloadEntry"
+	case *networkingv1.DestinationRule:
+		return "networking.istio.io", "DestinationRule"
+	case *networkingv1.VirtualService:
+		return "networking.istio.io", "VirtualService"
+	case *gatewayv1.Gateway:
+		return "gateway.networking.k8s.io", "Gateway"
+	case *metaprotocolv1alpha1.MetaRouter:
+		return "metaprotocol.aeraki.io", "MetaRouter"
+	case *metaprotocolv1alpha1.ApplicationProtocol:
+		return "metaprotocol.aeraki.io", "ApplicationProtocol"
+	case *redisv1alpha1.RedisService:
+		return "redis.aeraki.io", "RedisService"
+	case *redisv1alpha1.RedisDestination:
+		return "redis.aeraki.io", "RedisDestination"
+	case *dubbov1alpha1.DubboAuthorizationPolicy:
+		return "dubbo.aeraki.io", "DubboAuthorizationPolicy"
+	}
+	return "", ""
+}
+
+// revisionOfObject hashes what matters of an object: everything but status
+// and the bookkeeping metadata the API server changes on every write.
+func revisionOfObject(obj runtime.Object, meta metav1.Object) Revision {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		return RevisionOf(fmt.Sprintf("%#v", obj))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return RevisionOf(string(raw))
+	}
+	delete(m, "status")
+	delete(m, "apiVersion")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		for _, k := range []string{"resourceVersion", "managedFields", "uid", "generation", "selfLink"} {
+			delete(md, k)
+		}
+		if ann, ok := md["annotations"].(map[string]any); ok {
+			delete(ann, "kubectl.kubernetes.io/last-applied-configuration")
+		}
+	}
+	return RevisionOf(m)
+}
+
+// Build freezes everything added so far into a Snapshot. The Builder can be
+// used again afterwards; the Snapshot does not share its maps.
+func (b *Builder) Build() *Snapshot {
+	s := newSnapshot(b.opts)
+	entries := make([]*entry, 0, len(b.objects))
+	for _, e := range b.objects {
+		entries = append(entries, e)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].ref.Key() < entries[j].ref.Key() })
+	for _, e := range entries {
+		s.objects[e.ref.Key()] = ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
+	}
+	s.index(entries)
+	return s
+}
+
+// ResolveHost completes a short host name the way Istio does for routing
+// objects: a name without a dot is a Kubernetes service in namespace.
+func ResolveHost(host, namespace, domainSuffix string) string {
+	host = strings.ToLower(strings.TrimSpace(host))
+	if host == "" || strings.Contains(host, ".") || host == "*" || namespace == "" {
+		return host
+	}
+	return host + "." + namespace + ".svc." + domainSuffix
+}
+
+func targetPortNumber(tp intstr.IntOrString, port int32) uint32 {
+	if tp.Type == intstr.Int && tp.IntVal > 0 {
+		return uint32(tp.IntVal)
+	}
+	if tp.Type == intstr.String && tp.StrVal != "" {
+		return 0 // named: resolved per workload
+	}
+	return uint32(port)
+}
+
+func isIP(s string) bool { return net.ParseIP(s) != nil }

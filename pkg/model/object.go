@@ -1,0 +1,69 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+)
+
+// ObjectRef names the object a piece of config, an error or a status
+// condition belongs to, so users can find it with kubectl or in their files.
+type ObjectRef struct {
+	// Group is the API group ("" for core, "networking.istio.io", "metaprotocol.aeraki.io", ...).
+	Group string `json:"group,omitempty"`
+	// Kind is the object's kind, for example MetaRouter.
+	Kind string `json:"kind"`
+	// Namespace is empty for cluster-scoped objects.
+	Namespace string `json:"namespace,omitempty"`
+	// Name is the object's metadata.name.
+	Name string `json:"name"`
+}
+
+// String renders the reference the way kubectl users read it: "MetaRouter meta-dubbo/route".
+func (r ObjectRef) String() string {
+	if r.Namespace == "" {
+		return fmt.Sprintf("%s %s", r.Kind, r.Name)
+	}
+	return fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
+}
+
+// Key is a stable map key for the object, group-qualified so kinds that share
+// a name across groups (Istio's Gateway and Gateway API's Gateway) stay apart.
+func (r ObjectRef) Key() string {
+	return r.Group + "/" + r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// Origin says where an object came from, so errors can point at the file and
+// document a user has to fix. It is empty for objects read from Kubernetes.
+type Origin struct {
+	// File is the path of the YAML file, relative to the loaded directory.
+	File string `json:"file,omitempty"`
+	// Index is the 0-based position of the document within File.
+	Index int `json:"index,omitempty"`
+}
+
+// String renders the origin as "file#index", or "" when there is none.
+func (o Origin) String() string {
+	if o.File == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s#%d", o.File, o.Index)
+}
+
+// Revision is a content hash of an object's meaningful fields. Two
+// snapshots holding an object with the same Revision hold the same object,
+// whichever source produced it, which is what lets the translator reuse
+// config across snapshots and keeps versions stable across restarts.
+type Revision string
+
+// RevisionOf hashes the JSON encoding of v. It panics only if v cannot be
+// encoded as JSON, which would be a programming error in the caller.
+func RevisionOf(v any) Revision {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("model: cannot hash %T: %v", v, err))
+	}
+	sum := sha256.Sum256(b)
+	return Revision(hex.EncodeToString(sum[:8]))
+}

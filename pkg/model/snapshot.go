@@ -1,0 +1,406 @@
+package model
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+)
+
+// ObjectInfo is one object of a Snapshot with where it came from.
+type ObjectInfo struct {
+	// Ref names the object.
+	Ref ObjectRef
+	// Origin is the file and document, in file mode.
+	Origin Origin
+	// Revision is the content hash of the object.
+	Revision Revision
+	// Object is the decoded object. Read-only.
+	Object runtime.Object
+}
+
+// Snapshot is an immutable, indexed view of the whole mesh at one moment.
+// All methods are safe for concurrent use.
+type Snapshot struct {
+	opts    Options
+	objects map[string]ObjectInfo
+
+	services      map[string][]*Service // by hostname, preferred first
+	serviceList   []*Service            // sorted by hostname
+	endpoints     map[string][]Endpoint // by hostname|port
+	drs           map[string][]*networkingv1.DestinationRule
+	vss           map[string][]*networkingv1.VirtualService
+	mrs           map[string][]*metaprotocolv1alpha1.MetaRouter
+	mrList        []*metaprotocolv1alpha1.MetaRouter
+	aps           map[string]*metaprotocolv1alpha1.ApplicationProtocol
+	apList        []*metaprotocolv1alpha1.ApplicationProtocol
+	rss           map[string][]*redisv1alpha1.RedisService
+	rsList        []*redisv1alpha1.RedisService
+	rds           map[string][]*redisv1alpha1.RedisDestination
+	rdList        []*redisv1alpha1.RedisDestination
+	daps          map[string][]*dubbov1alpha1.DubboAuthorizationPolicy
+	dapList       []*dubbov1alpha1.DubboAuthorizationPolicy
+	secrets       map[string]*corev1.Secret
+	workloads     []*Workload
+	workloadsByIP map[string]*Workload
+	workloadsByNN map[string]*Workload
+	namespaces    map[string]*Namespace
+	gateways      []*gatewayv1.Gateway
+
+	revs map[string]Revision // dependency key -> revision
+
+	entries []*entry // what Build indexed, for Without
+}
+
+func newSnapshot(opts Options) *Snapshot {
+	return &Snapshot{
+		opts:          opts,
+		objects:       map[string]ObjectInfo{},
+		services:      map[string][]*Service{},
+		endpoints:     map[string][]Endpoint{},
+		drs:           map[string][]*networkingv1.DestinationRule{},
+		vss:           map[string][]*networkingv1.VirtualService{},
+		mrs:           map[string][]*metaprotocolv1alpha1.MetaRouter{},
+		aps:           map[string]*metaprotocolv1alpha1.ApplicationProtocol{},
+		rss:           map[string][]*redisv1alpha1.RedisService{},
+		rds:           map[string][]*redisv1alpha1.RedisDestination{},
+		daps:          map[string][]*dubbov1alpha1.DubboAuthorizationPolicy{},
+		secrets:       map[string]*corev1.Secret{},
+		workloadsByIP: map[string]*Workload{},
+		workloadsByNN: map[string]*Workload{},
+		namespaces:    map[string]*Namespace{},
+		revs:          map[string]Revision{},
+	}
+}
+
+// Without returns a snapshot holding the same objects except the ones
+// named in drop (by ObjectRef.Key). The translator uses it to keep
+// objects that failed validation away from every plugin.
+func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
+	if len(drop) == 0 {
+		return s
+	}
+	out := newSnapshot(s.opts)
+	kept := make([]*entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		if drop[e.ref.Key()] {
+			continue
+		}
+		kept = append(kept, e)
+		out.objects[e.ref.Key()] = s.objects[e.ref.Key()]
+	}
+	out.index(kept)
+	return out
+}
+
+// Options returns the mesh settings the snapshot was built with.
+func (s *Snapshot) Options() Options { return s.opts }
+
+// Objects returns every object of the snapshot, sorted by kind, namespace and name.
+func (s *Snapshot) Objects() []ObjectInfo {
+	out := make([]ObjectInfo, 0, len(s.objects))
+	for _, o := range s.objects {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref.Key() < out[j].Ref.Key() })
+	return out
+}
+
+// Object returns one object by reference.
+func (s *Snapshot) Object(ref ObjectRef) (ObjectInfo, bool) {
+	o, ok := s.objects[ref.Key()]
+	return o, ok
+}
+
+// View returns an untracked read-only view of the snapshot.
+func (s *Snapshot) View() *View { return &View{snap: s} }
+
+// TrackedView returns a view that records every key it is asked for into
+// deps, with the revision it saw. The translator uses the record to decide
+// whether a later snapshot changes what was built from this one.
+func (s *Snapshot) TrackedView(deps Deps) *View { return &View{snap: s, deps: deps} }
+
+// Revision returns the current revision of a dependency key recorded by a
+// tracked View ("" when nothing is there).
+func (s *Snapshot) Revision(key string) Revision { return s.revs[key] }
+
+// Deps is the set of snapshot keys a build read, with the revision each
+// had. Keys are opaque strings owned by this package.
+type Deps map[string]Revision
+
+// Changed reports whether any key in d has another revision in snap.
+func (d Deps) Changed(snap *Snapshot) bool {
+	for k, r := range d {
+		if snap.revs[k] != r {
+			return true
+		}
+	}
+	return false
+}
+
+// Diff lists the dependency keys whose revision differs between two
+// snapshots: what a change touched. A nil old snapshot means everything.
+func Diff(old, cur *Snapshot) []string {
+	var out []string
+	if old == nil {
+		for k := range cur.revs {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	for k, r := range cur.revs {
+		if old.revs[k] != r {
+			out = append(out, k)
+		}
+	}
+	for k := range old.revs {
+		if _, ok := cur.revs[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Snapshot) index(entries []*entry) {
+	s.entries = entries
+	var (
+		k8sServices []*entry
+		slices      = map[string][]*discoveryv1.EndpointSlice{} // ns/service -> slices
+		ses         []*entry
+		wes         []*entry
+	)
+	for _, e := range entries {
+		switch o := e.obj.(type) {
+		case *corev1.Namespace:
+			s.namespaces[o.Name] = &Namespace{Name: o.Name, Labels: o.Labels}
+			s.revs["ns:"+o.Name] = e.rev
+		case *corev1.Pod:
+			if w := workloadFromPod(o, e.rev); w != nil {
+				s.workloads = append(s.workloads, w)
+			}
+		case *corev1.Secret:
+			s.secrets[o.Namespace+"/"+o.Name] = o
+			s.revs["secret:"+o.Namespace+"/"+o.Name] = e.rev
+		case *corev1.Service:
+			k8sServices = append(k8sServices, e)
+		case *discoveryv1.EndpointSlice:
+			if svc := o.Labels[discoveryv1.LabelServiceName]; svc != "" {
+				slices[o.Namespace+"/"+svc] = append(slices[o.Namespace+"/"+svc], o)
+			}
+		case *networkingv1.ServiceEntry:
+			ses = append(ses, e)
+		case *networkingv1.WorkloadEntry:
+			wes = append(wes, e)
+		case *gatewayv1.Gateway:
+			s.gateways = append(s.gateways, o)
+		}
+	}
+	for _, e := range wes {
+		if w := workloadFromWorkloadEntry(e.obj.(*networkingv1.WorkloadEntry), e.rev); w != nil {
+			s.workloads = append(s.workloads, w)
+		}
+	}
+	sort.Slice(s.workloads, func(i, j int) bool { return s.workloads[i].Ref.Key() < s.workloads[j].Ref.Key() })
+	wrevs := make([]Revision, len(s.workloads))
+	for i, w := range s.workloads {
+		wrevs[i] = w.Revision
+	}
+	s.revs["workloads"] = RevisionOf(wrevs)
+	for _, w := range s.workloads {
+		s.workloadsByNN[w.Ref.Kind+"/"+w.Namespace+"/"+w.Name] = w
+		if w.IP != "" {
+			if _, taken := s.workloadsByIP[w.IP]; !taken {
+				s.workloadsByIP[w.IP] = w
+			}
+		}
+	}
+
+	for _, e := range k8sServices {
+		o := e.obj.(*corev1.Service)
+		svc := serviceFromK8s(o, e.origin, s.opts.DomainSuffix)
+		s.addService(svc)
+		s.setEndpoints(svc, s.k8sEndpoints(svc, slices[o.Namespace+"/"+o.Name]))
+	}
+	for _, e := range ses {
+		o := e.obj.(*networkingv1.ServiceEntry)
+		for _, svc := range servicesFromServiceEntry(o, e.origin) {
+			s.addService(svc)
+			s.setEndpoints(svc, s.serviceEntryEndpoints(svc, o))
+		}
+	}
+	for host, list := range s.services {
+		sort.SliceStable(list, func(i, j int) bool { return servicePrecedes(list[i], list[j]) })
+		s.serviceList = append(s.serviceList, list[0])
+		revs := make([]Revision, len(list))
+		for i, sv := range list {
+			revs[i] = sv.Revision
+		}
+		s.revs["svc:"+host] = RevisionOf(revs)
+	}
+	sort.Slice(s.serviceList, func(i, j int) bool { return s.serviceList[i].Hostname < s.serviceList[j].Hostname })
+	allSvc := make([]Revision, len(s.serviceList))
+	for i, sv := range s.serviceList {
+		allSvc[i] = s.revs["svc:"+sv.Hostname]
+	}
+	s.revs["services"] = RevisionOf(allSvc)
+
+	// Routing objects, indexed by the hosts they name.
+	for _, e := range entries {
+		switch o := e.obj.(type) {
+		case *networkingv1.DestinationRule:
+			h := ResolveHost(o.Spec.Host, o.Namespace, s.opts.DomainSuffix)
+			s.drs[h] = append(s.drs[h], o)
+		case *networkingv1.VirtualService:
+			for _, h := range uniqueHosts(o.Spec.Hosts, o.Namespace, s.opts.DomainSuffix) {
+				s.vss[h] = append(s.vss[h], o)
+			}
+		case *metaprotocolv1alpha1.MetaRouter:
+			s.mrList = append(s.mrList, o)
+			for _, h := range uniqueHosts(o.Spec.Hosts, o.Namespace, s.opts.DomainSuffix) {
+				s.mrs[h] = append(s.mrs[h], o)
+			}
+		case *metaprotocolv1alpha1.ApplicationProtocol:
+			s.apList = append(s.apList, o)
+			p := strings.ToLower(o.Spec.Protocol)
+			if prev, ok := s.aps[p]; !ok || o.Name < prev.Name {
+				s.aps[p] = o
+			}
+		case *redisv1alpha1.RedisService:
+			s.rsList = append(s.rsList, o)
+			for _, h := range uniqueHosts(o.Spec.Host, o.Namespace, s.opts.DomainSuffix) {
+				s.rss[h] = append(s.rss[h], o)
+			}
+		case *redisv1alpha1.RedisDestination:
+			s.rdList = append(s.rdList, o)
+			h := ResolveHost(o.Spec.Host, o.Namespace, s.opts.DomainSuffix)
+			s.rds[h] = append(s.rds[h], o)
+		case *dubbov1alpha1.DubboAuthorizationPolicy:
+			s.dapList = append(s.dapList, o)
+			s.daps[o.Namespace] = append(s.daps[o.Namespace], o)
+		}
+	}
+	revList := func(prefix string, refs []ObjectRef) {
+		revs := make([]Revision, len(refs))
+		for i, r := range refs {
+			revs[i] = s.objects[r.Key()].Revision
+		}
+		s.revs[prefix] = RevisionOf(revs)
+	}
+	for h, l := range s.drs {
+		sortByCreation(l)
+		revList("dr:"+h, refsOf(l))
+	}
+	for h, l := range s.vss {
+		sortByCreation(l)
+		revList("vs:"+h, refsOf(l))
+	}
+	for h, l := range s.mrs {
+		sortByCreation(l)
+		revList("mr:"+h, refsOf(l))
+	}
+	for p, ap := range s.aps {
+		revList("ap:"+p, refsOf([]*metaprotocolv1alpha1.ApplicationProtocol{ap}))
+	}
+	for h, l := range s.rss {
+		sortByCreation(l)
+		revList("rs:"+h, refsOf(l))
+	}
+	for h, l := range s.rds {
+		sortByCreation(l)
+		revList("rd:"+h, refsOf(l))
+	}
+	for ns, l := range s.daps {
+		sortByCreation(l)
+		revList("dap:"+ns, refsOf(l))
+	}
+	sortByCreation(s.mrList)
+	sortByCreation(s.apList)
+	sortByCreation(s.rsList)
+	sortByCreation(s.rdList)
+	sortByCreation(s.dapList)
+}
+
+func (s *Snapshot) addService(svc *Service) {
+	s.services[svc.Hostname] = append(s.services[svc.Hostname], svc)
+}
+
+func (s *Snapshot) setEndpoints(svc *Service, eps map[uint32][]Endpoint) {
+	// Only the preferred service of a host owns its endpoints; a later
+	// duplicate does not overwrite them (the precedence sort runs after).
+	for port, list := range eps {
+		key := svc.Hostname + "|" + strconv.FormatUint(uint64(port), 10)
+		if _, ok := s.endpoints[key]; ok {
+			continue
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Address < list[j].Address })
+		s.endpoints[key] = list
+		s.revs["ep:"+key] = RevisionOf(list)
+	}
+}
+
+// servicePrecedes orders two services that claim the same hostname:
+// Kubernetes Services before ServiceEntries, then by namespace and name.
+func servicePrecedes(a, b *Service) bool {
+	if (a.Ref.Kind == "Service") != (b.Ref.Kind == "Service") {
+		return a.Ref.Kind == "Service"
+	}
+	return a.Ref.Key() < b.Ref.Key()
+}
+
+func uniqueHosts(hosts []string, ns, suffix string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range hosts {
+		r := ResolveHost(h, ns, suffix)
+		if r != "" && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sortByCreation orders objects the way Istio merges routing objects:
+// oldest first, then by namespace and name, so the result does not depend
+// on the order a source delivered them in.
+func sortByCreation[T metav1.Object](list []T) {
+	sort.SliceStable(list, func(i, j int) bool {
+		ti, tj := list[i].GetCreationTimestamp(), list[j].GetCreationTimestamp()
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		if list[i].GetNamespace() != list[j].GetNamespace() {
+			return list[i].GetNamespace() < list[j].GetNamespace()
+		}
+		return list[i].GetName() < list[j].GetName()
+	})
+}
+
+func refsOf[T runtime.Object](list []T) []ObjectRef {
+	out := make([]ObjectRef, 0, len(list))
+	for _, o := range list {
+		r, _, err := refOf(o)
+		if err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ObjectByKey returns one object by ObjectRef.Key.
+func (s *Snapshot) ObjectByKey(key string) (ObjectInfo, bool) {
+	o, ok := s.objects[key]
+	return o, ok
+}

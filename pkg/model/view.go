@@ -1,0 +1,189 @@
+package model
+
+import (
+	"strconv"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+)
+
+// View is the read-only window plugins get on a Snapshot. Every lookup is
+// recorded when the View is tracked, which is how aeraki knows what to
+// rebuild after a change without plugins declaring their inputs.
+//
+// Objects returned are shared with other readers: never modify them.
+type View struct {
+	snap *Snapshot
+	deps Deps
+}
+
+func (v *View) track(key string) {
+	if v.deps != nil {
+		v.deps[key] = v.snap.revs[key]
+	}
+}
+
+// Options returns the mesh settings (domain suffix, root namespace, trust domain).
+func (v *View) Options() Options { return v.snap.opts }
+
+// ResolveHost completes a short host name relative to namespace
+// ("reviews" in "bookinfo" is "reviews.bookinfo.svc.cluster.local").
+func (v *View) ResolveHost(host, namespace string) string {
+	return ResolveHost(host, namespace, v.snap.opts.DomainSuffix)
+}
+
+// Service returns the service with this exact hostname, or nil.
+func (v *View) Service(hostname string) *Service {
+	v.track("svc:" + hostname)
+	if l := v.snap.services[hostname]; len(l) > 0 {
+		return l[0]
+	}
+	return nil
+}
+
+// LookupService finds the service a routing object in namespace means by
+// host: the completed name first, then the host exactly as written (a
+// ServiceEntry may declare a short host literally).
+func (v *View) LookupService(host, namespace string) *Service {
+	if s := v.Service(v.ResolveHost(host, namespace)); s != nil {
+		return s
+	}
+	return v.Service(host)
+}
+
+// Services returns every service, sorted by hostname. Reading the whole
+// list makes the caller depend on every service.
+func (v *View) Services() []*Service {
+	v.track("services")
+	return v.snap.serviceList
+}
+
+// Endpoints returns the endpoints of a service port, sorted by address.
+func (v *View) Endpoints(hostname string, port uint32) []Endpoint {
+	key := hostname + "|" + strconv.FormatUint(uint64(port), 10)
+	v.track("ep:" + key)
+	return v.snap.endpoints[key]
+}
+
+// DestinationRules returns the DestinationRules for a hostname, oldest first.
+func (v *View) DestinationRules(hostname string) []*networkingv1.DestinationRule {
+	v.track("dr:" + hostname)
+	return v.snap.drs[hostname]
+}
+
+// Subsets returns the subsets declared for a hostname. When several
+// DestinationRules declare the same subset name, the oldest wins.
+func (v *View) Subsets(hostname string) []Subset {
+	var out []Subset
+	seen := map[string]bool{}
+	for _, dr := range v.DestinationRules(hostname) {
+		for _, ss := range dr.Spec.Subsets {
+			if ss == nil || seen[ss.Name] {
+				continue
+			}
+			seen[ss.Name] = true
+			out = append(out, Subset{Name: ss.Name, Labels: ss.Labels})
+		}
+	}
+	return out
+}
+
+// Subset returns the named subset of a hostname.
+func (v *View) Subset(hostname, name string) (Subset, bool) {
+	for _, s := range v.Subsets(hostname) {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Subset{}, false
+}
+
+// VirtualServices returns the VirtualServices that name a hostname, oldest first.
+func (v *View) VirtualServices(hostname string) []*networkingv1.VirtualService {
+	v.track("vs:" + hostname)
+	return v.snap.vss[hostname]
+}
+
+// MetaRouters returns the MetaRouters that name a hostname, oldest first.
+func (v *View) MetaRouters(hostname string) []*metaprotocolv1alpha1.MetaRouter {
+	v.track("mr:" + hostname)
+	return v.snap.mrs[hostname]
+}
+
+// AllMetaRouters returns every MetaRouter; the core uses it to report
+// routers whose hosts match no service.
+func (v *View) AllMetaRouters() []*metaprotocolv1alpha1.MetaRouter {
+	v.track("services")
+	return v.snap.mrList
+}
+
+// ApplicationProtocol returns the ApplicationProtocol that defines a
+// meta-protocol name (its spec.protocol), or nil.
+func (v *View) ApplicationProtocol(protocol Protocol) *metaprotocolv1alpha1.ApplicationProtocol {
+	v.track("ap:" + string(protocol))
+	return v.snap.aps[string(protocol)]
+}
+
+// ApplicationProtocols returns every ApplicationProtocol.
+func (v *View) ApplicationProtocols() []*metaprotocolv1alpha1.ApplicationProtocol {
+	return v.snap.apList
+}
+
+// RedisServices returns the RedisServices that name a hostname.
+func (v *View) RedisServices(hostname string) []*redisv1alpha1.RedisService {
+	v.track("rs:" + hostname)
+	return v.snap.rss[hostname]
+}
+
+// AllRedisServices returns every RedisService.
+func (v *View) AllRedisServices() []*redisv1alpha1.RedisService { return v.snap.rsList }
+
+// RedisDestinations returns the RedisDestinations for a hostname.
+func (v *View) RedisDestinations(hostname string) []*redisv1alpha1.RedisDestination {
+	v.track("rd:" + hostname)
+	return v.snap.rds[hostname]
+}
+
+// AllRedisDestinations returns every RedisDestination.
+func (v *View) AllRedisDestinations() []*redisv1alpha1.RedisDestination { return v.snap.rdList }
+
+// DubboAuthorizationPolicies returns the policies of a namespace.
+func (v *View) DubboAuthorizationPolicies(namespace string) []*dubbov1alpha1.DubboAuthorizationPolicy {
+	v.track("dap:" + namespace)
+	return v.snap.daps[namespace]
+}
+
+// AllDubboAuthorizationPolicies returns every DubboAuthorizationPolicy.
+func (v *View) AllDubboAuthorizationPolicies() []*dubbov1alpha1.DubboAuthorizationPolicy {
+	return v.snap.dapList
+}
+
+// Secret returns a Secret, for plugins that read credentials (Redis auth).
+// Never log or echo its data.
+func (v *View) Secret(namespace, name string) *corev1.Secret {
+	v.track("secret:" + namespace + "/" + name)
+	return v.snap.secrets[namespace+"/"+name]
+}
+
+// Namespace returns a namespace's labels, or nil when it is unknown.
+func (v *View) Namespace(name string) *Namespace {
+	v.track("ns:" + name)
+	return v.snap.namespaces[name]
+}
+
+// Workloads returns every pod and WorkloadEntry, sorted.
+func (v *View) Workloads() []*Workload {
+	v.track("workloads")
+	return v.snap.workloads
+}
+
+// WorkloadByIP returns the workload with this address, or nil.
+func (v *View) WorkloadByIP(ip string) *Workload { return v.snap.workloadsByIP[ip] }
+
+// Gateways returns the Gateway API Gateways of the snapshot.
+func (v *View) Gateways() []*gatewayv1.Gateway { return v.snap.gateways }

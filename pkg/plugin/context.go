@@ -1,0 +1,126 @@
+package plugin
+
+import (
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/proto"
+
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// BuildContext is everything a plugin gets to build one service port for
+// one role. The core fills it; plugins read it and report through it.
+type BuildContext struct {
+	// Model is the read-only mesh. Lookups are recorded, so whatever the
+	// plugin reads becomes a dependency of what it builds.
+	Model *model.View
+	// Role is the proxy and side being built.
+	Role Role
+	// Service is the service whose port is being built.
+	Service *model.Service
+	// Port is the service port; its Protocol is one the plugin claims.
+	Port *model.Port
+	// Waypoint names the waypoint Gateway when Role is RoleWaypoint.
+	Waypoint model.ObjectRef
+	// MetaRouters are the valid MetaRouters for Service, oldest first.
+	// Invalid ones were reported and left out before the build.
+	MetaRouters []*metaprotocolv1alpha1.MetaRouter
+	// RouteConfig is what the plugin's BuildRouteConfig returned for this
+	// build, or nil.
+	RouteConfig proto.Message
+	// Log is a logger with the plugin, service and role attached.
+	Log logr.Logger
+
+	plugin  string
+	reports []model.Diagnostic
+}
+
+// NewBuildContext is how the core (and the conformance kit) create a
+// context for one build of a plugin.
+func NewBuildContext(pluginName string, view *model.View, role Role, svc *model.Service, port *model.Port) *BuildContext {
+	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, plugin: pluginName, Log: logr.Discard()}
+}
+
+// Plugin is the name of the plugin the context was made for.
+func (c *BuildContext) Plugin() string { return c.plugin }
+
+// Report records a diagnostic about an object (a MetaRouter field the
+// data plane cannot carry, a route skipped). It does not fail the build.
+// The plugin name is filled in.
+func (c *BuildContext) Report(d model.Diagnostic) {
+	d.Plugin = c.plugin
+	c.reports = append(c.reports, d)
+}
+
+// Warnf reports a warning about obj: the object is programmed, but the
+// named field is not. Use it instead of silently dropping what a user asked for.
+func (c *BuildContext) Warnf(obj model.ObjectRef, field, reason, format string, args ...any) {
+	c.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: obj, Field: field, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+// Reports returns what was reported during the build.
+func (c *BuildContext) Reports() []model.Diagnostic { return c.reports }
+
+// ClusterName is the name of the cluster that carries traffic for a host,
+// port and subset in this role, as the proxy knows it:
+// "outbound|<port>|<subset>|<host>" on sidecars,
+// "inbound-vip|<port>|<subset>|<host>" on waypoints, and the local
+// "inbound|<targetPort>||" on a sidecar's inbound side, where every route
+// ends at the local workload.
+func (c *BuildContext) ClusterName(host string, port uint32, subset string) string {
+	switch c.Role {
+	case RoleSidecarInbound:
+		return model.ClusterName("inbound", c.Port.TargetPort, "", "")
+	case RoleWaypoint:
+		return model.ClusterName("inbound-vip", port, subset, host)
+	default:
+		return model.ClusterName("outbound", port, subset, host)
+	}
+}
+
+// StatPrefix is a stat prefix that tells roles and services apart in
+// Envoy's stats, such as "outbound|20880||demo.ns.svc.cluster.local".
+func (c *BuildContext) StatPrefix() string {
+	return c.ClusterName(c.Service.Hostname, c.Port.Number, "")
+}
+
+// ValidateContext is what ObjectValidator gets: the read-only mesh and a
+// way to find which of an object's target ports the plugin claims.
+type ValidateContext struct {
+	// Model is the read-only mesh, including objects that may later be
+	// rejected: validation sees everything.
+	Model *model.View
+	// Claims reports whether a port belongs to the plugin being asked.
+	Claims func(*model.Port) bool
+	plugin string
+}
+
+// NewValidateContext is how the core (and the conformance kit) create a
+// validation context for a plugin.
+func NewValidateContext(pluginName string, view *model.View, claims func(*model.Port) bool) *ValidateContext {
+	return &ValidateContext{Model: view, Claims: claims, plugin: pluginName}
+}
+
+// Plugin is the name of the plugin the context was made for.
+func (c *ValidateContext) Plugin() string { return c.plugin }
+
+// ClaimedPorts returns the service ports named by hosts (resolved relative
+// to namespace) that belong to the plugin, so a validator can ignore
+// objects that target other protocols.
+func (c *ValidateContext) ClaimedPorts(hosts []string, namespace string) []*model.Port {
+	var out []*model.Port
+	for _, h := range hosts {
+		svc := c.Model.LookupService(h, namespace)
+		if svc == nil {
+			continue
+		}
+		for _, p := range svc.Ports {
+			if c.Claims != nil && c.Claims(p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
