@@ -27,9 +27,10 @@ type Options struct {
 // not change. It is safe for use by one goroutine at a time; the server
 // serializes translations.
 type Translator struct {
-	opts  Options
-	mu    sync.Mutex
-	units map[string]*unit // by unit key, from the last translation
+	opts    Options
+	mu      sync.Mutex
+	units   map[string]*unit        // by unit key, from the last translation
+	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
 }
 
 // New returns a Translator.
@@ -43,7 +44,7 @@ func New(opts Options) (*Translator, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	return &Translator{opts: opts, units: map[string]*unit{}}, nil
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}}, nil
 }
 
 // Output is the result of one translation.
@@ -55,6 +56,9 @@ type Output struct {
 	EnvoyFilters []*EnvoyFilter
 	// Units are the per service port and role builds, sorted by key.
 	Units []*Unit
+	// Proxies are the configs of proxies served directly over ADS
+	// (waypoints, ztunnels, proxyless clients), sorted by id.
+	Proxies []*ProxyResult
 	// Diagnostics are every finding, deduplicated and sorted by object.
 	Diagnostics []model.Diagnostic
 	// Rejected lists the objects left out because of errors.
@@ -69,6 +73,8 @@ type Stats struct {
 	UnitsBuilt int
 	// UnitsReused is how many units were taken from the previous translation.
 	UnitsReused int
+	// ProxiesBuilt and ProxiesReused count whole-proxy builds likewise.
+	ProxiesBuilt, ProxiesReused int
 	// Duration is the wall time of the translation.
 	Duration time.Duration
 }
@@ -85,15 +91,25 @@ func (t *Translator) Translate(snap *model.Snapshot) *Output {
 
 	keys := planUnits(t.opts.Registry, eff)
 	units, stats := t.buildUnits(eff, keys)
-	t.units = map[string]*unit{}
+	current := map[string]*unit{}
 	for _, u := range units {
-		t.units[u.key] = u
+		current[u.key] = u
+	}
+	proxies := t.buildProxies(eff, current, &stats)
+	t.units = current
+	t.proxies = map[string]*ProxyResult{}
+	for _, p := range proxies {
+		t.proxies[p.Plugin+"|"+p.ID] = p
 	}
 
-	out := &Output{Snapshot: eff, Stats: stats}
-	for _, u := range units {
+	out := &Output{Snapshot: eff, Stats: stats, Proxies: proxies}
+	for _, u := range current {
 		out.Units = append(out.Units, u.Unit)
 		diags = append(diags, u.Diagnostics...)
+	}
+	sortUnits(out.Units)
+	for _, p := range proxies {
+		diags = append(diags, p.Diagnostics...)
 	}
 	out.EnvoyFilters = sidecarEnvoyFilters(eff, out.Units)
 	for k := range rejected {

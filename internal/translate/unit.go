@@ -28,6 +28,8 @@ type Unit struct {
 	// Service and Port are what was built.
 	Service *model.Service
 	Port    *model.Port
+	// Waypoint names the waypoint Gateway for RoleWaypoint units.
+	Waypoint model.ObjectRef
 	// RouteConfig is the plugin's route table, if it has one.
 	RouteConfig proto.Message
 	// Filters are the network filters that replace tcp_proxy.
@@ -48,11 +50,12 @@ type Unit struct {
 }
 
 type unitKey struct {
-	key    string
-	role   plugin.Role
-	host   string
-	port   uint32
-	plugin plugin.Plugin
+	key      string
+	role     plugin.Role
+	host     string
+	port     uint32
+	plugin   plugin.Plugin
+	waypoint model.ObjectRef
 }
 
 type unit struct {
@@ -133,8 +136,9 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
 	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
 	ctx.MetaRouters = view.MetaRouters(k.host)
+	ctx.Waypoint = k.waypoint
 
-	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port}}
+	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint}}
 	u.Objects = append(u.Objects, svc.Ref)
 	for _, mr := range ctx.MetaRouters {
 		u.Objects = append(u.Objects, metaroute.RouterRef(mr))

@@ -1,0 +1,268 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// ProxyResult is the config of one proxy served directly over ADS, with
+// what its build reported.
+type ProxyResult struct {
+	*plugin.Proxy
+	// Plugin is the ProxyBuilder that built it.
+	Plugin string
+	// Diagnostics are the findings of its build.
+	Diagnostics []model.Diagnostic
+	// Stale is true when the build failed and the last good config is kept.
+	Stale bool
+	// Revision is a content hash of every resource.
+	Revision model.Revision
+
+	deps model.Deps
+}
+
+// proxyBuild holds the state of building the proxies of one translation:
+// the units built or reused so far (protocol chains asked for by
+// ProxyBuilders), shared by the proxies built in parallel.
+type proxyBuild struct {
+	t     *Translator
+	snap  *model.Snapshot
+	mu    sync.Mutex
+	units map[string]*unit
+	stats *Stats
+}
+
+func (t *Translator) buildProxies(snap *model.Snapshot, units map[string]*unit, stats *Stats) []*ProxyResult {
+	pb := &proxyBuild{t: t, snap: snap, units: units, stats: stats}
+	type job struct {
+		p  plugin.Plugin
+		b  plugin.ProxyBuilder
+		id string
+	}
+	var jobs []job
+	for _, p := range t.opts.Registry.Plugins() {
+		b, ok := p.(plugin.ProxyBuilder)
+		if !ok {
+			continue
+		}
+		for _, id := range safeProxyIDs(b, snap) {
+			jobs = append(jobs, job{p, b, id})
+		}
+	}
+	out := make([]*ProxyResult, len(jobs))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < t.opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				j := jobs[i]
+				out[i] = pb.proxy(j.p.Name(), j.b, j.id)
+			}
+		}()
+	}
+	for i := range jobs {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func safeProxyIDs(b plugin.ProxyBuilder, snap *model.Snapshot) (ids []string) {
+	defer func() {
+		if recover() != nil {
+			ids = nil
+		}
+	}()
+	return b.ProxyIDs(snap.View())
+}
+
+func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *ProxyResult {
+	key := name + "|" + id
+	prev := pb.t.proxies[key]
+	if prev != nil && !prev.deps.Changed(pb.snap) {
+		// Units the proxy used are part of its deps, so they are unchanged
+		// too; record them as used in this translation.
+		pb.mu.Lock()
+		pb.stats.ProxiesReused++
+		pb.mu.Unlock()
+		return prev
+	}
+	deps := model.Deps{}
+	view := pb.snap.TrackedView(deps)
+	var depsMu sync.Mutex
+	l7 := func(role plugin.Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) (plugin.L7Chain, bool) {
+		u := pb.unit(role, svc, port, waypoint)
+		if u == nil {
+			return plugin.L7Chain{}, false
+		}
+		depsMu.Lock()
+		for k, r := range u.deps {
+			deps[k] = r
+		}
+		depsMu.Unlock()
+		return plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed}, true
+	}
+	ctx := plugin.NewProxyContext(name, view, l7)
+	res := &ProxyResult{Plugin: name, deps: deps}
+	proxy, err := runProxy(b, ctx, id)
+	if err == nil {
+		err = gateProxy(proxy)
+	}
+	res.Diagnostics = ctx.Reports()
+	pb.mu.Lock()
+	pb.stats.ProxiesBuilt++
+	pb.mu.Unlock()
+	if err != nil {
+		d := model.Diagnostic{Severity: model.SeverityError, Reason: "PluginError", Plugin: name,
+			Message: fmt.Sprintf("building proxy %s: %v", id, err)}
+		if prev != nil && !prev.Stale {
+			d.Message += "; the last good config is kept"
+			res.Proxy, res.Stale, res.Revision = prev.Proxy, true, prev.Revision
+		} else {
+			d.Message += "; the proxy gets no config until this is fixed"
+			res.Proxy = &plugin.Proxy{ID: id}
+		}
+		res.Diagnostics = append(res.Diagnostics, d)
+		pb.t.opts.Log.Error(err, "proxy build failed", "plugin", name, "proxy", id)
+		return res
+	}
+	res.Proxy = proxy
+	res.Revision = proxyRevision(proxy)
+	return res
+}
+
+// unit returns the chain for a service port in a role, building it once
+// per translation and reusing the previous translation's when its inputs
+// are unchanged.
+func (pb *proxyBuild) unit(role plugin.Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) *unit {
+	p := pb.t.opts.Registry.ForPort(port)
+	if p == nil {
+		return nil
+	}
+	if _, ok := p.(plugin.NetworkFilterBuilder); !ok {
+		return nil
+	}
+	key := UnitKey(role, svc.Hostname, port.Number)
+	if role == plugin.RoleWaypoint {
+		key = role.String() + "/" + waypoint.Namespace + "/" + waypoint.Name + "|" + svc.Hostname + "|" + fmt.Sprint(port.Number)
+	}
+	pb.mu.Lock()
+	if u, ok := pb.units[key]; ok {
+		pb.mu.Unlock()
+		return u
+	}
+	pb.mu.Unlock()
+	prev := pb.t.units[key]
+	var u *unit
+	if prev != nil && prev.Plugin == p.Name() && !prev.deps.Changed(pb.snap) {
+		u = prev
+	} else {
+		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint}, prev)
+	}
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if existing, ok := pb.units[key]; ok {
+		return existing
+	}
+	pb.units[key] = u
+	if u == prev {
+		pb.stats.UnitsReused++
+	} else {
+		pb.stats.UnitsBuilt++
+	}
+	return u
+}
+
+func runProxy(b plugin.ProxyBuilder, ctx *plugin.ProxyContext, id string) (p *plugin.Proxy, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plugin panicked: %v", r)
+		}
+	}()
+	p, err = b.BuildProxy(ctx, id)
+	if err == nil && p == nil {
+		err = errors.New("plugin returned no proxy")
+	}
+	if err == nil && p.ID != id {
+		err = fmt.Errorf("plugin returned proxy %q when asked for %q", p.ID, id)
+	}
+	return p, err
+}
+
+// gateProxy validates every resource of a proxy and checks that names are
+// unique per type, as Envoy requires.
+func gateProxy(p *plugin.Proxy) error {
+	var errs []error
+	check := func(kind, name string, m proto.Message, seen map[string]bool) {
+		if name == "" {
+			errs = append(errs, fmt.Errorf("%s without a name", kind))
+		} else if seen[name] {
+			errs = append(errs, fmt.Errorf("%s %q defined twice", kind, name))
+		}
+		seen[name] = true
+		if err := xds.Validate(m); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range p.Listeners {
+		check("listener", r.GetName(), r, seen)
+	}
+	seen = map[string]bool{}
+	for _, r := range p.Routes {
+		check("route configuration", r.GetName(), r, seen)
+	}
+	seen = map[string]bool{}
+	for _, r := range p.Clusters {
+		check("cluster", r.GetName(), r, seen)
+	}
+	seen = map[string]bool{}
+	for _, r := range p.Endpoints {
+		check("cluster load assignment", r.GetClusterName(), r, seen)
+	}
+	seen = map[string]bool{}
+	for _, r := range p.Secrets {
+		check("secret", r.GetName(), r, seen)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func proxyRevision(p *plugin.Proxy) model.Revision {
+	opts := proto.MarshalOptions{Deterministic: true}
+	var parts []string
+	add := func(m proto.Message) {
+		b, _ := opts.Marshal(m)
+		parts = append(parts, string(b))
+	}
+	for _, r := range p.Listeners {
+		add(r)
+	}
+	for _, r := range p.Routes {
+		add(r)
+	}
+	for _, r := range p.Clusters {
+		add(r)
+	}
+	for _, r := range p.Endpoints {
+		add(r)
+	}
+	for _, r := range p.Secrets {
+		add(r)
+	}
+	return model.RevisionOf(parts)
+}

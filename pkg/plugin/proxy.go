@@ -1,0 +1,107 @@
+package plugin
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// ProxyKind is a kind of proxy aeraki configures directly over ADS,
+// rather than through istiod.
+type ProxyKind string
+
+const (
+	// ProxyKindWaypoint is an Envoy waypoint: its node id names the Gateway.
+	ProxyKindWaypoint ProxyKind = "waypoint"
+	// ProxyKindZtunnel is an Envoy-based ztunnel: its node id names the Kubernetes node.
+	ProxyKindZtunnel ProxyKind = "ztunnel"
+	// ProxyKindProxyless is a proxyless gRPC client (grpc-go's xDS resolver).
+	ProxyKindProxyless ProxyKind = "proxyless"
+)
+
+// Proxy is the complete config of one proxy served over ADS. Every
+// resource passes the validation gate before it is served; names must be
+// unique within their type.
+type Proxy struct {
+	// ID identifies the proxy across snapshots: "waypoint/<ns>/<name>",
+	// "ztunnel/<node>", "proxyless".
+	ID string
+	// Kind is the kind of proxy.
+	Kind ProxyKind
+	// Listeners, Routes, Clusters, Endpoints and Secrets are the LDS, RDS,
+	// CDS, EDS and SDS resources.
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret
+}
+
+// ProxyBuilder is implemented by plugins that own whole proxies rather
+// than ports: the HBONE plugin builds every listener and cluster of
+// waypoints and ztunnels, and asks the protocol plugins, through
+// ProxyContext.L7, for the L7 chain of each service port.
+type ProxyBuilder interface {
+	// ProxyIDs lists the proxies the plugin builds in this snapshot (one
+	// per waypoint Gateway, one per node with captured pods, ...).
+	ProxyIDs(view *model.View) []string
+	// MatchNode maps a connecting xDS node to one of the plugin's proxy
+	// ids, from its node id and metadata; ok is false for nodes that are
+	// not the plugin's.
+	MatchNode(node *corev3.Node) (id string, ok bool)
+	// BuildProxy builds the complete config of one proxy. Lookups through
+	// ctx.Model are recorded: the proxy is rebuilt only when they change.
+	BuildProxy(ctx *ProxyContext, id string) (*Proxy, error)
+}
+
+// L7Chain is a protocol plugin's filter chain for one service port, as a
+// ProxyBuilder receives it.
+type L7Chain struct {
+	// Plugin is the protocol plugin that built it.
+	Plugin string
+	// Filters are the network filters, terminal last. Empty when the
+	// plugin failed and the port must fail closed.
+	Filters []*listenerv3.Filter
+	// RouteConfig is the plugin's route table, for tools that follow routes.
+	RouteConfig proto.Message
+	// FailedClosed is true when the plugin failed and the chain must
+	// refuse connections.
+	FailedClosed bool
+}
+
+// ProxyContext is what a ProxyBuilder gets to build one proxy.
+type ProxyContext struct {
+	// Model is the read-only mesh (tracked).
+	Model *model.View
+	// L7 asks the plugin that owns port for its chain in role (for
+	// RoleWaypoint, waypoint names the Gateway). ok is false when no
+	// plugin owns the port: the caller proxies it at L4.
+	L7 func(role Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) (chain L7Chain, ok bool)
+
+	plugin  string
+	reports []model.Diagnostic
+}
+
+// NewProxyContext is how the core (and tests) create a context for one
+// BuildProxy call.
+func NewProxyContext(pluginName string, view *model.View, l7 func(Role, *model.Service, *model.Port, model.ObjectRef) (L7Chain, bool)) *ProxyContext {
+	return &ProxyContext{Model: view, L7: l7, plugin: pluginName}
+}
+
+// Plugin is the name of the plugin the context was made for.
+func (c *ProxyContext) Plugin() string { return c.plugin }
+
+// Report records a diagnostic about an object without failing the build.
+func (c *ProxyContext) Report(d model.Diagnostic) {
+	d.Plugin = c.plugin
+	c.reports = append(c.reports, d)
+}
+
+// Reports returns what was reported.
+func (c *ProxyContext) Reports() []model.Diagnostic { return c.reports }
