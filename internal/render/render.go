@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -17,8 +18,10 @@ import (
 
 // Options say what to render.
 type Options struct {
-	// Dir is the directory of manifests.
-	Dir string
+	// Paths are the files and directories of manifests, as kubectl -f takes them.
+	Paths []string
+	// Recursive reads directories recursively, as kubectl -R.
+	Recursive bool
 	// File carries the default namespace.
 	File file.Options
 	// Model carries the mesh settings.
@@ -35,10 +38,10 @@ type Result struct {
 	Diagnostics []model.Diagnostic
 }
 
-// Render loads opts.Dir and translates it.
+// Render loads opts.Paths and translates them.
 func Render(opts Options) (*Result, error) {
 	b := model.NewBuilder(opts.Model)
-	diags, err := file.Load(opts.Dir, b, opts.File)
+	diags, err := file.LoadPaths(opts.Paths, opts.Recursive, b, opts.File)
 	if err != nil {
 		return nil, err
 	}
@@ -109,4 +112,24 @@ func WriteDiagnostics(w io.Writer, diags []model.Diagnostic, verbose bool) {
 		}
 		fmt.Fprintln(w, d.String())
 	}
+}
+
+// Golden renders a result the way golden files record it: the
+// diagnostics (warnings and errors) as comments, then the manifests.
+func Golden(r *Result) string {
+	var b strings.Builder
+	b.WriteString("# diagnostics:\n")
+	n := 0
+	for _, d := range r.Diagnostics {
+		if d.Severity == model.SeverityInfo {
+			continue
+		}
+		n++
+		fmt.Fprintf(&b, "# %s\n", d.String())
+	}
+	if n == 0 {
+		b.WriteString("# none\n")
+	}
+	_ = WriteManifests(&b, r.Manifests(), "yaml")
+	return b.String()
 }

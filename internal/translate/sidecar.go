@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -271,4 +272,27 @@ func (e *EnvoyFilter) Manifest() map[string]any {
 		"metadata":   meta,
 		"spec":       spec,
 	}
+}
+
+// Validate decodes every patch value back into the Envoy filter istiod
+// will build from it and validates that filter, Any contents included:
+// the check on the exact form that leaves aeraki.
+func (e *EnvoyFilter) Validate() error {
+	var errs []error
+	for i, p := range e.Spec.GetConfigPatches() {
+		b, err := protojson.Marshal(p.GetPatch().GetValue())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))
+			continue
+		}
+		f := &listenerv3.Filter{}
+		if err := protojson.Unmarshal(b, f); err != nil {
+			errs = append(errs, fmt.Errorf("patch %d: value is not an Envoy network filter: %w", i, err))
+			continue
+		}
+		if err := xds.Validate(f); err != nil {
+			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
 }

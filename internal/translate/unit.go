@@ -135,7 +135,11 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	port := svc.Port(k.port)
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
 	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
-	ctx.MetaRouters = view.MetaRouters(k.host)
+	if k.role != plugin.RoleSidecarInbound {
+		// Inbound chains deliver to the local workload: routers do not
+		// apply, and reading them would make inbound depend on them.
+		ctx.MetaRouters = view.MetaRouters(k.host)
+	}
 	ctx.Waypoint = k.waypoint
 
 	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint}}
@@ -143,7 +147,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	for _, mr := range ctx.MetaRouters {
 		u.Objects = append(u.Objects, metaroute.RouterRef(mr))
 	}
-	if !port.Meta {
+	if !port.Meta && k.role != plugin.RoleSidecarInbound {
 		for _, vs := range view.VirtualServices(k.host) {
 			u.Objects = append(u.Objects, metaroute.VirtualServiceRef(vs))
 		}

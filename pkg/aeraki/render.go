@@ -28,28 +28,30 @@ func (m *meshFlags) register(cmd *cobra.Command) {
 
 func renderCommand(e *env) *cobra.Command {
 	var (
-		mesh    meshFlags
-		dir     string
-		output  string
-		verbose bool
+		mesh      meshFlags
+		paths     []string
+		recursive bool
+		output    string
+		verbose   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "render -f DIR",
-		Short: "Print the config the manifests in DIR produce, without a cluster",
-		Long: `render reads the manifests in DIR (recursively, as kubectl apply -R -f) and prints
-the EnvoyFilters aeraki would hand istiod for sidecars, as a YAML stream or a JSON List.
+		Use:   "render -f PATH [-f PATH...] [-R]",
+		Short: "Print the config some manifests produce, without a cluster",
+		Long: `render reads manifests the way kubectl apply -f reads them (files, or directories one
+level deep; -R for recursive) and prints the EnvoyFilters aeraki would hand istiod for
+sidecars, as a YAML stream or a JSON List.
 
 Problems are printed to stderr, one line each, naming the object and file they concern;
 the exit status is 1 when any object had errors (everything else is still rendered).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				return fmt.Errorf("render needs -f DIR")
+			if len(paths) == 0 {
+				return fmt.Errorf("render needs -f PATH (a file or directory of manifests)")
 			}
 			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
 				return err
 			}
-			res, err := render.Render(render.Options{Dir: dir, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
+			res, err := render.Render(render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
 			if err != nil {
 				return err
 			}
@@ -64,7 +66,8 @@ the exit status is 1 when any object had errors (everything else is still render
 		},
 	}
 	mesh.register(cmd)
-	cmd.Flags().StringVarP(&dir, "filename", "f", "", "directory (or file) of manifests to render")
+	cmd.Flags().StringArrayVarP(&paths, "filename", "f", nil, "file or directory of manifests (repeatable)")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print notes about skipped documents")
 	return cmd

@@ -43,12 +43,13 @@ type Origin struct {
 	Index int `json:"index,omitempty"`
 }
 
-// String renders the origin as "file#index", or "" when there is none.
+// String renders the origin as "file, document N" (N counted from 1, as
+// an editor shows documents), or "" when there is none.
 func (o Origin) String() string {
 	if o.File == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s#%d", o.File, o.Index)
+	return fmt.Sprintf("%s, document %d", o.File, o.Index+1)
 }
 
 // Revision is a content hash of an object's meaningful fields. Two

@@ -91,6 +91,11 @@ func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
 		return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Object: ref, Origin: origin, Reason: "InvalidObject", Field: "apiVersion",
 			Message: fmt.Sprintf("version %q of %s is not supported; use %s", gv.Version, displayGK(gv.Group, h.Kind), strings.Join(prefixAll(gv.Group, k.versions), " or "))}}
 	}
+	if k.clustered {
+		ref.Namespace = ""
+	} else if ref.Namespace == "" {
+		ref.Namespace = defaultNamespace
+	}
 	errf := func(field, format string, args ...any) decoded {
 		return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Object: ref, Origin: origin, Reason: "InvalidObject", Field: field, Message: fmt.Sprintf(format, args...)}}
 	}

@@ -28,39 +28,69 @@ type Options struct {
 // Extensions of the files read; others are ignored.
 var extensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
 
-// Load reads every manifest under dir into b and returns what it noticed:
-// skipped documents (info), duplicates (warnings) and malformed documents
-// (errors). It fails only when dir itself cannot be read.
+// Load reads every manifest under dir, recursively, into b and returns
+// what it noticed: skipped documents (info), duplicates (warnings) and
+// malformed documents (errors). Origins are relative to dir. It fails only
+// when dir itself cannot be read.
 func Load(dir string, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
-	if opts.DefaultNamespace == "" {
-		opts.DefaultNamespace = "default"
-	}
-	files, err := List(dir)
+	files, err := list(dir, true)
 	if err != nil {
 		return nil, err
 	}
+	base := dir
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		base = filepath.Dir(dir)
+	}
 	var diags []model.Diagnostic
 	for _, rel := range files {
-		data, err := os.ReadFile(filepath.Join(dir, rel))
-		if err != nil {
-			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel}, Reason: "ReadError", Message: err.Error()})
-			continue
-		}
-		diags = append(diags, LoadBytes(rel, data, b, opts)...)
+		diags = append(diags, loadFile(filepath.Join(base, rel), rel, b, opts)...)
 	}
 	return append(diags, b.Diagnostics()...), nil
 }
 
+// LoadPaths reads files and directories the way `kubectl apply -f PATH
+// [-f PATH...] [-R]` does: directories are read one level deep unless
+// recursive is set, in lexical order, paths in the order given. Origins are
+// the paths as given, joined with the file's path inside a directory.
+func LoadPaths(paths []string, recursive bool, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
+	var diags []model.Diagnostic
+	for _, p := range paths {
+		files, err := list(p, recursive)
+		if err != nil {
+			return nil, err
+		}
+		base := p
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			base = filepath.Dir(p)
+		}
+		for _, rel := range files {
+			full := filepath.Join(base, rel)
+			diags = append(diags, loadFile(full, filepath.ToSlash(full), b, opts)...)
+		}
+	}
+	return append(diags, b.Diagnostics()...), nil
+}
+
+func loadFile(path, name string, b *model.Builder, opts Options) []model.Diagnostic {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []model.Diagnostic{{Severity: model.SeverityError, Origin: model.Origin{File: name}, Reason: "ReadError", Message: err.Error()}}
+	}
+	return LoadBytes(name, data, b, opts)
+}
+
 // List returns the manifest files under dir (relative, slash-separated,
-// in lexical order), skipping hidden files and directories. A dir that is
-// itself a file is returned alone.
-func List(dir string) ([]string, error) {
+// in lexical order), skipping hidden files and directories. When dir is a
+// file, List returns its base name alone.
+func List(dir string) ([]string, error) { return list(dir, true) }
+
+func list(dir string, recursive bool) ([]string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("config directory: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("config directory %s is not a directory", dir)
+		return []string{filepath.Base(dir)}, nil
 	}
 	var out []string
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -73,6 +103,9 @@ func List(dir string) ([]string, error) {
 				return filepath.SkipDir
 			}
 			return nil
+		}
+		if path != dir && d.IsDir() && !recursive {
+			return filepath.SkipDir
 		}
 		if d.IsDir() || !extensions[strings.ToLower(filepath.Ext(name))] {
 			return nil

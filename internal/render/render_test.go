@@ -1,0 +1,178 @@
+package render_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aeraki-ng/aeraki/internal/render"
+	"github.com/aeraki-ng/aeraki/pkg/aeraki"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+func registry(t *testing.T) *plugin.Registry {
+	t.Helper()
+	ps, err := aeraki.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := plugin.NewRegistry(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// checkOutput validates every EnvoyFilter patch in the form istiod parses
+// it, and every resource of every proxy.
+func checkOutput(t *testing.T, res *render.Result) {
+	t.Helper()
+	for _, ef := range res.Output.EnvoyFilters {
+		if err := ef.Validate(); err != nil {
+			t.Errorf("EnvoyFilter %s/%s: %v", ef.Namespace, ef.Name, err)
+		}
+	}
+	for _, u := range res.Output.Units {
+		if u.FailedClosed {
+			t.Errorf("unit %s failed closed: %v", u.Key, u.Diagnostics)
+		}
+	}
+}
+
+// TestExamplesRender renders every folder of examples/ that is not a Go
+// module and requires a clean result.
+func TestExamplesRender(t *testing.T) {
+	dirs, err := filepath.Glob("../../examples/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, dir := range dirs {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			continue // a plugin module, tested with its own plugin
+		}
+		n++
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			res, err := render.Render(render.Options{Paths: []string{dir}, Recursive: true, Registry: registry(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range res.Diagnostics {
+				if d.Severity >= model.SeverityWarning {
+					t.Errorf("unexpected %s", d)
+				}
+			}
+			checkOutput(t, res)
+		})
+	}
+	if n == 0 {
+		t.Fatal("no example folders found")
+	}
+}
+
+// corpusCase is one folder of Aeraki's demo manifests: the namespace its
+// manifests are applied to (kubectl apply -n), and the errors it is
+// documented to produce (substrings; every error must match one, every
+// substring must match an error).
+type corpusCase struct {
+	namespace string
+	errors    []string
+}
+
+// corpus documents what each folder of ../shared/aeraki-corpus renders to.
+// Folders holding several alternative versions of one MetaRouter (v1, v2,
+// traffic split, ...) render the last one in file order, as kubectl apply
+// would leave it; the earlier ones are reported as replaced (warnings).
+var corpus = map[string]corpusCase{
+	"dubbo":                        {namespace: "default"},
+	"metaprotocol-dubbo":           {namespace: "meta-dubbo"},
+	"metaprotocol-dubbo-app-level": {namespace: "meta-dubbo"},
+	"redis":                        {namespace: "redis"},
+	// The ingress Service's namespace is a shell variable the demo expects
+	// to be expanded with envsubst; it is refused with that hint.
+	"gateway": {namespace: "istio-system", errors: []string{`invalid namespace "${ISTIO_NAMESPACE}"`}},
+	// Protocols without a plugin yet: the MetaRouter is refused, naming the port.
+	"metaprotocol-thrift":      {namespace: "meta-thrift", errors: []string{`no plugin handles any port of thrift-sample-server`}},
+	"metaprotocol-brpc":        {namespace: "meta-brpc", errors: []string{`no plugin handles any port of brpc-echo-server`}},
+	"metaprotocol-trpc":        {namespace: "meta-trpc", errors: []string{`no plugin handles any port of trpc-sample-server`}},
+	"metaprotocol-qza":         {namespace: "meta-qza", errors: []string{`no plugin handles any port of qza-sample-server`}},
+	"metaprotocol-videopacket": {namespace: "meta-videopacket", errors: []string{`no plugin handles any port of videopacket-sample-server`}},
+	// Sub-folders are applied on top of their parent folder.
+	"metaprotocol-dubbo/rate-limit-server": {namespace: "meta-dubbo"},
+	// These sub-folders' DestinationRule has the same name as the parent's
+	// and replaces it without subsets (as kubectl apply would), so the
+	// parent's routes to v1/v2 are refused.
+	"metaprotocol-dubbo/consistent-hash-lb":  {namespace: "meta-dubbo", errors: []string{`subset "v1"`, `subset "v2"`}},
+	"metaprotocol-thrift/consistent-hash-lb": {namespace: "meta-thrift", errors: []string{`subset "v1"`, `subset "v2"`}},
+	"metaprotocol-thrift/outlier-detection":  {namespace: "meta-thrift", errors: []string{`subset "v1"`, `subset "v2"`}},
+	"metaprotocol-thrift/rate-limit-server":  {namespace: "meta-thrift", errors: []string{`no plugin handles any port of thrift-sample-server`}},
+}
+
+func corpusDir(t *testing.T) string {
+	dir := "../../../shared/aeraki-corpus"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("Aeraki corpus not found at %s (it sits beside the checkout)", dir)
+	}
+	return dir
+}
+
+// TestCorpusRenders renders every folder of Aeraki's demo manifests and
+// checks the result is valid config plus exactly the documented errors.
+func TestCorpusRenders(t *testing.T) {
+	root := corpusDir(t)
+	seen := map[string]bool{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || path == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		seen[filepath.ToSlash(rel)] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel := range seen {
+		if _, ok := corpus[rel]; !ok {
+			t.Errorf("corpus folder %s has no entry in the corpus table: add what it renders to", rel)
+		}
+	}
+	for rel, c := range corpus {
+		t.Run(rel, func(t *testing.T) {
+			if !seen[rel] {
+				t.Skipf("%s is not in this copy of the corpus", rel)
+			}
+			paths := []string{filepath.Join(root, rel)}
+			if parent := filepath.Dir(rel); parent != "." {
+				paths = append([]string{filepath.Join(root, parent)}, paths...)
+			}
+			res, err := render.Render(render.Options{Paths: paths, Registry: registry(t), File: fileOptions(c.namespace)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			matched := map[string]bool{}
+			for _, d := range res.Errors() {
+				ok := false
+				for _, want := range c.errors {
+					if strings.Contains(d.String(), want) {
+						ok, matched[want] = true, true
+					}
+				}
+				if !ok {
+					t.Errorf("undocumented error: %s", d)
+				}
+			}
+			for _, want := range c.errors {
+				if !matched[want] {
+					t.Errorf("documented error %q did not occur", want)
+				}
+			}
+			checkOutput(t, res)
+		})
+	}
+}

@@ -1,0 +1,214 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-logr/logr"
+
+	"github.com/aeraki-ng/aeraki/internal/source"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// DefaultDebounce is how long a Watcher waits for the directory to go
+// quiet before it reloads: long enough to coalesce an editor's
+// write-rename-chmod burst or a `cp -r`, short enough to feel immediate.
+const DefaultDebounce = 100 * time.Millisecond
+
+// WatcherOptions configure a Watcher.
+type WatcherOptions struct {
+	// Dir is the directory of manifests to serve. Required.
+	Dir string
+	// Model carries the mesh settings snapshots are built with.
+	Model model.Options
+	// File carries the default namespace for objects that name none.
+	File Options
+	// Debounce is the quiet period after a change before the directory is
+	// reloaded; DefaultDebounce when zero. A steady stream of changes
+	// still reloads at least every 10 debounce periods (and at least once a
+	// second), so a busy directory cannot starve the mesh of updates.
+	Debounce time.Duration
+	// Log receives structured logs; logr.Discard() when unset.
+	Log logr.Logger
+}
+
+// Watcher is the source.Source of `aeraki serve --config-dir`: it watches
+// a directory tree with fsnotify and, after every change, reloads the whole
+// tree into a fresh snapshot.
+//
+// Reloading everything rather than patching the previous snapshot keeps
+// the file source trivially correct (renames, deletes, objects moving
+// between files, duplicates) and is cheap next to translation, which only
+// rebuilds what the new snapshot changed.
+//
+// Directories are watched, not files, so editors that save by writing a
+// temporary file and renaming it over the original, and Kubernetes
+// ConfigMap volumes that swap a ..data symlink, are both seen. New
+// subdirectories are watched as they appear; hidden ones are skipped, as
+// List skips them.
+type Watcher struct {
+	opts WatcherOptions
+	dir  string
+}
+
+var _ source.Source = (*Watcher)(nil)
+
+// NewWatcher checks that opts.Dir is a readable directory and returns a
+// Watcher for it; nothing is watched until Run.
+func NewWatcher(opts WatcherOptions) (*Watcher, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("config directory: no directory given")
+	}
+	abs, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("config directory %s: %w", opts.Dir, err)
+	}
+	if _, err := List(abs); err != nil {
+		return nil, err
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	if opts.Log.GetSink() == nil {
+		opts.Log = logr.Discard()
+	}
+	return &Watcher{opts: opts, dir: filepath.Clean(abs)}, nil
+}
+
+// Run implements source.Source. It sends the initial snapshot, then one
+// per debounced burst of changes. When the consumer is slower than the
+// changes, only the newest snapshot is delivered. It returns nil when ctx
+// ends, and an error when the directory can no longer be watched (it was
+// removed or renamed, or the initial load failed).
+func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("config directory %s: cannot watch for changes: %w", w.dir, err)
+	}
+	defer fw.Close()
+	// Watch before the first load, so a change made during it is not missed.
+	if err := w.watchTree(fw, w.dir); err != nil {
+		return err
+	}
+	first, err := w.load()
+	if err != nil {
+		return err
+	}
+	w.opts.Log.Info("watching config directory", "dir", w.dir, "debounce", w.opts.Debounce)
+
+	pending, out := first, updates // out is nil while nothing waits to be sent
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		armed    bool
+		deadline time.Time // reload no later than this, however busy the directory
+	)
+	maxWait := max(10*w.opts.Debounce, time.Second)
+	schedule := func() {
+		now := time.Now()
+		if !armed {
+			armed, deadline = true, now.Add(maxWait)
+		}
+		timer.Reset(min(w.opts.Debounce, max(deadline.Sub(now), 0)))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case out <- pending:
+			out, pending = nil, source.Update{}
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return fmt.Errorf("config directory %s: the file watcher stopped", w.dir)
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			if filepath.Clean(ev.Name) == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				return fmt.Errorf("config directory %s was removed or renamed, so aeraki can no longer watch it; restore it and restart aeraki (the last good config was served until now)", w.dir)
+			}
+			if ev.Has(fsnotify.Create) {
+				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() && !w.hidden(ev.Name) {
+					if err := w.watchTree(fw, ev.Name); err != nil {
+						w.opts.Log.Error(err, "cannot watch new subdirectory; changes in it are seen only with other changes", "dir", ev.Name)
+					}
+				}
+			}
+			w.opts.Log.V(2).Info("config directory changed", "event", ev.String())
+			schedule()
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return fmt.Errorf("config directory %s: the file watcher stopped", w.dir)
+			}
+			// An overflow means events were lost; a full reload recovers.
+			w.opts.Log.Error(err, "file watcher error; reloading the config directory", "dir", w.dir)
+			schedule()
+		case <-timer.C:
+			armed = false
+			u, err := w.load()
+			if err != nil {
+				w.opts.Log.Error(err, "cannot reload the config directory; still serving the last good config", "dir", w.dir)
+				continue
+			}
+			pending, out = u, updates
+		}
+	}
+}
+
+// load reads the directory into a fresh snapshot.
+func (w *Watcher) load() (source.Update, error) {
+	start := time.Now()
+	b := model.NewBuilder(w.opts.Model)
+	diags, err := Load(w.dir, b, w.opts.File)
+	if err != nil {
+		return source.Update{}, err
+	}
+	snap := b.Build()
+	w.opts.Log.V(1).Info("loaded config directory", "dir", w.dir, "objects", len(snap.Objects()), "duration", time.Since(start))
+	return source.Update{Snapshot: snap, Diagnostics: diags}, nil
+}
+
+// watchTree adds a watch on dir and every non-hidden directory under it.
+func (w *Watcher) watchTree(fw *fsnotify.Watcher, dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking; its parent's watch reports it
+			}
+			return fmt.Errorf("config directory %s: %w", path, err)
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if err := fw.Add(path); err != nil {
+			return fmt.Errorf("config directory %s: cannot watch %s: %w (on Linux, raise fs.inotify.max_user_watches if the tree is large)", w.dir, path, err)
+		}
+		return nil
+	})
+}
+
+// hidden reports whether path lies in a hidden directory under the root,
+// which List skips and so need not be watched.
+func (w *Watcher) hidden(path string) bool {
+	rel, err := filepath.Rel(w.dir, path)
+	if err != nil {
+		return false
+	}
+	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+		if strings.HasPrefix(part, ".") && part != "." && part != ".." {
+			return true
+		}
+	}
+	return false
+}
