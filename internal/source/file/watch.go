@@ -70,6 +70,13 @@ func NewWatcher(opts WatcherOptions) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config directory %s: %w", opts.Dir, err)
 	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("config directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("config directory %s is a file; pass the directory that holds it", opts.Dir)
+	}
 	if _, err := List(abs); err != nil {
 		return nil, err
 	}

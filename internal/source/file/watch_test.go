@@ -200,3 +200,12 @@ func TestNewWatcherRejectsMissingDirectory(t *testing.T) {
 		t.Fatalf("NewWatcher on a missing directory: %v, want an error naming it", err)
 	}
 }
+
+func TestNewWatcherRejectsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.yaml")
+	write(t, path, serviceYAML("a", 20880))
+	_, err := NewWatcher(WatcherOptions{Dir: path})
+	if err == nil || !strings.Contains(err.Error(), "is a file") {
+		t.Fatalf("NewWatcher on a file: %v, want an error saying it is a file", err)
+	}
+}
