@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Installs or builds the real peers the integration tests talk to, into the
+# git-ignored cache <repo>/.cache/bin:
+#
+#   etcd             Debian package etcd-server (installed with apt if missing)
+#   kube-apiserver   built from tools/kube   (k8s.io/kubernetes, pinned there)
+#   kubectl          built from tools/kube
+#   pilot-discovery  built from tools/istio  (istio.io/istio, pinned there)
+#
+# Idempotent: a binary is rebuilt only when it is missing or when the stamp
+# recorded next to it (.cache/stamps/<name>) no longer matches the pinned
+# version (tool module go.mod/go.sum hash, or etcd's version). Progress goes to
+# stderr; nothing is printed on stdout.
+#
+# Usage: bash hack/test-deps.sh        (from any directory)
+#        FORCE=1 bash hack/test-deps.sh  rebuild everything
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache"
+BIN="$CACHE/bin"
+STAMPS="$CACHE/stamps"
+mkdir -p "$BIN" "$STAMPS"
+
+# Keep stdout clean: everything (including child processes) goes to stderr.
+exec 3>&1 1>&2
+
+log() { printf 'test-deps: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "go is not on PATH"
+
+# Needed to fetch istio.io/istio and friends: several of their pseudo-versions
+# are not in the public checksum database.
+export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/agentgateway,github.com/envoyproxy/go-control-plane,istio.io"
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+# Never let a go.work of the caller leak into the tool modules.
+export GOWORK=off
+
+# up_to_date NAME STAMP -> 0 when .cache/bin/NAME exists and its stamp matches.
+up_to_date() {
+	local name="$1" want="$2"
+	[[ -z "${FORCE:-}" ]] || return 1
+	[[ -x "$BIN/$name" ]] || return 1
+	[[ -f "$STAMPS/$name" ]] || return 1
+	[[ "$(cat "$STAMPS/$name")" == "$want" ]]
+}
+
+write_stamp() { printf '%s\n' "$2" >"$STAMPS/$1"; }
+
+# tool_stamp DIR MODULE -> "MODULE VERSION sha256(go.mod+go.sum)"
+tool_stamp() {
+	local dir="$1" mod="$2" ver sum
+	ver="$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print $NF; exit }' "$dir/go.mod")"
+	[[ -n "$ver" ]] || die "cannot find $mod in $dir/go.mod"
+	sum="$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)"
+	printf '%s %s %s' "$mod" "$ver" "$sum"
+}
+
+# build_tool DIR OUTNAME PKG [LDFLAGS]: go build in the tool module DIR, atomically.
+build_tool() {
+	local dir="$1" out="$2" pkg="$3" ldflags="${4:-}" start
+	start=$(date +%s)
+	log "building $out from $pkg (this can take several minutes) ..."
+	(cd "$dir" && go build -ldflags "-s -w $ldflags" -o "$BIN/.$out.tmp" "$pkg")
+	mv -f "$BIN/.$out.tmp" "$BIN/$out"
+	log "built $out in $(($(date +%s) - start))s"
+}
+
+# ---------------------------------------------------------------- etcd
+ensure_etcd() {
+	local etcd_path
+	etcd_path="$(command -v etcd || true)"
+	if [[ -z "$etcd_path" && -x /usr/bin/etcd ]]; then etcd_path=/usr/bin/etcd; fi
+	if [[ -z "$etcd_path" ]]; then
+		log "etcd not found; installing Debian package etcd-server with apt"
+		local sudo=()
+		if [[ "$(id -u)" != 0 ]]; then
+			command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install etcd-server"
+			sudo=(sudo)
+		fi
+		if ! apt-cache show etcd-server >/dev/null 2>&1; then
+			"${sudo[@]}" apt-get update -q
+		fi
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends etcd-server
+		etcd_path="$(command -v etcd || echo /usr/bin/etcd)"
+		[[ -x "$etcd_path" ]] || die "etcd-server installed but no etcd binary found"
+	fi
+	local want
+	want="$(readlink -f "$etcd_path") $("$etcd_path" --version 2>/dev/null | head -n1)"
+	if up_to_date etcd "$want" && [[ "$(readlink -f "$BIN/etcd")" == "$(readlink -f "$etcd_path")" ]]; then
+		log "etcd up to date ($want)"
+		return
+	fi
+	ln -sfn "$(readlink -f "$etcd_path")" "$BIN/etcd"
+	write_stamp etcd "$want"
+	log "etcd -> $(readlink -f "$etcd_path")"
+}
+
+# ---------------------------------------------------------------- kube
+ensure_kube() {
+	local dir="$ROOT/tools/kube" want ver
+	want="$(tool_stamp "$dir" k8s.io/kubernetes)"
+	ver="$(awk '{print $2}' <<<"$want")"
+	local minor="${ver#v1.}"
+	minor="${minor%%.*}"
+	local ld="-X k8s.io/component-base/version.gitVersion=$ver"
+	ld+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+	ld+=" -X k8s.io/component-base/version.gitTreeState=clean"
+	ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$ver"
+	ld+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+	local name pkg
+	for name in kube-apiserver kubectl; do
+		pkg="k8s.io/kubernetes/cmd/$name"
+		if up_to_date "$name" "$want"; then
+			log "$name up to date ($want)"
+			continue
+		fi
+		build_tool "$dir" "$name" "$pkg" "$ld"
+		write_stamp "$name" "$want"
+	done
+}
+
+# ---------------------------------------------------------------- istio
+ensure_istio() {
+	local dir="$ROOT/tools/istio" want ver moddir istio_version
+	want="$(tool_stamp "$dir" istio.io/istio)"
+	ver="$(awk '{print $2}' <<<"$want")"
+	# Module source dir (downloads it if needed); used for the version and CRDs.
+	moddir="$(cd "$dir" && go mod download -json istio.io/istio | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
+	[[ -d "$moddir" ]] || die "cannot locate istio.io/istio $ver in the module cache"
+	if up_to_date pilot-discovery "$want"; then
+		log "pilot-discovery up to date ($want)"
+	else
+		istio_version="$(cat "$moddir/VERSION" 2>/dev/null || echo 0.0)-dev"
+		build_tool "$dir" pilot-discovery istio.io/istio/pilot/cmd/pilot-discovery \
+			"-X istio.io/istio/pkg/version.buildVersion=$istio_version -X istio.io/istio/pkg/version.buildGitRevision=${ver##*-} -X istio.io/istio/pkg/version.buildStatus=Clean"
+		write_stamp pilot-discovery "$want"
+	fi
+	# The Istio CRDs are committed (plain YAML) under internal/testenv/testdata;
+	# warn when they drift from the pinned Istio so whoever bumps it refreshes them.
+	local crd_src="$moddir/manifests/charts/base/files/crd-all.gen.yaml"
+	local crd_dst="$ROOT/internal/testenv/testdata/istio-crds/crd-all.gen.yaml"
+	if [[ -f "$crd_src" ]] && ! cmp -s "$crd_src" "$crd_dst"; then
+		log "WARNING: $crd_dst differs from istio.io/istio $ver; refresh it with:"
+		log "  cp '$crd_src' '$crd_dst'"
+	fi
+}
+
+start=$(date +%s)
+ensure_etcd
+ensure_kube
+ensure_istio
+log "all test dependencies ready in $BIN ($(($(date +%s) - start))s)"

@@ -1,0 +1,112 @@
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// ModulePath is the module whose root RepoRoot looks for.
+const ModulePath = "github.com/aeraki-ng/aeraki"
+
+var (
+	rootOnce sync.Once
+	rootDir  string
+	rootErr  error
+)
+
+// RepoRoot returns the absolute path of the repository root: the nearest
+// directory, walking up from the working directory, whose go.mod declares
+// module github.com/aeraki-ng/aeraki (nested tool modules are skipped).
+func RepoRoot() (string, error) {
+	rootOnce.Do(func() {
+		wd, err := os.Getwd()
+		if err != nil {
+			rootErr = err
+			return
+		}
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			if modulePathOf(filepath.Join(dir, "go.mod")) == ModulePath {
+				rootDir = dir
+				return
+			}
+			if parent := filepath.Dir(dir); parent == dir {
+				break
+			}
+		}
+		rootErr = errors.New("testenv: no go.mod for module " + ModulePath + " above " + wd)
+	})
+	return rootDir, rootErr
+}
+
+func modulePathOf(gomod string) string {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := strings.TrimSpace(s.Text())
+		if rest, ok := strings.CutPrefix(line, "module"); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+// BinDir returns the absolute directory holding etcd, kube-apiserver, kubectl
+// and pilot-discovery: $KUBEBUILDER_ASSETS when set, otherwise
+// <repo root>/.cache/bin (filled by hack/test-deps.sh). It returns "" when
+// neither can be determined.
+func BinDir() string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		if abs, err := filepath.Abs(d); err == nil {
+			return abs
+		}
+		return d
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(root, ".cache", "bin")
+}
+
+// IstioCRDDir returns the directory with the Istio CRDs of the pinned Istio
+// version (internal/testenv/testdata/istio-crds), suitable for StartKube.
+func IstioCRDDir() string {
+	root, err := RepoRoot()
+	if err != nil {
+		return filepath.Join("testdata", "istio-crds")
+	}
+	return filepath.Join(root, "internal", "testenv", "testdata", "istio-crds")
+}
+
+// binPath returns BinDir()/name if it is an executable file.
+func binPath(name string) (string, bool) {
+	dir := BinDir()
+	if dir == "" {
+		return "", false
+	}
+	p := filepath.Join(dir, name)
+	st, err := os.Stat(p) // follows the etcd symlink
+	if err != nil || st.IsDir() || st.Mode().Perm()&0o111 == 0 {
+		return p, false
+	}
+	return p, true
+}
+
+// missingBinaries returns the names (of those given) not present in BinDir.
+func missingBinaries(names ...string) []string {
+	var missing []string
+	for _, n := range names {
+		if _, ok := binPath(n); !ok {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
