@@ -37,7 +37,10 @@ func validate(reg *plugin.Registry, snap *model.Snapshot) ([]model.Diagnostic, m
 			continue
 		}
 		owner := p
-		ctx := plugin.NewValidateContext(p.Name(), view, func(port *model.Port) bool { return reg.ForPort(port) == owner })
+		ctx := plugin.NewValidateContext(p.Name(), view, func(port *model.Port) bool {
+			o := reg.ForPort(port)
+			return o != nil && o.Name() == owner.Name()
+		})
 		for _, o := range objects {
 			if !routingKinds[o.Ref.Kind] {
 				continue

@@ -1,0 +1,121 @@
+package plugintest_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	http1v3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/codecs/http1/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+
+	"github.com/aeraki-ng/aeraki/pkg/genericproxy"
+	"github.com/aeraki-ng/aeraki/pkg/metaroute"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/plugin/plugintest"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+)
+
+// toy is a configurable plugin for the made-up protocol "toy"; each test
+// breaks one thing the kit must catch.
+type toy struct {
+	build func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error)
+}
+
+func (toy) Name() string                { return "toy" }
+func (toy) Protocols() []model.Protocol { return []model.Protocol{"toy"} }
+func (p toy) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+	return p.build(ctx)
+}
+
+func tcp(statPrefix, cluster string) []*listenerv3.Filter {
+	return []*listenerv3.Filter{xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{StatPrefix: statPrefix, ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: cluster}})}
+}
+
+// good routes like a real plugin: MetaRouter routes through generic_proxy
+// with Envoy's HTTP/1 codec, attributes as properties.
+func good(ctx *plugin.BuildContext) []*listenerv3.Filter {
+	routes := metaroute.Build(ctx)
+	if ctx.Role == plugin.RoleSidecarInbound {
+		routes = []metaroute.Route{metaroute.DefaultRoute(ctx)}
+	}
+	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), routes, genericproxy.Inputs{Method: "method"})
+	codec := xds.TypedConfig("envoy.generic_proxy.codecs.http1", &http1v3.Http1CodecConfig{})
+	return []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), codec, rc)}
+}
+
+var counter atomic.Int64
+
+var broken = map[string]func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error){
+	"panics": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) { panic("toy exploded") },
+	"invalid": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		return tcp("", ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")), nil
+	},
+	"bad-cluster-name": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		return tcp("x", "outbound|9000||nowhere.example"), nil
+	},
+	"ignores-routes": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		return tcp(ctx.StatPrefix(), ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")), nil
+	},
+	"nondeterministic": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		return tcp(fmt.Sprint("toy-", counter.Add(1)), ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")), nil
+	},
+	"anonymous-diagnostic": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Reason: "Oops", Message: "something about nothing"})
+		return good(ctx), nil
+	},
+}
+
+// TestKitCatchesBrokenPlugins runs the kit on each broken plugin in a
+// child process and requires it to fail, saying why.
+func TestKitCatchesBrokenPlugins(t *testing.T) {
+	if name := os.Getenv("PLUGINTEST_BROKEN"); name != "" {
+		plugintest.Run(t, toy{build: broken[name]}, plugintest.Options{})
+		return
+	}
+	want := map[string]string{
+		"panics":               "toy exploded",
+		"invalid":              "StatPrefix",
+		"bad-cluster-name":     `names host "nowhere.example", which is not a service`,
+		"nondeterministic":     "not deterministic",
+		"ignores-routes":       "the route was not programmed",
+		"anonymous-diagnostic": "does not say which object",
+	}
+	for name, fragment := range want {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKitCatchesBrokenPlugins$", "-test.v")
+			cmd.Env = append(os.Environ(), "PLUGINTEST_BROKEN="+name)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the kit passed a plugin that %s:\n%s", name, out)
+			}
+			if !strings.Contains(string(out), fragment) {
+				t.Fatalf("the kit failed without saying %q:\n%s", fragment, out)
+			}
+		})
+	}
+}
+
+// TestKitPassesGoodPlugins: a minimal correct plugin and the Dubbo plugin pass.
+func TestKitPassesGoodPlugins(t *testing.T) {
+	t.Run("toy", func(t *testing.T) {
+		plugintest.Run(t, toy{build: func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) { return good(ctx), nil }}, plugintest.Options{})
+	})
+	t.Run("l4-only", func(t *testing.T) {
+		plugintest.Run(t, toy{build: func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+			return tcp(ctx.StatPrefix(), ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")), nil
+		}}, plugintest.Options{NoRouting: true})
+	})
+	t.Run("dubbo-proxy-option", func(t *testing.T) {
+		p, err := dubbo.New(dubbo.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plugintest.Run(t, p, plugintest.Options{PluginOptions: map[string]string{"filter": "dubbo_proxy"}})
+	})
+}
