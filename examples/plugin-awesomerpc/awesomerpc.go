@@ -1,0 +1,146 @@
+// Package awesomerpc is an example aeraki plugin, written the way an
+// outside author would write one: it imports only aeraki's public SDK
+// (pkg/...) and lives in its own Go module.
+//
+// AwesomeRPC is a made-up protocol. Envoy carries it with generic_proxy
+// and a codec the user's Envoy build provides; which codec is named by an
+// ApplicationProtocol object:
+//
+//	apiVersion: metaprotocol.aeraki.io/v1alpha1
+//	kind: ApplicationProtocol
+//	metadata: {name: awesomerpc}
+//	spec:
+//	  protocol: awesomerpc
+//	  codec: awesomerpc.codec.v1.CodecConfig
+//
+// Service ports named tcp-metaprotocol-awesomerpc (or with appProtocol
+// metaprotocol-awesomerpc) are the plugin's. MetaRouter attributes map to
+// the codec: "service" and "method" are the call's service and method,
+// every other attribute is a property of the call.
+package awesomerpc
+
+import (
+	"fmt"
+	"regexp"
+
+	xdstype "github.com/cncf/xds/go/xds/type/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/genericproxy"
+	"github.com/aeraki-ng/aeraki/pkg/metaroute"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// Protocol is the protocol name the plugin claims.
+const Protocol model.Protocol = "awesomerpc"
+
+// Inputs maps MetaRouter attributes onto generic_proxy's request inputs.
+var Inputs = genericproxy.Inputs{Host: "service", Method: "method"}
+
+// attributeName is what the codec accepts as a property key.
+var attributeName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// Plugin is the AwesomeRPC plugin.
+type Plugin struct{}
+
+// New returns the plugin, ready to register.
+func New() *Plugin { return &Plugin{} }
+
+var (
+	_ plugin.RouteConfigBuilder   = (*Plugin)(nil)
+	_ plugin.NetworkFilterBuilder = (*Plugin)(nil)
+	_ plugin.ObjectValidator      = (*Plugin)(nil)
+	_ plugin.Describer            = (*Plugin)(nil)
+)
+
+// Name implements plugin.Plugin.
+func (*Plugin) Name() string { return "awesomerpc" }
+
+// Protocols implements plugin.Plugin.
+func (*Plugin) Protocols() []model.Protocol { return []model.Protocol{Protocol} }
+
+// Description implements plugin.Describer.
+func (*Plugin) Description() string {
+	return "AwesomeRPC over generic_proxy, with the codec its ApplicationProtocol names"
+}
+
+// BuildRouteConfig implements plugin.RouteConfigBuilder: the MetaRouters
+// of the service (or, on a sidecar's inbound side, one route to the local
+// workload) as a generic_proxy route table.
+func (*Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error) {
+	routes := metaroute.Build(ctx)
+	if ctx.Role == plugin.RoleSidecarInbound {
+		routes = []metaroute.Route{metaroute.DefaultRoute(ctx)}
+	}
+	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), routes, Inputs), nil
+}
+
+// BuildNetworkFilters implements plugin.NetworkFilterBuilder: generic_proxy
+// with the codec of the protocol's ApplicationProtocol. Without one the
+// plugin cannot know the codec, so the port fails closed with an error
+// saying what to create.
+func (*Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+	codec, err := codecConfig(ctx.Model)
+	if err != nil {
+		return nil, plugin.Errorf("awesomerpc", ctx.Service.Ref, "CodecNotFound", "%v", err)
+	}
+	rc, ok := ctx.RouteConfig.(*genericv3.RouteConfiguration)
+	if !ok {
+		return nil, fmt.Errorf("expected a generic_proxy route configuration, got %T", ctx.RouteConfig)
+	}
+	return []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), codec, rc)}, nil
+}
+
+// codecConfig names the codec extension after the ApplicationProtocol's
+// codec and carries its (empty) config as a TypedStruct, so aeraki needs
+// no Go types for a codec that lives only in the user's Envoy build.
+func codecConfig(view *model.View) (*corev3.TypedExtensionConfig, error) {
+	ap := view.ApplicationProtocol(Protocol)
+	if ap == nil {
+		return nil, fmt.Errorf("no ApplicationProtocol defines protocol %q; create one whose spec.codec names the AwesomeRPC codec", Protocol)
+	}
+	if ap.Spec.Codec == "" {
+		return nil, fmt.Errorf("ApplicationProtocol %s has an empty spec.codec", ap.Name)
+	}
+	ts := &xdstype.TypedStruct{TypeUrl: "type.googleapis.com/" + ap.Spec.Codec, Value: &structpb.Struct{}}
+	return xds.TypedConfig(ap.Spec.Codec, ts), nil
+}
+
+// ValidateObject implements plugin.ObjectValidator: MetaRouters for
+// AwesomeRPC ports may only use attribute names the codec understands, and
+// the protocol's ApplicationProtocol must name a codec.
+func (*Plugin) ValidateObject(ctx *plugin.ValidateContext, obj model.ObjectInfo) []model.Diagnostic {
+	switch o := obj.Object.(type) {
+	case *metaprotocolv1alpha1.MetaRouter:
+		if len(ctx.ClaimedPorts(o.Spec.Hosts, o.Namespace)) == 0 {
+			return nil
+		}
+		var out []model.Diagnostic
+		for i, r := range o.Spec.Routes {
+			if r.Match == nil {
+				continue
+			}
+			for name := range r.Match.Attributes {
+				if !attributeName.MatchString(name) {
+					out = append(out, model.Diagnostic{Severity: model.SeverityError, Object: obj.Ref,
+						Field: fmt.Sprintf("spec.routes[%d].match.attributes.%s", i, name), Reason: "InvalidRoute",
+						Message: fmt.Sprintf("AwesomeRPC properties are lower-case words (%s); %q is not one", attributeName, name)})
+				}
+			}
+		}
+		return out
+	case *metaprotocolv1alpha1.ApplicationProtocol:
+		if model.Protocol(o.Spec.Protocol) == Protocol && o.Spec.Codec == "" {
+			return []model.Diagnostic{{Severity: model.SeverityError, Object: obj.Ref, Field: "spec.codec", Reason: "InvalidValue",
+				Message: "the AwesomeRPC codec must be named, e.g. awesomerpc.codec.v1.CodecConfig"}}
+		}
+	}
+	return nil
+}
