@@ -75,6 +75,7 @@ var modelKinds = map[string]bool{
 	"networking.istio.io/DestinationRule":        true,
 	"networking.istio.io/VirtualService":         true,
 	"gateway.networking.k8s.io/Gateway":          true,
+	"gateway.networking.k8s.io/GatewayClass":     true,
 	"metaprotocol.aeraki.io/MetaRouter":          true,
 	"metaprotocol.aeraki.io/ApplicationProtocol": true,
 	"redis.aeraki.io/RedisService":               true,
@@ -156,6 +157,8 @@ func kindOf(obj runtime.Object) (string, string) {
 		return "networking.istio.io", "VirtualService"
 	case *gatewayv1.Gateway:
 		return "gateway.networking.k8s.io", "Gateway"
+	case *gatewayv1.GatewayClass:
+		return "gateway.networking.k8s.io", "GatewayClass"
 	case *metaprotocolv1alpha1.MetaRouter:
 		return "metaprotocol.aeraki.io", "MetaRouter"
 	case *metaprotocolv1alpha1.ApplicationProtocol:

@@ -56,6 +56,7 @@ type Snapshot struct {
 	workloadsByNN map[string]*Workload
 	namespaces    map[string]*Namespace
 	gateways      []*gatewayv1.Gateway
+	ambient       *ambientIndex
 
 	revs map[string]Revision // dependency key -> revision
 
@@ -330,6 +331,7 @@ func (s *Snapshot) index(entries []*entry) {
 	sortByCreation(s.rsList)
 	sortByCreation(s.rdList)
 	sortByCreation(s.dapList)
+	s.indexAmbient()
 }
 
 func (s *Snapshot) addService(svc *Service) {

@@ -42,6 +42,7 @@ var kinds = map[string]kind{
 	"networking.istio.io/DestinationRule":        {newObject: func() runtime.Object { return &networkingv1.DestinationRule{} }},
 	"networking.istio.io/VirtualService":         {newObject: func() runtime.Object { return &networkingv1.VirtualService{} }},
 	"gateway.networking.k8s.io/Gateway":          {versions: []string{"v1", "v1beta1"}, newObject: func() runtime.Object { return &gatewayv1.Gateway{} }},
+	"gateway.networking.k8s.io/GatewayClass":     {versions: []string{"v1", "v1beta1"}, clustered: true, newObject: func() runtime.Object { return &gatewayv1.GatewayClass{} }},
 	"metaprotocol.aeraki.io/MetaRouter":          {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &metaprotocolv1alpha1.MetaRouter{} }},
 	"metaprotocol.aeraki.io/ApplicationProtocol": {versions: []string{"v1alpha1"}, clustered: true, newObject: func() runtime.Object { return &metaprotocolv1alpha1.ApplicationProtocol{} }},
 	"redis.aeraki.io/RedisService":               {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &redisv1alpha1.RedisService{} }},
