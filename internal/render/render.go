@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
@@ -132,4 +134,96 @@ func Golden(r *Result) string {
 	}
 	_ = WriteManifests(&b, r.Manifests(), "yaml")
 	return b.String()
+}
+
+// ProxyIDs lists the proxies served over ADS that the directory produced.
+func (r *Result) ProxyIDs() []string {
+	out := make([]string, 0, len(r.Output.Proxies))
+	for _, p := range r.Output.Proxies {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+// Proxy returns the config of one proxy served over ADS ("ztunnel/<node>",
+// "waypoint/<ns>/<name>"), or an error naming the ones there are.
+func (r *Result) Proxy(id string) (*plugin.Proxy, error) {
+	for _, p := range r.Output.Proxies {
+		if p.ID == id {
+			return p.Proxy, nil
+		}
+	}
+	ids := r.ProxyIDs()
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no proxy %q: the manifests produce no ztunnel or waypoint (label a namespace istio.io/dataplane-mode=ambient, or add a Gateway of class istio-waypoint)", id)
+	}
+	return nil, fmt.Errorf("no proxy %q: the manifests produce %s", id, strings.Join(ids, ", "))
+}
+
+// ProxyDocument turns a proxy's resources into plain data, with Envoy's
+// field names (snake_case) and every Any expanded, as `envoy
+// --config-yaml` and config dumps show them.
+func ProxyDocument(p *plugin.Proxy) (map[string]any, error) {
+	doc := map[string]any{"id": p.ID, "kind": string(p.Kind)}
+	add := func(key string, msgs []proto.Message) error {
+		if len(msgs) == 0 {
+			return nil
+		}
+		list := make([]any, 0, len(msgs))
+		for _, m := range msgs {
+			b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+			if err != nil {
+				return fmt.Errorf("proxy %s: %s: %w", p.ID, key, err)
+			}
+			var v any
+			if err := json.Unmarshal(b, &v); err != nil {
+				return err
+			}
+			list = append(list, v)
+		}
+		doc[key] = list
+		return nil
+	}
+	for _, part := range []struct {
+		key  string
+		msgs []proto.Message
+	}{
+		{"listeners", messages(p.Listeners)}, {"routes", messages(p.Routes)}, {"clusters", messages(p.Clusters)},
+		{"endpoints", messages(p.Endpoints)}, {"secrets", messages(p.Secrets)},
+	} {
+		if err := add(part.key, part.msgs); err != nil {
+			return nil, err
+		}
+	}
+	return doc, nil
+}
+
+func messages[T proto.Message](list []T) []proto.Message {
+	out := make([]proto.Message, len(list))
+	for i, m := range list {
+		out[i] = m
+	}
+	return out
+}
+
+// WriteDocument prints one document as YAML or indented JSON.
+func WriteDocument(w io.Writer, doc map[string]any, format string) error {
+	switch format {
+	case "", "yaml":
+		b, err := yaml.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "json":
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	default:
+		return fmt.Errorf("unknown output format %q: use yaml or json", format)
+	}
 }

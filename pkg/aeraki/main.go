@@ -12,6 +12,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
 
 // Version is aeraki's release version.
@@ -32,7 +33,7 @@ func Builtin() ([]plugin.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []plugin.Plugin{d}, nil
+	return []plugin.Plugin{d, hbone.New()}, nil
 }
 
 // Run runs the aeraki command with args (without the program name) and

@@ -33,13 +33,16 @@ func renderCommand(e *env) *cobra.Command {
 		recursive bool
 		output    string
 		verbose   bool
+		proxy     string
 	)
 	cmd := &cobra.Command{
 		Use:   "render -f PATH [-f PATH...] [-R]",
 		Short: "Print the config some manifests produce, without a cluster",
 		Long: `render reads manifests the way kubectl apply -f reads them (files, or directories one
 level deep; -R for recursive) and prints the EnvoyFilters aeraki would hand istiod for
-sidecars, as a YAML stream or a JSON List.
+sidecars, as a YAML stream or a JSON List. With --proxy ztunnel/<node> or
+--proxy waypoint/<namespace>/<name> it prints instead the listeners, clusters and
+endpoints aeraki serves that ambient proxy over ADS.
 
 Problems are printed to stderr, one line each, naming the object and file they concern;
 the exit status is 1 when any object had errors (everything else is still rendered).`,
@@ -55,7 +58,7 @@ the exit status is 1 when any object had errors (everything else is still render
 			if err != nil {
 				return err
 			}
-			if err := render.WriteManifests(e.stdout, res.Manifests(), output); err != nil {
+			if err := writeRendered(e, res, proxy, output); err != nil {
 				return err
 			}
 			render.WriteDiagnostics(e.stderr, res.Diagnostics, verbose)
@@ -70,7 +73,24 @@ the exit status is 1 when any object had errors (everything else is still render
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print notes about skipped documents")
+	cmd.Flags().StringVar(&proxy, "proxy", "sidecar", "what to print: sidecar (EnvoyFilters for istiod), ztunnel/<node> or waypoint/<namespace>/<name>")
 	return cmd
+}
+
+// writeRendered prints the sidecar EnvoyFilters, or one ambient proxy's config.
+func writeRendered(e *env, res *render.Result, proxy, output string) error {
+	if proxy == "" || proxy == "sidecar" {
+		return render.WriteManifests(e.stdout, res.Manifests(), output)
+	}
+	p, err := res.Proxy(proxy)
+	if err != nil {
+		return err
+	}
+	doc, err := render.ProxyDocument(p)
+	if err != nil {
+		return err
+	}
+	return render.WriteDocument(e.stdout, doc, output)
 }
 
 func fileOptions(m meshFlags) file.Options { return file.Options{DefaultNamespace: m.defaultNamespace} }

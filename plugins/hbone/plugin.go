@@ -1,0 +1,77 @@
+package hbone
+
+import (
+	"fmt"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// Name is the plugin's registered name.
+const Name = "hbone"
+
+// Plugin builds ztunnel and waypoint proxies. It claims no protocol: the
+// protocol plugins fill the waypoints' L7 chains.
+type Plugin struct{}
+
+var (
+	_ plugin.ProxyBuilder = (*Plugin)(nil)
+	_ plugin.Describer    = (*Plugin)(nil)
+)
+
+// New returns the HBONE plugin.
+func New() *Plugin { return &Plugin{} }
+
+// Name implements plugin.Plugin.
+func (p *Plugin) Name() string { return Name }
+
+// Protocols implements plugin.Plugin: none; the plugin owns whole proxies.
+func (p *Plugin) Protocols() []model.Protocol { return nil }
+
+// Description implements plugin.Describer.
+func (p *Plugin) Description() string {
+	return "ambient mesh: ztunnel and waypoint proxies over ADS, HBONE with upstream Envoy extensions"
+}
+
+// ProxyIDs implements plugin.ProxyBuilder: a ztunnel for every node that
+// runs pods, once any pod is in the ambient mesh, and every waypoint.
+func (p *Plugin) ProxyIDs(view *model.View) []string {
+	var ids []string
+	if meshHasCapturedPods(view) {
+		for _, node := range view.Nodes() {
+			ids = append(ids, ZtunnelID(node))
+		}
+	}
+	for _, wp := range view.Waypoints() {
+		ids = append(ids, WaypointID(wp.Namespace, wp.Name))
+	}
+	return ids
+}
+
+func meshHasCapturedPods(view *model.View) bool {
+	for _, w := range view.Workloads() {
+		if ok, _ := view.Captured(w); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildProxy implements plugin.ProxyBuilder.
+func (p *Plugin) BuildProxy(ctx *plugin.ProxyContext, id string) (*plugin.Proxy, error) {
+	kind, rest, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case plugin.ProxyKindZtunnel:
+		return buildZtunnel(ctx, id, rest[0])
+	case plugin.ProxyKindWaypoint:
+		wp := ctx.Model.Waypoint(rest[0], rest[1])
+		if wp == nil {
+			return nil, fmt.Errorf("proxy %s: there is no Gateway %s/%s of class %s; create it or stop the proxy", id, rest[0], rest[1], model.WaypointGatewayClass)
+		}
+		return buildWaypoint(ctx, id, wp)
+	}
+	return nil, fmt.Errorf("proxy %s: not a ztunnel or waypoint id", id)
+}

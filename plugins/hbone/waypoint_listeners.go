@@ -1,0 +1,66 @@
+package hbone
+
+import (
+	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	sfsvaluev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/set_filter_state/v3"
+)
+
+// connectTerminateListener is the waypoint's HBONE entry on 15008: mTLS
+// with the waypoint's identity (client certificate required), HTTP/2
+// CONNECT terminated, and the stream handed to main_internal with the
+// :authority as the destination the internal listener restores and the
+// HBONE peer's address as the source.
+func (w *waypoint) connectTerminateListener() *listenerv3.Listener {
+	state := []*sfsvaluev3.FilterStateValue{
+		stateValue(FilterStateLocalIP, formatAuthority),
+		stateValue(FilterStateRemoteIP, formatDownstreamRemote),
+	}
+	c := chain("default", connectTerminate(ListenerConnectTerminate, ListenerConnectTerminate, []string{"*"}, ClusterMainInternal, state))
+	c.TransportSocket = serverTLS(w.identity, w.td)
+	return &listenerv3.Listener{
+		Name:         ListenerConnectTerminate,
+		Address:      socketAddress("0.0.0.0", PortHBONE),
+		FilterChains: []*listenerv3.FilterChain{c},
+	}
+}
+
+// mainInternalListener is the waypoint's main_internal: an internal
+// listener whose matcher picks, by destination IP and port, the chain of
+// the bound service port (inbound-vip|<port>|<proto>|<host>), or the
+// direct-tcp chain for a bound workload's own IP. Destinations it does
+// not know match no chain and are closed.
+func (w *waypoint) mainInternalListener() *listenerv3.Listener {
+	var chains []*listenerv3.FilterChain
+	var ranges []ipRange
+	for _, s := range w.services {
+		ports := map[uint32]*xdsmatcher.Matcher_OnMatch{}
+		for _, p := range s.ports {
+			chains = append(chains, p.chain)
+			ports[p.port.Number] = toChain(p.chain.Name)
+		}
+		if m := portMatcher(inputDestinationPort(), ports, nil); m != nil {
+			ranges = append(ranges, ipRange{ips: s.svc.Addresses, onMatch: toMatcher(m)})
+		}
+	}
+	if len(w.workloads) > 0 {
+		chains = append(chains, chain(ChainDirectTCP, setFilterState(carryDestination()), tcpProxy(ChainDirectTCP, ClusterEncap)))
+		ranges = append(ranges, ipRange{ips: w.workloads, onMatch: toChain(ChainDirectTCP)})
+	}
+	if len(chains) == 0 {
+		return internalListener(ListenerMainInternal, []*listenerv3.FilterChain{chain(ChainBlackHole, tcpProxy(ChainBlackHole, ClusterBlackHole))})
+	}
+	l := internalListener(ListenerMainInternal, chains)
+	l.FilterChainMatcher = ipMatcher(inputDestinationIP(), ranges, nil)
+	return l
+}
+
+// connectOriginateListener opens HBONE to the endpoint the chosen
+// inbound-vip cluster put in the connection's metadata (or, for
+// direct-tcp, in filter state): <pod IP>:15008 with :authority
+// <pod IP>:<target port>.
+func (w *waypoint) connectOriginateListener() *listenerv3.Listener {
+	return internalListener(ListenerConnectOriginate, []*listenerv3.FilterChain{
+		chain("default", tunnelProxy(ClusterConnectOriginate, ClusterConnectOriginate)),
+	})
+}
