@@ -127,7 +127,10 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	if err != nil {
 		d := model.Diagnostic{Severity: model.SeverityError, Reason: "PluginError", Plugin: name,
 			Message: fmt.Sprintf("building proxy %s: %v", id, err)}
-		if prev != nil && !prev.Stale {
+		// prev holds good config when it has a revision: built fine, or
+		// itself kept from an earlier good build (a second failure in a
+		// row must not drop it).
+		if prev != nil && prev.Revision != "" {
 			d.Message += "; the last good config is kept"
 			res.Proxy, res.Stale, res.Revision = prev.Proxy, true, prev.Revision
 		} else {

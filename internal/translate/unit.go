@@ -62,7 +62,7 @@ type unit struct {
 	*Unit
 	key  string
 	deps model.Deps
-	good bool // output passed validation (not stale, not failed)
+	good bool // holds output that passed validation: fresh, or kept (stale) from an earlier build
 }
 
 // planUnits lists the units a snapshot needs: every role of every service
@@ -163,6 +163,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		if prev != nil && prev.good {
 			d.Message += "; the last good config is kept"
 			u.RouteConfig, u.Filters, u.Stale, u.Revision = prev.RouteConfig, prev.Filters, true, prev.Revision
+			u.good = true // still the last good output: a second failure keeps it too
 		} else {
 			d.Message += "; the port fails closed (connections are refused) until this is fixed"
 			u.FailedClosed = true
