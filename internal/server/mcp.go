@@ -1,0 +1,97 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/anypb"
+	mcp "istio.io/api/mcp/v1alpha1"
+
+	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
+
+// EnvoyFilterType is the MCP collection istiod reads EnvoyFilters from: the
+// type URL of an MCP subscription is the Istio GVK, "group/version/Kind".
+const EnvoyFilterType = "networking.istio.io/v1alpha3/EnvoyFilter"
+
+// envoyTypePrefix starts the type URL of every Envoy xDS resource; Istio's
+// MCP collections are GVKs instead, which is how requests are told apart.
+const envoyTypePrefix = "type.googleapis.com/"
+
+// IsMCPType reports whether a type URL names an Istio config collection
+// (served to istiod over MCP) rather than an Envoy resource type.
+func IsMCPType(typeURL string) bool { return !strings.HasPrefix(typeURL, envoyTypePrefix) }
+
+// mcpEntry is one EnvoyFilter as istiod receives it, kept across
+// generations so that an unchanged EnvoyFilter is not encoded again.
+type mcpEntry struct {
+	ef  *translate.EnvoyFilter
+	any *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
+}
+
+// mcpResource wraps an EnvoyFilter the way istiod's MCP client
+// (istio.io/istio/pkg/adsc, handleMCP and mcpToPilot) unwraps it:
+//
+//   - the Any's type URL must be istio.mcp.v1alpha1.Resource's own
+//     (istiod calls UnmarshalTo), which is why go-control-plane's caches,
+//     which label every resource with the request's type URL, cannot serve
+//     MCP and mcpCache exists;
+//   - metadata.name must be "<namespace>/<name>" (anything else is
+//     dropped as "invalid name");
+//   - metadata.version becomes the config's resourceVersion: istiod updates
+//     its copy only when it changes, so it is the EnvoyFilter's content hash;
+//   - metadata.create_time is left unset, so every aeraki replica and
+//     restart gives istiod the same object (istiod orders EnvoyFilters of
+//     equal priority by creation time, then by name).
+func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
+	body, err := anypb.New(ef.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("EnvoyFilter %s/%s: cannot encode the spec: %w", ef.Namespace, ef.Name, err)
+	}
+	res := &mcp.Resource{
+		Metadata: &mcp.Metadata{
+			Name:        ef.Namespace + "/" + ef.Name,
+			Version:     string(ef.Revision),
+			Labels:      ef.Labels,
+			Annotations: ef.Annotations,
+		},
+		Body: body,
+	}
+	out, err := anypb.New(res)
+	if err != nil {
+		return nil, fmt.Errorf("EnvoyFilter %s/%s: cannot encode the MCP resource: %w", ef.Namespace, ef.Name, err)
+	}
+	return out, nil
+}
+
+// envoyFilterCollection turns the translator's EnvoyFilters into the MCP
+// collection, reusing the encoded form of every EnvoyFilter whose revision
+// did not change since prev. It returns the new entries by name.
+func envoyFilterCollection(efs []*translate.EnvoyFilter, prev map[string]*mcpEntry) (*mcpCollection, map[string]*mcpEntry, []model.Diagnostic) {
+	entries := make(map[string]*mcpEntry, len(efs))
+	coll := &mcpCollection{resources: make(map[string]*anypb.Any, len(efs)), versions: make(map[string]string, len(efs))}
+	var diags []model.Diagnostic
+	for _, ef := range efs {
+		name := ef.Namespace + "/" + ef.Name
+		e := prev[name]
+		if e == nil || e.ef.Revision != ef.Revision {
+			a, err := mcpResource(ef)
+			if err != nil {
+				diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Object: ef.Ref(), Reason: "EncodeError",
+					Message: fmt.Sprintf("not sent to istiod: %v; this is a bug in aeraki, please report it", err)})
+				if e == nil {
+					continue
+				}
+				// Keep serving the last good encoding.
+			} else {
+				e = &mcpEntry{ef: ef, any: a}
+			}
+		}
+		entries[name] = e
+		coll.resources[name] = e.any
+		coll.versions[name] = string(e.ef.Revision)
+	}
+	coll.seal()
+	return coll, entries, diags
+}

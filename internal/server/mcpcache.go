@@ -1,0 +1,293 @@
+package server
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// mcpCollection is the full state of one MCP collection. It is immutable
+// once sealed.
+type mcpCollection struct {
+	version   string
+	names     []string // sorted
+	resources map[string]*anypb.Any
+	versions  map[string]string
+}
+
+// seal computes the collection's version and name order.
+func (c *mcpCollection) seal() {
+	c.names = make([]string, 0, len(c.resources))
+	for n := range c.resources {
+		c.names = append(c.names, n)
+	}
+	sort.Strings(c.names)
+	c.version = collectionVersion(c.versions)
+}
+
+// emptyCollection answers every collection aeraki does not produce.
+func emptyCollection() *mcpCollection {
+	c := &mcpCollection{resources: map[string]*anypb.Any{}, versions: map[string]string{}}
+	c.seal()
+	return c
+}
+
+// mcpCache serves Istio config collections to istiod. It is a
+// go-control-plane cache.Cache for arbitrary type URLs, written here
+// because none of go-control-plane v0.14's caches can serve MCP:
+//
+//   - SnapshotCache only knows Envoy type URLs, and like every
+//     go-control-plane response type it labels each resource's Any with
+//     the request's type URL, while istiod's MCP client unpacks
+//     istio.mcp.v1alpha1.Resource with Any.UnmarshalTo, which checks it;
+//   - LinearCache sends only the changed resources in state-of-the-world
+//     responses for every type but listeners and clusters, while istiod
+//     treats each MCP response as the whole collection and deletes what
+//     it leaves out.
+//
+// mcpCache therefore answers every state-of-the-world request with the
+// whole collection (a resource left out is deleted), with resources
+// already encoded as istiod expects, and delta requests with the changed
+// and removed resources. Every collection istiod asks for and aeraki does
+// not produce is answered empty, so istiod counts the source as synced.
+// Nothing is answered before the first Publish: an empty answer would make
+// a restarting aeraki delete every EnvoyFilter from istiod for a moment.
+type mcpCache struct {
+	mu      sync.Mutex
+	ready   bool
+	colls   map[string]*mcpCollection
+	empty   *mcpCollection
+	sotw    map[int64]*mcpWatch
+	delta   map[int64]*mcpDeltaWatch
+	lastID  int64
+	retries int // delta answers postponed because a stream's queue was full
+}
+
+type mcpWatch struct {
+	req *discoveryv3.DiscoveryRequest
+	sub cachev3.Subscription
+	out chan cachev3.Response
+}
+
+type mcpDeltaWatch struct {
+	req *discoveryv3.DeltaDiscoveryRequest
+	sub cachev3.Subscription
+	out chan cachev3.DeltaResponse
+}
+
+var _ cachev3.Cache = (*mcpCache)(nil)
+
+func newMCPCache() *mcpCache {
+	return &mcpCache{colls: map[string]*mcpCollection{}, empty: emptyCollection(),
+		sotw: map[int64]*mcpWatch{}, delta: map[int64]*mcpDeltaWatch{}}
+}
+
+func (c *mcpCache) collection(typeURL string) *mcpCollection {
+	if coll := c.colls[typeURL]; coll != nil {
+		return coll
+	}
+	return c.empty
+}
+
+// Publish replaces the given collections, marks the cache ready and
+// answers every open watch whose client is now out of date.
+func (c *mcpCache) Publish(colls map[string]*mcpCollection) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, coll := range colls {
+		c.colls[t] = coll
+	}
+	c.ready = true
+	for id, w := range c.sotw {
+		coll := c.collection(w.req.GetTypeUrl())
+		if needsSotwResponse(w.req, w.sub, coll) {
+			w.out <- sotwResponse(w.req, w.sub, coll)
+			delete(c.sotw, id)
+		}
+	}
+	for id, w := range c.delta {
+		if resp := deltaResponse(w.req, w.sub, c.collection(w.req.GetTypeUrl())); resp != nil {
+			select {
+			case w.out <- resp:
+				delete(c.delta, id)
+			default:
+				c.retries++ // the stream is busy; answered on the next Publish
+			}
+		}
+	}
+}
+
+// Version returns the current version of a collection ("" before the
+// first Publish).
+func (c *mcpCache) Version(typeURL string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		return ""
+	}
+	return c.collection(typeURL).version
+}
+
+// CreateWatch implements cachev3.ConfigWatcher for state-of-the-world
+// streams. Each watch is answered at most once, into the channel the
+// server made for it, so the send never blocks.
+func (c *mcpCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		coll := c.collection(req.GetTypeUrl())
+		if needsSotwResponse(req, sub, coll) {
+			out <- sotwResponse(req, sub, coll)
+			return func() {}, nil
+		}
+	}
+	c.lastID++
+	id := c.lastID
+	c.sotw[id] = &mcpWatch{req: req, sub: sub, out: out}
+	return func() {
+		c.mu.Lock()
+		delete(c.sotw, id)
+		c.mu.Unlock()
+	}, nil
+}
+
+// CreateDeltaWatch implements cachev3.ConfigWatcher for delta streams.
+func (c *mcpCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		if resp := deltaResponse(req, sub, c.collection(req.GetTypeUrl())); resp != nil {
+			select {
+			case out <- resp:
+				return func() {}, nil
+			default:
+				c.retries++ // queue full: keep it as a watch, answered on the next Publish
+			}
+		}
+	}
+	c.lastID++
+	id := c.lastID
+	c.delta[id] = &mcpDeltaWatch{req: req, sub: sub, out: out}
+	return func() {
+		c.mu.Lock()
+		delete(c.delta, id)
+		c.mu.Unlock()
+	}, nil
+}
+
+// Fetch implements cachev3.ConfigFetcher (REST polling).
+func (c *mcpCache) Fetch(_ context.Context, req *cachev3.Request) (cachev3.Response, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	coll := c.collection(req.GetTypeUrl())
+	if !c.ready || req.GetVersionInfo() == coll.version {
+		return nil, &types.SkipFetchError{}
+	}
+	return sotwResponse(req, nil, coll), nil
+}
+
+// needsSotwResponse reports whether a state-of-the-world client is behind:
+// it has another version, or lacks a resource (a new stream, or a newly
+// subscribed name).
+func needsSotwResponse(req *discoveryv3.DiscoveryRequest, sub cachev3.Subscription, coll *mcpCollection) bool {
+	if req.GetVersionInfo() != coll.version {
+		return true
+	}
+	known := sub.ReturnedResources()
+	for _, n := range subscribedNames(sub, coll) {
+		if _, ok := known[n]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// subscribedNames lists the collection's resources the subscription wants.
+func subscribedNames(sub cachev3.Subscription, coll *mcpCollection) []string {
+	if sub == nil || sub.IsWildcard() {
+		return coll.names
+	}
+	var out []string
+	for n := range sub.SubscribedResources() {
+		if _, ok := coll.resources[n]; ok {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sotwResponse is the whole (subscribed part of the) collection. A new
+// DiscoveryResponse is built each time: the server writes the nonce into it.
+func sotwResponse(req *discoveryv3.DiscoveryRequest, sub cachev3.Subscription, coll *mcpCollection) cachev3.Response {
+	names := subscribedNames(sub, coll)
+	res := make([]*anypb.Any, len(names))
+	returned := make(map[string]string, len(names))
+	for i, n := range names {
+		res[i] = coll.resources[n]
+		returned[n] = coll.version
+	}
+	return &cachev3.PassthroughResponse{
+		Request:           req,
+		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: coll.version, TypeUrl: req.GetTypeUrl(), Resources: res},
+		ReturnedResources: returned,
+	}
+}
+
+// deltaResponse lists what changed for a delta subscription since what it
+// was last sent, or returns nil when nothing did (except on the first
+// request of a wildcard subscription, which is always answered so the
+// client finishes its initial fetch).
+func deltaResponse(req *discoveryv3.DeltaDiscoveryRequest, sub cachev3.Subscription, coll *mcpCollection) cachev3.DeltaResponse {
+	known := sub.ReturnedResources()
+	next := map[string]string{}
+	var changed []*discoveryv3.Resource
+	var removed []string
+	if sub.IsWildcard() {
+		for _, n := range coll.names {
+			v := coll.versions[n]
+			next[n] = v
+			if known[n] != v {
+				changed = append(changed, &discoveryv3.Resource{Name: n, Version: v, Resource: coll.resources[n]})
+			}
+		}
+		for n := range known {
+			if _, ok := coll.resources[n]; !ok {
+				removed = append(removed, n)
+			}
+		}
+	} else {
+		for n := range sub.SubscribedResources() {
+			if a, ok := coll.resources[n]; ok {
+				v := coll.versions[n]
+				next[n] = v
+				if known[n] != v {
+					changed = append(changed, &discoveryv3.Resource{Name: n, Version: v, Resource: a})
+				}
+			} else if _, was := known[n]; was {
+				removed = append(removed, n)
+			}
+		}
+	}
+	initial := sub.IsWildcard() && req.GetResponseNonce() == ""
+	if len(changed) == 0 && len(removed) == 0 && !initial {
+		return nil
+	}
+	sort.Slice(changed, func(i, j int) bool { return changed[i].Name < changed[j].Name })
+	sort.Strings(removed)
+	return &cachev3.DeltaPassthroughResponse{
+		DeltaRequest:   req,
+		NextVersionMap: next,
+		DeltaDiscoveryResponse: &discoveryv3.DeltaDiscoveryResponse{
+			SystemVersionInfo: coll.version,
+			TypeUrl:           req.GetTypeUrl(),
+			Resources:         changed,
+			RemovedResources:  removed,
+		},
+	}
+}

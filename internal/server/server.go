@@ -1,0 +1,382 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
+
+	"github.com/aeraki-ng/aeraki/internal/source"
+	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// DefaultShutdownTimeout bounds how long a stopping server waits for
+// streams to drain before it closes them.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Options configure a Server.
+type Options struct {
+	// Registry holds the plugins. Required.
+	Registry *plugin.Registry
+	// Source delivers snapshots (a directory watcher, later Kubernetes). Required.
+	Source source.Source
+	// XDSAddress is where the plaintext xDS/MCP gRPC server listens, such
+	// as "127.0.0.1:15010". Required; port 0 picks a free port.
+	XDSAddress string
+	// MonitoringAddress serves /metrics; empty disables it.
+	MonitoringAddress string
+	// DebugAddress serves /ready and /debug/*; empty disables it.
+	DebugAddress string
+	// EnablePprof adds /debug/pprof/ to the debug address.
+	EnablePprof bool
+	// ShutdownTimeout bounds the drain on shutdown; DefaultShutdownTimeout when zero.
+	ShutdownTimeout time.Duration
+	// Workers bounds parallel plugin builds; GOMAXPROCS when zero.
+	Workers int
+	// Log receives structured logs; logr.Discard() when unset.
+	Log logr.Logger
+}
+
+// Server is a running aeraki control plane: source -> translator -> xDS.
+type Server struct {
+	opts       Options
+	log        logr.Logger
+	metrics    *metrics
+	translator *translate.Translator
+	nodes      *nodeMapper
+	pub        *publisher
+	tracker    *tracker
+	mcp        *mcpCache
+	envoy      cachev3.SnapshotCache
+
+	xdsCtx    context.Context
+	xdsCancel context.CancelFunc
+	grpc      *grpc.Server
+
+	listenOnce sync.Once
+	listenErr  error
+	xdsLis     net.Listener
+	monLis     net.Listener
+	dbgLis     net.Listener
+
+	mu    sync.Mutex
+	state state
+}
+
+// state is the current generation, for the debug endpoints.
+type state struct {
+	generation  int
+	at          time.Time
+	diagnostics []model.Diagnostic
+	rejected    []model.ObjectRef
+	problems    map[string]bool // error and warning texts already logged
+}
+
+// New wires a Server. Nothing listens until Listen or Run.
+func New(opts Options) (*Server, error) {
+	if opts.Registry == nil {
+		return nil, errors.New("server: a plugin registry is required")
+	}
+	if opts.Source == nil {
+		return nil, errors.New("server: a source is required")
+	}
+	if opts.XDSAddress == "" {
+		return nil, errors.New("server: an xDS address is required")
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Log.GetSink() == nil {
+		opts.Log = logr.Discard()
+	}
+	tr, err := translate.New(translate.Options{Registry: opts.Registry, Log: opts.Log.WithName("translate"), Workers: opts.Workers})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Log, metrics: newMetrics(), translator: tr, mcp: newMCPCache()}
+	s.nodes = newNodeMapper(opts.Registry, opts.Log)
+	s.envoy = cachev3.NewSnapshotCache(false, s.nodes, cacheLogger{opts.Log.WithName("xds-cache")})
+	s.pub = newPublisher(opts.Log, s.envoy, s.mcp)
+	s.tracker = newTracker(opts.Log.WithName("xds"), s.metrics, s.nodes, s.pub)
+	return s, nil
+}
+
+// cache routes each request to the cache for its kind of type URL: Istio
+// collections to the MCP cache, Envoy resources to the per-proxy cache.
+func (s *Server) cache() cachev3.Cache {
+	classify := func(typeURL string) string {
+		if IsMCPType(typeURL) {
+			return mcpKey
+		}
+		return "envoy"
+	}
+	return &cachev3.MuxCache{
+		Classify:      func(r *cachev3.Request) string { return classify(r.GetTypeUrl()) },
+		ClassifyDelta: func(r *cachev3.DeltaRequest) string { return classify(r.GetTypeUrl()) },
+		Caches:        map[string]cachev3.Cache{mcpKey: s.mcp, "envoy": s.envoy},
+	}
+}
+
+// Listen binds every configured address. Run calls it; tests call it
+// first to learn the ports picked for ":0".
+func (s *Server) Listen() error {
+	s.listenOnce.Do(func() { s.listenErr = s.listen() })
+	return s.listenErr
+}
+
+func (s *Server) listen() error {
+	var err error
+	if s.xdsLis, err = net.Listen("tcp", s.opts.XDSAddress); err != nil {
+		return fmt.Errorf("xDS address %s: %w", s.opts.XDSAddress, err)
+	}
+	closeAll := func() {
+		for _, l := range []net.Listener{s.xdsLis, s.monLis, s.dbgLis} {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
+	if s.opts.MonitoringAddress != "" {
+		if s.monLis, err = net.Listen("tcp", s.opts.MonitoringAddress); err != nil {
+			closeAll()
+			return fmt.Errorf("monitoring address %s: %w", s.opts.MonitoringAddress, err)
+		}
+	}
+	if s.opts.DebugAddress != "" {
+		if s.dbgLis, err = net.Listen("tcp", s.opts.DebugAddress); err != nil {
+			closeAll()
+			return fmt.Errorf("debug address %s: %w", s.opts.DebugAddress, err)
+		}
+	}
+	return nil
+}
+
+// XDSAddr is the address the xDS server listens on, once Listen succeeded.
+func (s *Server) XDSAddr() string { return addrOf(s.xdsLis) }
+
+// MonitoringAddr is the address /metrics is served on, or "".
+func (s *Server) MonitoringAddr() string { return addrOf(s.monLis) }
+
+// DebugAddr is the address /ready and /debug/* are served on, or "".
+func (s *Server) DebugAddr() string { return addrOf(s.dbgLis) }
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// Run serves until ctx ends, then shuts down gracefully: it stops
+// accepting connections, ends every xDS stream (clients reconnect to
+// another replica), waits for them to drain for at most ShutdownTimeout,
+// and returns nil. It returns an error when an address cannot be bound or
+// the source fails.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.xdsCtx, s.xdsCancel = context.WithCancel(context.Background())
+	defer s.xdsCancel()
+	s.grpc = grpc.NewServer(
+		grpc.MaxConcurrentStreams(1<<20),
+		// istiod's MCP client pings every 30s; allow it.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
+	xs := serverv3.NewServer(s.xdsCtx, s.cache(), s.tracker, serverv3Logger(s.opts.Log))
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(s.grpc, xs)
+	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, xs)
+	routeservice.RegisterRouteDiscoveryServiceServer(s.grpc, xs)
+	clusterservice.RegisterClusterDiscoveryServiceServer(s.grpc, xs)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(s.grpc, xs)
+	secretservice.RegisterSecretDiscoveryServiceServer(s.grpc, xs)
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.grpc.Serve(s.xdsLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			serveErr <- fmt.Errorf("xDS server: %w", err)
+		}
+	}()
+	var httpServers []*http.Server
+	for _, hs := range []struct {
+		lis     net.Listener
+		handler http.Handler
+		what    string
+	}{{s.monLis, s.monitoringHandler(), "monitoring"}, {s.dbgLis, s.debugHandler(), "debug"}} {
+		if hs.lis == nil {
+			continue
+		}
+		srv := &http.Server{Handler: hs.handler, ReadHeaderTimeout: 10 * time.Second}
+		httpServers = append(httpServers, srv)
+		wg.Add(1)
+		go func(lis net.Listener, what string) {
+			defer wg.Done()
+			if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("%s server: %w", what, err)
+			}
+		}(hs.lis, hs.what)
+	}
+	s.log.Info("serving", "xds", s.XDSAddr(), "monitoring", s.MonitoringAddr(), "debug", s.DebugAddr(), "pprof", s.opts.EnablePprof)
+
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	updates := make(chan source.Update, 1)
+	srcDone := make(chan error, 1)
+	go func() { srcDone <- s.opts.Source.Run(srcCtx, updates) }()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-serveErr:
+			runErr = err
+			break loop
+		case err := <-srcDone:
+			srcDone = nil
+			if err != nil {
+				runErr = fmt.Errorf("source: %w", err)
+			}
+			break loop
+		case u := <-updates:
+			// Take the newest snapshot when several queued up.
+			for drained := false; !drained; {
+				select {
+				case newer := <-updates:
+					u = newer
+				default:
+					drained = true
+				}
+			}
+			s.apply(u)
+		}
+	}
+
+	s.log.Info("shutting down", "timeout", s.opts.ShutdownTimeout)
+	stopSource()
+	s.shutdown(httpServers)
+	wg.Wait()
+	if srcDone != nil {
+		select {
+		case <-srcDone:
+		case <-time.After(s.opts.ShutdownTimeout):
+			s.log.Info("source did not stop in time; leaving it")
+		}
+	}
+	s.log.Info("stopped")
+	return runErr
+}
+
+// shutdown stops accepting connections, ends every stream and waits for
+// them within the timeout, then closes what is left.
+func (s *Server) shutdown(httpServers []*http.Server) {
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop() // closes the listener, waits for handlers
+		close(stopped)
+	}()
+	// Streams never end on their own: ending the xDS server's context
+	// makes every stream handler return, which lets GracefulStop finish.
+	s.xdsCancel()
+	timer := time.NewTimer(s.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		s.log.Info("xDS streams did not drain in time; closing them")
+		s.grpc.Stop()
+		<-stopped
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	for _, hs := range httpServers {
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close()
+		}
+	}
+}
+
+// apply translates one snapshot and publishes the result.
+func (s *Server) apply(u source.Update) {
+	start := time.Now()
+	out := s.translator.Translate(u.Snapshot)
+	stats, pubDiags := s.pub.publish(out)
+	elapsed := time.Since(start)
+
+	diags := make([]model.Diagnostic, 0, len(u.Diagnostics)+len(out.Diagnostics)+len(pubDiags))
+	diags = append(append(append(diags, u.Diagnostics...), out.Diagnostics...), pubDiags...)
+	counts := map[model.Severity]int{}
+	for _, d := range diags {
+		counts[d.Severity]++
+	}
+	s.metrics.generation.Observe(elapsed.Seconds())
+	s.metrics.generations.Inc()
+	s.metrics.units.WithLabelValues("built").Add(float64(out.Stats.UnitsBuilt))
+	s.metrics.units.WithLabelValues("reused").Add(float64(out.Stats.UnitsReused))
+	s.metrics.rejected.Set(float64(len(out.Rejected)))
+	for _, sev := range []model.Severity{model.SeverityInfo, model.SeverityWarning, model.SeverityError} {
+		s.metrics.diagnostics.WithLabelValues(sev.String()).Set(float64(counts[sev]))
+	}
+
+	s.mu.Lock()
+	s.state.generation++
+	gen := s.state.generation
+	s.state.at, s.state.diagnostics, s.state.rejected = time.Now(), diags, out.Rejected
+	logged := s.state.problems
+	s.state.problems = map[string]bool{}
+	for _, d := range diags {
+		if d.Severity == model.SeverityInfo {
+			continue
+		}
+		text := d.String()
+		s.state.problems[text] = true
+		if !logged[text] {
+			// Logged once when it appears, not on every generation.
+			kv := []any{"severity", d.Severity.String(), "problem", text}
+			if d.Object.Kind != "" {
+				kv = append(kv, "object", d.Object.String())
+			}
+			if d.Origin.File != "" {
+				kv = append(kv, "file", d.Origin.String())
+			}
+			s.log.Info("config problem", kv...)
+		}
+	}
+	s.mu.Unlock()
+
+	s.log.Info("config generated", "generation", gen, "duration", elapsed, "translate", out.Stats.Duration,
+		"unitsBuilt", out.Stats.UnitsBuilt, "unitsReused", out.Stats.UnitsReused,
+		"proxiesBuilt", out.Stats.ProxiesBuilt, "proxiesReused", out.Stats.ProxiesReused,
+		"envoyFilters", len(out.EnvoyFilters), "envoyFiltersChanged", stats.EnvoyFiltersChanged,
+		"proxiesChanged", stats.ProxiesChanged, "rejected", len(out.Rejected), "errors", counts[model.SeverityError])
+}
+
+// current returns the state of the current generation.
+func (s *Server) current() state {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}

@@ -1,0 +1,188 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// Versions are content hashes rather than counters so that they are the
+// same across restarts and across replicas: a proxy reconnecting to a new
+// aeraki process with the version it already has is not sent the same
+// config again, and an unchanged type never gets a new version.
+
+// hashBytes is the version of one marshaled resource.
+func hashBytes(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// collectionVersion is the version of a set of named resources: a hash of
+// their names and versions, independent of order.
+func collectionVersion(versions map[string]string) string {
+	names := make([]string, 0, len(versions))
+	for n := range versions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(versions[n]))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// emptyVersion is the version of an empty collection. Answering a type the
+// server has nothing for with this version, instead of not answering,
+// lets clients finish their initial fetch.
+var emptyVersion = collectionVersion(nil)
+
+// deterministic marshals maps in key order, so equal messages hash equal.
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// typeResources is one type's resources in a proxySnapshot.
+type typeResources struct {
+	version  string
+	items    map[string]types.ResourceWithTTL
+	versions map[string]string
+}
+
+// proxySnapshot is what one proxy is served: an implementation of
+// go-control-plane's ResourceSnapshot with the per-resource versions
+// computed once, when the snapshot is built, instead of on every delta
+// request, and with an empty answer (not silence) for types it lacks.
+// It is immutable once built.
+type proxySnapshot struct {
+	byType map[string]*typeResources
+}
+
+var _ cachev3.ResourceSnapshot = (*proxySnapshot)(nil)
+
+// proxyTypes are the xDS types of a plugin.Proxy, in the order Envoy
+// wants them updated.
+var proxyTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.SecretType}
+
+// newProxySnapshot indexes a proxy's resources by type and name and
+// computes their versions. p may be nil: the snapshot is then empty.
+func newProxySnapshot(p *plugin.Proxy) (*proxySnapshot, error) {
+	s := &proxySnapshot{byType: map[string]*typeResources{}}
+	if p == nil {
+		return s, nil
+	}
+	add := func(typeURL, name string, m proto.Message) error {
+		tr := s.byType[typeURL]
+		if tr == nil {
+			tr = &typeResources{items: map[string]types.ResourceWithTTL{}, versions: map[string]string{}}
+			s.byType[typeURL] = tr
+		}
+		if _, dup := tr.items[name]; dup {
+			return fmt.Errorf("proxy %s: two %s resources are named %q", p.ID, typeURL, name)
+		}
+		b, err := deterministic.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("proxy %s: %s %q cannot be encoded: %w", p.ID, typeURL, name, err)
+		}
+		tr.items[name] = types.ResourceWithTTL{Resource: m}
+		tr.versions[name] = hashBytes(b)
+		return nil
+	}
+	for _, r := range p.Clusters {
+		if err := add(resourcev3.ClusterType, r.GetName(), r); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range p.Endpoints {
+		if err := add(resourcev3.EndpointType, r.GetClusterName(), r); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range p.Listeners {
+		if err := add(resourcev3.ListenerType, r.GetName(), r); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range p.Routes {
+		if err := add(resourcev3.RouteType, r.GetName(), r); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range p.Secrets {
+		if err := add(resourcev3.SecretType, r.GetName(), r); err != nil {
+			return nil, err
+		}
+	}
+	for _, tr := range s.byType {
+		tr.version = collectionVersion(tr.versions)
+	}
+	return s, nil
+}
+
+// GetVersion implements cachev3.ResourceSnapshot.
+func (s *proxySnapshot) GetVersion(typeURL string) string {
+	if tr := s.byType[typeURL]; tr != nil {
+		return tr.version
+	}
+	return emptyVersion
+}
+
+// GetResourcesAndTTL implements cachev3.ResourceSnapshot.
+func (s *proxySnapshot) GetResourcesAndTTL(typeURL string) map[string]types.ResourceWithTTL {
+	if tr := s.byType[typeURL]; tr != nil {
+		return tr.items
+	}
+	return nil
+}
+
+// GetResources implements cachev3.ResourceSnapshot.
+func (s *proxySnapshot) GetResources(typeURL string) map[string]types.Resource {
+	tr := s.byType[typeURL]
+	if tr == nil {
+		return nil
+	}
+	out := make(map[string]types.Resource, len(tr.items))
+	for n, r := range tr.items {
+		out[n] = r.Resource
+	}
+	return out
+}
+
+// ConstructVersionMap implements cachev3.ResourceSnapshot; the versions
+// were computed when the snapshot was built.
+func (s *proxySnapshot) ConstructVersionMap() error { return nil }
+
+// GetVersionMap implements cachev3.ResourceSnapshot.
+func (s *proxySnapshot) GetVersionMap(typeURL string) map[string]string {
+	if tr := s.byType[typeURL]; tr != nil {
+		return tr.versions
+	}
+	return nil
+}
+
+// resources returns the resources of one type sorted by name, for dumps.
+func (s *proxySnapshot) resources(typeURL string) []proto.Message {
+	tr := s.byType[typeURL]
+	if tr == nil {
+		return nil
+	}
+	names := make([]string, 0, len(tr.items))
+	for n := range tr.items {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]proto.Message, len(names))
+	for i, n := range names {
+		out[i] = tr.items[n].Resource
+	}
+	return out
+}
