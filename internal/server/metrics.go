@@ -37,8 +37,8 @@ func newMetrics() *metrics {
 			Help: "xDS responses sent, by type (lds, rds, cds, eds, sds, mcp/<Kind>).",
 		}, []string{"type"}),
 		pushLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "aeraki_xds_push_latency_seconds",
-			Help: "Time from config becoming available to a client (published, or asked for if later) to the client's ACK of it.",
+			Name:    "aeraki_xds_push_latency_seconds",
+			Help:    "Time from config becoming available to a client (published, or asked for if later) to the client's ACK of it.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"type"}),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
