@@ -104,7 +104,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	var depsMu sync.Mutex
 	l7 := func(role plugin.Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) (plugin.L7Chain, bool) {
 		u := pb.unit(role, svc, port, waypoint)
-		if u == nil {
+		if u == nil || u.Skipped {
 			return plugin.L7Chain{}, false
 		}
 		depsMu.Lock()
@@ -112,7 +112,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 			deps[k] = r
 		}
 		depsMu.Unlock()
-		return plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed}, true
+		return plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}, true
 	}
 	ctx := plugin.NewProxyContext(name, view, l7)
 	res := &ProxyResult{Plugin: name, deps: deps}

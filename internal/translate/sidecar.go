@@ -66,6 +66,9 @@ func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit) []*EnvoyFilter {
 	}
 	groups := map[string]*group{}
 	for _, u := range units {
+		if u.Skipped {
+			continue // left at L4: istiod's tcp_proxy stays
+		}
 		g := groups[u.Service.Hostname]
 		if g == nil {
 			g = &group{svc: u.Service}
@@ -82,7 +85,7 @@ func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit) []*EnvoyFilter {
 	var out []*EnvoyFilter
 	for _, g := range groups {
 		if len(g.outbound) > 0 {
-			out = append(out, assemble(root, envoyFilterName("outbound", g.svc.Hostname), g.svc, nil, g.outbound, outboundPatches))
+			out = append(out, assemble(root, envoyFilterName("outbound", g.svc.Hostname), g.svc, nil, g.outbound, withClusterPatches(outboundPatches)))
 		}
 		// Inbound patches need a workload selector; a service without one
 		// (external endpoints) has no sidecars of its own to patch.
@@ -285,12 +288,12 @@ func (e *EnvoyFilter) Validate() error {
 			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))
 			continue
 		}
-		f := &listenerv3.Filter{}
+		f, merged := patchTarget(p)
 		if err := protojson.Unmarshal(b, f); err != nil {
-			errs = append(errs, fmt.Errorf("patch %d: value is not an Envoy network filter: %w", i, err))
+			errs = append(errs, fmt.Errorf("patch %d: value is not an Envoy %s: %w", i, f.ProtoReflect().Descriptor().Name(), err))
 			continue
 		}
-		if err := xds.Validate(f); err != nil {
+		if err := xds.Validate(merged(f)); err != nil {
 			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))
 		}
 	}

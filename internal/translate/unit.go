@@ -40,6 +40,12 @@ type Unit struct {
 	// Stale is true when the plugin failed and the last good config is
 	// kept instead.
 	Stale bool
+	// Skipped is true when the plugin left the port at L4 in this role
+	// (plugin.ErrSkipPort): nothing is patched and Filters is empty.
+	Skipped bool
+	// ClusterPatches are what a ClusterPatcher plugin merges into the
+	// port's upstream clusters (outbound and waypoint roles).
+	ClusterPatches []ClusterPatch
 	// Objects are the objects the unit was built from (the service, its
 	// MetaRouters and VirtualServices).
 	Objects []model.ObjectRef
@@ -154,8 +160,17 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 
 	rc, filters, err := runPlugin(k.plugin, ctx)
+	if errors.Is(err, plugin.ErrSkipPort) {
+		u.Diagnostics, u.Skipped, u.good = ctx.Reports(), true, true
+		u.Revision = model.RevisionOf("skipped|" + k.key)
+		return u
+	}
 	if err == nil {
 		err = gate(rc, filters)
+	}
+	var patches []ClusterPatch
+	if err == nil {
+		patches, err = runPatcher(k.plugin, ctx)
 	}
 	u.Diagnostics = ctx.Reports()
 	if err != nil {
@@ -163,6 +178,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		if prev != nil && prev.good {
 			d.Message += "; the last good config is kept"
 			u.RouteConfig, u.Filters, u.Stale, u.Revision = prev.RouteConfig, prev.Filters, true, prev.Revision
+			u.ClusterPatches, u.Skipped = prev.ClusterPatches, prev.Skipped
 			u.good = true // still the last good output: a second failure keeps it too
 		} else {
 			d.Message += "; the port fails closed (connections are refused) until this is fixed"
@@ -173,9 +189,18 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		t.opts.Log.Error(err, "plugin build failed", "plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
 		return u
 	}
-	u.RouteConfig, u.Filters, u.good = rc, filters, true
-	u.Revision = revisionOf(rc, filters)
+	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = rc, filters, patches, true
+	u.Revision = revisionOf(rc, filters, patches)
 	return u
+}
+
+func runPatcher(p plugin.Plugin, ctx *plugin.BuildContext) (patches []ClusterPatch, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plugin panicked patching clusters: %v", r)
+		}
+	}()
+	return patchClusters(p, ctx)
 }
 
 func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, filters []*listenerv3.Filter, err error) {
@@ -230,7 +255,7 @@ func failure(pluginName string, svc *model.Service, port *model.Port, role plugi
 	return d
 }
 
-func revisionOf(rc proto.Message, filters []*listenerv3.Filter) model.Revision {
+func revisionOf(rc proto.Message, filters []*listenerv3.Filter, patches []ClusterPatch) model.Revision {
 	opts := proto.MarshalOptions{Deterministic: true}
 	var parts []string
 	if rc != nil {
@@ -240,6 +265,10 @@ func revisionOf(rc proto.Message, filters []*listenerv3.Filter) model.Revision {
 	for _, f := range filters {
 		b, _ := opts.Marshal(f)
 		parts = append(parts, string(b))
+	}
+	for _, p := range patches {
+		b, _ := opts.Marshal(p.Patch)
+		parts = append(parts, p.Name, string(b))
 	}
 	return model.RevisionOf(parts)
 }

@@ -11,6 +11,11 @@
 //     and in a waypoint's per-service chain;
 //   - [ObjectValidator] checks protocol-specific rules of routing objects
 //     before anything is built, so a bad object is reported and left out;
+//   - [ClusterPatcher] sets fields of the upstream clusters of those
+//     ports (Redis credentials, Envoy's Redis Cluster discovery): on
+//     sidecars as EnvoyFilter CLUSTER patches (MERGE, matched by the
+//     cluster's exact name), in waypoints through [L7Chain].PatchCluster,
+//     which the ProxyBuilder applies to the clusters it builds;
 //   - [Configurable] takes options from the command line;
 //   - [ProxyBuilder] owns whole proxies (the built-in HBONE plugin builds
 //     ztunnels and waypoints this way).
@@ -28,6 +33,16 @@
 // config, or fails closed, and the error is reported with the plugin's
 // name. Every Envoy message a plugin returns must pass ValidateAll,
 // including those packed in Any; output that does not is never served.
+//
+// A plugin with nothing to add for a port in some role (or whose data
+// plane cannot carry the port's protocol at all) returns [ErrSkipPort]:
+// the port stays plain TCP there, and nothing fails closed. Policies never
+// use it: a policy that cannot be built fails the port closed.
+//
+// [ClusterBlackHole] and [FilterStatePeerPrincipal] are the names protocol
+// plugins and waypoint builders share: the cluster a denied call is routed
+// to, and the filter state holding the caller's identity behind a
+// waypoint's internal listener.
 //
 // Plugins are registered explicitly in a [Registry], which refuses two
 // plugins with one name or one protocol. A custom aeraki binary is a

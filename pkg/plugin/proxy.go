@@ -73,6 +73,13 @@ type L7Chain struct {
 	// FailedClosed is true when the plugin failed and the chain must
 	// refuse connections.
 	FailedClosed bool
+	// PatchCluster is set when the plugin is a ClusterPatcher: it merges the
+	// plugin's settings for subset ("" for the service) into cluster, the
+	// ProxyBuilder's cluster for this port (or for one of its subsets),
+	// before the proxy is validated. A subset the plugin was not asked
+	// about gets the service-level settings. Nil when there is nothing to
+	// merge.
+	PatchCluster func(cluster *clusterv3.Cluster, subset string)
 }
 
 // ProxyContext is what a ProxyBuilder gets to build one proxy.
