@@ -30,6 +30,9 @@ type Options struct {
 	Model model.Options
 	// Registry holds the plugins.
 	Registry *plugin.Registry
+	// ShowSecrets prints credentials (Redis passwords) as they are served;
+	// by default Manifests and RedactProxy replace them (see redact.go).
+	ShowSecrets bool
 }
 
 // Result is a rendered directory.
@@ -38,6 +41,8 @@ type Result struct {
 	Output *translate.Output
 	// Diagnostics are the source's and the translation's findings together.
 	Diagnostics []model.Diagnostic
+	// ShowSecrets is Options.ShowSecrets.
+	ShowSecrets bool
 }
 
 // Render loads opts.Paths and translates them.
@@ -52,7 +57,7 @@ func Render(opts Options) (*Result, error) {
 		return nil, err
 	}
 	out := tr.Translate(b.Build())
-	return &Result{Output: out, Diagnostics: append(diags, out.Diagnostics...)}, nil
+	return &Result{Output: out, Diagnostics: append(diags, out.Diagnostics...), ShowSecrets: opts.ShowSecrets}, nil
 }
 
 // Errors returns the error diagnostics.
@@ -66,10 +71,14 @@ func (r *Result) Errors() []model.Diagnostic {
 	return out
 }
 
-// Manifests returns the sidecar EnvoyFilters as Kubernetes objects.
+// Manifests returns the sidecar EnvoyFilters as Kubernetes objects, with
+// secrets redacted unless ShowSecrets is set.
 func (r *Result) Manifests() []map[string]any {
 	var out []map[string]any
 	for _, ef := range r.Output.EnvoyFilters {
+		if !r.ShowSecrets {
+			ef = RedactEnvoyFilter(ef)
+		}
 		out = append(out, ef.Manifest())
 	}
 	return out

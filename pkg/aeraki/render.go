@@ -34,6 +34,7 @@ func renderCommand(e *env) *cobra.Command {
 		output    string
 		verbose   bool
 		proxy     string
+		secrets   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "render -f PATH [-f PATH...] [-R]",
@@ -54,7 +55,7 @@ the exit status is 1 when any object had errors (everything else is still render
 			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
 				return err
 			}
-			res, err := render.Render(render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
+			res, err := render.Render(render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh), ShowSecrets: secrets})
 			if err != nil {
 				return err
 			}
@@ -73,6 +74,7 @@ the exit status is 1 when any object had errors (everything else is still render
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print notes about skipped documents")
+	cmd.Flags().BoolVar(&secrets, "show-secrets", false, "print credentials (Redis passwords) as served instead of <redacted>, e.g. to kubectl apply the output; rendered config otherwise ends up in terminals, issues and CI logs")
 	cmd.Flags().StringVar(&proxy, "proxy", "sidecar", "what to print: sidecar (EnvoyFilters for istiod), ztunnel/<node> or waypoint/<namespace>/<name>")
 	return cmd
 }
@@ -85,6 +87,9 @@ func writeRendered(e *env, res *render.Result, proxy, output string) error {
 	p, err := res.Proxy(proxy)
 	if err != nil {
 		return err
+	}
+	if !res.ShowSecrets {
+		p = render.RedactProxy(p)
 	}
 	doc, err := render.ProxyDocument(p)
 	if err != nil {

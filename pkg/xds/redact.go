@@ -1,0 +1,92 @@
+package xds
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Redacted replaces a secret in redacted output.
+const Redacted = "<redacted>"
+
+// Redact returns a copy of m in which every inline secret is replaced by
+// "<redacted>": the inline string or bytes of each DataSource held in a
+// field whose name says it is a credential (auth_password,
+// downstream_auth_passwords, a token or a secret), including inside Any.
+// Redis passwords travel in redis_proxy's downstream auth and in the
+// cluster's RedisProtocolOptions this way.
+//
+// Config must reach Envoy with its secrets, so only what is shown to
+// people is redacted: logs, debug dumps, `aeraki render` output. m itself
+// is never modified.
+func Redact(m proto.Message) proto.Message {
+	if m == nil {
+		return nil
+	}
+	out := proto.Clone(m)
+	redact(out.ProtoReflect())
+	return out
+}
+
+// redact rewrites msg in place and reports whether it changed anything.
+func redact(msg protoreflect.Message) bool {
+	if a, ok := msg.Interface().(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil || !redact(inner.ProtoReflect()) {
+			return false
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(inner)
+		if err != nil {
+			return false
+		}
+		a.Value = b
+		return true
+	}
+	changed := false
+	msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil {
+			return true
+		}
+		secret := secretField(fd.Name())
+		visit := func(m protoreflect.Message) {
+			if secret {
+				if ds, ok := m.Interface().(*corev3.DataSource); ok {
+					changed = redactSource(ds) || changed
+					return
+				}
+			}
+			changed = redact(m) || changed
+		}
+		switch {
+		case fd.IsList():
+			for i := 0; i < v.List().Len(); i++ {
+				visit(v.List().Get(i).Message())
+			}
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { visit(mv.Message()); return true })
+			}
+		default:
+			visit(v.Message())
+		}
+		return true
+	})
+	return changed
+}
+
+func secretField(name protoreflect.Name) bool {
+	n := string(name)
+	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")
+}
+
+func redactSource(ds *corev3.DataSource) bool {
+	switch ds.Specifier.(type) {
+	case *corev3.DataSource_InlineString, *corev3.DataSource_InlineBytes:
+		ds.Specifier = &corev3.DataSource_InlineString{InlineString: Redacted}
+		return true
+	}
+	return false
+}

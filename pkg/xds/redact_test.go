@@ -1,0 +1,57 @@
+package xds_test
+
+import (
+	"strings"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	redisv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/redis_proxy/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+func inline(s string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: s}}
+}
+
+// TestRedactHidesPasswordsInsideAny: passwords in a redis_proxy filter and
+// in a cluster's RedisProtocolOptions, both packed in Any, are replaced in
+// the copy; the original keeps them; usernames and file paths stay.
+func TestRedactHidesPasswordsInsideAny(t *testing.T) {
+	filter := xds.NetworkFilter("envoy.filters.network.redis_proxy", &redisv3.RedisProxy{
+		StatPrefix:              "redis",
+		DownstreamAuthPasswords: []*corev3.DataSource{inline("hunter2"), {Specifier: &corev3.DataSource_Filename{Filename: "/etc/pw"}}},
+		DownstreamAuthUsername:  inline("alice"),
+		PrefixRoutes:            &redisv3.RedisProxy_PrefixRoutes{CatchAllRoute: &redisv3.RedisProxy_PrefixRoutes_Route{Cluster: "c"}},
+	})
+	cluster := &clusterv3.Cluster{Name: "c", TypedExtensionProtocolOptions: map[string]*anypb.Any{
+		"envoy.filters.network.redis_proxy": xds.MustAny(&redisv3.RedisProtocolOptions{AuthPassword: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: []byte("s3cret")}}}),
+	}}
+	for name, tc := range map[string]struct {
+		in     proto.Message
+		secret string // as protojson shows it (bytes are base64)
+		keep   []string
+	}{
+		"redis_proxy": {filter, "hunter2", []string{"alice", "/etc/pw", xds.Redacted}},
+		"cluster":     {cluster, "czNjcmV0", []string{xds.Redacted}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := protojson.Format(xds.Redact(tc.in))
+			if strings.Contains(got, tc.secret) {
+				t.Fatalf("secret left in redacted copy: %s", got)
+			}
+			for _, k := range tc.keep {
+				if !strings.Contains(got, k) {
+					t.Errorf("redacted copy lost %q: %s", k, got)
+				}
+			}
+			if !strings.Contains(protojson.Format(tc.in), tc.secret) {
+				t.Errorf("Redact modified its input")
+			}
+		})
+	}
+}
