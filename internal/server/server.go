@@ -53,6 +53,12 @@ type Options struct {
 	Workers int
 	// Log receives structured logs; logr.Discard() when unset.
 	Log logr.Logger
+	// OnPublish, when set, is called after each generation has been
+	// published to the xDS and MCP caches, with the source's update and the
+	// translation: what clients are now served. Kubernetes mode reports
+	// object status (Programmed) from it. It runs on the generation loop,
+	// so it must return quickly.
+	OnPublish func(source.Update, *translate.Output)
 }
 
 // Server is a running aeraki control plane: source -> translator -> xDS.
@@ -366,6 +372,10 @@ func (s *Server) apply(u source.Update) {
 		}
 	}
 	s.mu.Unlock()
+
+	if s.opts.OnPublish != nil {
+		s.opts.OnPublish(u, out)
+	}
 
 	s.log.Info("config generated", "generation", gen, "duration", elapsed, "translate", out.Stats.Duration,
 		"unitsBuilt", out.Stats.UnitsBuilt, "unitsReused", out.Stats.UnitsReused,
