@@ -37,6 +37,10 @@ const (
 	// ReasonProgrammed is the reason of Programmed=True.
 	ReasonProgrammed = "Programmed"
 
+	// ReasonInvalid is the reason of Programmed=False for an object that was
+	// not accepted: nothing is built from it (the Accepted condition says why).
+	ReasonInvalid = "Invalid"
+
 	// ReasonPending is used while the controller has not finished with the
 	// object yet (for example Programmed=False before the first push).
 	ReasonPending = "Pending"

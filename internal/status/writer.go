@@ -1,0 +1,236 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/aeraki-ng/aeraki/api/conditions"
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+	"github.com/aeraki-ng/aeraki/internal/source"
+	"github.com/aeraki-ng/aeraki/internal/translate"
+)
+
+// Options configure a Writer.
+type Options struct {
+	// Client reads the objects (from the informer cache, which must hold
+	// the five kinds) and writes their status subresource. Required.
+	Client client.Client
+	// Log receives structured logs; logr.Discard() when unset.
+	Log logr.Logger
+	// RetryAfter is the wait before a pass that failed (a conflict, an
+	// unreachable API server) is retried; one second when zero.
+	RetryAfter time.Duration
+}
+
+// Writer keeps the status of aeraki's objects up to date. Observe is
+// called by every replica after each published generation; Run writes,
+// and runs only while the replica leads.
+type Writer struct {
+	opts Options
+	wake chan struct{}
+
+	mu      sync.Mutex
+	desired map[string]Result // from the latest generation
+	seq     uint64            // bumped by Observe
+}
+
+// NewWriter returns a Writer; nothing is written until Run.
+func NewWriter(opts Options) (*Writer, error) {
+	if opts.Client == nil {
+		return nil, errors.New("status: a client is required")
+	}
+	if opts.Log.GetSink() == nil {
+		opts.Log = logr.Discard()
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
+	}
+	return &Writer{opts: opts, wake: make(chan struct{}, 1)}, nil
+}
+
+// Observe records the status a published generation implies. It is cheap
+// and never blocks on the API server, so the server can call it inline.
+func (w *Writer) Observe(u source.Update, out *translate.Output) {
+	if u.Snapshot == nil || out == nil {
+		return
+	}
+	desired := Compute(u.Snapshot, u.Diagnostics, out)
+	w.mu.Lock()
+	w.desired, w.seq = desired, w.seq+1
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Writer) latest() (map[string]Result, uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.desired, w.seq
+}
+
+// Run writes status until ctx ends: at once for the latest generation,
+// then after every Observe. Call it when the replica becomes leader and
+// cancel ctx when it stops leading.
+func (w *Writer) Run(ctx context.Context) error {
+	w.opts.Log.Info("writing status of aeraki's objects")
+	// What this leader wrote or found in place, by object, so a pass
+	// skips objects whose status it already knows is right.
+	confirmed := map[string]fingerprint{}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var done uint64 // seq of the last complete pass
+	for {
+		desired, seq := w.latest()
+		if seq != done && desired != nil {
+			if w.pass(ctx, desired, confirmed) {
+				done = seq
+			} else {
+				retry.Reset(w.opts.RetryAfter)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		case <-retry.C:
+			done = 0 // retry the pass even without a new generation
+		}
+	}
+}
+
+// fingerprint identifies a desired status, to skip unchanged objects.
+type fingerprint struct {
+	generation int64
+	conds      string
+}
+
+func fingerprintOf(r Result) fingerprint {
+	return fingerprint{generation: r.Generation, conds: fmt.Sprint(r.Conditions)}
+}
+
+// pass brings every object to its desired status and reports whether it
+// fully succeeded.
+func (w *Writer) pass(ctx context.Context, desired map[string]Result, confirmed map[string]fingerprint) bool {
+	ok := true
+	written := 0
+	for key, r := range desired {
+		if ctx.Err() != nil {
+			return false
+		}
+		fp := fingerprintOf(r)
+		if confirmed[key] == fp {
+			continue
+		}
+		wrote, err := w.sync(ctx, r)
+		switch {
+		case err == nil:
+			confirmed[key] = fp
+			if wrote {
+				written++
+			}
+		case apierrors.IsConflict(err):
+			w.opts.Log.V(1).Info("status write conflicted; retrying", "object", r.Ref.String())
+			ok = false
+		default:
+			w.opts.Log.Error(err, "cannot write status; retrying", "object", r.Ref.String())
+			ok = false
+		}
+	}
+	for key := range confirmed {
+		if _, ok := desired[key]; !ok {
+			delete(confirmed, key) // deleted objects
+		}
+	}
+	if written > 0 {
+		w.opts.Log.V(1).Info("status written", "objects", written)
+	}
+	return ok
+}
+
+// sync writes one object's status if it differs from r. It reports
+// whether it wrote.
+func (w *Writer) sync(ctx context.Context, r Result) (bool, error) {
+	obj, st, err := newObject(r.Ref.Group, r.Ref.Kind)
+	if err != nil {
+		return false, err
+	}
+	if err := w.opts.Client.Get(ctx, client.ObjectKey{Namespace: r.Ref.Namespace, Name: r.Ref.Name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil // deleted since; nothing to report on
+		}
+		return false, err
+	}
+	if obj.GetGeneration() != r.Generation {
+		return false, nil // moved on since the snapshot; the next generation covers it
+	}
+	if equal(st, r) {
+		return false, nil
+	}
+	base := obj.DeepCopyObject().(client.Object)
+	next := conditions.Status{Conditions: append([]metav1.Condition(nil), st.Conditions...), ObservedGeneration: r.Generation}
+	for _, c := range r.Conditions {
+		apimeta.SetStatusCondition(&next.Conditions, c)
+	}
+	*st = next
+	// A merge patch with the resourceVersion read: a concurrent writer
+	// makes it fail with a conflict instead of being overwritten.
+	if err := w.opts.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// equal compares a current status with a desired one, ignoring
+// lastTransitionTime (kept by SetStatusCondition unless the status
+// flips).
+func equal(st *conditions.Status, r Result) bool {
+	if st.ObservedGeneration != r.Generation {
+		return false
+	}
+	for _, want := range r.Conditions {
+		got := apimeta.FindStatusCondition(st.Conditions, want.Type)
+		if got == nil || got.Status != want.Status || got.Reason != want.Reason || got.Message != want.Message || got.ObservedGeneration != want.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}
+
+// newObject returns an empty object of one of the Kinds and its status.
+func newObject(group, kind string) (client.Object, *conditions.Status, error) {
+	switch group + "/" + kind {
+	case "metaprotocol.aeraki.io/MetaRouter":
+		o := &metaprotocolv1alpha1.MetaRouter{}
+		return o, &o.Status, nil
+	case "metaprotocol.aeraki.io/ApplicationProtocol":
+		o := &metaprotocolv1alpha1.ApplicationProtocol{}
+		return o, &o.Status, nil
+	case "redis.aeraki.io/RedisService":
+		o := &redisv1alpha1.RedisService{}
+		return o, &o.Status, nil
+	case "redis.aeraki.io/RedisDestination":
+		o := &redisv1alpha1.RedisDestination{}
+		return o, &o.Status, nil
+	case "dubbo.aeraki.io/DubboAuthorizationPolicy":
+		o := &dubbov1alpha1.DubboAuthorizationPolicy{}
+		return o, &o.Status, nil
+	}
+	return nil, nil, fmt.Errorf("status: %s.%s has no status aeraki writes", kind, group)
+}
