@@ -137,4 +137,3 @@ func (m *Mode) elect(ctx context.Context) error {
 	}
 	return nil
 }
-
