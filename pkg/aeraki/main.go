@@ -13,6 +13,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 	"github.com/aeraki-ng/aeraki/plugins/hbone"
+	"github.com/aeraki-ng/aeraki/plugins/proxyless"
 )
 
 // Version is aeraki's release version.
@@ -33,7 +34,7 @@ func Builtin() ([]plugin.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []plugin.Plugin{d, hbone.New()}, nil
+	return []plugin.Plugin{d, hbone.New(), proxyless.New()}, nil
 }
 
 // Run runs the aeraki command with args (without the program name) and
@@ -59,7 +60,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(renderCommand(env), pluginsCommand(env), versionCommand(env))
+	root.AddCommand(renderCommand(env), pluginsCommand(env), versionCommand(env), serveCommand(env), traceCommand(env))
 	for _, c := range env.extraCommands() {
 		root.AddCommand(c)
 	}

@@ -1,0 +1,186 @@
+package trace
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/hbone"
+)
+
+// Request is a call as `aeraki trace` takes it.
+type Request struct {
+	// From is the caller: "<namespace>/<pod>" or an IP.
+	From string
+	// To is the destination: "<host>:<port>" (a service hostname, short
+	// names resolved in the caller's namespace) or "<ip>:<port>".
+	To string
+	// Attributes are the L7 attributes of the call (for Dubbo: interface,
+	// method, and attachments).
+	Attributes map[string]string
+}
+
+// sourcePort is the ephemeral port the traced call comes from.
+const sourcePort = 40000
+
+// Run traces a call through the proxies of a translation. The model is
+// used only to find the addresses a request names and to say what
+// addresses are; every decision is taken on the generated config.
+func Run(out *translate.Output, req Request) (*Result, error) {
+	view := out.Snapshot.View()
+	src, srcNS, err := resolveSource(view, req.From)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := resolveDestination(view, req.To, srcNS)
+	if err != nil {
+		return nil, err
+	}
+	proxies := map[string]*plugin.Proxy{}
+	for _, p := range out.Proxies {
+		proxies[p.ID] = p.Proxy
+	}
+	sim := &Simulator{Proxies: proxies, Network: &meshNetwork{view: view, proxies: proxies}}
+	return sim.Run(Call{Source: netip.AddrPortFrom(src, sourcePort), Destination: dst, Attributes: req.Attributes}), nil
+}
+
+func resolveSource(view *model.View, from string) (netip.Addr, string, error) {
+	if ip, err := netip.ParseAddr(from); err == nil {
+		ns := ""
+		if w := view.WorkloadByIP(ip.String()); w != nil {
+			ns = w.Namespace
+		}
+		return ip, ns, nil
+	}
+	ns, name, ok := strings.Cut(from, "/")
+	if !ok || ns == "" || name == "" {
+		return netip.Addr{}, "", fmt.Errorf("--from %q: write <namespace>/<pod> or an IP address", from)
+	}
+	for _, w := range view.Workloads() {
+		if w.Namespace == ns && w.Name == name {
+			ip, err := netip.ParseAddr(w.IP)
+			if err != nil {
+				return netip.Addr{}, "", fmt.Errorf("--from %s: %s %s has no IP (status.podIP); add it to the manifest", from, w.Ref.Kind, from)
+			}
+			return ip, ns, nil
+		}
+	}
+	return netip.Addr{}, "", fmt.Errorf("--from %s: no Pod or WorkloadEntry %s in the manifests", from, from)
+}
+
+func resolveDestination(view *model.View, to, srcNS string) (netip.AddrPort, error) {
+	h, p, err := net.SplitHostPort(to)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("--to %q: write <host>:<port> or <ip>:<port>", to)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("--to %q: %q is not a port", to, p)
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return netip.AddrPortFrom(ip, uint16(port)), nil
+	}
+	svc := lookupService(view, h, srcNS)
+	if svc == nil {
+		return netip.AddrPort{}, fmt.Errorf("--to %s: no Service or ServiceEntry %q (resolved in namespace %q); name a service or an IP", to, h, srcNS)
+	}
+	for _, a := range svc.Addresses {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			return netip.AddrPortFrom(ip, uint16(port)), nil
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("--to %s: service %s has no virtual IP (clusterIP or ServiceEntry addresses); trace to one of its endpoints' IPs instead", to, svc.Hostname)
+}
+
+// lookupService finds a service the way a pod's DNS search path would:
+// "name" in the caller's namespace, "name.ns", "name.ns.svc", or the full
+// hostname (ServiceEntry hosts included).
+func lookupService(view *model.View, h, ns string) *model.Service {
+	if svc := view.LookupService(h, ns); svc != nil {
+		return svc
+	}
+	suffix := view.Options().DomainSuffix
+	for _, full := range []string{h + ".svc." + suffix, h + "." + suffix} {
+		if svc := view.Service(full); svc != nil {
+			return svc
+		}
+	}
+	return nil
+}
+
+// meshNetwork is the Network of a model: pods run on nodes whose ztunnel
+// captures their outbound connections; a pod's IP is owned by its node's
+// ztunnel, a waypoint's address by the waypoint.
+type meshNetwork struct {
+	view    *model.View
+	proxies map[string]*plugin.Proxy
+}
+
+func (n *meshNetwork) ztunnelOf(ip netip.Addr) string {
+	w := n.view.WorkloadByIP(ip.String())
+	if w == nil || w.Node == "" {
+		return ""
+	}
+	if id := hbone.ZtunnelID(w.Node); n.proxies[id] != nil {
+		return id
+	}
+	return ""
+}
+
+// Outbound implements Network: a pod's node's ztunnel, port 15001.
+func (n *meshNetwork) Outbound(src netip.Addr) (string, uint32) {
+	if id := n.ztunnelOf(src); id != "" {
+		return id, hbone.PortOutbound
+	}
+	return "", 0
+}
+
+// Owner implements Network.
+func (n *meshNetwork) Owner(ip netip.Addr) string {
+	if wp := n.view.WaypointAt(ip.String()); wp != nil {
+		return hbone.WaypointID(wp.Namespace, wp.Name)
+	}
+	return n.ztunnelOf(ip)
+}
+
+// InboundPlaintextPort implements Network: ztunnels capture plaintext for their pods on 15006.
+func (n *meshNetwork) InboundPlaintextPort(proxy string) uint32 {
+	if kind, _, err := hbone.ParseID(proxy); err == nil && kind == plugin.ProxyKindZtunnel {
+		return hbone.PortInboundPlaintext
+	}
+	return 0
+}
+
+// Recaptured implements Network: what ztunnel_outbound passes through is
+// still the pod's own connection.
+func (n *meshNetwork) Recaptured(proxy, listener string) bool {
+	return listener == hbone.ListenerZtunnelOutbound
+}
+
+// Name implements Network.
+func (n *meshNetwork) Name(ip netip.Addr) string {
+	s := ip.String()
+	if wp := n.view.WaypointAt(s); wp != nil {
+		return "waypoint " + wp.Namespace + "/" + wp.Name
+	}
+	if w := n.view.WorkloadByIP(s); w != nil {
+		where := ""
+		if w.Node != "" {
+			where = " on " + w.Node
+		}
+		return strings.ToLower(w.Ref.Kind) + " " + w.Namespace + "/" + w.Name + where
+	}
+	for _, svc := range n.view.Services() {
+		for _, a := range svc.Addresses {
+			if a == s {
+				return "service " + svc.Hostname
+			}
+		}
+	}
+	return "address outside the mesh"
+}
