@@ -19,6 +19,8 @@ import (
 // +kubebuilder:resource:scope=Namespaced,path=dubboauthorizationpolicies,shortName=dap,categories={aeraki-io,dubbo-aeraki-io}
 // +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action`,description="ALLOW or DENY"
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`,description="Whether the policy is valid and supported"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`,description="Why it is or is not accepted (kubectl describe shows the message)"
+// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`,description="Whether config built from the policy is served to istiod and the proxies"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DubboAuthorizationPolicy struct {
 	metav1.TypeMeta `json:",inline"`

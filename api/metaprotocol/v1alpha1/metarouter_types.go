@@ -21,6 +21,7 @@ import (
 // +kubebuilder:resource:scope=Namespaced,categories={aeraki-io,metaprotocol-aeraki-io}
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`,description="The destination hosts the routes apply to"
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`,description="Whether the routes are valid and supported"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`,description="Why it is or is not accepted (kubectl describe shows the message)"
 // +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`,description="Whether the routes reached the proxies"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type MetaRouter struct {

@@ -16,6 +16,8 @@ import (
 // +kubebuilder:resource:scope=Namespaced,shortName=rd,categories=redis-aeraki-io
 // +kubebuilder:printcolumn:name="Host",type=string,JSONPath=`.spec.host`,description="The name of a service from the service registry"
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`,description="Whether the destination is valid and its references resolved"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`,description="Why it is or is not accepted (kubectl describe shows the message)"
+// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`,description="Whether config built from the destination is served to istiod and the proxies"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RedisDestination struct {
 	metav1.TypeMeta `json:",inline"`

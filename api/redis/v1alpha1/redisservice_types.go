@@ -16,6 +16,8 @@ import (
 // +kubebuilder:resource:scope=Namespaced,shortName=rsvc,categories=redis-aeraki-io
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.host`,description="The destination hosts to which traffic is being sent"
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`,description="Whether the service is valid and supported"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`,description="Why it is or is not accepted (kubectl describe shows the message)"
+// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`,description="Whether config built from the service is served to istiod and the proxies"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RedisService struct {
 	metav1.TypeMeta `json:",inline"`

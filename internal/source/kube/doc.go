@@ -26,10 +26,11 @@
 //
 //   - Secrets are optional. They are the most sensitive thing aeraki could
 //     read and only Redis auth uses them, so examples/install grants them
-//     in a separate ClusterRole an operator can leave out; without it the
-//     source logs once and runs without Secrets, and plugins that look one
-//     up find none (and report the reference as missing). Service account tokens
-//     and Helm release Secrets are never cached (a field selector on type),
+//     in a separate ClusterRole (examples/install/optional) that an
+//     operator applies only when needed. Without it the source logs once
+//     and runs without Secrets, and plugins that look one up find none
+//     (and report the reference as missing). Service account tokens and
+//     Helm release Secrets are never cached (a field selector on type),
 //     which keeps both the exposure and the memory down.
 //   - Every other kind is required once its CRD is installed: the mesh
 //     cannot be described without it, and serving config built from a

@@ -48,7 +48,7 @@ func (s *Source) watch(ctx context.Context, gvk schema.GroupVersionKind, later b
 			s.denied[gvk.String()] = true
 			s.mu.Unlock()
 			if first {
-				s.opts.Log.Info("not allowed to list and watch this kind cluster-wide; running without it (grant it with the optional ClusterRole in examples/install if plugins need it, e.g. for Redis auth)",
+				s.opts.Log.Info("not allowed to list and watch this kind cluster-wide; running without it (apply examples/install/optional/secrets-reader.yaml if plugins need them, e.g. for Redis auth)",
 					"kind", k.String())
 			}
 			return nil
