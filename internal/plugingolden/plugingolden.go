@@ -1,0 +1,176 @@
+// Package plugingolden is the golden-file harness the built-in protocol
+// plugins share: it renders one input file the way `aeraki render` does
+// (diagnostics and sidecar EnvoyFilters) and adds, for every service port
+// the plugin owns, what the plugin builds for the waypoint role, which the
+// HBONE plugin embeds in the waypoint's per-service chain. Every message
+// is validated on the way (xds.Validate, Any contents included).
+package plugingolden
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	"github.com/aeraki-ng/aeraki/internal/render"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// Registry builds a registry of plugins configured with the input's
+// "# plugin-options: k=v,k=v" header lines (keys as <plugin>.<key>).
+func Registry(t *testing.T, in string, plugins ...plugin.Plugin) *plugin.Registry {
+	t.Helper()
+	reg, err := plugin.NewRegistry(plugins...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Configure(Options(t, in)); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// Options reads the "# plugin-options:" header lines of a file.
+func Options(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	opts := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "# plugin-options:")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(line, ",") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+				opts[k] = v
+			}
+		}
+	}
+	return opts
+}
+
+// Render renders in with reg and returns the golden text: diagnostics,
+// sidecar EnvoyFilters, then one "# waypoint" document per port the named
+// plugin owns. Secrets are shown as served unless redact is set.
+func Render(t *testing.T, in string, reg *plugin.Registry, pluginName string, redact bool) string {
+	t.Helper()
+	res, err := render.Render(render.Options{Paths: []string{in}, Registry: reg, ShowSecrets: !redact})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ef := range res.Output.EnvoyFilters {
+		if err := ef.Validate(); err != nil {
+			t.Errorf("EnvoyFilter %s/%s: %v", ef.Namespace, ef.Name, err)
+		}
+	}
+	var b strings.Builder
+	b.WriteString(render.Golden(res))
+	p, ok := reg.Get(pluginName)
+	if !ok {
+		t.Fatalf("no plugin %q", pluginName)
+	}
+	view := res.Output.Snapshot.View()
+	for _, svc := range view.Services() {
+		for _, port := range svc.Ports {
+			if reg.ForPort(port) != p {
+				continue
+			}
+			b.WriteString(waypoint(t, p, res.Output.Snapshot, svc, port, redact))
+		}
+	}
+	return b.String()
+}
+
+// waypoint builds one port for the waypoint role the way the translator
+// does for the HBONE plugin, and renders it as a YAML document.
+func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, redact bool) string {
+	t.Helper()
+	view := snap.View()
+	ctx := plugin.NewBuildContext(p.Name(), view, plugin.RoleWaypoint, svc, port)
+	ctx.Waypoint = model.ObjectRef{Group: "gateway.networking.k8s.io", Kind: "Gateway", Namespace: svc.Namespace, Name: "waypoint"}
+	ctx.MetaRouters = view.MetaRouters(svc.Hostname)
+	doc := map[string]any{"waypoint": fmt.Sprintf("%s:%d", svc.Hostname, port.Number)}
+	var msgs []proto.Message
+	err := func() error {
+		if rb, ok := p.(plugin.RouteConfigBuilder); ok {
+			rc, err := rb.BuildRouteConfig(ctx)
+			if err != nil {
+				return err
+			}
+			ctx.RouteConfig = rc
+		}
+		filters, err := p.(plugin.NetworkFilterBuilder).BuildNetworkFilters(ctx)
+		if err != nil {
+			return err
+		}
+		var fs []any
+		for _, f := range filters {
+			msgs = append(msgs, f)
+			fs = append(fs, jsonOf(t, f, redact))
+		}
+		doc["filters"] = fs
+		if cp, ok := p.(plugin.ClusterPatcher); ok {
+			patch, err := cp.PatchCluster(ctx, "")
+			if err != nil {
+				return err
+			}
+			if patch != nil {
+				msgs = append(msgs, patch)
+				doc["clusterPatch"] = jsonOf(t, patch, redact)
+			}
+		}
+		return nil
+	}()
+	switch {
+	case errors.Is(err, plugin.ErrSkipPort):
+		doc["skipped"] = "left at L4: " + err.Error()
+	case err != nil:
+		doc["error"] = err.Error()
+	}
+	for _, m := range msgs {
+		if err := xds.Validate(m); err != nil {
+			t.Errorf("waypoint %s:%d: %v", svc.Hostname, port.Number, err)
+		}
+	}
+	var diags []string
+	for _, d := range ctx.Reports() {
+		diags = append(diags, d.String())
+	}
+	if len(diags) > 0 {
+		doc["diagnostics"] = diags
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "---\n# waypoint role, as the HBONE plugin embeds it\n" + string(out)
+}
+
+func jsonOf(t *testing.T, m proto.Message, redact bool) any {
+	t.Helper()
+	if redact {
+		m = xds.Redact(m)
+	}
+	raw, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := yaml.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,136 @@
+package thrift
+
+import (
+	"fmt"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/thrift_proxy/router/v3"
+	thriftv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/thrift_proxy/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/api/conditions"
+	"github.com/aeraki-ng/aeraki/pkg/metaroute"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// Name is the plugin's registered name.
+const Name = "thrift"
+
+// Envoy names of thrift_proxy and its router.
+const (
+	// FilterName is the network filter name of thrift_proxy.
+	FilterName = "envoy.filters.network.thrift_proxy"
+	// RouterFilterName is thrift_proxy's terminal router filter.
+	RouterFilterName = "envoy.filters.thrift.router"
+)
+
+// Plugin builds thrift_proxy filters. It keeps no state: one value serves
+// concurrent builds.
+type Plugin struct{}
+
+var (
+	_ plugin.RouteConfigBuilder   = (*Plugin)(nil)
+	_ plugin.NetworkFilterBuilder = (*Plugin)(nil)
+	_ plugin.ObjectValidator      = (*Plugin)(nil)
+	_ plugin.Describer            = (*Plugin)(nil)
+)
+
+// New returns the Thrift plugin.
+func New() *Plugin { return &Plugin{} }
+
+// Name implements plugin.Plugin.
+func (*Plugin) Name() string { return Name }
+
+// Protocols implements plugin.Plugin.
+func (*Plugin) Protocols() []model.Protocol { return []model.Protocol{model.ProtocolThrift} }
+
+// Description implements plugin.Describer.
+func (*Plugin) Description() string {
+	return "Thrift routing by method, service and headers with thrift_proxy"
+}
+
+// BuildRouteConfig implements plugin.RouteConfigBuilder: a thrift_proxy
+// route table. The route table is kept apart from the filter so render and
+// trace can show and follow it.
+func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error) {
+	f := portFraming(ctx)
+	var limits *rateLimits
+	if ctx.Role != plugin.RoleSidecarInbound {
+		limits = globalRateLimit(ctx)
+		warnLocalRateLimits(ctx)
+	}
+	return routeTable(ctx, ctx.StatPrefix(), p.routes(ctx), f, limits), nil
+}
+
+// BuildNetworkFilters implements plugin.NetworkFilterBuilder: thrift_proxy
+// with the route table inline and the router (after the rate limit filter
+// when a MetaRouter sets a global rate limit).
+func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+	rc, ok := ctx.RouteConfig.(*thriftv3.RouteConfiguration)
+	if !ok {
+		return nil, fmt.Errorf("thrift_proxy needs a thrift_proxy route configuration, got %T", ctx.RouteConfig)
+	}
+	f := portFraming(ctx)
+	tp := &thriftv3.ThriftProxy{
+		StatPrefix:  ctx.StatPrefix(),
+		Transport:   f.transport,
+		Protocol:    f.protocol,
+		RouteConfig: rc,
+	}
+	if ctx.Role != plugin.RoleSidecarInbound {
+		if limits := globalRateLimit(&plugin.BuildContext{Model: ctx.Model, Role: ctx.Role, Service: ctx.Service, Port: ctx.Port, MetaRouters: ctx.MetaRouters}); limits != nil {
+			tp.ThriftFilters = append(tp.ThriftFilters, limits.filter)
+		}
+	}
+	tp.ThriftFilters = append(tp.ThriftFilters, &thriftv3.ThriftFilter{Name: RouterFilterName, ConfigType: &thriftv3.ThriftFilter_TypedConfig{TypedConfig: xds.MustAny(&routerv3.Router{})}})
+	return []*listenerv3.Filter{xds.NetworkFilter(FilterName, tp)}, nil
+}
+
+// routes collects the routes of the port: on a sidecar's inbound side a
+// single route to the local workload; elsewhere the MetaRouters, or for
+// plain tcp-thrift ports without MetaRouters, the VirtualServices.
+func (p *Plugin) routes(ctx *plugin.BuildContext) []metaroute.Route {
+	if ctx.Role == plugin.RoleSidecarInbound {
+		return []metaroute.Route{metaroute.DefaultRoute(ctx)}
+	}
+	if ctx.Port.Meta || len(ctx.MetaRouters) > 0 {
+		if !ctx.Port.Meta {
+			for _, vs := range ctx.Model.VirtualServices(ctx.Service.Hostname) {
+				ctx.Warnf(metaroute.VirtualServiceRef(vs), "spec.http", conditions.ReasonUnsupportedValue,
+					"ignored for %s port %s: MetaRouter %s/%s routes this host and takes precedence", ctx.Service.Hostname, ctx.Port, ctx.MetaRouters[0].Namespace, ctx.MetaRouters[0].Name)
+			}
+		}
+		return metaroute.Build(ctx)
+	}
+	return metaroute.WithDefault(ctx, metaroute.FromVirtualServices(ctx, ctx.Model.VirtualServices(ctx.Service.Hostname)))
+}
+
+// portFraming is the port's transport and protocol: its own words first,
+// then the thrift ApplicationProtocol's, else auto-detection.
+func portFraming(ctx *plugin.BuildContext) framing {
+	f := parseFraming(portWords(ctx.Port))
+	if ap := ctx.Model.ApplicationProtocol(model.ProtocolThrift); ap != nil {
+		f = f.over(parseFraming(ap.Spec.Codec))
+	}
+	return f
+}
+
+// portWords is what names the port's protocol: the appProtocol when it
+// says thrift, else the name.
+func portWords(p *model.Port) string {
+	if p.Source == "appProtocol" {
+		return p.AppProtocol
+	}
+	return p.Name
+}
+
+func warnLocalRateLimits(ctx *plugin.BuildContext) {
+	for _, mr := range ctx.MetaRouters {
+		if mr.Spec.LocalRateLimit != nil {
+			ctx.Warnf(metaroute.RouterRef(mr), "spec.localRateLimit", conditions.ReasonUnsupportedValue,
+				"stock Envoy's thrift_proxy has no local rate limit filter; calls to %s are not rate limited locally (use globalRateLimit with a rate limit service)", ctx.Service.Hostname)
+		}
+	}
+}
