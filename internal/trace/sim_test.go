@@ -269,7 +269,7 @@ func TestConnect_OnlyConnectMatcherRoutesMatchConnect(t *testing.T) {
 // dubboChain is a generic_proxy with the Dubbo codec and the given routes.
 func dubboChain(routes *xdsmatcher.Matcher) *listenerv3.Filter {
 	return xds.NetworkFilter("envoy.filters.network.generic_proxy", &genericv3.GenericProxy{StatPrefix: "dubbo",
-		CodecConfig: xds.TypedConfig("envoy.generic_proxy.codecs.dubbo", &dubbocodecv3.DubboCodecConfig{}),
+		CodecConfig:    xds.TypedConfig("envoy.generic_proxy.codecs.dubbo", &dubbocodecv3.DubboCodecConfig{}),
 		RouteSpecifier: &genericv3.GenericProxy_RouteConfig{RouteConfig: &genericv3.RouteConfiguration{Name: "r", Routes: routes}},
 		Filters:        []*corev3.TypedExtensionConfig{xds.TypedConfig("envoy.filters.generic.router", &gprouterv3.Router{})}})
 }
