@@ -168,8 +168,8 @@ func (w *waypoint) vipEndpoints(k vipKey) *endpointv3.ClusterLoadAssignment {
 	}
 	if skipped > 0 && svc != nil {
 		w.ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: svc.Ref, Reason: "EndpointNotInMesh",
-			Message: fmt.Sprintf("%d endpoint(s) of %s port %d are not in the ambient mesh; waypoint %s/%s reaches workloads over HBONE only and leaves them out (label their namespace %s=%s)",
-				skipped, k.host, k.port, w.wp.Namespace, w.wp.Name, model.LabelDataplaneMode, model.DataplaneModeAmbient)})
+			Message: fmt.Sprintf("%d endpoint(s) of %s port %d are not in the ambient mesh; waypoint %s/%s reaches workloads over HBONE only and leaves them out (put their pods in the mesh: %s=%s on the namespace, and no %s=%s on the pods)",
+				skipped, k.host, k.port, w.wp.Namespace, w.wp.Name, model.LabelDataplaneMode, model.DataplaneModeAmbient, model.LabelDataplaneMode, model.DataplaneModeNone)})
 	}
 	if len(eps) > 0 {
 		cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: eps}}

@@ -1,0 +1,65 @@
+package trace_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aeraki-ng/aeraki/internal/render"
+	"github.com/aeraki-ng/aeraki/internal/trace"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+	"github.com/aeraki-ng/aeraki/plugins/hbone"
+)
+
+// Binding edge cases, on the HBONE plugin's golden input.
+
+func renderBindings(t *testing.T) *render.Result {
+	t.Helper()
+	d, _ := dubbo.New(dubbo.Options{})
+	reg, err := plugin.NewRegistry(d, hbone.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := render.Render(render.Options{Paths: []string{"../../plugins/hbone/testdata/in/bindings.yaml"}, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestBindings_WorkloadWaypointReachedThroughItsServiceAddress(t *testing.T) {
+	r := call(t, renderBindings(t), "outside/opted-in", "10.2.0.40:9000", nil)
+	if r.Outcome != trace.Delivered || r.Destination != "10.2.0.40:9000" {
+		t.Fatalf("%s %s\n%s", r.Outcome, r.Destination, dump(r))
+	}
+	if got := strings.Join(path(r), " -> "); got != "ztunnel/node-1 -> waypoint/shared/all-wp -> ztunnel/node-2" {
+		t.Fatalf("path %s\n%s", got, dump(r))
+	}
+	if c := r.Find(trace.StepChain, "waypoint/shared/all-wp"); c[len(c)-2].Name != hbone.ChainDirectTCP {
+		t.Fatalf("waypoint chains %+v", c)
+	}
+}
+
+func TestBindings_MissingWaypointFailsClosed(t *testing.T) {
+	r := call(t, renderBindings(t), "outside/opted-in", "queue.shared:5672", nil)
+	if r.Outcome != trace.Stopped || !strings.Contains(r.Reason, "waypoint|shared/missing-wp has no healthy endpoint") {
+		t.Fatalf("%s %q\n%s", r.Outcome, r.Reason, dump(r))
+	}
+}
+
+func TestBindings_EndpointOutsideTheMeshGetsPlaintext(t *testing.T) {
+	r := call(t, renderBindings(t), "apps/web-0", "db.apps:5432", nil)
+	if r.Outcome != trace.PassedThrough || r.Destination != "10.2.0.20:5432" || len(r.Find(trace.StepTunnel, "")) != 0 {
+		t.Fatalf("%s %s\n%s", r.Outcome, r.Destination, dump(r))
+	}
+	if l := r.Find(trace.StepListener, "ztunnel/node-1"); l[len(l)-1].Name != hbone.ListenerPlaintextOriginate {
+		t.Fatalf("listeners %+v", l)
+	}
+}
+
+func TestBindings_OptedOutPodIsNotCaptured(t *testing.T) {
+	r := call(t, renderBindings(t), "apps/web-1", "cache.apps:6379", nil)
+	if r.Outcome != trace.PassedThrough {
+		t.Fatalf("%s %s\n%s", r.Outcome, r.Destination, dump(r))
+	}
+}
