@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/aeraki-ng/aeraki/internal/render"
+	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
@@ -128,7 +129,8 @@ func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Se
 				return err
 			}
 			if patch != nil {
-				msgs = append(msgs, patch)
+				// Validated merged into a cluster, as the waypoint would.
+				msgs = append(msgs, translate.MergedCluster(ctx.ClusterName(svc.Hostname, port.Number, ""), patch))
 				doc["clusterPatch"] = jsonOf(t, patch, redact)
 			}
 		}

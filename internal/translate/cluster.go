@@ -52,7 +52,7 @@ func patchClusters(p plugin.Plugin, ctx *plugin.BuildContext) ([]ClusterPatch, e
 			continue
 		}
 		name := ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, subset)
-		if err := xds.Validate(mergedCluster(name, patch)); err != nil {
+		if err := xds.Validate(MergedCluster(name, patch)); err != nil {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", name, err))
 		}
 		out = append(out, ClusterPatch{Subset: subset, Name: name, Patch: patch})
@@ -63,9 +63,10 @@ func patchClusters(p plugin.Plugin, ctx *plugin.BuildContext) ([]ClusterPatch, e
 	return out, nil
 }
 
-// mergedCluster is patch merged into an EDS cluster like the one istiod
-// generates for a service port, which is what Envoy will validate.
-func mergedCluster(name string, patch *clusterv3.Cluster) *clusterv3.Cluster {
+// MergedCluster is patch merged into an EDS cluster like the one istiod
+// generates for a service port: what Envoy will validate, so what a
+// cluster patch is validated as (a patch alone lacks required fields).
+func MergedCluster(name string, patch *clusterv3.Cluster) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
@@ -130,7 +131,7 @@ func clusterPatches(u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObject
 func patchTarget(p *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch) (proto.Message, func(proto.Message) proto.Message) {
 	if p.GetApplyTo() == networkingv1alpha3.EnvoyFilter_CLUSTER {
 		return &clusterv3.Cluster{}, func(m proto.Message) proto.Message {
-			return mergedCluster(p.GetMatch().GetCluster().GetName(), m.(*clusterv3.Cluster))
+			return MergedCluster(p.GetMatch().GetCluster().GetName(), m.(*clusterv3.Cluster))
 		}
 	}
 	return &listenerv3.Filter{}, func(m proto.Message) proto.Message { return m }
