@@ -246,26 +246,21 @@ func gateProxy(p *plugin.Proxy) error {
 }
 
 func proxyRevision(p *plugin.Proxy) model.Revision {
-	opts := proto.MarshalOptions{Deterministic: true}
-	var parts []string
-	add := func(m proto.Message) {
-		b, _ := opts.Marshal(m)
-		parts = append(parts, string(b))
-	}
+	h := newRevisionHash()
 	for _, r := range p.Listeners {
-		add(r)
+		h.message(r)
 	}
 	for _, r := range p.Routes {
-		add(r)
+		h.message(r)
 	}
 	for _, r := range p.Clusters {
-		add(r)
+		h.message(r)
 	}
 	for _, r := range p.Endpoints {
-		add(r)
+		h.message(r)
 	}
 	for _, r := range p.Secrets {
-		add(r)
+		h.message(r)
 	}
-	return model.RevisionOf(parts)
+	return h.revision()
 }

@@ -256,21 +256,18 @@ func failure(pluginName string, svc *model.Service, port *model.Port, role plugi
 }
 
 func revisionOf(rc proto.Message, filters []*listenerv3.Filter, patches []ClusterPatch) model.Revision {
-	opts := proto.MarshalOptions{Deterministic: true}
-	var parts []string
+	h := newRevisionHash()
 	if rc != nil {
-		b, _ := opts.Marshal(rc)
-		parts = append(parts, string(b))
+		h.message(rc)
 	}
 	for _, f := range filters {
-		b, _ := opts.Marshal(f)
-		parts = append(parts, string(b))
+		h.message(f)
 	}
 	for _, p := range patches {
-		b, _ := opts.Marshal(p.Patch)
-		parts = append(parts, p.Name, string(b))
+		h.bytes([]byte(p.Name))
+		h.message(p.Patch)
 	}
-	return model.RevisionOf(parts)
+	return h.revision()
 }
 
 // sortUnits orders units by key.
