@@ -1,0 +1,30 @@
+package metaprotocol_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aeraki-ng/aeraki/internal/golden"
+	"github.com/aeraki-ng/aeraki/internal/plugingolden"
+	"github.com/aeraki-ng/aeraki/plugins/metaprotocol"
+)
+
+// TestGolden renders every testdata/in case (options from its
+// "# plugin-options:" line) with the metaprotocol plugin, sidecar and
+// waypoint roles, compared with testdata/out.
+func TestGolden(t *testing.T) {
+	golden.Run(t, "testdata", func(t *testing.T, in string) string {
+		reg := plugingolden.Registry(t, in, metaprotocol.New(metaprotocol.Options{}))
+		return plugingolden.Render(t, in, reg, metaprotocol.Name, false)
+	})
+}
+
+func TestConfigureRejectsUnknownOptions(t *testing.T) {
+	p := metaprotocol.New(metaprotocol.Options{})
+	if err := p.Configure(map[string]string{"aeraki-proxy": "maybe"}); err == nil || !strings.Contains(err.Error(), "true or false") {
+		t.Fatalf("want a boolean error, got %v", err)
+	}
+	if err := p.Configure(map[string]string{"colour": "blue"}); err == nil || !strings.Contains(err.Error(), "known: aeraki-proxy") {
+		t.Fatalf("want an error listing known options, got %v", err)
+	}
+}
