@@ -13,6 +13,16 @@ import (
 // are checked by their own tests.
 var conformance = map[string]plugintest.Options{
 	"dubbo": {PortName: "tcp-metaprotocol-dubbo"},
+	// thrift_proxy matches the method exactly only; a header attribute
+	// exercises every match kind.
+	"thrift": {PortName: "tcp-metaprotocol-thrift", Attribute: "x-tenant"},
+	// Redis routes with RedisService, not MetaRouter.
+	"redis": {PortName: "tcp-redis", NoRouting: true},
+	// A user-defined protocol parsed by stock Envoy's HTTP/1 codec.
+	"metaprotocol": {Protocol: "legacyweb", Attribute: "x-tenant", Manifests: `apiVersion: metaprotocol.aeraki.io/v1alpha1
+kind: ApplicationProtocol
+metadata: {name: legacyweb}
+spec: {protocol: legacyweb, codec: envoy.generic_proxy.codecs.http1}`},
 }
 
 // TestBuiltinPluginsConform runs plugintest on every built-in plugin, so

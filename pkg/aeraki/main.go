@@ -13,7 +13,10 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 	"github.com/aeraki-ng/aeraki/plugins/hbone"
+	"github.com/aeraki-ng/aeraki/plugins/metaprotocol"
 	"github.com/aeraki-ng/aeraki/plugins/proxyless"
+	"github.com/aeraki-ng/aeraki/plugins/redis"
+	"github.com/aeraki-ng/aeraki/plugins/thrift"
 )
 
 // Version is aeraki's release version.
@@ -34,7 +37,7 @@ func Builtin() ([]plugin.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []plugin.Plugin{d, hbone.New(), proxyless.New()}, nil
+	return []plugin.Plugin{d, thrift.New(), redis.New(), metaprotocol.New(metaprotocol.Options{}), hbone.New(), proxyless.New()}, nil
 }
 
 // Run runs the aeraki command with args (without the program name) and
