@@ -49,6 +49,9 @@ func capabilities(p plugin.Plugin) []string {
 	if _, ok := p.(plugin.Configurable); ok {
 		out = append(out, "options")
 	}
+	if _, ok := p.(plugin.ProxyBuilder); ok {
+		out = append(out, "proxies")
+	}
 	if len(out) == 0 {
 		out = append(out, "-")
 	}
