@@ -82,11 +82,16 @@ type request struct {
 // Attribute names a trace request may use for the fields generic_proxy
 // codecs expose; any other attribute is a property (a Dubbo attachment).
 const (
+	// AttrInterface is a Dubbo interface; the codec reports it as service, host and path.
 	AttrInterface = "interface"
-	AttrService   = "service"
-	AttrHost      = "host"
-	AttrPath      = "path"
-	AttrMethod    = "method"
+	// AttrService is generic_proxy's service input.
+	AttrService = "service"
+	// AttrHost is generic_proxy's host input.
+	AttrHost = "host"
+	// AttrPath is generic_proxy's path input.
+	AttrPath = "path"
+	// AttrMethod is generic_proxy's method input (the Dubbo method).
+	AttrMethod = "method"
 )
 
 // newRequest maps call attributes onto a request. For Dubbo, Envoy's
