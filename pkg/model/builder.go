@@ -184,7 +184,7 @@ func revisionOfObject(obj runtime.Object, meta metav1.Object) Revision {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return RevisionOf(string(raw))
 	}
-	delete(m, "status")
+	keepReadStatus(obj, m)
 	delete(m, "apiVersion")
 	if md, ok := m["metadata"].(map[string]any); ok {
 		for _, k := range []string{"resourceVersion", "managedFields", "uid", "generation", "selfLink"} {
@@ -195,6 +195,40 @@ func revisionOfObject(obj runtime.Object, meta metav1.Object) Revision {
 		}
 	}
 	return RevisionOf(m)
+}
+
+// readStatus lists, by kind, the status fields the model reads. The rest of
+// every status is bookkeeping that must not count as a change: aeraki's own
+// status writes on its objects, Pod conditions, Gateway conditions. A Pod's
+// IP arrives in its status after the Pod was created, so without these a
+// Pod that got its IP would look unchanged to the source and the
+// translator (a Kubernetes source sees exactly that sequence).
+var readStatus = map[string][]string{
+	"Pod":     {"podIP", "podIPs", "phase"},
+	"Gateway": {"addresses"},
+}
+
+// keepReadStatus trims the "status" of an object's JSON form m to the
+// fields the model reads for its kind, or removes it.
+func keepReadStatus(obj runtime.Object, m map[string]any) {
+	st, ok := m["status"].(map[string]any)
+	delete(m, "status")
+	if !ok {
+		return
+	}
+	_, kind := kindOf(obj)
+	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		kind = k
+	}
+	kept := map[string]any{}
+	for _, f := range readStatus[kind] {
+		if v, ok := st[f]; ok {
+			kept[f] = v
+		}
+	}
+	if len(kept) > 0 {
+		m["status"] = kept
+	}
 }
 
 // Build freezes everything added so far into a Snapshot. The Builder can be

@@ -208,6 +208,20 @@ func TestSource(t *testing.T) {
 		t.Logf("10 changes -> %d updates", n)
 	})
 
+	t.Run("PodIPIsAChange", func(t *testing.T) {
+		// Pods get their IP after they are created, in their status.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "provider-0", Namespace: ns, Labels: map[string]string{"app": "provider"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "provider"}}}}
+		mustCreate(t, c, pod)
+		next(t, updates, errc, "the new Pod", func(s *model.Snapshot) bool { return podIP(s) == "" && hasPod(s) })
+		pod.Status.PodIP = "10.0.0.7"
+		pod.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.7"}}
+		if err := c.Status().Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		next(t, updates, errc, "the Pod's IP", func(s *model.Snapshot) bool { return podIP(s) == "10.0.0.7" })
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		if err := c.Delete(ctx, metaRouter("")); err != nil {
 			t.Fatal(err)
@@ -243,6 +257,19 @@ func setSubset(t *testing.T, c client.Client, subset string) {
 	if err := c.Update(context.Background(), mr); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func hasPod(s *model.Snapshot) bool {
+	_, ok := s.Object(model.ObjectRef{Kind: "Pod", Namespace: ns, Name: "provider-0"})
+	return ok
+}
+
+func podIP(s *model.Snapshot) string {
+	o, ok := s.Object(model.ObjectRef{Kind: "Pod", Namespace: ns, Name: "provider-0"})
+	if !ok {
+		return ""
+	}
+	return o.Object.(*corev1.Pod).Status.PodIP
 }
 
 func refs(s *model.Snapshot) []string {
