@@ -42,6 +42,12 @@ type testServer struct {
 // startServer runs a server on dir with the built-in plugins plus extra.
 func startServer(t *testing.T, dir string, extra ...plugin.Plugin) *testServer {
 	t.Helper()
+	return startServerWith(t, dir, nil, extra...)
+}
+
+// startServerWith is startServer with a hook to adjust the options.
+func startServerWith(t *testing.T, dir string, adjust func(*Options), extra ...plugin.Plugin) *testServer {
+	t.Helper()
 	d, err := dubbo.New(dubbo.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +61,12 @@ func startServer(t *testing.T, dir string, extra ...plugin.Plugin) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Options{Registry: reg, Source: src, XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0",
-		DebugAddress: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, Log: log})
+	opts := Options{Registry: reg, Source: src, XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0",
+		DebugAddress: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, Log: log}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +197,7 @@ type adsClient struct {
 	node   *corev3.Node
 	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	resps  chan *discoveryv3.DiscoveryResponse
+	held   []*discoveryv3.DiscoveryResponse // received, of other types than asked for so far
 	cancel context.CancelFunc
 }
 
@@ -248,6 +259,12 @@ func (c *adsClient) recv(typeURL string) *discoveryv3.DiscoveryResponse {
 // within d.
 func (c *adsClient) recvWithin(typeURL string, d time.Duration) *discoveryv3.DiscoveryResponse {
 	c.t.Helper()
+	for i, r := range c.held {
+		if r.GetTypeUrl() == typeURL {
+			c.held = append(c.held[:i], c.held[i+1:]...)
+			return r
+		}
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -259,6 +276,7 @@ func (c *adsClient) recvWithin(typeURL string, d time.Duration) *discoveryv3.Dis
 			if r.GetTypeUrl() == typeURL {
 				return r
 			}
+			c.held = append(c.held, r)
 		case <-timer.C:
 			return nil
 		}

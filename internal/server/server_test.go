@@ -14,6 +14,9 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	mcp "istio.io/api/mcp/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/aeraki-ng/aeraki/internal/source"
+	"github.com/aeraki-ng/aeraki/internal/translate"
 )
 
 const dubboService = `
@@ -379,4 +382,31 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func TestOnPublishSeesEveryGeneration(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "svc.yaml", fmt.Sprintf(dubboService, "demo", 20))
+	published := make(chan int, 16)
+	srv := startServerWith(t, dir, func(o *Options) {
+		o.OnPublish = func(u source.Update, out *translate.Output) { published <- len(out.EnvoyFilters) }
+	})
+	if srv.DebugAddr() == "" {
+		t.Fatal("no debug address")
+	}
+	if n := <-published; n != 2 {
+		t.Fatalf("first generation: %d EnvoyFilters, want 2", n)
+	}
+	removeFile(t, dir, "svc.yaml")
+	timeout := time.After(wait)
+	for {
+		select {
+		case n := <-published:
+			if n == 0 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("OnPublish was not called for the change")
+		}
+	}
 }
