@@ -1,0 +1,158 @@
+package aeraki
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+
+	"github.com/aeraki-ng/aeraki/internal/server"
+	"github.com/aeraki-ng/aeraki/internal/source"
+	"github.com/aeraki-ng/aeraki/internal/source/file"
+)
+
+// Ports of aeraki serve, the ones istiod users expect (DESIGN.md §9).
+const (
+	xdsPort        = "15010"
+	monitoringPort = "15014"
+	debugPort      = "8080"
+)
+
+// serveFlags are the flags of aeraki serve.
+type serveFlags struct {
+	mesh              meshFlags
+	configDir         string
+	xdsAddress        string
+	monitoringAddress string
+	debugAddress      string
+	debounce          time.Duration
+	pprof             bool
+	shutdownTimeout   time.Duration
+	logFormat         string
+	logLevel          string
+}
+
+func serveCommand(e *env) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --config-dir DIR",
+		Short: "Run the control plane: serve EnvoyFilters to istiod over MCP and proxy config over ADS",
+		Long: `serve watches its source, translates every change and serves the result on one
+plaintext gRPC server (xDS state-of-the-world and delta):
+
+  - to istiod over MCP: point meshConfig.configSources at it
+    (- address: xds://<aeraki-host>:15010, next to - address: k8s://);
+  - to waypoints, ztunnels and proxyless gRPC clients over ADS.
+
+With --config-dir DIR the source is a directory of manifests (the files you would
+kubectl apply), watched for changes; no cluster is needed. In this mode every
+address defaults to 127.0.0.1, because it is a local development setup: pass
+--xds-address :15010 (and the others) to serve other hosts.
+
+Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
+/debug/config_dump?proxyID=, /debug/syncz and /debug/diagnostics on
+--debug-address; pprof there too with --pprof. SIGTERM drains and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.serve(cmd, f)
+		},
+	}
+	f.mesh.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.configDir, "config-dir", "", "serve the manifests in this directory (watched; subdirectories included) instead of a Kubernetes cluster")
+	fl.StringVar(&f.xdsAddress, "xds-address", "", "address of the plaintext xDS/MCP gRPC server (default 127.0.0.1:"+xdsPort+" with --config-dir, :"+xdsPort+" in Kubernetes mode)")
+	fl.StringVar(&f.monitoringAddress, "monitoring-address", "", "address of the Prometheus /metrics endpoint (default 127.0.0.1:"+monitoringPort+" with --config-dir, :"+monitoringPort+" in Kubernetes mode)")
+	fl.StringVar(&f.debugAddress, "debug-address", "", "address of /ready and /debug/* (default 127.0.0.1:"+debugPort+" with --config-dir, :"+debugPort+" in Kubernetes mode)")
+	fl.DurationVar(&f.debounce, "debounce", file.DefaultDebounce, "quiet period after a change before config is regenerated")
+	fl.BoolVar(&f.pprof, "pprof", false, "serve Go profiles on the debug address under /debug/pprof/")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to let xDS streams drain on SIGTERM")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: error, info, debug (pushes, loads) or trace (every xDS request)")
+	return cmd
+}
+
+func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
+	log, err := newLogger(e.stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := e.registry.Configure(f.mesh.pluginOptions); err != nil {
+		return err
+	}
+	src, local, err := e.source(f, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		Registry:          e.registry,
+		Source:            src,
+		XDSAddress:        addressOr(f.xdsAddress, local, xdsPort),
+		MonitoringAddress: addressOr(f.monitoringAddress, local, monitoringPort),
+		DebugAddress:      addressOr(f.debugAddress, local, debugPort),
+		EnablePprof:       f.pprof,
+		ShutdownTimeout:   f.shutdownTimeout,
+		Log:               log,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(cmd.Context())
+}
+
+// source picks where snapshots come from. local is true for sources that
+// are a developer's machine (loopback addresses by default).
+func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bool, err error) {
+	if f.configDir != "" {
+		w, err := file.NewWatcher(file.WatcherOptions{
+			Dir:      f.configDir,
+			Model:    f.mesh.model,
+			File:     fileOptions(f.mesh),
+			Debounce: f.debounce,
+			Log:      log.WithName("source"),
+		})
+		return w, true, err
+	}
+	return nil, false, errors.New("Kubernetes mode is not available yet; pass --config-dir DIR to serve the manifests in a directory")
+}
+
+// addressOr is flag when set, else the mode's default for port.
+func addressOr(flag string, local bool, port string) string {
+	if flag != "" {
+		return flag
+	}
+	if local {
+		return "127.0.0.1:" + port
+	}
+	return ":" + port
+}
+
+// newLogger is aeraki's structured logger: log/slog underneath, used
+// through logr so libraries and plugins (BuildContext.Log) share it.
+// logr's V(n) maps to slog level -n: debug shows V(1), trace everything.
+func newLogger(w io.Writer, format, level string) (logr.Logger, error) {
+	var lv slog.Level
+	switch level {
+	case "error":
+		lv = slog.LevelError
+	case "info":
+		lv = slog.LevelInfo
+	case "debug":
+		lv = slog.Level(-1)
+	case "trace":
+		lv = slog.Level(-8)
+	default:
+		return logr.Logger{}, fmt.Errorf("--log-level %q: use error, info, debug or trace", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return logr.FromSlogHandler(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return logr.FromSlogHandler(slog.NewJSONHandler(w, opts)), nil
+	}
+	return logr.Logger{}, fmt.Errorf("--log-format %q: use text or json", format)
+}

@@ -1,0 +1,125 @@
+package aeraki
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server's goroutines
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServeRunsUntilCanceledAndExitsZero(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "svc.yaml"), []byte(`
+apiVersion: v1
+kind: Service
+metadata: {name: demo, namespace: demo}
+spec:
+  clusterIP: 10.0.0.9
+  ports:
+  - {name: tcp-dubbo, port: 20880}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	debug := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0",
+			"--monitoring-address", freeAddr(t), "--debug-address", debug, "--log-format", "json"}, &stdout, &stderr)
+	}()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + debug + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d before it was ready:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // what SIGTERM does through Main
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited with %d after shutdown, want 0:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+	for _, want := range []string{`"msg":"serving"`, `"msg":"config generated"`, `"msg":"stopped"`} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func TestServeWithoutConfigDirNamesTheFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Run(context.Background(), []string{"serve"}, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "Kubernetes mode is not available yet; pass --config-dir") {
+		t.Fatalf("serve without --config-dir: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--config-dir", t.TempDir(), "--log-format", "xml"},
+		{"serve", "--config-dir", filepath.Join(t.TempDir(), "missing")},
+		{"serve", "--config-dir", t.TempDir(), "--xds-address", "256.0.0.1:1"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Run(context.Background(), args, &stdout, &stderr); code == 0 {
+			t.Errorf("%v: exit 0, want an error", args)
+		} else if stderr.Len() == 0 {
+			t.Errorf("%v: no error message", args)
+		}
+	}
+}
