@@ -103,9 +103,9 @@ func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, erro
 	routes := p.routes(ctx)
 	name := ctx.StatPrefix()
 	if p.filter == FilterDubboProxy {
-		return dubboProxyRoutes(ctx, name, routes), nil
+		return p.authorize(ctx, dubboProxyRoutes(ctx, name, routes))
 	}
-	return genericproxy.RouteConfig(ctx, name, routes, Inputs), nil
+	return p.authorize(ctx, genericproxy.RouteConfig(ctx, name, routes, Inputs))
 }
 
 // BuildNetworkFilters implements plugin.NetworkFilterBuilder.
@@ -113,13 +113,13 @@ func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Fi
 	switch rc := ctx.RouteConfig.(type) {
 	case *genericv3.RouteConfiguration:
 		codec := xds.TypedConfig("envoy.generic_proxy.codecs.dubbo", &dubbocodecv3.DubboCodecConfig{})
-		return []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), codec, rc)}, nil
+		return withAuthz(ctx, []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), codec, rc)}), nil
 	default:
 		f, err := dubboProxyFilter(ctx, ctx.RouteConfig)
 		if err != nil {
 			return nil, err
 		}
-		return []*listenerv3.Filter{f}, nil
+		return withAuthz(ctx, []*listenerv3.Filter{f}), nil
 	}
 }
 

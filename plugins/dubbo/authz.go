@@ -1,0 +1,246 @@
+package dubbo
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+
+	"github.com/aeraki-ng/aeraki/api/conditions"
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// DubboAuthorizationPolicy is enforced in two places, because stock Envoy
+// has no RBAC filter for generic_proxy (docs/dubbo-authorization.md):
+//
+//   - per connection, by the network RBAC filter in front of
+//     generic_proxy, which knows the caller's identity (the mTLS peer's
+//     SPIFFE id on a sidecar; the HBONE peer's, from filter state, in a
+//     waypoint) but not the call;
+//   - per call, by routes at the head of generic_proxy's route table, which
+//     know the interface and method but not the caller, and send a denied
+//     call to plugin.ClusterBlackHole.
+//
+// A rule that needs both at once ("from X to method M") cannot be split
+// exactly. Such DENY rules deny the operation for every caller (over-deny,
+// reported as a warning); ALLOW rules that do not factor into "callers G
+// may call operations H" fail closed (every call to the workload is
+// refused, reported as an error on each ALLOW policy). Nothing is ever
+// allowed that the policies do not allow.
+
+// authzSource is one "from" entry: its fields are ANDed, the values of a
+// field ORed.
+type authzSource struct {
+	Principals, NotPrincipals, Namespaces, NotNamespaces []string
+}
+
+// authzOperation is one "to" entry.
+type authzOperation struct {
+	Interfaces, NotInterfaces, Methods, NotMethods []string
+}
+
+// authzRule is a rule: it matches when one source and one operation match;
+// no sources (or no operations) means any.
+type authzRule struct {
+	policy model.ObjectRef
+	from   []authzSource
+	to     []authzOperation
+}
+
+func (r authzRule) anySource() bool    { return len(r.from) == 0 }
+func (r authzRule) anyOperation() bool { return len(r.to) == 0 }
+
+// authzPlan is what the policies of a workload compile to.
+type authzPlan struct {
+	// connDeny are connection-level DENY rules (sources), by policy.
+	connDeny []authzRule
+	// connAllow, when restricting, are the sources allowed to connect.
+	connAllow       []authzSource
+	connAllowActive bool
+	// denyAll refuses every connection: an ALLOW set that matches nothing
+	// or cannot be enforced exactly, or a DENY rule matching everything.
+	denyAll   bool
+	denyWhy   string
+	reqDeny   []authzRule      // calls denied by operation
+	reqAllow  []authzOperation // when restricting, the only operations allowed
+	allowOps  bool
+	policies  []model.ObjectRef
+	allowRefs []model.ObjectRef
+}
+
+// empty reports whether no policy applies.
+func (p *authzPlan) empty() bool { return len(p.policies) == 0 }
+
+// needsRoutes reports whether calls must be checked in the route table.
+func (p *authzPlan) needsRoutes() bool { return len(p.reqDeny) > 0 || p.allowOps }
+
+// PolicyRef is the ObjectRef of a DubboAuthorizationPolicy.
+func PolicyRef(p *dubbov1alpha1.DubboAuthorizationPolicy) model.ObjectRef {
+	return model.ObjectRef{Group: dubbov1alpha1.GroupName, Kind: "DubboAuthorizationPolicy", Namespace: p.Namespace, Name: p.Name}
+}
+
+// policiesFor are the policies that apply to the service being built: its
+// namespace's and the mesh root namespace's.
+func policiesFor(ctx *plugin.BuildContext) []*dubbov1alpha1.DubboAuthorizationPolicy {
+	out := append([]*dubbov1alpha1.DubboAuthorizationPolicy(nil), ctx.Model.DubboAuthorizationPolicies(ctx.Service.Namespace)...)
+	if root := ctx.Model.Options().RootNamespace; root != "" && root != ctx.Service.Namespace {
+		out = append(out, ctx.Model.DubboAuthorizationPolicies(root)...)
+	}
+	return out
+}
+
+// compileAuthz turns the policies of the service being built into a plan,
+// reporting on each policy what cannot be enforced exactly when report is
+// set.
+func compileAuthz(ctx *plugin.BuildContext, report bool) *authzPlan {
+	plan := &authzPlan{}
+	var allow []authzRule
+	hasAllow := false
+	for _, pol := range policiesFor(ctx) {
+		ref := PolicyRef(pol)
+		plan.policies = append(plan.policies, ref)
+		rules := normalizeRules(ref, pol.Spec.Rules)
+		switch pol.Spec.Action {
+		case dubbov1alpha1.ActionAllow, "":
+			hasAllow = true
+			plan.allowRefs = append(plan.allowRefs, ref)
+			allow = append(allow, rules...)
+		case dubbov1alpha1.ActionDeny:
+			for _, r := range rules {
+				switch {
+				case r.anySource() && r.anyOperation():
+					plan.denyAll, plan.denyWhy = true, fmt.Sprintf("%s denies every call", ref)
+				case r.anyOperation():
+					plan.connDeny = append(plan.connDeny, r)
+				case r.anySource():
+					plan.reqDeny = append(plan.reqDeny, r)
+				default:
+					plan.reqDeny = append(plan.reqDeny, authzRule{policy: r.policy, to: r.to})
+					if report {
+						ctx.Warnf(ref, "spec.rules", conditions.ReasonUnsupportedValue,
+							"a rule with both from and to is enforced on the operations alone: stock Envoy cannot check the caller and the Dubbo call together, so the matching calls are denied for every caller (over-deny, never over-allow); split the rule, or use from-only and to-only rules")
+					}
+				}
+			}
+		default:
+			plan.denyAll, plan.denyWhy = true, fmt.Sprintf("%s has action %q, which is neither ALLOW nor DENY", ref, pol.Spec.Action)
+			if report {
+				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: "spec.action", Reason: conditions.ReasonUnsupportedValue,
+					Message: fmt.Sprintf("action %q is neither ALLOW nor DENY; Dubbo calls to the workloads it covers are refused until it is fixed", pol.Spec.Action)})
+			}
+		}
+	}
+	if hasAllow {
+		planAllow(ctx, plan, allow, report)
+	}
+	return plan
+}
+
+// planAllow splits the ALLOW rules into a connection part and a call part
+// when they factor as "sources G may call operations H", else fails closed.
+func planAllow(ctx *plugin.BuildContext, plan *authzPlan, rules []authzRule, report bool) {
+	if len(rules) == 0 {
+		plan.denyAll, plan.denyWhy = true, "ALLOW policies with no rules match nothing"
+		return
+	}
+	for _, r := range rules {
+		if r.anySource() && r.anyOperation() {
+			return // one rule allows everything
+		}
+	}
+	sameFrom, sameTo := true, true
+	for _, r := range rules[1:] {
+		sameFrom = sameFrom && reflect.DeepEqual(r.from, rules[0].from)
+		sameTo = sameTo && reflect.DeepEqual(r.to, rules[0].to)
+	}
+	allFromOnly, allToOnly := true, true
+	for _, r := range rules {
+		allFromOnly = allFromOnly && r.anyOperation()
+		allToOnly = allToOnly && r.anySource()
+	}
+	switch {
+	case allToOnly || (sameFrom && !rules[0].anySource()):
+		// G = the common sources (any for to-only rules), H = OR of operations.
+		if !rules[0].anySource() {
+			plan.connAllow, plan.connAllowActive = rules[0].from, true
+		}
+		for _, r := range rules {
+			if r.anyOperation() {
+				plan.reqAllow, plan.allowOps = nil, false
+				return
+			}
+			plan.reqAllow = append(plan.reqAllow, r.to...)
+		}
+		plan.allowOps = true
+	case allFromOnly || sameTo:
+		// G = OR of sources (any when one rule takes any caller), H = the
+		// common operations.
+		plan.connAllowActive = true
+		for _, r := range rules {
+			if r.anySource() {
+				plan.connAllow, plan.connAllowActive = nil, false
+				break
+			}
+			plan.connAllow = append(plan.connAllow, r.from...)
+		}
+		if !rules[0].anyOperation() {
+			plan.reqAllow, plan.allowOps = rules[0].to, true
+		}
+	default:
+		plan.denyAll, plan.denyWhy = true, "the ALLOW rules combine callers and operations in a way stock Envoy cannot enforce exactly"
+		if report {
+			for _, ref := range plan.allowRefs {
+				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: "spec.rules", Reason: conditions.ReasonUnsupportedValue,
+					Message: "the ALLOW rules of the namespace's policies pair different callers with different operations, which stock Envoy cannot enforce exactly (it checks callers per connection and operations per call); Dubbo calls to the workloads they cover are refused (fail closed) until the rules allow the same callers everything they list, or the same operations to every caller they list"})
+			}
+		}
+	}
+}
+
+// normalizeRules reads a policy's rules; a nil source or operation matches
+// anything and is dropped from its list only when it is the only entry.
+func normalizeRules(ref model.ObjectRef, rules []dubbov1alpha1.Rule) []authzRule {
+	out := make([]authzRule, 0, len(rules))
+	for _, r := range rules {
+		ar := authzRule{policy: ref}
+		anyFrom, anyTo := len(r.From) == 0, len(r.To) == 0
+		for _, f := range r.From {
+			s := authzSource{}
+			if f.Source != nil {
+				s = authzSource{sorted(f.Source.Principals), sorted(f.Source.NotPrincipals), sorted(f.Source.Namespaces), sorted(f.Source.NotNamespaces)}
+			}
+			if reflect.DeepEqual(s, authzSource{}) {
+				anyFrom = true
+			}
+			ar.from = append(ar.from, s)
+		}
+		for _, t := range r.To {
+			o := authzOperation{}
+			if t.Operation != nil {
+				o = authzOperation{sorted(t.Operation.Interfaces), sorted(t.Operation.NotInterfaces), sorted(t.Operation.Methods), sorted(t.Operation.NotMethods)}
+			}
+			if reflect.DeepEqual(o, authzOperation{}) {
+				anyTo = true
+			}
+			ar.to = append(ar.to, o)
+		}
+		if anyFrom {
+			ar.from = nil
+		}
+		if anyTo {
+			ar.to = nil
+		}
+		out = append(out, ar)
+	}
+	return out
+}
+
+func sorted(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return out
+}

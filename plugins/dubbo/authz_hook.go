@@ -1,0 +1,56 @@
+package dubbo
+
+import (
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	dubbov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/dubbo_proxy/v3"
+	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/api/conditions"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// authorizes reports whether a role serves the workload, where its
+// DubboAuthorizationPolicies are enforced: a sidecar's inbound side and a
+// waypoint. A client's sidecar does not enforce the server's policy.
+func authorizes(role plugin.Role) bool {
+	return role == plugin.RoleSidecarInbound || role == plugin.RoleWaypoint
+}
+
+// authorize adds the call-level part of the workload's policies to a route
+// table, reporting on the policies what cannot be enforced exactly.
+// dubbo_proxy has no equivalent of the deny routes: a port using it whose
+// policies check operations fails closed.
+func (p *Plugin) authorize(ctx *plugin.BuildContext, rc proto.Message) (proto.Message, error) {
+	if !authorizes(ctx.Role) {
+		return rc, nil
+	}
+	plan := compileAuthz(ctx, true)
+	switch t := rc.(type) {
+	case *genericv3.RouteConfiguration:
+		if !plan.denyAll {
+			authorizeRoutes(plan, t)
+		}
+	case *dubbov3.MultipleRouteConfiguration:
+		if plan.needsRoutes() && !plan.denyAll {
+			ref := plan.policies[0]
+			if len(plan.reqDeny) > 0 {
+				ref = plan.reqDeny[0].policy
+			} else if len(plan.allowRefs) > 0 {
+				ref = plan.allowRefs[0]
+			}
+			return nil, plugin.Errorf(Name, ref, conditions.ReasonUnsupportedValue,
+				"checks Dubbo interfaces or methods, which the dubbo_proxy filter (option filter=dubbo_proxy) cannot enforce; the port refuses calls until the policy checks callers only, or the plugin uses the default filter=generic_proxy")
+		}
+	}
+	return rc, nil
+}
+
+// withAuthz puts the connection-level part of the workload's policies (network
+// RBAC filters) in front of the terminal filter.
+func withAuthz(ctx *plugin.BuildContext, filters []*listenerv3.Filter) []*listenerv3.Filter {
+	if !authorizes(ctx.Role) {
+		return filters
+	}
+	return append(authzFilters(ctx, compileAuthz(ctx, false)), filters...)
+}
