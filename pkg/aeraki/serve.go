@@ -13,6 +13,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/server"
 	"github.com/aeraki-ng/aeraki/internal/source"
 	"github.com/aeraki-ng/aeraki/internal/source/file"
+	"github.com/aeraki-ng/aeraki/internal/translate"
 )
 
 // Ports of aeraki serve, the ones istiod users expect (DESIGN.md §9).
@@ -34,12 +35,13 @@ type serveFlags struct {
 	shutdownTimeout   time.Duration
 	logFormat         string
 	logLevel          string
+	kube              kubeFlags
 }
 
 func serveCommand(e *env) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve --config-dir DIR",
+		Use:   "serve [--config-dir DIR | --kubeconfig FILE]",
 		Short: "Run the control plane: serve EnvoyFilters to istiod over MCP and proxy config over ADS",
 		Long: `serve watches its source, translates every change and serves the result on one
 plaintext gRPC server (xDS state-of-the-world and delta):
@@ -52,6 +54,15 @@ With --config-dir DIR the source is a directory of manifests (the files you woul
 kubectl apply), watched for changes; no cluster is needed. In this mode every
 address defaults to 127.0.0.1, because it is a local development setup: pass
 --xds-address :15010 (and the others) to serve other hosts.
+
+Without it, serve runs in Kubernetes mode when it finds a cluster: --kubeconfig,
+else $KUBECONFIG, else the in-cluster config of the pod it runs in (never
+~/.kube/config by itself). It watches the API server and writes status.conditions
+(Accepted, ResolvedRefs, Programmed) on MetaRouters, ApplicationProtocols,
+RedisServices, RedisDestinations and DubboAuthorizationPolicies. Every replica
+serves; the one holding the Lease (--leader-election-*) writes status. /ready
+turns 200 once the informer caches have synced and the first config is served.
+See examples/install for the RBAC and the Deployment.
 
 Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
 /debug/config_dump?proxyID=, /debug/syncz and /debug/diagnostics on
@@ -72,6 +83,7 @@ Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to let xDS streams drain on SIGTERM")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: error, info, debug (pushes, loads) or trace (every xDS request)")
+	f.kube.register(fl)
 	return cmd
 }
 
@@ -87,6 +99,12 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	var onPublish func(source.Update, *translate.Output)
+	if p, ok := src.(interface {
+		Published(source.Update, *translate.Output)
+	}); ok {
+		onPublish = p.Published // Kubernetes mode: status
+	}
 	srv, err := server.New(server.Options{
 		Registry:          e.registry,
 		Source:            src,
@@ -96,6 +114,7 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 		EnablePprof:       f.pprof,
 		ShutdownTimeout:   f.shutdownTimeout,
 		Log:               log,
+		OnPublish:         onPublish,
 	})
 	if err != nil {
 		return err
@@ -116,7 +135,16 @@ func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bo
 		})
 		return w, true, err
 	}
-	return nil, false, errors.New("Kubernetes mode is not available yet; pass --config-dir DIR to serve the manifests in a directory")
+	cfg, where, found, err := clusterConfig(f.kube)
+	if err != nil {
+		return nil, false, err
+	}
+	if !found {
+		return nil, false, errors.New("no config source: pass --config-dir DIR to serve a directory of manifests, or --kubeconfig FILE (or set KUBECONFIG, or run in a pod) to watch a cluster")
+	}
+	log.Info("Kubernetes mode", "cluster", cfg.Host, "from", where)
+	m, err := kubernetesMode(cfg, f.kube, f.mesh.model, f.debounce, log)
+	return m, false, err
 }
 
 // addressOr is flag when set, else the mode's default for port.

@@ -102,9 +102,12 @@ spec:
 }
 
 func TestServeWithoutConfigDirNamesTheFlag(t *testing.T) {
+	// No cluster either: no kubeconfig, not in a pod.
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	var stdout, stderr bytes.Buffer
 	code := Run(context.Background(), []string{"serve"}, &stdout, &stderr)
-	if code == 0 || !strings.Contains(stderr.String(), "Kubernetes mode is not available yet; pass --config-dir") {
+	if code == 0 || !strings.Contains(stderr.String(), "no config source: pass --config-dir DIR") || !strings.Contains(stderr.String(), "--kubeconfig") {
 		t.Fatalf("serve without --config-dir: exit %d, stderr %q", code, stderr.String())
 	}
 }
