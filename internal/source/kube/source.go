@@ -109,7 +109,7 @@ func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
 		return err
 	}
 	s.synced.Store(true)
-	s.opts.Log.Info("watching the API server", "kinds", s.kindNames(), "objects", len(first.Snapshot.Objects()), "debounce", s.opts.Debounce)
+	s.opts.Log.Info("watching the API server", "kinds", s.kindNames(), "objects", len(first.Snapshot.Objects()), "debounce", s.opts.Debounce.String())
 	return s.loop(ctx, updates, first)
 }
 

@@ -29,7 +29,7 @@ func (s *Source) watch(ctx context.Context, gvk schema.GroupVersionKind, later b
 		s.mu.Unlock()
 		if first {
 			s.opts.Log.Info("kind not installed in the cluster; running without it and looking for it again later (install its CRD to use it)",
-				"kind", k.String(), "apiVersion", gvk.GroupVersion().String(), "recheck", s.opts.RecheckInterval)
+				"kind", k.String(), "apiVersion", gvk.GroupVersion().String(), "recheck", s.opts.RecheckInterval.String())
 		}
 		return nil
 	}
