@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,12 +54,23 @@ func (e *EnvoyFilter) Ref() model.ObjectRef {
 	return model.ObjectRef{Group: "networking.istio.io", Kind: "EnvoyFilter", Namespace: e.Namespace, Name: e.Name}
 }
 
+// assembled is an EnvoyFilter with the units it was assembled from. A
+// later translation whose units for the same EnvoyFilter are the very same
+// (reused, unchanged) takes it as is: assembling converts every filter to
+// a Struct through JSON, which would otherwise make every change cost as
+// much as translating the whole mesh.
+type assembled struct {
+	units []*Unit
+	ef    *EnvoyFilter
+}
+
 // sidecarEnvoyFilters assembles, for every service with plugin-built
 // ports, one outbound EnvoyFilter in the root namespace that patches every
 // sidecar's listener for the service, and one inbound EnvoyFilter in the
 // service's namespace that patches the virtualInbound chain of the pods
-// the service selects.
-func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit) []*EnvoyFilter {
+// the service selects. prev is the previous translation's assembly; the
+// returned map is this one's.
+func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled) {
 	type group struct {
 		svc      *model.Service
 		outbound []*Unit
@@ -83,15 +95,33 @@ func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit) []*EnvoyFilter {
 	}
 	root := snap.Options().RootNamespace
 	var out []*EnvoyFilter
+	next := make(map[string]*assembled, len(prev))
+	reuse := func(ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
+		sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+		key := ns + "/" + name
+		if a := prev[key]; a != nil && slices.Equal(a.units, units) {
+			next[key] = a
+			return a.ef
+		}
+		a := &assembled{units: units, ef: build()}
+		next[key] = a
+		return a.ef
+	}
 	for _, g := range groups {
 		if len(g.outbound) > 0 {
-			out = append(out, assemble(root, envoyFilterName("outbound", g.svc.Hostname), g.svc, nil, g.outbound, withClusterPatches(outboundPatches)))
+			name := envoyFilterName("outbound", g.svc.Hostname)
+			out = append(out, reuse(root, name, g.outbound, func() *EnvoyFilter {
+				return assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
+			}))
 		}
 		// Inbound patches need a workload selector; a service without one
 		// (external endpoints) has no sidecars of its own to patch.
 		if len(g.inbound) > 0 && len(g.svc.Selector) > 0 {
-			sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
-			out = append(out, assemble(g.svc.Namespace, envoyFilterName("inbound", g.svc.Hostname), g.svc, sel, g.inbound, inboundPatches))
+			name := envoyFilterName("inbound", g.svc.Hostname)
+			out = append(out, reuse(g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
+				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
+				return assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
+			}))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -100,7 +130,7 @@ func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit) []*EnvoyFilter {
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out
+	return out, next
 }
 
 type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
@@ -116,11 +146,10 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 		ef.Spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
 	}
 	seen := map[string]bool{}
-	var ports, revs []string
+	var ports []string
 	for _, u := range units {
 		ef.Spec.ConfigPatches = append(ef.Spec.ConfigPatches, patches(svc, u)...)
 		ports = append(ports, strconv.Itoa(int(u.Port.Number)))
-		revs = append(revs, string(u.Revision))
 		for _, o := range u.Objects {
 			if !seen[o.Key()] {
 				seen[o.Key()] = true
@@ -136,8 +165,30 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 		servicePortAnnotation: svc.Hostname + ":" + strings.Join(ports, ","),
 		sourceAnnotation:      strings.Join(src, ", "),
 	}
-	ef.Revision = model.RevisionOf([]any{ns, name, sel, revs, src})
+	ef.Revision = envoyFilterRevision(ef)
 	return ef
+}
+
+// envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,
+// so any change to it (a plugin's output, but also a service's address,
+// which names the listener a patch matches) is a new version.
+func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
+	h := newRevisionHash()
+	h.bytes([]byte(ef.Namespace))
+	h.bytes([]byte(ef.Name))
+	for _, m := range []map[string]string{ef.Labels, ef.Annotations} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			h.bytes([]byte(k))
+			h.bytes([]byte(m[k]))
+		}
+	}
+	h.message(ef.Spec)
+	return h.revision()
 }
 
 // outboundPatches replaces tcp_proxy in the sidecar's outbound listener for

@@ -31,6 +31,7 @@ type Translator struct {
 	mu      sync.Mutex
 	units   map[string]*unit        // by unit key, from the last translation
 	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
+	efs     map[string]*assembled   // by namespace/name, from the last translation
 }
 
 // New returns a Translator.
@@ -44,7 +45,7 @@ func New(opts Options) (*Translator, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}}, nil
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, efs: map[string]*assembled{}}, nil
 }
 
 // Output is the result of one translation.
@@ -111,7 +112,7 @@ func (t *Translator) Translate(snap *model.Snapshot) *Output {
 	for _, p := range proxies {
 		diags = append(diags, p.Diagnostics...)
 	}
-	out.EnvoyFilters = sidecarEnvoyFilters(eff, out.Units)
+	out.EnvoyFilters, t.efs = sidecarEnvoyFilters(eff, out.Units, t.efs)
 	for k := range rejected {
 		if o, ok := snap.ObjectByKey(k); ok {
 			out.Rejected = append(out.Rejected, o.Ref)
