@@ -410,3 +410,27 @@ func TestOnPublishSeesEveryGeneration(t *testing.T) {
 		}
 	}
 }
+
+// A change that alters an EnvoyFilter without changing any plugin output
+// (the service's cluster IP, which names the listener the patch matches)
+// still reaches istiod.
+func TestMCPFollowsServiceAddressChange(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "svc.yaml", fmt.Sprintf(dubboService, "demo", 20))
+	srv := startServer(t, dir)
+	c := newADSClient(t, srv.XDSAddr(), istiodNode())
+	c.send(EnvoyFilterType, nil, "", "", nil)
+	c.ack(c.recv(EnvoyFilterType))
+
+	writeFile(t, dir, "svc.yaml", fmt.Sprintf(dubboService, "demo", 21))
+	r := c.recv(EnvoyFilterType)
+	c.ack(r)
+	res := decodeMCP(t, r)["istio-system/aeraki-outbound-demo.demo.svc.cluster.local"]
+	spec := &networkingv1alpha3.EnvoyFilter{}
+	if err := res.GetBody().UnmarshalTo(spec); err != nil {
+		t.Fatal(err)
+	}
+	if got := spec.GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.21_20880" {
+		t.Fatalf("after the cluster IP changed istiod patches listener %s, want 10.0.0.21_20880", got)
+	}
+}
