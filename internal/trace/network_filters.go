@@ -2,16 +2,16 @@ package trace
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
+	redisproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/redis_proxy/v3"
 	sfsnetworkv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/set_filter_state/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	thriftv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/thrift_proxy/v3"
 )
 
 // filterStateTCPProxyCluster overrides tcp_proxy's cluster per connection.
@@ -34,8 +34,9 @@ func (r *run) runFilters(c *conn, filters []*listenerv3.Filter) {
 			}
 			r.hop(c.proxy, StepFilter, f.GetName(), "set "+strings.Join(set, ", "))
 		case *rbacv3.RBAC:
-			if denied, why := rbacDenies(m.GetRules()); denied {
-				r.hop(c.proxy, StepFilter, f.GetName(), why)
+			denied, why := rbacDecide(c, m.GetRules())
+			r.hop(c.proxy, StepFilter, f.GetName(), why)
+			if denied {
 				r.stop(c.proxy, "denied by %s: %s", f.GetName(), why)
 				return
 			}
@@ -48,66 +49,18 @@ func (r *run) runFilters(c *conn, filters []*listenerv3.Filter) {
 		case *genericv3.GenericProxy:
 			r.genericProxy(c, m)
 			return
+		case *thriftv3.ThriftProxy:
+			r.thriftProxy(c, m)
+			return
+		case *redisproxyv3.RedisProxy:
+			r.redisProxy(c, m)
+			return
 		default:
 			r.stop(c.proxy, "network filter %s (%T) is not simulated", f.GetName(), msg)
 			return
 		}
 	}
 	r.stop(c.proxy, "the filter chain has no terminal filter: the connection is closed")
-}
-
-// rbacDenies evaluates network RBAC rules whose policies match any
-// connection (what fail-closed chains use): DENY with such a policy
-// denies, ALLOW without one denies. Richer policies are reported as not
-// simulated, which the trace treats as a denial to stay on the safe side.
-func rbacDenies(rules *rbacconfigv3.RBAC) (bool, string) {
-	if rules == nil {
-		return false, ""
-	}
-	names := make([]string, 0, len(rules.GetPolicies()))
-	for n := range rules.GetPolicies() {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	matched := ""
-	for _, n := range names {
-		p := rules.GetPolicies()[n]
-		if !anyPermission(p) || !anyPrincipal(p) {
-			return true, fmt.Sprintf("policy %q uses matchers the trace does not simulate", n)
-		}
-		if matched == "" {
-			matched = n
-		}
-	}
-	switch rules.GetAction() {
-	case rbacconfigv3.RBAC_DENY:
-		if matched != "" {
-			return true, fmt.Sprintf("RBAC DENY policy %q matches every connection", matched)
-		}
-	case rbacconfigv3.RBAC_ALLOW:
-		if matched == "" {
-			return true, "RBAC ALLOW with no policy matching this connection"
-		}
-	}
-	return false, ""
-}
-
-func anyPermission(p *rbacconfigv3.Policy) bool {
-	for _, perm := range p.GetPermissions() {
-		if perm.GetAny() {
-			return true
-		}
-	}
-	return false
-}
-
-func anyPrincipal(p *rbacconfigv3.Policy) bool {
-	for _, pr := range p.GetPrincipals() {
-		if pr.GetAny() {
-			return true
-		}
-	}
-	return false
 }
 
 // tcpProxy is the tcp_proxy filter: its cluster is the one named in filter

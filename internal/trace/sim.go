@@ -19,8 +19,11 @@
 // set_filter_state and filter state sharing with upstream, tcp_proxy
 // (cluster override through filter state, weighted clusters,
 // tunneling_config), HTTP CONNECT termination (virtual host domains,
-// connect_matcher routes), generic_proxy route matching, ORIGINAL_DST
-// host selection, and EDS endpoints.
+// connect_matcher routes), generic_proxy route matching, thrift_proxy
+// routes (method, service, headers, weights, mirrors), redis_proxy prefix
+// routes (longest prefix, catch-all, mirrors, faults), the network RBAC
+// filter (principals from the TLS peer or filter state, and/or/not),
+// ORIGINAL_DST host selection, and EDS endpoints.
 package trace
 
 import (

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
 // vipClusters collects the inbound-vip|<port>|<subset>|<host> clusters a
@@ -47,6 +48,9 @@ func (c *vipClusters) add(host string, port uint32, subset string) string {
 func (c *vipClusters) addReferenced(svc *model.Service, filters []*listenerv3.Filter) {
 	for _, f := range filters {
 		for _, name := range referencedClusters(f) {
+			if name == plugin.ClusterBlackHole {
+				continue // every waypoint has it: where denied calls go
+			}
 			k, ok := parseVIPCluster(name)
 			if !ok {
 				c.w.ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: svc.Ref, Reason: "UnknownCluster",
