@@ -96,6 +96,7 @@ var corpus = map[string]corpusCase{
 	// The ingress Service's namespace is a shell variable the demo expects
 	// to be expanded with envsubst; it is refused with that hint.
 	"gateway": {namespace: "istio-system", errors: []string{`invalid namespace "${ISTIO_NAMESPACE}"`}},
+	// Thrift (tcp-metaprotocol-thrift-* ports) is claimed by the thrift plugin.
 	"metaprotocol-thrift": {namespace: "meta-thrift"},
 	// Codecs only Aeraki's meta-protocol proxy has: with the default options
 	// the ApplicationProtocol and the MetaRouter each get one error naming
