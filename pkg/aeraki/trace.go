@@ -25,7 +25,8 @@ func traceCommand(e *env) *cobra.Command {
 		Long: `trace renders the manifests like aeraki render, then runs one call through the
 generated config the way Envoy would: the ztunnel listener and filter chain that take it,
 the tunnel it goes into, the waypoint listener and chain, the L7 route (Dubbo: --attr
-method=sayHello, --attr interface=..., other attributes are attachments), the cluster
+method=sayHello, --attr interface=..., other attributes are attachments; Thrift: method,
+service, other attributes are headers; Redis: key, command), the cluster
 with the weights of weighted clusters, the endpoint and its metadata, and the final HBONE
 target. Where the call stops, it says why.
 
@@ -61,7 +62,7 @@ The exit status is 0 when the call reaches its destination and 3 when it stops.`
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().StringVar(&from, "from", "", "the caller: <namespace>/<pod> or an IP")
 	cmd.Flags().StringVar(&to, "to", "", "the destination: <host>:<port> or <ip>:<port>")
-	cmd.Flags().StringToStringVar(&attrs, "attr", nil, "a request attribute, key=value (repeatable): method, interface, or an attachment")
+	cmd.Flags().StringToStringVar(&attrs, "attr", nil, "a request attribute, key=value (repeatable): Dubbo method, interface or an attachment; Thrift method, service or a header; Redis key and command")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
