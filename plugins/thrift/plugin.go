@@ -58,7 +58,7 @@ func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, erro
 	f := portFraming(ctx)
 	var limits *rateLimits
 	if ctx.Role != plugin.RoleSidecarInbound {
-		limits = globalRateLimit(ctx)
+		limits = globalRateLimit(ctx, true)
 		warnLocalRateLimits(ctx)
 	}
 	return routeTable(ctx, ctx.StatPrefix(), p.routes(ctx), f, limits), nil
@@ -80,7 +80,7 @@ func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Fi
 		RouteConfig: rc,
 	}
 	if ctx.Role != plugin.RoleSidecarInbound {
-		if limits := globalRateLimit(&plugin.BuildContext{Model: ctx.Model, Role: ctx.Role, Service: ctx.Service, Port: ctx.Port, MetaRouters: ctx.MetaRouters}); limits != nil {
+		if limits := globalRateLimit(ctx, false); limits != nil {
 			tp.ThriftFilters = append(tp.ThriftFilters, limits.filter)
 		}
 	}

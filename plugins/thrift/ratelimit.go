@@ -16,6 +16,7 @@ import (
 	"github.com/aeraki-ng/aeraki/api/conditions"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
+	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
@@ -36,9 +37,14 @@ type rateLimits struct {
 }
 
 // globalRateLimit reads the first MetaRouter's globalRateLimit (later
-// routers' are reported as shadowed); nil when there is none or it cannot
-// be carried (reported).
-func globalRateLimit(ctx *plugin.BuildContext) *rateLimits {
+// routers' are shadowed); nil when there is none or it cannot be carried.
+// With report set, what is left out is reported on the MetaRouters.
+func globalRateLimit(ctx *plugin.BuildContext, report bool) *rateLimits {
+	warnf := func(ref model.ObjectRef, field, format string, args ...any) {
+		if report {
+			ctx.Warnf(ref, field, conditions.ReasonUnsupportedValue, format, args...)
+		}
+	}
 	var out *rateLimits
 	for _, mr := range ctx.MetaRouters {
 		g := mr.Spec.GlobalRateLimit
@@ -47,18 +53,18 @@ func globalRateLimit(ctx *plugin.BuildContext) *rateLimits {
 		}
 		ref := metaroute.RouterRef(mr)
 		if out != nil {
-			ctx.Warnf(ref, "spec.globalRateLimit", conditions.ReasonUnsupportedValue, "a Thrift port has one global rate limit; an older MetaRouter for %s already sets it", ctx.Service.Hostname)
+			warnf(ref, "spec.globalRateLimit", "a Thrift port has one global rate limit; an older MetaRouter for %s already sets it", ctx.Service.Hostname)
 			continue
 		}
 		var err error
 		if out, err = buildRateLimits(ctx, g); err != nil {
-			ctx.Warnf(ref, "spec.globalRateLimit", conditions.ReasonUnsupportedValue, "%v; calls are not rate limited", err)
+			warnf(ref, "spec.globalRateLimit", "%v; calls are not rate limited", err)
 			out = nil
 			continue
 		}
 		for _, d := range g.Descriptors {
 			if d.Property == AttrService {
-				ctx.Warnf(ref, "spec.globalRateLimit.descriptors", conditions.ReasonUnsupportedValue, "thrift_proxy has no descriptor for the service name alone; use property method (it sends \"service:method\" for multiplexed calls)")
+				warnf(ref, "spec.globalRateLimit.descriptors", "thrift_proxy has no descriptor for the service name alone; use property method (it sends \"service:method\" for multiplexed calls)")
 			}
 		}
 	}
