@@ -21,6 +21,7 @@ type credentials struct {
 	username, password string
 }
 
+// String keeps credentials redacted when printed by mistake.
 func (c credentials) String() string { return "credentials{<redacted>}" }
 
 // GoString keeps %#v redacted too.

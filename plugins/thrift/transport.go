@@ -83,6 +83,7 @@ func (f framing) carriesHeaders() bool {
 	return f.transport == thriftv3.TransportType_AUTO_TRANSPORT || f.protocol == thriftv3.ProtocolType_AUTO_PROTOCOL
 }
 
+// String names the transport and protocol for reports.
 func (f framing) String() string {
 	return fmt.Sprintf("transport %s, protocol %s", lower(f.transport.String()), lower(f.protocol.String()))
 }
