@@ -32,6 +32,7 @@ type Translator struct {
 	units   map[string]*unit        // by unit key, from the last translation
 	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
 	efs     map[string]*assembled   // by namespace/name, from the last translation
+	checked map[string]*validated   // core MetaRouter checks by object key, from the last translation
 }
 
 // New returns a Translator.
@@ -45,7 +46,7 @@ func New(opts Options) (*Translator, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, efs: map[string]*assembled{}}, nil
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, efs: map[string]*assembled{}, checked: map[string]*validated{}}, nil
 }
 
 // Output is the result of one translation.
@@ -87,7 +88,8 @@ func (t *Translator) Translate(snap *model.Snapshot) *Output {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	diags, rejected := validate(t.opts.Registry, snap)
+	diags, rejected, checked := validate(t.opts.Registry, snap, t.checked)
+	t.checked = checked
 	eff := snap.Without(rejected)
 
 	keys := planUnits(t.opts.Registry, eff)

@@ -18,16 +18,40 @@ var routingKinds = map[string]bool{
 	"DubboAuthorizationPolicy": true, "VirtualService": true, "DestinationRule": true,
 }
 
+// validated is the core's verdict on one MetaRouter, kept while the
+// router and everything the checks read (its hosts' services and subsets,
+// recorded by a tracked view) are unchanged, so an edit does not
+// revalidate every router of the mesh.
+type validated struct {
+	rev   model.Revision
+	deps  model.Deps
+	diags []model.Diagnostic
+}
+
 // validate runs the core checks and every plugin's ObjectValidator, and
-// returns the findings and the keys of objects to leave out.
-func validate(reg *plugin.Registry, snap *model.Snapshot) ([]model.Diagnostic, map[string]bool) {
+// returns the findings and the keys of objects to leave out. prev holds
+// the core verdicts of the previous translation; the returned map is this
+// one's. (Plugin validators run every time: they may read the model
+// through lookups that are not tracked.)
+func validate(reg *plugin.Registry, snap *model.Snapshot, prev map[string]*validated) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
 	view := snap.View()
 	var diags []model.Diagnostic
+	next := make(map[string]*validated, len(prev))
 	for _, mr := range view.AllMetaRouters() {
-		ds := metaroute.Validate(view, mr)
-		if !hasErrors(ds) {
-			ds = append(ds, protocolCheck(reg, view, mr.Namespace, mr.Spec.Hosts, metaroute.RouterRef(mr))...)
+		ref := metaroute.RouterRef(mr)
+		info, _ := snap.Object(ref)
+		if v := prev[ref.Key()]; v != nil && v.rev == info.Revision && !v.deps.Changed(snap) {
+			next[ref.Key()] = v
+			diags = append(diags, v.diags...)
+			continue
 		}
+		deps := model.Deps{}
+		tracked := snap.TrackedView(deps)
+		ds := metaroute.Validate(tracked, mr)
+		if !hasErrors(ds) {
+			ds = append(ds, protocolCheck(reg, tracked, mr.Namespace, mr.Spec.Hosts, ref)...)
+		}
+		next[ref.Key()] = &validated{rev: info.Revision, deps: deps, diags: ds}
 		diags = append(diags, ds...)
 	}
 	objects := snap.Objects()
@@ -54,7 +78,7 @@ func validate(reg *plugin.Registry, snap *model.Snapshot) ([]model.Diagnostic, m
 			rejected[diags[i].Object.Key()] = true
 		}
 	}
-	return diags, rejected
+	return diags, rejected, next
 }
 
 func safeValidate(v plugin.ObjectValidator, ctx *plugin.ValidateContext, o model.ObjectInfo) (out []model.Diagnostic) {
