@@ -377,9 +377,6 @@ func (s *Server) apply(u source.Update) {
 		s.opts.OnPublish(u, out)
 	}
 
-	if s.opts.OnPublish != nil {
-		s.opts.OnPublish(u, out)
-	}
 	s.log.Info("config generated", "generation", gen, "duration", elapsed, "translate", out.Stats.Duration,
 		"unitsBuilt", out.Stats.UnitsBuilt, "unitsReused", out.Stats.UnitsReused,
 		"proxiesBuilt", out.Stats.ProxiesBuilt, "proxiesReused", out.Stats.ProxiesReused,
