@@ -1,0 +1,266 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/internal/source"
+	"github.com/aeraki-ng/aeraki/internal/source/file"
+	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+	"github.com/aeraki-ng/aeraki/plugins/proxyless"
+)
+
+// Benchmarks of DESIGN's performance story, with results in
+// docs/performance.md. Run them with
+//
+//	go test ./internal/server -run '^$' -bench . -benchtime 3x
+//
+// The mesh is n Dubbo services in 100 namespaces, each with a
+// DestinationRule (subsets v1, v2) and a MetaRouter (sayHello -> v2 90% /
+// v1 10%, everything else -> v1).
+
+// meshYAML renders the mesh, one file per namespace; changed names the
+// service whose MetaRouter routes sayGoodbye instead of sayHello ("" for none).
+func meshYAML(n int, changed string) map[string]string {
+	files := map[string]*strings.Builder{}
+	for i := range n {
+		ns := fmt.Sprintf("ns-%02d", i%100)
+		name := fmt.Sprintf("svc-%05d", i)
+		method := "sayHello"
+		if name == changed {
+			method = "sayGoodbye"
+		}
+		f := files[ns]
+		if f == nil {
+			f = &strings.Builder{}
+			files[ns] = f
+		}
+		fmt.Fprintf(f, `---
+apiVersion: v1
+kind: Service
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  clusterIP: 10.%[3]d.%[4]d.%[5]d
+  selector: {app: %[1]s}
+  ports:
+  - {name: tcp-dubbo, port: 20880}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  host: %[1]s
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: metaprotocol.aeraki.io/v1alpha1
+kind: MetaRouter
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  hosts: [%[1]s]
+  routes:
+  - name: hello
+    match:
+      attributes:
+        method: {exact: %[6]s}
+    route:
+    - {destination: {host: %[1]s, subset: v2}, weight: 90}
+    - {destination: {host: %[1]s, subset: v1}, weight: 10}
+  - name: default
+    route:
+    - destination: {host: %[1]s, subset: v1}
+`, name, ns, i>>16&255, i>>8&255, i&255, method)
+	}
+	out := map[string]string{}
+	for ns, f := range files {
+		out[ns+".yaml"] = f.String()
+	}
+	return out
+}
+
+// meshSnapshot builds the mesh's snapshot the way the file source does.
+func meshSnapshot(tb testing.TB, n int, changed string) *model.Snapshot {
+	tb.Helper()
+	b := model.NewBuilder(model.Options{})
+	for name, content := range meshYAML(n, changed) {
+		for _, d := range file.LoadBytes(name, []byte(content), b, file.Options{}) {
+			if d.Severity == model.SeverityError {
+				tb.Fatalf("generated mesh: %s", d)
+			}
+		}
+	}
+	return b.Build()
+}
+
+// nopSource is a source that never sends; benchmarks feed the server directly.
+type nopSource struct{}
+
+func (nopSource) Run(ctx context.Context, _ chan<- source.Update) error { <-ctx.Done(); return nil }
+
+// benchServer is a server as `aeraki serve` builds it, not listening.
+func benchServer(tb testing.TB) *Server {
+	tb.Helper()
+	d, err := dubbo.New(dubbo.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg, err := plugin.NewRegistry(d, proxyless.New())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(Options{Registry: reg, Source: nopSource{}, XDSAddress: "127.0.0.1:0"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// generate is one generation: translate and publish to the caches.
+func (s *Server) generate(snap *model.Snapshot) (*translate.Output, publishStats) {
+	out := s.translator.Translate(snap)
+	stats, _ := s.pub.publish(out)
+	return out, stats
+}
+
+// marshalFloor times the bare protobuf encoding of everything a
+// generation produces (every EnvoyFilter as the MCP resource istiod gets,
+// every proxy resource): no generation can be faster than writing its
+// output once. It returns the best of a few runs.
+func marshalFloor(out *translate.Output) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		start := time.Now()
+		for _, ef := range out.EnvoyFilters {
+			if _, err := mcpResource(ef); err != nil {
+				panic(err)
+			}
+		}
+		for _, p := range out.Proxies {
+			for _, m := range proxyMessages(p.Proxy) {
+				if _, err := proto.Marshal(m); err != nil {
+					panic(err)
+				}
+			}
+		}
+		best = min(best, time.Since(start))
+	}
+	return best
+}
+
+func proxyMessages(p *plugin.Proxy) []proto.Message {
+	var out []proto.Message
+	for _, r := range p.Listeners {
+		out = append(out, r)
+	}
+	for _, r := range p.Routes {
+		out = append(out, r)
+	}
+	for _, r := range p.Clusters {
+		out = append(out, r)
+	}
+	for _, r := range p.Endpoints {
+		out = append(out, r)
+	}
+	return out
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// BenchmarkFullGeneration is a cold start: a new server translates the
+// whole mesh and publishes it.
+func BenchmarkFullGeneration(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			snap := meshSnapshot(b, n, "")
+			out, _ := benchServer(b).generate(snap)
+			floor := marshalFloor(out)
+			out = nil
+			base := heapInUse() // the snapshot, as the source holds it
+			var kept *Server
+			b.ReportAllocs()
+			for b.Loop() {
+				kept = benchServer(b)
+				out, _ = kept.generate(snap)
+			}
+			perOp := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(perOp)/float64(floor), "x-marshal")
+			b.ReportMetric(float64(floor.Microseconds())/1000, "marshal-ms")
+			b.ReportMetric(float64(len(out.EnvoyFilters)), "envoyfilters")
+			b.ReportMetric(float64(out.Stats.UnitsBuilt), "units-built")
+			// What a running server holds for the mesh beyond the snapshot:
+			// the translator's caches, the output, the xDS caches.
+			heap := heapInUse()
+			b.ReportMetric(float64(heap-min(heap, base))/(1<<20), "MB-heap")
+			runtime.KeepAlive(kept)
+			runtime.KeepAlive(out)
+		})
+	}
+}
+
+// BenchmarkMetaRouterChange is one MetaRouter edit in a running server:
+// the snapshots alternate between two that differ in one MetaRouter.
+func BenchmarkMetaRouterChange(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			snaps := []*model.Snapshot{meshSnapshot(b, n, ""), meshSnapshot(b, n, "svc-00000")}
+			s := benchServer(b)
+			full, _ := s.generate(snaps[0])
+			floor := marshalFloor(full)
+			var units, reused, changed, i int
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				out, stats := s.generate(snaps[i%2])
+				units += out.Stats.UnitsBuilt
+				reused += out.Stats.UnitsReused
+				changed += stats.EnvoyFiltersChanged
+			}
+			perOp := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(perOp)/float64(floor), "x-marshal")
+			b.ReportMetric(float64(units)/float64(b.N), "units-built/op")
+			b.ReportMetric(float64(reused)/float64(b.N), "units-reused/op")
+			b.ReportMetric(float64(changed)/float64(b.N), "envoyfilters-changed/op")
+		})
+	}
+}
+
+// BenchmarkDirectoryReload is what the --config-dir source does on every
+// change before the translator runs: read and decode the whole directory.
+func BenchmarkDirectoryReload(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			for name, content := range meshYAML(n, "") {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				bl := model.NewBuilder(model.Options{})
+				if _, err := file.Load(dir, bl, file.Options{}); err != nil {
+					b.Fatal(err)
+				}
+				bl.Build()
+			}
+		})
+	}
+}
