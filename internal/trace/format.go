@@ -139,6 +139,8 @@ func command(name, arg string, c *conn) (string, error) {
 			return c.connect.authority, nil
 		}
 		return "", fmt.Errorf("%%REQ(%s)%% is not available in this simulation", arg)
+	case "DOWNSTREAM_PEER_URI_SAN":
+		return c.peer, nil // empty without a verified client certificate
 	case "FILTER_STATE":
 		key, _, _ := strings.Cut(arg, ":")
 		v, _ := c.state.get(key)

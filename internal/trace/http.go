@@ -41,7 +41,7 @@ func (r *run) httpConnectionManager(c *conn, h *hcmv3.HttpConnectionManager) {
 	r.hop(c.proxy, StepRoute, route.GetName(), fmt.Sprintf("CONNECT %s: route configuration %s, %s; route %q (connect_matcher)", authority, rc.GetName(), why, route.GetName()))
 
 	stream := &conn{proxy: c.proxy, listener: c.listener, src: c.src, dst: c.dst, restored: c.restored, internal: c.internal,
-		connect: c.connect, attrs: c.attrs, state: c.state.clone(), dynMeta: c.dynMeta}
+		connect: c.connect, attrs: c.attrs, state: c.state.clone(), dynMeta: c.dynMeta, peer: c.peer}
 	for _, f := range h.GetHttpFilters() {
 		msg, err := unpack(f.GetTypedConfig())
 		if err != nil {

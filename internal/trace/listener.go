@@ -239,7 +239,8 @@ func (r *run) terminateTLS(c *conn, ch *listenerv3.FilterChain) bool {
 	alpn := negotiate(common.GetAlpnProtocols(), c.tls.alpn)
 	r.hop(c.proxy, StepTLS, strings.Join(server, ","), fmt.Sprintf("mTLS terminated with certificate %s; client certificate %s accepted; ALPN %s",
 		strings.Join(server, ","), orNone(c.tls.clientCert), orNone(alpn)))
-	c.tls = nil // the filters see plaintext
+	c.peer = c.tls.clientCert // what Envoy reports as the downstream peer
+	c.tls = nil               // the filters see plaintext
 	return true
 }
 

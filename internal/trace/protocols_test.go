@@ -97,3 +97,21 @@ func TestProtocols_DubboAuthorization(t *testing.T) {
 		t.Fatalf("getOrder: %s %s, want delivered\n%s", allowed.Outcome, allowed.Destination, dump(allowed))
 	}
 }
+
+// TestProtocols_DubboAuthorizationByCaller: the waypoint checks who calls
+// from the HBONE peer's SPIFFE id, which connect_terminate hands to the
+// Dubbo chain in filter state.
+func TestProtocols_DubboAuthorizationByCaller(t *testing.T) {
+	res := renderProtocols(t)
+	attrs := map[string]string{"interface": "com.shop.OrderService", "method": "getOrder"}
+	if r := call(t, res, shopClient, "orders:20880", attrs); r.Outcome != trace.Delivered {
+		t.Fatalf("the allowed caller was stopped: %s\n%s", r.Outcome, dump(r))
+	}
+	r := call(t, res, "shop/intruder", "orders:20880", attrs)
+	if r.Outcome == trace.Delivered {
+		t.Fatalf("a caller outside the policy reached the service\n%s", dump(r))
+	}
+	if !strings.Contains(dump(r), "spiffe://cluster.local/ns/shop/sa/intruder") || !strings.Contains(dump(r), "RBAC ALLOW") {
+		t.Errorf("the denial does not name the caller and the policy:\n%s", dump(r))
+	}
+}

@@ -54,8 +54,8 @@ func rbacDecide(c *conn, rules *rbacconfigv3.RBAC) (bool, string) {
 
 func describePeer(c *conn) string {
 	var parts []string
-	if c.tls != nil && c.tls.clientCert != "" {
-		parts = append(parts, "TLS peer "+c.tls.clientCert)
+	if c.peer != "" {
+		parts = append(parts, "TLS peer "+c.peer)
 	}
 	if len(c.state) > 0 {
 		parts = append(parts, "filter state "+c.state.String())
@@ -119,13 +119,13 @@ func principalMatches(c *conn, p *rbacconfigv3.Principal) (bool, error) {
 	case *rbacconfigv3.Principal_Any:
 		return id.Any, nil
 	case *rbacconfigv3.Principal_Authenticated_:
-		if c.tls == nil || c.tls.clientCert == "" {
+		if c.peer == "" {
 			return false, nil
 		}
 		if id.Authenticated.GetPrincipalName() == nil {
 			return true, nil
 		}
-		return envoyStringMatch(id.Authenticated.GetPrincipalName(), c.tls.clientCert)
+		return envoyStringMatch(id.Authenticated.GetPrincipalName(), c.peer)
 	case *rbacconfigv3.Principal_FilterState:
 		v, ok := c.state.get(id.FilterState.GetKey())
 		if !ok {

@@ -89,6 +89,7 @@ type conn struct {
 	restored bool
 
 	tls     *tlsInfo       // TLS the client speaks, if any
+	peer    string         // verified client certificate (SPIFFE id) of the TLS this connection terminated
 	connect *connectStream // the HTTP/2 CONNECT the client sends through an HBONE tunnel
 	attrs   map[string]string
 

@@ -42,6 +42,12 @@ const (
 	formatDownstreamRemote = "%DOWNSTREAM_REMOTE_ADDRESS%"
 	// formatAuthority is the CONNECT request's target, "ip:port".
 	formatAuthority = "%REQ(:AUTHORITY)%"
+	// formatDownstreamPeerURISAN is the URI SAN (SPIFFE id) of the
+	// downstream's TLS client certificate.
+	formatDownstreamPeerURISAN = "%DOWNSTREAM_PEER_URI_SAN%"
+	// factoryString makes set_filter_state store a plain string object,
+	// which filter-state matchers (RBAC's) compare as a string.
+	factoryString = "envoy.string"
 )
 
 const connectTimeout = 10 * time.Second

@@ -3,6 +3,7 @@ package hbone
 import (
 	"sort"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -21,6 +22,10 @@ type waypoint struct {
 	services  []*wpService // bound services with virtual IPs, by hostname
 	workloads []string     // IPs of captured pods bound to the waypoint
 	clusters  *vipClusters // the inbound-vip clusters the chains use
+	// patches are the protocol plugins' cluster settings (Redis
+	// credentials, cluster mode), by "<host>|<port>", applied to every
+	// inbound-vip cluster of that service port.
+	patches map[string]func(*clusterv3.Cluster, string)
 }
 
 // wpService is one bound service.
@@ -39,6 +44,7 @@ func buildWaypoint(ctx *plugin.ProxyContext, id string, wp *model.Waypoint) (*pl
 	w := &waypoint{ctx: ctx, view: ctx.Model, id: id, wp: wp, td: ctx.Model.Options().TrustDomain}
 	w.identity = w.view.WaypointIdentity(wp)
 	w.clusters = newVIPClusters(w)
+	w.patches = map[string]func(*clusterv3.Cluster, string){}
 	if wp.Problem != "" {
 		ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: wp.Ref, Reason: "WaypointUnreachable", Message: wp.Problem})
 	}
@@ -109,9 +115,15 @@ func (w *waypoint) portChain(svc *model.Service, port *model.Port) *listenerv3.F
 				return chain(name, denyFilters(name)...)
 			}
 			w.clusters.addReferenced(svc, l7.Filters)
+			if l7.PatchCluster != nil {
+				w.patches[patchKey(svc.Hostname, port.Number)] = l7.PatchCluster
+			}
 			return chain(name, l7.Filters...)
 		}
 	}
 	cluster := w.clusters.add(svc.Hostname, port.Number, "")
 	return chain(name, tcpProxy(name, cluster))
 }
+
+// patchKey keys the cluster patches of a service port.
+func patchKey(host string, port uint32) string { return model.ClusterName("", port, "", host) }

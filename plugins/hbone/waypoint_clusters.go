@@ -135,7 +135,11 @@ func (w *waypoint) allClusters() ([]*clusterv3.Cluster, []*endpointv3.ClusterLoa
 	sort.Strings(names)
 	for _, n := range names {
 		k := w.clusters.keys[n]
-		out = append(out, edsInternalCluster(n))
+		c := edsInternalCluster(n)
+		if patch := w.patches[patchKey(k.host, k.port)]; patch != nil {
+			patch(c, k.subset)
+		}
+		out = append(out, c)
 		eds = append(eds, w.vipEndpoints(k))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -4,6 +4,8 @@ import (
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	sfsvaluev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/set_filter_state/v3"
+
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
 // connectTerminateListener is the waypoint's HBONE entry on 15008: mTLS
@@ -12,9 +14,14 @@ import (
 // :authority as the destination the internal listener restores and the
 // HBONE peer's address as the source.
 func (w *waypoint) connectTerminateListener() *listenerv3.Listener {
+	// The caller's SPIFFE id travels with the stream as a string object,
+	// so protocol plugins' RBAC in main_internal can check who calls.
+	principal := stateValue(plugin.FilterStatePeerPrincipal, formatDownstreamPeerURISAN)
+	principal.FactoryKey = factoryString
 	state := []*sfsvaluev3.FilterStateValue{
 		stateValue(FilterStateLocalIP, formatAuthority),
 		stateValue(FilterStateRemoteIP, formatDownstreamRemote),
+		principal,
 	}
 	c := chain("default", connectTerminate(ListenerConnectTerminate, ListenerConnectTerminate, []string{"*"}, ClusterMainInternal, state))
 	c.TransportSocket = serverTLS(w.identity, w.td)

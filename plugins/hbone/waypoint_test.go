@@ -2,6 +2,10 @@ package hbone
 
 import (
 	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -128,5 +132,31 @@ func TestProxyIDs_ZtunnelPerNodeAndWaypoints(t *testing.T) {
 	empty := model.NewBuilder(model.Options{}).Build()
 	if ids := New().ProxyIDs(empty.View()); len(ids) != 0 {
 		t.Fatalf("no ambient mesh, no proxies: %v", ids)
+	}
+}
+
+// TestWaypoint_ProtocolPluginPatchesItsClusters: a plugin's cluster
+// settings (Redis credentials, cluster mode) reach every inbound-vip
+// cluster of its port, subsets included, with the subset named.
+func TestWaypoint_ProtocolPluginPatchesItsClusters(t *testing.T) {
+	routed := tcpProxy("l7", "inbound-vip|20880|v2|svc.ns.svc.cluster.local")
+	patched := map[string]string{}
+	p := buildWith(t, func(role plugin.Role, svc *model.Service, port *model.Port, wp model.ObjectRef) (plugin.L7Chain, bool) {
+		return plugin.L7Chain{Plugin: "redis", Filters: []*listenerv3.Filter{routed}, PatchCluster: func(c *clusterv3.Cluster, subset string) {
+			patched[c.GetName()] = subset
+			c.ConnectTimeout = durationpb.New(7 * time.Second)
+		}}, true
+	})
+	want := map[string]string{"inbound-vip|20880|v2|svc.ns.svc.cluster.local": "v2"}
+	for name, subset := range want {
+		got, ok := patched[name]
+		if !ok || got != subset {
+			t.Errorf("cluster %s: patched=%v with subset %q, want subset %q", name, ok, got, subset)
+		}
+	}
+	for _, c := range p.Clusters {
+		if _, ok := want[c.GetName()]; ok && c.GetConnectTimeout().AsDuration() != 7*time.Second {
+			t.Errorf("cluster %s does not carry the plugin's settings", c.GetName())
+		}
 	}
 }
