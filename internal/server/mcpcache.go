@@ -58,14 +58,13 @@ func emptyCollection() *mcpCollection {
 // Nothing is answered before the first Publish: an empty answer would make
 // a restarting aeraki delete every EnvoyFilter from istiod for a moment.
 type mcpCache struct {
-	mu      sync.Mutex
-	ready   bool
-	colls   map[string]*mcpCollection
-	empty   *mcpCollection
-	sotw    map[int64]*mcpWatch
-	delta   map[int64]*mcpDeltaWatch
-	lastID  int64
-	retries int // delta answers postponed because a stream's queue was full
+	mu     sync.Mutex
+	ready  bool
+	colls  map[string]*mcpCollection
+	empty  *mcpCollection
+	sotw   map[int64]*mcpWatch
+	delta  map[int64]*mcpDeltaWatch
+	lastID int64
 }
 
 type mcpWatch struct {
@@ -116,7 +115,8 @@ func (c *mcpCache) Publish(colls map[string]*mcpCollection) {
 			case w.out <- resp:
 				delete(c.delta, id)
 			default:
-				c.retries++ // the stream is busy; answered on the next Publish
+				// The stream's queue is full: the watch stays and is
+				// answered on the next Publish.
 			}
 		}
 	}
@@ -166,7 +166,8 @@ func (c *mcpCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subsc
 			case out <- resp:
 				return func() {}, nil
 			default:
-				c.retries++ // queue full: keep it as a watch, answered on the next Publish
+				// The stream's queue is full: keep it as a watch,
+				// answered on the next Publish.
 			}
 		}
 	}

@@ -263,8 +263,11 @@ loop:
 			break loop
 		case err := <-srcDone:
 			srcDone = nil
-			if err != nil {
+			switch {
+			case err != nil:
 				runErr = fmt.Errorf("source: %w", err)
+			case ctx.Err() == nil:
+				runErr = errors.New("source: stopped delivering snapshots; aeraki cannot serve changes any more")
 			}
 			break loop
 		case u := <-updates:

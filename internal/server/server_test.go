@@ -17,6 +17,9 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/source"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/proxyless"
 )
 
 const dubboService = `
@@ -432,5 +435,35 @@ func TestMCPFollowsServiceAddressChange(t *testing.T) {
 	}
 	if got := spec.GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.21_20880" {
 		t.Fatalf("after the cluster IP changed istiod patches listener %s, want 10.0.0.21_20880", got)
+	}
+}
+
+// stoppingSource delivers one empty snapshot and stops.
+type stoppingSource struct{ err error }
+
+func (s stoppingSource) Run(ctx context.Context, updates chan<- source.Update) error {
+	select {
+	case updates <- source.Update{Snapshot: model.NewBuilder(model.Options{}).Build()}:
+	case <-ctx.Done():
+	}
+	return s.err
+}
+
+func TestRunFailsWhenTheSourceStops(t *testing.T) {
+	reg, err := plugin.NewRegistry(proxyless.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []stoppingSource{{}, {err: errors.New("watch lost")}} {
+		srv, err := New(Options{Registry: reg, Source: src, XDSAddress: "127.0.0.1:0", ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		err = srv.Run(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "source") {
+			t.Errorf("source returning %v: Run returned %v, want an error naming the source", src.err, err)
+		}
 	}
 }
