@@ -467,3 +467,11 @@ func TestRunFailsWhenTheSourceStops(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServerWith(t, dir, func(o *Options) { o.EnablePprof = true })
+	if code, _ := httpGet(t, "http://"+srv.DebugAddr()+"/debug/pprof/"); code != http.StatusOK {
+		t.Fatalf("/debug/pprof/ with pprof enabled: status %d", code)
+	}
+}
