@@ -1,7 +1,6 @@
 package genericproxy
 
 import (
-	"fmt"
 
 	xdscore "github.com/cncf/xds/go/xds/core/v3"
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
@@ -174,29 +173,5 @@ func regex(re string) *xdsmatcher.StringMatcher {
 }
 
 func reportUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {
-	if r.Object.Kind == "" {
-		return
-	}
-	warn := func(field, what string) {
-		ctx.Warnf(r.Object, r.Field+"."+field, conditions.ReasonUnsupportedValue,
-			"Envoy's generic_proxy cannot %s; route %q is programmed without it", what, r.Name)
-	}
-	if r.Mirror != nil {
-		warn("mirror", "mirror calls")
-	}
-	if len(r.RequestMutation) > 0 {
-		warn("requestMutation", "mutate requests")
-	}
-	if len(r.ResponseMutation) > 0 {
-		warn("responseMutation", "mutate responses")
-	}
-	if r.Fault != nil {
-		warn("fault", "inject faults")
-	}
-	if r.Retries != nil && r.Retries.PerTryTimeout > 0 {
-		warn("retries.perTryTimeout", "bound each retry separately (only the number of tries)")
-	}
-	if r.Retries != nil && len(r.Retries.RetryOn) > 0 {
-		warn("retries.retryOn", fmt.Sprintf("choose retry conditions %v (it retries on any upstream failure)", r.Retries.RetryOn))
-	}
+	metaroute.WarnUnsupported(ctx, r, "Envoy's generic_proxy", metaroute.FeatureTimeout|metaroute.FeatureRetries)
 }

@@ -131,30 +131,7 @@ func routeAction(r *metaroute.Route) *dubbov3.RouteAction {
 }
 
 func warnUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {
-	if r.Object.Kind == "" {
-		return
-	}
-	warn := func(field, what string) {
-		ctx.Warnf(r.Object, r.Field+"."+field, conditions.ReasonUnsupportedValue, "Envoy's dubbo_proxy cannot %s; route %q is programmed without it", what, r.Name)
-	}
-	if r.Mirror != nil {
-		warn("mirror", "mirror calls")
-	}
-	if len(r.RequestMutation) > 0 {
-		warn("requestMutation", "mutate requests")
-	}
-	if len(r.ResponseMutation) > 0 {
-		warn("responseMutation", "mutate responses")
-	}
-	if r.Fault != nil {
-		warn("fault", "inject faults")
-	}
-	if r.Timeout > 0 {
-		warn("timeout", "time out calls per route")
-	}
-	if r.Retries != nil {
-		warn("retries", "retry calls")
-	}
+	metaroute.WarnUnsupported(ctx, r, "Envoy's dubbo_proxy", 0)
 }
 
 func dubboProxyFilter(ctx *plugin.BuildContext, rc proto.Message) (*listenerv3.Filter, error) {

@@ -140,22 +140,5 @@ func toStruct(m map[string]any) (*structpb.Struct, error) {
 }
 
 func warnAeraki(ctx *plugin.BuildContext, r *metaroute.Route) {
-	if r.Object.Kind == "" {
-		return
-	}
-	warn := func(field, what string) {
-		ctx.Warnf(r.Object, r.Field+"."+field, conditions.ReasonUnsupportedValue, "Aeraki's meta-protocol proxy routes cannot %s; route %q is programmed without it", what, r.Name)
-	}
-	if r.Mirror != nil {
-		warn("mirror", "mirror calls")
-	}
-	if r.Fault != nil {
-		warn("fault", "inject faults")
-	}
-	if r.Timeout > 0 {
-		warn("timeout", "time out calls")
-	}
-	if r.Retries != nil {
-		warn("retries", "retry calls")
-	}
+	metaroute.WarnUnsupported(ctx, r, "Aeraki's meta-protocol proxy", metaroute.FeatureRequestMutation|metaroute.FeatureResponseMutation)
 }

@@ -159,24 +159,7 @@ func warnUnsupported(ctx *plugin.BuildContext, r *metaroute.Route, f framing) {
 	if r.Object.Kind == "" {
 		return
 	}
-	warn := func(field, what string) {
-		ctx.Warnf(r.Object, r.Field+"."+field, conditions.ReasonUnsupportedValue, "Envoy's thrift_proxy cannot %s; route %q is programmed without it", what, r.Name)
-	}
-	if len(r.RequestMutation) > 0 {
-		warn("requestMutation", "mutate requests")
-	}
-	if len(r.ResponseMutation) > 0 {
-		warn("responseMutation", "mutate responses")
-	}
-	if r.Fault != nil {
-		warn("fault", "inject faults")
-	}
-	if r.Timeout > 0 {
-		warn("timeout", "time out calls per route")
-	}
-	if r.Retries != nil {
-		warn("retries", "retry calls")
-	}
+	metaroute.WarnUnsupported(ctx, r, "Envoy's thrift_proxy", metaroute.FeatureMirror)
 	if f.carriesHeaders() {
 		return
 	}
