@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -22,7 +20,8 @@ import (
 )
 
 // Benchmarks of DESIGN's performance story, with results in
-// docs/performance.md. Run them with
+// docs/performance.md (the file source's reload is measured by
+// internal/source/file's BenchmarkReload). Run them with
 //
 //	go test ./internal/server -run '^$' -bench . -benchtime 3x
 //
@@ -238,29 +237,6 @@ func BenchmarkMetaRouterChange(b *testing.B) {
 			b.ReportMetric(float64(units)/float64(b.N), "units-built/op")
 			b.ReportMetric(float64(reused)/float64(b.N), "units-reused/op")
 			b.ReportMetric(float64(changed)/float64(b.N), "envoyfilters-changed/op")
-		})
-	}
-}
-
-// BenchmarkDirectoryReload is what the --config-dir source does on every
-// change before the translator runs: read and decode the whole directory.
-func BenchmarkDirectoryReload(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
-			for name, content := range meshYAML(n, "") {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				bl := model.NewBuilder(model.Options{})
-				if _, err := file.Load(dir, bl, file.Options{}); err != nil {
-					b.Fatal(err)
-				}
-				bl.Build()
-			}
 		})
 	}
 }

@@ -126,13 +126,28 @@ func list(dir string, recursive bool) ([]string, error) {
 
 // LoadBytes reads the documents of one file (named rel in diagnostics) into b.
 func LoadBytes(rel string, data []byte, b *model.Builder, opts Options) []model.Diagnostic {
+	return addDocuments(decodeDocuments(rel, data, opts), b)
+}
+
+// document is one decoded document of a file: an object to add, or a note
+// saying why there is none.
+type document struct {
+	decoded
+	origin model.Origin
+}
+
+// decodeDocuments decodes the documents of one file (named rel), without
+// adding them anywhere, so the watcher can keep them while the file is
+// unchanged.
+func decodeDocuments(rel string, data []byte, opts Options) []document {
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
 	}
-	var diags []model.Diagnostic
+	var out []document
+	note := func(d model.Diagnostic) { out = append(out, document{decoded: decoded{note: &d}, origin: d.Origin}) }
 	docs, err := splitDocuments(data)
 	if err != nil {
-		diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel, Index: len(docs)}, Reason: "InvalidYAML",
+		note(model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel, Index: len(docs)}, Reason: "InvalidYAML",
 			Message: fmt.Sprintf("cannot split into YAML documents: %v; documents after this point are not read", err)})
 	}
 	for i, doc := range docs {
@@ -142,23 +157,32 @@ func LoadBytes(rel string, data []byte, b *model.Builder, opts Options) []model.
 		}
 		js, err := yaml.YAMLToJSON(doc)
 		if err != nil {
-			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidYAML", Message: fmt.Sprintf("malformed YAML: %v", err)})
+			note(model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidYAML", Message: fmt.Sprintf("malformed YAML: %v", err)})
 			continue
 		}
 		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
 			continue
 		}
 		if bytes.HasPrefix(bytes.TrimSpace(js), []byte("[")) {
-			diags = append(diags, model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped", Message: "not a Kubernetes object (a list); skipped"})
+			note(model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped", Message: "not a Kubernetes object (a list); skipped"})
 			continue
 		}
-		d := decode(js, origin, opts.DefaultNamespace)
+		out = append(out, document{decoded: decode(js, origin, opts.DefaultNamespace), origin: origin})
+	}
+	return out
+}
+
+// addDocuments adds decoded documents to b, in order, and returns the
+// notes about them.
+func addDocuments(docs []document, b *model.Builder) []model.Diagnostic {
+	var diags []model.Diagnostic
+	for _, d := range docs {
 		if d.note != nil {
 			diags = append(diags, *d.note)
 			continue
 		}
-		if err := b.Add(d.obj, origin); err != nil {
-			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject", Message: err.Error()})
+		if err := b.Add(d.obj, d.origin); err != nil {
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: d.origin, Reason: "InvalidObject", Message: err.Error()})
 		}
 	}
 	return diags

@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -104,7 +105,8 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 	if err := w.watchTree(fw, w.dir); err != nil {
 		return err
 	}
-	first, err := w.load()
+	cache := map[string]decodedFile{}
+	first, err := w.load(cache)
 	if err != nil {
 		return err
 	}
@@ -160,7 +162,7 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 			schedule()
 		case <-timer.C:
 			armed = false
-			u, err := w.load()
+			u, err := w.load(cache)
 			if err != nil {
 				w.opts.Log.Error(err, "cannot reload the config directory; still serving the last good config", "dir", w.dir)
 				continue
@@ -170,16 +172,53 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 	}
 }
 
-// load reads the directory into a fresh snapshot.
-func (w *Watcher) load() (source.Update, error) {
+// decodedFile is a file's documents as last decoded, kept while the file's
+// content is unchanged.
+type decodedFile struct {
+	sum  [sha256.Size]byte
+	docs []document
+}
+
+// load reads the directory into a fresh snapshot, as Load does, except
+// that files whose content did not change since the previous load (cache)
+// are not decoded again: decoding YAML is most of a reload's cost, and a
+// change usually touches one file. cache is updated in place.
+func (w *Watcher) load(cache map[string]decodedFile) (source.Update, error) {
 	start := time.Now()
-	b := model.NewBuilder(w.opts.Model)
-	diags, err := Load(w.dir, b, w.opts.File)
+	files, err := List(w.dir)
 	if err != nil {
 		return source.Update{}, err
 	}
+	b := model.NewBuilder(w.opts.Model)
+	var diags []model.Diagnostic
+	seen := make(map[string]bool, len(files))
+	decoded := 0
+	for _, rel := range files {
+		seen[rel] = true
+		data, err := os.ReadFile(filepath.Join(w.dir, rel))
+		if err != nil {
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel}, Reason: "ReadError", Message: err.Error()})
+			delete(cache, rel)
+			continue
+		}
+		sum := sha256.Sum256(data)
+		f, ok := cache[rel]
+		if !ok || f.sum != sum {
+			f = decodedFile{sum: sum, docs: decodeDocuments(rel, data, w.opts.File)}
+			cache[rel] = f
+			decoded++
+		}
+		diags = append(diags, addDocuments(f.docs, b)...)
+	}
+	for rel := range cache {
+		if !seen[rel] {
+			delete(cache, rel)
+		}
+	}
+	diags = append(diags, b.Diagnostics()...)
 	snap := b.Build()
-	w.opts.Log.V(1).Info("loaded config directory", "dir", w.dir, "objects", len(snap.Objects()), "duration", time.Since(start))
+	w.opts.Log.V(1).Info("loaded config directory", "dir", w.dir, "files", len(files), "decoded", decoded,
+		"objects", len(snap.Objects()), "duration", time.Since(start))
 	return source.Update{Snapshot: snap, Diagnostics: diags}, nil
 }
 

@@ -209,3 +209,51 @@ func TestNewWatcherRejectsFile(t *testing.T) {
 		t.Fatalf("NewWatcher on a file: %v, want an error saying it is a file", err)
 	}
 }
+
+// The watcher's incremental reload gives what a full Load of the
+// directory gives, after every kind of change.
+func TestWatcherReloadEqualsLoad(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWatcher(WatcherOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := map[string]decodedFile{}
+	steps := []func(){
+		func() { write(t, filepath.Join(dir, "a.yaml"), serviceYAML("a", 1)+"---\n"+serviceYAML("b", 2)) },
+		func() { write(t, filepath.Join(dir, "sub", "c.yaml"), serviceYAML("c", 3)) },
+		func() { write(t, filepath.Join(dir, "dup.yaml"), serviceYAML("a", 4)) }, // redefines a: a warning
+		func() {
+			write(t, filepath.Join(dir, "bad.yaml"), "kind: Service\napiVersion: v1\nmetadata: {name: x}\nspec: {ports: 1}\n")
+		},
+		func() { write(t, filepath.Join(dir, "a.yaml"), serviceYAML("a", 5)) },
+		func() { os.Remove(filepath.Join(dir, "dup.yaml")) },
+		func() { os.RemoveAll(filepath.Join(dir, "sub")) },
+	}
+	for i, step := range steps {
+		step()
+		got, err := w.load(cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := model.NewBuilder(model.Options{})
+		want, err := Load(dir, b, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := fmt.Sprint(got.Diagnostics), fmt.Sprint(want); g != w {
+			t.Errorf("step %d: diagnostics\n got %s\nwant %s", i, g, w)
+		}
+		if g, w := revisions(got.Snapshot), revisions(b.Build()); g != w {
+			t.Errorf("step %d: objects\n got %s\nwant %s", i, g, w)
+		}
+	}
+}
+
+func revisions(s *model.Snapshot) string {
+	var out []string
+	for _, o := range s.Objects() {
+		out = append(out, o.Ref.Key()+"@"+string(o.Revision)+"@"+o.Origin.String())
+	}
+	return strings.Join(out, " ")
+}
