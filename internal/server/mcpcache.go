@@ -27,7 +27,7 @@ func (c *mcpCollection) seal() {
 		c.names = append(c.names, n)
 	}
 	sort.Strings(c.names)
-	c.version = collectionVersion(c.versions)
+	c.version = sortedCollectionVersion(c.names, c.versions)
 }
 
 // emptyCollection answers every collection aeraki does not produce.

@@ -33,6 +33,11 @@ func collectionVersion(versions map[string]string) string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	return sortedCollectionVersion(names, versions)
+}
+
+// sortedCollectionVersion is collectionVersion for names already sorted.
+func sortedCollectionVersion(names []string, versions map[string]string) string {
 	h := sha256.New()
 	for _, n := range names {
 		h.Write([]byte(n))
