@@ -31,7 +31,7 @@ type Options struct {
 	// Registry holds the plugins.
 	Registry *plugin.Registry
 	// ShowSecrets prints credentials (Redis passwords) as they are served;
-	// by default Manifests and RedactProxy replace them (see redact.go).
+	// by default Manifests and translate.RedactProxy replace them.
 	ShowSecrets bool
 }
 
@@ -77,7 +77,7 @@ func (r *Result) Manifests() []map[string]any {
 	var out []map[string]any
 	for _, ef := range r.Output.EnvoyFilters {
 		if !r.ShowSecrets {
-			ef = RedactEnvoyFilter(ef)
+			ef = translate.RedactEnvoyFilter(ef)
 		}
 		out = append(out, ef.Manifest())
 	}

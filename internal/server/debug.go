@@ -11,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // The debug endpoints answer the questions an operator asks when a proxy
@@ -105,7 +107,8 @@ func (s *Server) handleConfigDump(w http.ResponseWriter, r *http.Request) {
 		efs, version := s.pub.envoyFilters()
 		d := MCPDump{ProxyID: id, TypeURL: EnvoyFilterType, Version: version, EnvoyFilters: []map[string]any{}}
 		for _, ef := range efs {
-			m := ef.Manifest()
+			// Debug dumps end up in tickets and chat: never show secrets.
+			m := translate.RedactEnvoyFilter(ef).Manifest()
 			m["metadata"].(map[string]any)["resourceVersion"] = string(ef.Revision)
 			d.EnvoyFilters = append(d.EnvoyFilters, m)
 		}
@@ -129,7 +132,7 @@ func (s *Server) handleConfigDump(w http.ResponseWriter, r *http.Request) {
 	for _, typeURL := range proxyTypes {
 		td := TypeDump{Version: pp.snap.GetVersion(typeURL), Items: []json.RawMessage{}}
 		for _, m := range pp.snap.resources(typeURL) {
-			b, err := protojson.Marshal(m)
+			b, err := protojson.Marshal(xds.Redact(m))
 			if err != nil {
 				b, _ = json.Marshal(map[string]string{"error": err.Error()})
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/source/file"
+	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
@@ -89,7 +90,7 @@ func writeRendered(e *env, res *render.Result, proxy, output string) error {
 		return err
 	}
 	if !res.ShowSecrets {
-		p = render.RedactProxy(p)
+		p = translate.RedactProxy(p)
 	}
 	doc, err := render.ProxyDocument(p)
 	if err != nil {

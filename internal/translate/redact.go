@@ -1,4 +1,4 @@
-package render
+package translate
 
 import (
 	"google.golang.org/protobuf/encoding/protojson"
@@ -9,21 +9,20 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 
-	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
-// Rendered config is read by people, pasted into issues and kept in CI
-// logs, while a Redis password in it only has to reach Envoy. So `aeraki
-// render` prints secrets as "<redacted>" unless asked with --show-secrets
-// (to apply the EnvoyFilters by hand, say). What aeraki serves to istiod
-// and to proxies always carries the real values.
+// Config shown to people (`aeraki render`, debug endpoints) is pasted into
+// issues and kept in CI logs, while a Redis password in it only has to
+// reach Envoy. So what is shown has its secrets replaced by "<redacted>"
+// (render prints them with --show-secrets, to apply EnvoyFilters by hand);
+// what aeraki serves to istiod and to proxies carries the real values.
 
 // RedactEnvoyFilter returns ef with the secrets in its patch values
 // replaced by "<redacted>"; ef itself is not modified. A patch value that
 // does not decode as the Envoy message its applyTo names is kept as is.
-func RedactEnvoyFilter(ef *translate.EnvoyFilter) *translate.EnvoyFilter {
+func RedactEnvoyFilter(ef *EnvoyFilter) *EnvoyFilter {
 	var spec *networkingv1alpha3.EnvoyFilter
 	for i, p := range ef.Spec.GetConfigPatches() {
 		v, ok := redactedValue(p)
