@@ -57,8 +57,12 @@ func (*Plugin) Description() string {
 func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error) {
 	f := portFraming(ctx)
 	var limits *rateLimits
-	if ctx.Role != plugin.RoleSidecarInbound {
+	switch ctx.Role {
+	case plugin.RoleSidecarOutbound:
 		limits = globalRateLimit(ctx, true)
+		warnLocalRateLimits(ctx)
+	case plugin.RoleWaypoint:
+		warnWaypointRateLimits(ctx)
 		warnLocalRateLimits(ctx)
 	}
 	return routeTable(ctx, ctx.StatPrefix(), p.routes(ctx), f, limits), nil
@@ -79,7 +83,7 @@ func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Fi
 		Protocol:    f.protocol,
 		RouteConfig: rc,
 	}
-	if ctx.Role != plugin.RoleSidecarInbound {
+	if ctx.Role == plugin.RoleSidecarOutbound {
 		if limits := globalRateLimit(ctx, false); limits != nil {
 			tp.ThriftFilters = append(tp.ThriftFilters, limits.filter)
 		}
@@ -124,6 +128,21 @@ func portWords(p *model.Port) string {
 		return p.AppProtocol
 	}
 	return p.Name
+}
+
+// warnWaypointRateLimits says why a waypoint does not call the rate limit
+// service: its rateLimitService names a sidecar cluster
+// (outbound|<port>||<host>), and a waypoint only has clusters for the
+// services bound to it, so the filter would name a cluster Envoy does not
+// have and the waypoint's listener would be rejected.
+func warnWaypointRateLimits(ctx *plugin.BuildContext) {
+	for _, mr := range ctx.MetaRouters {
+		if mr.Spec.GlobalRateLimit != nil {
+			ctx.Warnf(metaroute.RouterRef(mr), "spec.globalRateLimit", conditions.ReasonUnsupportedValue,
+				"waypoint %s/%s has no cluster for the rate limit service %q; the global rate limit applies on sidecars only",
+				ctx.Waypoint.Namespace, ctx.Waypoint.Name, mr.Spec.GlobalRateLimit.RateLimitService)
+		}
+	}
 }
 
 func warnLocalRateLimits(ctx *plugin.BuildContext) {
