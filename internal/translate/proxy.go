@@ -6,7 +6,11 @@ import (
 	"sort"
 	"sync"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -239,10 +243,67 @@ func gateProxy(p *plugin.Proxy) error {
 	for _, r := range p.Secrets {
 		check("secret", r.GetName(), r, seen)
 	}
+	errs = append(errs, grpcClustersExist(p)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// grpcClustersExist checks that every gRPC service a proxy's network
+// filters call through Envoy (rate limit, ext_authz, ...) names a cluster
+// the proxy has. Envoy rejects a listener whose filter names an unknown
+// gRPC cluster, which would take every chain of that listener down with
+// it. Transport sockets are not checked: their SDS source is a cluster of
+// the proxy's bootstrap (sds-grpc), not of its xDS config.
+func grpcClustersExist(p *plugin.Proxy) []error {
+	have := map[string]bool{}
+	for _, c := range p.Clusters {
+		have[c.GetName()] = true
+	}
+	var errs []error
+	for _, l := range p.Listeners {
+		chains := append([]*listenerv3.FilterChain{l.GetDefaultFilterChain()}, l.GetFilterChains()...)
+		for _, fc := range chains {
+			for _, f := range fc.GetFilters() {
+				walkMessages(f.ProtoReflect(), func(m protoreflect.Message) {
+					g, ok := m.Interface().(*corev3.GrpcService_EnvoyGrpc)
+					if ok && !have[g.GetClusterName()] {
+						errs = append(errs, fmt.Errorf("listener %q chain %q: filter %s calls gRPC cluster %q, which the proxy does not have", l.GetName(), fc.GetName(), f.GetName(), g.GetClusterName()))
+					}
+				})
+			}
+		}
+	}
+	return errs
+}
+
+// walkMessages calls fn on m and every message inside it, including the
+// contents of Any.
+func walkMessages(m protoreflect.Message, fn func(protoreflect.Message)) {
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		if inner, err := a.UnmarshalNew(); err == nil {
+			walkMessages(inner.ProtoReflect(), fn)
+		}
+		return
+	}
+	fn(m)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Message() == nil:
+		case fd.IsList():
+			for i := 0; i < v.List().Len(); i++ {
+				walkMessages(v.List().Get(i).Message(), fn)
+			}
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { walkMessages(mv.Message(), fn); return true })
+			}
+		default:
+			walkMessages(v.Message(), fn)
+		}
+		return true
+	})
 }
 
 func proxyRevision(p *plugin.Proxy) model.Revision {
