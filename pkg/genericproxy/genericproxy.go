@@ -5,7 +5,6 @@ import (
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	actionv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/action/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/matcher/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/router/v3"
@@ -98,11 +97,7 @@ func Action(r *metaroute.Route) *actionv3.RouteAction {
 	if len(r.Destinations) == 1 {
 		a.ClusterSpecifier = &actionv3.RouteAction_Cluster{Cluster: r.Destinations[0].Cluster}
 	} else {
-		wc := &routev3.WeightedCluster{}
-		for _, d := range r.Destinations {
-			wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{Name: d.Cluster, Weight: wrapperspb.UInt32(d.Weight)})
-		}
-		a.ClusterSpecifier = &actionv3.RouteAction_WeightedClusters{WeightedClusters: wc}
+		a.ClusterSpecifier = &actionv3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}
 	}
 	if r.Timeout > 0 {
 		a.Timeout = durationpb.New(r.Timeout)

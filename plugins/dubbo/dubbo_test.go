@@ -1,71 +1,26 @@
 package dubbo_test
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/aeraki-ng/aeraki/internal/golden"
-	"github.com/aeraki-ng/aeraki/internal/render"
-	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/internal/plugingolden"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 )
 
 // TestGolden renders every testdata/in case with the Dubbo plugin and
-// compares the EnvoyFilters and diagnostics with testdata/out.
+// compares the diagnostics, the sidecar EnvoyFilters and the waypoint
+// chain with testdata/out.
 func TestGolden(t *testing.T) {
 	golden.Run(t, "testdata", func(t *testing.T, in string) string {
-		reg := registry(t, pluginOptions(t, in))
-		res, err := render.Render(render.Options{Paths: []string{in}, Registry: reg})
+		p, err := dubbo.New(dubbo.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ef := range res.Output.EnvoyFilters {
-			if err := ef.Validate(); err != nil {
-				t.Errorf("EnvoyFilter %s/%s: %v", ef.Namespace, ef.Name, err)
-			}
-		}
-		return render.Golden(res)
+		reg := plugingolden.Registry(t, in, p)
+		return plugingolden.Render(t, in, reg, dubbo.Name, false)
 	})
-}
-
-// pluginOptions reads a "# plugin-options: k=v,k=v" header line.
-func pluginOptions(t *testing.T, path string) map[string]string {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	opts := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "# plugin-options:")
-		if !ok {
-			continue
-		}
-		for _, kv := range strings.Split(line, ",") {
-			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-			opts[k] = v
-		}
-	}
-	return opts
-}
-
-func registry(t *testing.T, opts map[string]string) *plugin.Registry {
-	t.Helper()
-	p, err := dubbo.New(dubbo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := plugin.NewRegistry(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Configure(opts); err != nil {
-		t.Fatal(err)
-	}
-	return reg
 }
 
 func TestConfigureRejectsUnknownFilter(t *testing.T) {

@@ -4,11 +4,9 @@ import (
 	"fmt"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	dubbov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/dubbo_proxy/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
@@ -93,41 +91,19 @@ func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
 	rm := &dubbov3.RouteMatch{Method: &dubbov3.MethodMatch{Name: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}}}}
 	for _, m := range match {
 		if m.Name == AttrMethod {
-			rm.Method.Name = stringMatcher(m)
+			rm.Method.Name = m.StringMatcher()
 			continue
 		}
-		hm := &routev3.HeaderMatcher{Name: m.Name}
-		if m.Kind == metaroute.MatchPresent {
-			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
-		} else {
-			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: stringMatcher(m)}
-		}
-		rm.Headers = append(rm.Headers, hm)
+		rm.Headers = append(rm.Headers, m.HeaderMatcher())
 	}
 	return rm
-}
-
-func stringMatcher(m metaroute.AttributeMatch) *matcherv3.StringMatcher {
-	switch m.Kind {
-	case metaroute.MatchExact:
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m.Value}}
-	case metaroute.MatchPrefix:
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: m.Value}}
-	case metaroute.MatchRegex:
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Value}}}
-	}
-	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}}
 }
 
 func routeAction(r *metaroute.Route) *dubbov3.RouteAction {
 	if len(r.Destinations) == 1 {
 		return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_Cluster{Cluster: r.Destinations[0].Cluster}}
 	}
-	wc := &routev3.WeightedCluster{}
-	for _, d := range r.Destinations {
-		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{Name: d.Cluster, Weight: wrapperspb.UInt32(d.Weight)})
-	}
-	return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_WeightedClusters{WeightedClusters: wc}}
+	return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}}
 }
 
 func warnUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {

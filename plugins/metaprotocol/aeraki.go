@@ -6,12 +6,9 @@ import (
 
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
@@ -42,7 +39,7 @@ func aerakiRouteConfig(ctx *plugin.BuildContext, name string, routes []metaroute
 		if len(r.Match) > 0 {
 			var ms []any
 			for _, m := range r.Match {
-				ms = append(ms, protoMap(headerMatcher(m)))
+				ms = append(ms, protoMap(m.HeaderMatcher()))
 			}
 			route["match"] = map[string]any{"metadata": ms}
 		}
@@ -84,26 +81,7 @@ func aerakiAction(r *metaroute.Route) map[string]any {
 	if len(r.Destinations) == 1 {
 		return map[string]any{"cluster": r.Destinations[0].Cluster}
 	}
-	wc := &routev3.WeightedCluster{}
-	for _, d := range r.Destinations {
-		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{Name: d.Cluster, Weight: wrapperspb.UInt32(d.Weight)})
-	}
-	return map[string]any{"weighted_clusters": protoMap(wc)}
-}
-
-func headerMatcher(m metaroute.AttributeMatch) *routev3.HeaderMatcher {
-	hm := &routev3.HeaderMatcher{Name: m.Name}
-	switch m.Kind {
-	case metaroute.MatchExact:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m.Value}}}
-	case metaroute.MatchPrefix:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: m.Value}}}
-	case metaroute.MatchRegex:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Value}}}}
-	default:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
-	}
-	return hm
+	return map[string]any{"weighted_clusters": protoMap(r.WeightedClusters())}
 }
 
 func keyValues(kvs []metaroute.KeyValue) []any {

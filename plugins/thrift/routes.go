@@ -5,9 +5,7 @@ import (
 	"math"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	thriftv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/thrift_proxy/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -92,7 +90,7 @@ func routeMatch(match []metaroute.AttributeMatch) (*thriftv3.RouteMatch, error) 
 				service = m.Value
 			}
 		default:
-			rm.Headers = append(rm.Headers, headerMatcher(m))
+			rm.Headers = append(rm.Headers, m.HeaderMatcher())
 		}
 	}
 	switch {
@@ -105,21 +103,6 @@ func routeMatch(match []metaroute.AttributeMatch) (*thriftv3.RouteMatch, error) 
 		rm.MatchSpecifier = &thriftv3.RouteMatch_MethodName{MethodName: method}
 	}
 	return rm, nil
-}
-
-func headerMatcher(m metaroute.AttributeMatch) *routev3.HeaderMatcher {
-	hm := &routev3.HeaderMatcher{Name: m.Name}
-	switch m.Kind {
-	case metaroute.MatchExact:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m.Value}}}
-	case metaroute.MatchPrefix:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: m.Value}}}
-	case metaroute.MatchRegex:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: m.Value}}}}
-	default:
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
-	}
-	return hm
 }
 
 // routeAction sends the route's calls to its cluster or weighted clusters
