@@ -62,23 +62,10 @@ func (t *Translator) buildProxies(snap *model.Snapshot, units map[string]*unit, 
 		}
 	}
 	out := make([]*ProxyResult, len(jobs))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < t.opts.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				j := jobs[i]
-				out[i] = pb.proxy(j.p.Name(), j.b, j.id)
-			}
-		}()
-	}
-	for i := range jobs {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel(len(jobs), t.opts.Workers, func(i int) {
+		j := jobs[i]
+		out[i] = pb.proxy(j.p.Name(), j.b, j.id)
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }

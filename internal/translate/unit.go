@@ -101,34 +101,21 @@ func (t *Translator) buildUnits(snap *model.Snapshot, keys []unitKey) ([]*unit, 
 	out := make([]*unit, len(keys))
 	var stats Stats
 	var mu sync.Mutex
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < t.opts.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				k := keys[i]
-				prev := t.units[k.key]
-				if prev != nil && prev.Plugin == k.plugin.Name() && !prev.deps.Changed(snap) {
-					out[i] = prev
-					mu.Lock()
-					stats.UnitsReused++
-					mu.Unlock()
-					continue
-				}
-				out[i] = t.build(snap, k, prev)
-				mu.Lock()
-				stats.UnitsBuilt++
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range keys {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel(len(keys), t.opts.Workers, func(i int) {
+		k := keys[i]
+		prev := t.units[k.key]
+		if prev != nil && prev.Plugin == k.plugin.Name() && !prev.deps.Changed(snap) {
+			out[i] = prev
+			mu.Lock()
+			stats.UnitsReused++
+			mu.Unlock()
+			return
+		}
+		out[i] = t.build(snap, k, prev)
+		mu.Lock()
+		stats.UnitsBuilt++
+		mu.Unlock()
+	})
 	return out, stats
 }
 
@@ -273,4 +260,25 @@ func revisionOf(rc proto.Message, filters []*listenerv3.Filter, patches []Cluste
 // sortUnits orders units by key.
 func sortUnits(us []*Unit) {
 	sort.Slice(us, func(i, j int) bool { return us[i].Key < us[j].Key })
+}
+
+// parallel calls fn(i) for every i in [0, n) on up to workers goroutines
+// and returns when all calls have.
+func parallel(n, workers int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < max(1, min(workers, n)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }
