@@ -51,6 +51,7 @@ type Builder struct {
 	opts    Options
 	objects map[string]*entry
 	diags   []Diagnostic
+	memo    *RevisionMemo
 }
 
 type entry struct {
@@ -65,6 +66,10 @@ type entry struct {
 func NewBuilder(opts Options) *Builder {
 	return &Builder{opts: opts.withDefaults(), objects: map[string]*entry{}}
 }
+
+// UseRevisionMemo makes the Builder take the revisions of objects it was
+// given in the previous build from memo instead of hashing them again.
+func (b *Builder) UseRevisionMemo(memo *RevisionMemo) { b.memo = memo }
 
 // Kinds the model reads. Sources decode these and skip everything else.
 var modelKinds = map[string]bool{
@@ -99,7 +104,13 @@ func (b *Builder) Add(obj runtime.Object, origin Origin) error {
 	if !Reads(ref.Group, ref.Kind) {
 		return fmt.Errorf("model: %s is not a kind the model reads", ref)
 	}
-	e := &entry{ref: ref, origin: origin, obj: obj, rev: revisionOfObject(obj, meta), seq: len(b.objects)}
+	var rev Revision
+	if b.memo != nil {
+		rev = b.memo.revision(obj, func() Revision { return revisionOfObject(obj, meta) })
+	} else {
+		rev = revisionOfObject(obj, meta)
+	}
+	e := &entry{ref: ref, origin: origin, obj: obj, rev: rev, seq: len(b.objects)}
 	if old, ok := b.objects[ref.Key()]; ok {
 		e.seq = old.seq
 		msg := fmt.Sprintf("defined again; this definition replaces the one in %s", old.origin)
@@ -234,6 +245,9 @@ func keepReadStatus(obj runtime.Object, m map[string]any) {
 // Build freezes everything added so far into a Snapshot. The Builder can be
 // used again afterwards; the Snapshot does not share its maps.
 func (b *Builder) Build() *Snapshot {
+	if b.memo != nil {
+		b.memo.rotate()
+	}
 	s := newSnapshot(b.opts)
 	entries := make([]*entry, 0, len(b.objects))
 	for _, e := range b.objects {

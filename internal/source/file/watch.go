@@ -105,7 +105,7 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 	if err := w.watchTree(fw, w.dir); err != nil {
 		return err
 	}
-	cache := map[string]decodedFile{}
+	cache := newLoadCache()
 	first, err := w.load(cache)
 	if err != nil {
 		return err
@@ -172,6 +172,18 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 	}
 }
 
+// loadCache is what one load keeps for the next: the decoded documents of
+// each file, and the revisions of the objects in them, so a file that did
+// not change is neither decoded nor hashed again.
+type loadCache struct {
+	files     map[string]decodedFile
+	revisions *model.RevisionMemo
+}
+
+func newLoadCache() loadCache {
+	return loadCache{files: map[string]decodedFile{}, revisions: model.NewRevisionMemo()}
+}
+
 // decodedFile is a file's documents as last decoded, kept while the file's
 // content is unchanged.
 type decodedFile struct {
@@ -181,15 +193,16 @@ type decodedFile struct {
 
 // load reads the directory into a fresh snapshot, as Load does, except
 // that files whose content did not change since the previous load (cache)
-// are not decoded again: decoding YAML is most of a reload's cost, and a
-// change usually touches one file. cache is updated in place.
-func (w *Watcher) load(cache map[string]decodedFile) (source.Update, error) {
+// are not decoded, nor their objects hashed, again: a change usually
+// touches one file. cache is updated in place.
+func (w *Watcher) load(cache loadCache) (source.Update, error) {
 	start := time.Now()
 	files, err := List(w.dir)
 	if err != nil {
 		return source.Update{}, err
 	}
 	b := model.NewBuilder(w.opts.Model)
+	b.UseRevisionMemo(cache.revisions)
 	var diags []model.Diagnostic
 	seen := make(map[string]bool, len(files))
 	decoded := 0
@@ -198,21 +211,21 @@ func (w *Watcher) load(cache map[string]decodedFile) (source.Update, error) {
 		data, err := os.ReadFile(filepath.Join(w.dir, rel))
 		if err != nil {
 			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel}, Reason: "ReadError", Message: err.Error()})
-			delete(cache, rel)
+			delete(cache.files, rel)
 			continue
 		}
 		sum := sha256.Sum256(data)
-		f, ok := cache[rel]
+		f, ok := cache.files[rel]
 		if !ok || f.sum != sum {
 			f = decodedFile{sum: sum, docs: decodeDocuments(rel, data, w.opts.File)}
-			cache[rel] = f
+			cache.files[rel] = f
 			decoded++
 		}
 		diags = append(diags, addDocuments(f.docs, b)...)
 	}
-	for rel := range cache {
+	for rel := range cache.files {
 		if !seen[rel] {
-			delete(cache, rel)
+			delete(cache.files, rel)
 		}
 	}
 	diags = append(diags, b.Diagnostics()...)

@@ -30,13 +30,13 @@ func BenchmarkReload(b *testing.B) {
 		b.Run(fmt.Sprintf("services=%d/full", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := w.load(map[string]decodedFile{}); err != nil {
+				if _, err := w.load(newLoadCache()); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("services=%d/one-file-changed", n), func(b *testing.B) {
-			cache := map[string]decodedFile{}
+			cache := newLoadCache()
 			if _, err := w.load(cache); err != nil {
 				b.Fatal(err)
 			}

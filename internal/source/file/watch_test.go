@@ -218,7 +218,7 @@ func TestWatcherReloadEqualsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache := map[string]decodedFile{}
+	cache := newLoadCache()
 	steps := []func(){
 		func() { write(t, filepath.Join(dir, "a.yaml"), serviceYAML("a", 1)+"---\n"+serviceYAML("b", 2)) },
 		func() { write(t, filepath.Join(dir, "sub", "c.yaml"), serviceYAML("c", 3)) },

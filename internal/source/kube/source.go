@@ -62,6 +62,10 @@ type Source struct {
 	absent map[string]bool // by GVK string: not installed, looked for again later
 	denied map[string]bool // optional kinds RBAC does not grant
 	dirty  chan struct{}   // capacity 1: a change is waiting to be built
+
+	// revisions spares re-hashing the objects the cache did not replace
+	// since the previous build.
+	revisions *model.RevisionMemo
 }
 
 var _ source.Source = (*Source)(nil)
@@ -164,6 +168,7 @@ func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first s
 func (s *Source) build(ctx context.Context, prev map[string]model.Revision) (source.Update, map[string]model.Revision, error) {
 	start := time.Now()
 	b := model.NewBuilder(s.opts.Model)
+	b.UseRevisionMemo(s.revisions)
 	var diags []model.Diagnostic
 	for _, k := range s.kinds() {
 		list, err := k.newList()
