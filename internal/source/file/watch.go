@@ -113,21 +113,8 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 	w.opts.Log.Info("watching config directory", "dir", w.dir, "debounce", w.opts.Debounce)
 
 	pending, out := first, updates // out is nil while nothing waits to be sent
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var (
-		armed    bool
-		deadline time.Time // reload no later than this, however busy the directory
-	)
-	maxWait := max(10*w.opts.Debounce, time.Second)
-	schedule := func() {
-		now := time.Now()
-		if !armed {
-			armed, deadline = true, now.Add(maxWait)
-		}
-		timer.Reset(min(w.opts.Debounce, max(deadline.Sub(now), 0)))
-	}
+	debounce := source.NewDebouncer(w.opts.Debounce)
+	defer debounce.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -152,16 +139,16 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 				}
 			}
 			w.opts.Log.V(2).Info("config directory changed", "event", ev.String())
-			schedule()
+			debounce.Changed()
 		case err, ok := <-fw.Errors:
 			if !ok {
 				return fmt.Errorf("config directory %s: the file watcher stopped", w.dir)
 			}
 			// An overflow means events were lost; a full reload recovers.
 			w.opts.Log.Error(err, "file watcher error; reloading the config directory", "dir", w.dir)
-			schedule()
-		case <-timer.C:
-			armed = false
+			debounce.Changed()
+		case <-debounce.C():
+			debounce.Fired()
 			u, err := w.load(cache)
 			if err != nil {
 				w.opts.Log.Error(err, "cannot reload the config directory; still serving the last good config", "dir", w.dir)

@@ -122,16 +122,10 @@ func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
 func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first source.Update) error {
 	pending, out := first, updates // out is nil while nothing waits to be sent
 	last := revisions(first.Snapshot)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	debounce := source.NewDebouncer(s.opts.Debounce)
+	defer debounce.Stop()
 	recheck := time.NewTicker(s.opts.RecheckInterval)
 	defer recheck.Stop()
-	var (
-		armed    bool
-		deadline time.Time
-	)
-	maxWait := max(10*s.opts.Debounce, time.Second)
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,15 +133,11 @@ func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first s
 		case out <- pending:
 			out, pending = nil, source.Update{}
 		case <-s.dirty:
-			now := time.Now()
-			if !armed {
-				armed, deadline = true, now.Add(maxWait)
-			}
-			timer.Reset(min(s.opts.Debounce, max(deadline.Sub(now), 0)))
+			debounce.Changed()
 		case <-recheck.C:
 			s.recheckAbsent(ctx)
-		case <-timer.C:
-			armed = false
+		case <-debounce.C():
+			debounce.Fired()
 			u, revs, err := s.build(ctx, last)
 			if err != nil {
 				s.opts.Log.Error(err, "cannot build a snapshot from the cache; still serving the last good config")

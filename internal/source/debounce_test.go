@@ -1,0 +1,50 @@
+package source_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aeraki-ng/aeraki/internal/source"
+)
+
+// TestDebouncerFiresOnceAfterABurst: many changes close together make one
+// firing, after the quiet period.
+func TestDebouncerFiresOnceAfterABurst(t *testing.T) {
+	d := source.NewDebouncer(20 * time.Millisecond)
+	defer d.Stop()
+	for i := 0; i < 5; i++ {
+		d.Changed()
+		time.Sleep(2 * time.Millisecond)
+	}
+	select {
+	case <-d.C():
+		d.Fired()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the debouncer never fired")
+	}
+	select {
+	case <-d.C():
+		t.Fatal("one burst fired twice")
+	case <-time.After(60 * time.Millisecond):
+	}
+}
+
+// TestDebouncerFiresDuringEndlessChanges: changes that never stop still
+// get a rebuild, at the latest after the maximum wait.
+func TestDebouncerFiresDuringEndlessChanges(t *testing.T) {
+	d := source.NewDebouncer(100 * time.Millisecond) // max wait 1 s
+	defer d.Stop()
+	stop := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			d.Changed()
+		case <-d.C():
+			return
+		case <-stop:
+			t.Fatal("a steady stream of changes starved the rebuild")
+		}
+	}
+}
