@@ -87,32 +87,25 @@ func (r *Result) Manifests() []map[string]any {
 // WriteManifests prints objects as a YAML stream ("yaml") or a
 // Kubernetes List ("json"); both can be given to kubectl apply.
 func WriteManifests(w io.Writer, objects []map[string]any, format string) error {
-	switch format {
-	case "", "yaml":
-		for _, o := range objects {
-			b, err := yaml.Marshal(o)
-			if err != nil {
-				return err
-			}
-			if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "json":
+	if format != "" && format != "yaml" && format != "json" {
+		return WriteDocument(w, nil, format) // reports the unknown format
+	}
+	if format == "json" {
 		items := objects
 		if items == nil {
 			items = []map[string]any{}
 		}
-		b, err := json.MarshalIndent(map[string]any{"apiVersion": "v1", "kind": "List", "items": items}, "", "  ")
-		if err != nil {
+		return WriteDocument(w, map[string]any{"apiVersion": "v1", "kind": "List", "items": items}, format)
+	}
+	for _, o := range objects {
+		if _, err := io.WriteString(w, "---\n"); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	default:
-		return fmt.Errorf("unknown output format %q: use yaml or json", format)
+		if err := WriteDocument(w, o, format); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // WriteDiagnostics prints findings one per line; info notes only when verbose.
