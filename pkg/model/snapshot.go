@@ -299,39 +299,14 @@ func (s *Snapshot) index(entries []*entry) {
 			s.daps[o.Namespace] = append(s.daps[o.Namespace], o)
 		}
 	}
-	revList := func(prefix string, refs []ObjectRef) {
-		revs := make([]Revision, len(refs))
-		for i, r := range refs {
-			revs[i] = s.objects[r.Key()].Revision
-		}
-		s.revs[prefix] = RevisionOf(revs)
-	}
-	for h, l := range s.drs {
-		sortByCreation(l)
-		revList("dr:"+h, refsOf(l))
-	}
-	for h, l := range s.vss {
-		sortByCreation(l)
-		revList("vs:"+h, refsOf(l))
-	}
-	for h, l := range s.mrs {
-		sortByCreation(l)
-		revList("mr:"+h, refsOf(l))
-	}
+	indexRevisions(s, "dr:", s.drs)
+	indexRevisions(s, "vs:", s.vss)
+	indexRevisions(s, "mr:", s.mrs)
+	indexRevisions(s, "rs:", s.rss)
+	indexRevisions(s, "rd:", s.rds)
+	indexRevisions(s, "dap:", s.daps)
 	for p, ap := range s.aps {
-		revList("ap:"+p, refsOf([]*metaprotocolv1alpha1.ApplicationProtocol{ap}))
-	}
-	for h, l := range s.rss {
-		sortByCreation(l)
-		revList("rs:"+h, refsOf(l))
-	}
-	for h, l := range s.rds {
-		sortByCreation(l)
-		revList("rd:"+h, refsOf(l))
-	}
-	for ns, l := range s.daps {
-		sortByCreation(l)
-		revList("dap:"+ns, refsOf(l))
+		s.reviseList("ap:"+p, refsOf([]*metaprotocolv1alpha1.ApplicationProtocol{ap}))
 	}
 	sortByCreation(s.mrList)
 	sortByCreation(s.apList)
@@ -339,6 +314,31 @@ func (s *Snapshot) index(entries []*entry) {
 	sortByCreation(s.rdList)
 	sortByCreation(s.dapList)
 	s.indexAmbient()
+}
+
+// object is what the routing indexes hold: Kubernetes objects with metadata.
+type object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// indexRevisions orders each list of an index the way routing objects
+// are merged and records the list's revision under prefix+key, the key a
+// View tracks when it reads that list.
+func indexRevisions[T object](s *Snapshot, prefix string, index map[string][]T) {
+	for k, l := range index {
+		sortByCreation(l)
+		s.reviseList(prefix+k, refsOf(l))
+	}
+}
+
+// reviseList records the revision of a list of objects under key.
+func (s *Snapshot) reviseList(key string, refs []ObjectRef) {
+	revs := make([]Revision, len(refs))
+	for i, r := range refs {
+		revs[i] = s.objects[r.Key()].Revision
+	}
+	s.revs[key] = RevisionOf(revs)
 }
 
 func (s *Snapshot) addService(svc *Service) {
