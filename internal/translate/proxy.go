@@ -10,7 +10,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -253,7 +252,7 @@ func grpcClustersExist(p *plugin.Proxy) []error {
 		chains := append([]*listenerv3.FilterChain{l.GetDefaultFilterChain()}, l.GetFilterChains()...)
 		for _, fc := range chains {
 			for _, f := range fc.GetFilters() {
-				walkMessages(f.ProtoReflect(), func(m protoreflect.Message) {
+				xds.Walk(f, func(m protoreflect.Message) {
 					g, ok := m.Interface().(*corev3.GrpcService_EnvoyGrpc)
 					if ok && !have[g.GetClusterName()] {
 						errs = append(errs, fmt.Errorf("listener %q chain %q: filter %s calls gRPC cluster %q, which the proxy does not have", l.GetName(), fc.GetName(), f.GetName(), g.GetClusterName()))
@@ -263,34 +262,6 @@ func grpcClustersExist(p *plugin.Proxy) []error {
 		}
 	}
 	return errs
-}
-
-// walkMessages calls fn on m and every message inside it, including the
-// contents of Any.
-func walkMessages(m protoreflect.Message, fn func(protoreflect.Message)) {
-	if a, ok := m.Interface().(*anypb.Any); ok {
-		if inner, err := a.UnmarshalNew(); err == nil {
-			walkMessages(inner.ProtoReflect(), fn)
-		}
-		return
-	}
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.Message() == nil:
-		case fd.IsList():
-			for i := 0; i < v.List().Len(); i++ {
-				walkMessages(v.List().Get(i).Message(), fn)
-			}
-		case fd.IsMap():
-			if fd.MapValue().Message() != nil {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { walkMessages(mv.Message(), fn); return true })
-			}
-		default:
-			walkMessages(v.Message(), fn)
-		}
-		return true
-	})
 }
 
 func proxyRevision(p *plugin.Proxy) model.Revision {

@@ -11,10 +11,10 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // vipClusters collects the inbound-vip|<port>|<subset>|<host> clusters a
@@ -82,38 +82,19 @@ func parseVIPCluster(name string) (vipKey, bool) {
 func referencedClusters(m proto.Message) []string {
 	seen := map[string]bool{}
 	var out []string
-	var walk func(protoreflect.Message)
-	walk = func(msg protoreflect.Message) {
-		if a, ok := msg.Interface().(*anypb.Any); ok {
-			if inner, err := a.UnmarshalNew(); err == nil {
-				walk(inner.ProtoReflect())
-			}
-			return
-		}
+	xds.Walk(m, func(msg protoreflect.Message) {
 		weighted := strings.HasSuffix(string(msg.Descriptor().Name()), "ClusterWeight")
 		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap() &&
-				(fd.Name() == "cluster" || (weighted && fd.Name() == "name")):
+			if fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap() &&
+				(fd.Name() == "cluster" || (weighted && fd.Name() == "name")) {
 				if s := v.String(); s != "" && !seen[s] {
 					seen[s] = true
 					out = append(out, s)
 				}
-			case fd.Message() != nil && fd.IsList():
-				for i := 0; i < v.List().Len(); i++ {
-					walk(v.List().Get(i).Message())
-				}
-			case fd.Message() != nil && fd.IsMap():
-				if fd.MapValue().Message() != nil {
-					v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { walk(mv.Message()); return true })
-				}
-			case fd.Message() != nil:
-				walk(v.Message())
 			}
 			return true
 		})
-	}
-	walk(m.ProtoReflect())
+	})
 	sort.Strings(out)
 	return out
 }

@@ -8,10 +8,10 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // checkNames finds every Istio-style cluster name ("dir|port|subset|host")
@@ -21,10 +21,10 @@ func checkNames(t *testing.T, scenario string, role plugin.Role, view *model.Vie
 	t.Helper()
 	var names []string
 	for _, f := range filters {
-		collect(f.ProtoReflect(), &names)
+		collect(f, &names)
 	}
 	if rc != nil {
-		collect(rc.ProtoReflect(), &names)
+		collect(rc, &names)
 	}
 	want := map[plugin.Role]string{plugin.RoleSidecarOutbound: "outbound", plugin.RoleSidecarInbound: "inbound", plugin.RoleWaypoint: "inbound-vip"}[role]
 	for _, n := range names {
@@ -60,47 +60,32 @@ func checkNames(t *testing.T, scenario string, role plugin.Role, view *model.Vie
 	}
 }
 
-// collect gathers string values shaped like cluster names, unpacking Any.
-func collect(m protoreflect.Message, out *[]string) {
-	if a, ok := m.Interface().(*anypb.Any); ok {
-		inner, err := a.UnmarshalNew()
-		if err == nil {
-			collect(inner.ProtoReflect(), out)
-		}
-		return
-	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				visit(fd, l.Get(i), out)
+// collect gathers string values shaped like Istio cluster names
+// ("dir|port|subset|host") anywhere in m, Any contents included.
+func collect(m proto.Message, out *[]string) {
+	xds.Walk(m, func(msg protoreflect.Message) {
+		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() != protoreflect.StringKind || fd.IsMap() {
+				return true
 			}
-		case fd.IsMap():
-			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-				if fd.MapValue().Message() != nil {
-					collect(mv.Message(), out)
+			if fd.IsList() {
+				for i := 0; i < v.List().Len(); i++ {
+					addClusterName(v.List().Get(i).String(), out)
 				}
 				return true
-			})
-		default:
-			visit(fd, v, out)
-		}
-		return true
+			}
+			addClusterName(v.String(), out)
+			return true
+		})
 	})
 }
 
-func visit(fd protoreflect.FieldDescriptor, v protoreflect.Value, out *[]string) {
-	switch {
-	case fd.Message() != nil:
-		collect(v.Message(), out)
-	case fd.Kind() == protoreflect.StringKind:
-		s := v.String()
-		if strings.Count(s, "|") == 3 {
-			p := strings.SplitN(s, "|", 2)[0]
-			if p == "outbound" || p == "inbound" || p == "inbound-vip" {
-				*out = append(*out, s)
-			}
-		}
+func addClusterName(s string, out *[]string) {
+	if strings.Count(s, "|") != 3 {
+		return
+	}
+	switch strings.SplitN(s, "|", 2)[0] {
+	case "outbound", "inbound", "inbound-vip":
+		*out = append(*out, s)
 	}
 }
