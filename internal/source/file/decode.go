@@ -23,10 +23,9 @@ import (
 
 // kind describes how to decode one kind the model reads.
 type kind struct {
-	versions   []string // accepted versions; nil means any
-	clustered  bool
-	newObject  func() runtime.Object
-	canonGroup string
+	versions  []string // accepted versions; nil means any
+	clustered bool
+	newObject func() runtime.Object
 }
 
 // kinds maps "group/Kind" to its decoder. Istio kinds accept every served
