@@ -91,17 +91,46 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	if len(drop) == 0 {
 		return s
 	}
-	out := newSnapshot(s.opts)
 	kept := make([]*entry, 0, len(s.entries))
+	routingOnly := true
 	for _, e := range s.entries {
 		if drop[e.ref.Key()] {
+			routingOnly = routingOnly && isRoutingKind(e.ref.Kind)
 			continue
 		}
 		kept = append(kept, e)
+	}
+	out := newSnapshot(s.opts)
+	for _, e := range kept {
 		out.objects[e.ref.Key()] = s.objects[e.ref.Key()]
 	}
-	out.index(kept)
+	if !routingOnly {
+		out.index(kept)
+		return out
+	}
+	// Only routing objects go (the usual case: invalid MetaRouters): the
+	// services, endpoints, workloads and waypoints are those of s, shared
+	// read-only, and only the routing indexes are built again.
+	out.entries = kept
+	out.services, out.serviceList, out.endpoints = s.services, s.serviceList, s.endpoints
+	out.secrets, out.namespaces, out.gateways, out.ambient = s.secrets, s.namespaces, s.gateways, s.ambient
+	out.workloads, out.workloadsByIP, out.workloadsByNN = s.workloads, s.workloadsByIP, s.workloadsByNN
+	for k, r := range s.revs {
+		if !hasAnyPrefix(k, routingPrefixes) {
+			out.revs[k] = r
+		}
+	}
+	out.indexRouting(kept)
 	return out
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Options returns the mesh settings the snapshot was built with.
@@ -264,7 +293,26 @@ func (s *Snapshot) index(entries []*entry) {
 	}
 	s.revs["services"] = RevisionOf(allSvc)
 
-	// Routing objects, indexed by the hosts they name.
+	s.indexRouting(entries)
+	s.indexAmbient()
+}
+
+// routingPrefixes are the dependency keys of the routing indexes.
+var routingPrefixes = []string{"dr:", "vs:", "mr:", "ap:", "rs:", "rd:", "dap:"}
+
+// isRoutingKind reports whether objects of kind configure routing rather
+// than describe the mesh: dropping one changes only the routing indexes.
+func isRoutingKind(kind string) bool {
+	switch kind {
+	case "DestinationRule", "VirtualService", "MetaRouter", "ApplicationProtocol", "RedisService", "RedisDestination", "DubboAuthorizationPolicy":
+		return true
+	}
+	return false
+}
+
+// indexRouting indexes the routing objects by the hosts (or namespace)
+// they name, and records the revisions of those lists.
+func (s *Snapshot) indexRouting(entries []*entry) {
 	for _, e := range entries {
 		switch o := e.obj.(type) {
 		case *networkingv1.DestinationRule:
@@ -313,7 +361,6 @@ func (s *Snapshot) index(entries []*entry) {
 	sortByCreation(s.rsList)
 	sortByCreation(s.rdList)
 	sortByCreation(s.dapList)
-	s.indexAmbient()
 }
 
 // object is what the routing indexes hold: Kubernetes objects with metadata.
