@@ -75,11 +75,7 @@ func (*Plugin) Description() string {
 // of the service (or, on a sidecar's inbound side, one route to the local
 // workload) as a generic_proxy route table.
 func (*Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error) {
-	routes := metaroute.Build(ctx)
-	if ctx.Role == plugin.RoleSidecarInbound {
-		routes = []metaroute.Route{metaroute.DefaultRoute(ctx)}
-	}
-	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), routes, Inputs), nil
+	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.Build(ctx), Inputs), nil
 }
 
 // BuildNetworkFilters implements plugin.NetworkFilterBuilder: generic_proxy

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/aeraki-ng/aeraki/api/conditions"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -130,11 +131,14 @@ func (r *Route) Weighted() bool { return len(r.Destinations) > 1 }
 
 // Build returns the routes for ctx: those of ctx.MetaRouters in order,
 // followed by a default route to ctx.Service when none of them catches
-// every call. On a sidecar's inbound side every destination is the local
-// workload. Routes that cannot be resolved are reported and skipped (the
+// every call. On a sidecar's inbound side it is the one route to the
+// local workload. Routes that cannot be resolved are reported and skipped (the
 // core validated the routers, so this only happens when a plugin calls
 // Build with routers of its own).
 func Build(ctx *plugin.BuildContext) []Route {
+	if ctx.Role == plugin.RoleSidecarInbound {
+		return []Route{DefaultRoute(ctx)}
+	}
 	var out []Route
 	for _, mr := range ctx.MetaRouters {
 		ref := RouterRef(mr)
@@ -148,6 +152,28 @@ func Build(ctx *plugin.BuildContext) []Route {
 		}
 	}
 	return WithDefault(ctx, out)
+}
+
+// ForPort is the routes of a port its users may route with MetaRouters or,
+// as Aeraki allowed on plain tcp-dubbo and tcp-thrift ports, with Istio
+// VirtualServices: MetaRouters on tcp-metaprotocol-* ports; on plain ports
+// the MetaRouters when there are any (the host's VirtualServices are then
+// reported as shadowed), else the VirtualServices; on a sidecar's inbound
+// side the one route to the local workload.
+func ForPort(ctx *plugin.BuildContext) []Route {
+	if ctx.Role == plugin.RoleSidecarInbound || ctx.Port.Meta {
+		return Build(ctx)
+	}
+	vss := ctx.Model.VirtualServices(ctx.Service.Hostname)
+	if len(ctx.MetaRouters) == 0 {
+		return WithDefault(ctx, FromVirtualServices(ctx, vss))
+	}
+	first := ctx.MetaRouters[0]
+	for _, vs := range vss {
+		ctx.Warnf(VirtualServiceRef(vs), "spec.http", conditions.ReasonUnsupportedValue,
+			"ignored for %s port %s: MetaRouter %s/%s routes this host and takes precedence", ctx.Service.Hostname, ctx.Port, first.Namespace, first.Name)
+	}
+	return Build(ctx)
 }
 
 // WithDefault appends the default route to ctx.Service unless a route

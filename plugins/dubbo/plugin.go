@@ -10,7 +10,6 @@ import (
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/aeraki-ng/aeraki/api/conditions"
 	"github.com/aeraki-ng/aeraki/pkg/genericproxy"
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -100,7 +99,7 @@ func (p *Plugin) Configure(opts map[string]string) error {
 
 // BuildRouteConfig implements plugin.RouteConfigBuilder.
 func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error) {
-	routes := p.routes(ctx)
+	routes := metaroute.ForPort(ctx)
 	name := ctx.StatPrefix()
 	if p.filter == FilterDubboProxy {
 		return p.authorize(ctx, dubboProxyRoutes(ctx, name, routes))
@@ -121,25 +120,4 @@ func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Fi
 		}
 		return withAuthz(ctx, []*listenerv3.Filter{f}), nil
 	}
-}
-
-// routes collects the routes of the port: on a sidecar's inbound side a
-// single route to the local workload; elsewhere the MetaRouters, or for
-// plain tcp-dubbo ports without MetaRouters, the VirtualServices.
-func (p *Plugin) routes(ctx *plugin.BuildContext) []metaroute.Route {
-	if ctx.Role == plugin.RoleSidecarInbound {
-		return []metaroute.Route{metaroute.DefaultRoute(ctx)}
-	}
-	if ctx.Port.Meta {
-		return metaroute.Build(ctx)
-	}
-	vss := ctx.Model.VirtualServices(ctx.Service.Hostname)
-	if len(ctx.MetaRouters) > 0 {
-		for _, vs := range vss {
-			ctx.Warnf(metaroute.VirtualServiceRef(vs), "spec.http", conditions.ReasonUnsupportedValue,
-				"ignored for %s port %s: MetaRouter %s/%s routes this host and takes precedence", ctx.Service.Hostname, ctx.Port, ctx.MetaRouters[0].Namespace, ctx.MetaRouters[0].Name)
-		}
-		return metaroute.Build(ctx)
-	}
-	return metaroute.WithDefault(ctx, metaroute.FromVirtualServices(ctx, vss))
 }

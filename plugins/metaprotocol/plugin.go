@@ -94,7 +94,7 @@ func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, erro
 	if err != nil {
 		return nil, err
 	}
-	routes := p.routes(ctx)
+	routes := metaroute.Build(ctx)
 	warnRateLimits(ctx)
 	if c.stock != nil {
 		return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), routes, c.inputs), nil
@@ -132,15 +132,6 @@ func (p *Plugin) codec(ctx *plugin.BuildContext) (codec, error) {
 		return codec{}, fmt.Errorf("codec %q needs Aeraki's meta-protocol proxy (option %s is off): %w", c.name, OptionAerakiProxy, plugin.ErrSkipPort)
 	}
 	return c, nil
-}
-
-// routes are the MetaRouters' routes; on a sidecar's inbound side, one
-// route to the local workload.
-func (p *Plugin) routes(ctx *plugin.BuildContext) []metaroute.Route {
-	if ctx.Role == plugin.RoleSidecarInbound {
-		return []metaroute.Route{metaroute.DefaultRoute(ctx)}
-	}
-	return metaroute.Build(ctx)
 }
 
 func warnRateLimits(ctx *plugin.BuildContext) {

@@ -65,7 +65,7 @@ func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, erro
 		warnWaypointRateLimits(ctx)
 		warnLocalRateLimits(ctx)
 	}
-	return routeTable(ctx, ctx.StatPrefix(), p.routes(ctx), f, limits), nil
+	return routeTable(ctx, ctx.StatPrefix(), metaroute.ForPort(ctx), f, limits), nil
 }
 
 // BuildNetworkFilters implements plugin.NetworkFilterBuilder: thrift_proxy
@@ -90,25 +90,6 @@ func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Fi
 	}
 	tp.ThriftFilters = append(tp.ThriftFilters, &thriftv3.ThriftFilter{Name: RouterFilterName, ConfigType: &thriftv3.ThriftFilter_TypedConfig{TypedConfig: xds.MustAny(&routerv3.Router{})}})
 	return []*listenerv3.Filter{xds.NetworkFilter(FilterName, tp)}, nil
-}
-
-// routes collects the routes of the port: on a sidecar's inbound side a
-// single route to the local workload; elsewhere the MetaRouters, or for
-// plain tcp-thrift ports without MetaRouters, the VirtualServices.
-func (p *Plugin) routes(ctx *plugin.BuildContext) []metaroute.Route {
-	if ctx.Role == plugin.RoleSidecarInbound {
-		return []metaroute.Route{metaroute.DefaultRoute(ctx)}
-	}
-	if ctx.Port.Meta || len(ctx.MetaRouters) > 0 {
-		if !ctx.Port.Meta {
-			for _, vs := range ctx.Model.VirtualServices(ctx.Service.Hostname) {
-				ctx.Warnf(metaroute.VirtualServiceRef(vs), "spec.http", conditions.ReasonUnsupportedValue,
-					"ignored for %s port %s: MetaRouter %s/%s routes this host and takes precedence", ctx.Service.Hostname, ctx.Port, ctx.MetaRouters[0].Namespace, ctx.MetaRouters[0].Name)
-			}
-		}
-		return metaroute.Build(ctx)
-	}
-	return metaroute.WithDefault(ctx, metaroute.FromVirtualServices(ctx, ctx.Model.VirtualServices(ctx.Service.Hostname)))
 }
 
 // portFraming is the port's transport and protocol: its own words first,

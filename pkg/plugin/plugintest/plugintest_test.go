@@ -40,11 +40,7 @@ func tcp(statPrefix, cluster string) []*listenerv3.Filter {
 // good routes like a real plugin: MetaRouter routes through generic_proxy
 // with Envoy's HTTP/1 codec, attributes as properties.
 func good(ctx *plugin.BuildContext) []*listenerv3.Filter {
-	routes := metaroute.Build(ctx)
-	if ctx.Role == plugin.RoleSidecarInbound {
-		routes = []metaroute.Route{metaroute.DefaultRoute(ctx)}
-	}
-	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), routes, genericproxy.Inputs{Method: "method"})
+	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.Build(ctx), genericproxy.Inputs{Method: "method"})
 	codec := xds.TypedConfig("envoy.generic_proxy.codecs.http1", &http1v3.Http1CodecConfig{})
 	return []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), codec, rc)}
 }
