@@ -3,6 +3,7 @@
 package render
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,9 +47,15 @@ type Result struct {
 }
 
 // Render loads opts.Paths and translates them.
-func Render(opts Options) (*Result, error) {
+func Render(opts Options) (*Result, error) { return RenderContext(context.Background(), opts) }
+
+// RenderContext is Render that gives up as soon as ctx ends (the signal
+// context of `aeraki render` and `aeraki trace`) and returns ctx's error:
+// loading stops between two reads, and a translation still running is
+// left to finish on its own, since Translate cannot be interrupted.
+func RenderContext(ctx context.Context, opts Options) (*Result, error) {
 	b := model.NewBuilder(opts.Model)
-	diags, err := file.LoadPaths(opts.Paths, opts.Recursive, b, opts.File)
+	diags, err := file.LoadPaths(ctx, opts.Paths, opts.Recursive, b, opts.File)
 	if err != nil {
 		return nil, err
 	}
@@ -56,8 +63,15 @@ func Render(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := tr.Translate(b.Build())
-	return &Result{Output: out, Diagnostics: append(diags, out.Diagnostics...), ShowSecrets: opts.ShowSecrets}, nil
+	snap := b.Build()
+	done := make(chan *translate.Output, 1)
+	go func() { done <- tr.Translate(snap) }()
+	select {
+	case out := <-done:
+		return &Result{Output: out, Diagnostics: append(diags, out.Diagnostics...), ShowSecrets: opts.ShowSecrets}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Errors returns the error diagnostics.

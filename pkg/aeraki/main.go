@@ -2,6 +2,7 @@ package aeraki
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,11 +25,52 @@ const Version = "0.1.0-dev"
 
 // Main runs the aeraki command with the built-in plugins plus extra, and
 // exits the process with its status.
+//
+// SIGINT and SIGTERM end the command's context: serve drains and exits 0,
+// render and trace stop where they are (mid-load included) and exit with
+// 128 + the signal's number, as a shell reports a process the signal
+// killed. A second signal exits at once.
 func Main(extra ...plugin.Plugin) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, extra...)
 	stop()
 	os.Exit(code)
+}
+
+// interrupted is the cause of a context a signal ended.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string { return i.sig.String() + " received" }
+
+// exitStatus is what a shell reports for a process the signal ended.
+func (i interrupted) exitStatus() int {
+	if s, ok := i.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+// signalContext returns a context that SIGINT or SIGTERM ends, with an
+// interrupted cause; a second signal exits the process.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		first, ok := <-sigs
+		if !ok {
+			return
+		}
+		cancel(interrupted{first})
+		if again, ok := <-sigs; ok {
+			os.Exit(interrupted{again}.exitStatus())
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(sigs)
+		cancel(nil)
+	}
 }
 
 // Builtin returns fresh instances of the plugins every aeraki binary has.
@@ -70,6 +112,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	if err := root.ExecuteContext(ctx); err != nil {
 		if code, ok := err.(exitCode); ok {
 			return int(code)
+		}
+		var sig interrupted
+		if ctx.Err() != nil && errors.As(context.Cause(ctx), &sig) && errors.Is(err, ctx.Err()) {
+			fmt.Fprintf(stderr, "aeraki: stopped: %v\n", sig)
+			return sig.exitStatus()
 		}
 		fmt.Fprintf(stderr, "aeraki: %v\n", err)
 		return 1

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/source/file"
@@ -16,6 +17,8 @@ type meshFlags struct {
 	model            model.Options
 	defaultNamespace string
 	pluginOptions    map[string]string
+	maxFileSize      byteSize
+	maxTotalSize     byteSize
 }
 
 func (m *meshFlags) register(cmd *cobra.Command) {
@@ -25,6 +28,9 @@ func (m *meshFlags) register(cmd *cobra.Command) {
 	f.StringVar(&m.model.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of workload identities")
 	f.StringVarP(&m.defaultNamespace, "namespace", "n", "default", "namespace for objects in files that name none, as kubectl apply -n")
 	f.StringToStringVar(&m.pluginOptions, "plugin-option", nil, "plugin options as <plugin>.<key>=<value>, e.g. dubbo.filter=dubbo_proxy (repeatable)")
+	m.maxFileSize, m.maxTotalSize = byteSize(file.DefaultMaxFileSize), byteSize(file.DefaultMaxTotalSize)
+	f.Var(&m.maxFileSize, "max-file-size", "largest manifest file read, as a Kubernetes quantity (64Mi, 1Gi) or bytes; larger files are reported and skipped")
+	f.Var(&m.maxTotalSize, "max-total-size", "most bytes read from all manifest files together; the files past it are reported and skipped")
 }
 
 func renderCommand(e *env) *cobra.Command {
@@ -56,7 +62,7 @@ the exit status is 1 when any object had errors (everything else is still render
 			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
 				return err
 			}
-			res, err := render.Render(render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh), ShowSecrets: secrets})
+			res, err := render.RenderContext(cmd.Context(), render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh), ShowSecrets: secrets})
 			if err != nil {
 				return err
 			}
@@ -99,4 +105,27 @@ func writeRendered(e *env, res *render.Result, proxy, output string) error {
 	return render.WriteDocument(e.stdout, doc, output)
 }
 
-func fileOptions(m meshFlags) file.Options { return file.Options{DefaultNamespace: m.defaultNamespace} }
+func fileOptions(m meshFlags) file.Options {
+	return file.Options{DefaultNamespace: m.defaultNamespace, MaxFileSize: int64(m.maxFileSize), MaxTotalSize: int64(m.maxTotalSize)}
+}
+
+// byteSize is a flag holding a number of bytes, written as a Kubernetes
+// quantity ("64Mi", "1Gi", "500M") or a plain number.
+type byteSize int64
+
+func (b *byteSize) String() string { return resource.NewQuantity(int64(*b), resource.BinarySI).String() }
+
+func (b *byteSize) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a size: write it like 64Mi, 1Gi or 1000000", s)
+	}
+	n, ok := q.AsInt64()
+	if !ok || n <= 0 {
+		return fmt.Errorf("%q: want a whole, positive number of bytes", s)
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+func (b *byteSize) Type() string { return "size" }

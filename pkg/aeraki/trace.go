@@ -39,7 +39,7 @@ The exit status is 0 when the call reaches its destination and 3 when it stops.`
 			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
 				return err
 			}
-			res, err := render.Render(render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
+			res, err := render.RenderContext(cmd.Context(), render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
 			if err != nil {
 				return err
 			}

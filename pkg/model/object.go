@@ -39,15 +39,24 @@ func (r ObjectRef) Key() string {
 type Origin struct {
 	// File is the path of the YAML file, relative to the loaded directory.
 	File string `json:"file,omitempty"`
-	// Index is the 0-based position of the document within File.
+	// Index is the 0-based position of the document within File;
+	// negative for a finding about the file as a whole (see FileOrigin).
 	Index int `json:"index,omitempty"`
 }
 
+// FileOrigin is the origin of a finding about a whole file, such as one
+// that could not be read.
+func FileOrigin(file string) Origin { return Origin{File: file, Index: -1} }
+
 // String renders the origin as "file, document N" (N counted from 1, as
-// an editor shows documents), or "" when there is none.
+// an editor shows documents), "file" for a whole file, or "" when there
+// is none.
 func (o Origin) String() string {
 	if o.File == "" {
 		return ""
+	}
+	if o.Index < 0 {
+		return o.File
 	}
 	return fmt.Sprintf("%s, document %d", o.File, o.Index+1)
 }

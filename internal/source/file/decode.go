@@ -2,7 +2,9 @@ package file
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -59,6 +61,85 @@ type header struct {
 	} `json:"metadata"`
 }
 
+// decodeHeader reads apiVersion, kind and metadata's name and namespace.
+// Only a document with neither apiVersion nor kind is "not a Kubernetes
+// object" and skipped; one whose header has the wrong type (`namespace:
+// no`, which YAML reads as false, `name: 8080`, `apiVersion: 1`) is an
+// error, as kubectl makes it ("cannot unmarshal bool into ... string"),
+// never a silent skip.
+func decodeHeader(doc []byte, origin model.Origin) (header, *model.Diagnostic) {
+	var h header
+	err := json.Unmarshal(doc, &h)
+	if err == nil && h.APIVersion != "" && h.Kind != "" {
+		return h, nil
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(doc, &top) != nil {
+		// A scalar document (a bare string or number): not an object.
+		return h, &model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped",
+			Message: "not a Kubernetes object (not a mapping); skipped"}
+	}
+	_, hasVersion := top["apiVersion"]
+	_, hasKind := top["kind"]
+	if !hasVersion && !hasKind {
+		return h, &model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped",
+			Message: "not a Kubernetes object (no apiVersion and kind); skipped"}
+	}
+	if err != nil {
+		d := model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject",
+			Message: fmt.Sprintf("cannot decode the object's header: %s", cleanJSONError(err))}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			d.Field = te.Field
+			d.Message = fmt.Sprintf("want a %s, got a %s%s", jsonTypeName(te.Type), jsonValueName(te.Value), yamlTypeHint(te))
+		}
+		return h, &d
+	}
+	return h, &model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject",
+		Message: "document has no apiVersion or no kind; every Kubernetes object needs both"}
+}
+
+// jsonTypeName names a Go type the way a manifest author thinks of it.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "mapping"
+	case reflect.Slice, reflect.Array:
+		return "list"
+	}
+	return t.String()
+}
+
+// jsonValueName names the kind of value a decoder found, in YAML's terms.
+func jsonValueName(v string) string {
+	switch v {
+	case "object":
+		return "mapping"
+	case "array":
+		return "list"
+	}
+	return v
+}
+
+// yamlTypeHint explains the usual cause of a header of the wrong type:
+// YAML reads unquoted no, yes, on, off, true and false as booleans and
+// digits as numbers.
+func yamlTypeHint(te *json.UnmarshalTypeError) string {
+	if te.Type == nil || te.Type.Kind() != reflect.String {
+		return ""
+	}
+	switch te.Value {
+	case "bool":
+		return " (YAML reads an unquoted no, yes, on, off, true or false as a boolean); quote the value"
+	case "number":
+		return "; quote the value"
+	}
+	return ""
+}
+
 // decoded is the outcome of decoding one document.
 type decoded struct {
 	obj  runtime.Object
@@ -67,14 +148,9 @@ type decoded struct {
 
 // decode turns one JSON document into a typed object, or says why not.
 func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
-	var h header
-	if err := json.Unmarshal(doc, &h); err != nil || h.APIVersion == "" || h.Kind == "" {
-		if err == nil && (h.APIVersion != "" || h.Kind != "") {
-			return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Origin: origin, Reason: "InvalidObject",
-				Message: "document has no apiVersion or no kind; every Kubernetes object needs both"}}
-		}
-		return decoded{note: &model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped",
-			Message: "not a Kubernetes object (no apiVersion and kind); skipped"}}
+	h, note := decodeHeader(doc, origin)
+	if note != nil {
+		return decoded{note: note}
 	}
 	gv, err := schema.ParseGroupVersion(h.APIVersion)
 	if err != nil {

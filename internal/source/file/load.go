@@ -3,6 +3,7 @@ package file
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,13 @@ type Options struct {
 	// DefaultNamespace is given to namespaced objects that name none, as
 	// `kubectl apply -n` would. Default "default".
 	DefaultNamespace string
+	// MaxFileSize is the largest file read, in bytes; larger ones are
+	// reported and skipped. DefaultMaxFileSize when zero.
+	MaxFileSize int64
+	// MaxTotalSize bounds the bytes one load reads from all files
+	// together; the file that would pass it and those after it are
+	// reported and skipped. DefaultMaxTotalSize when zero.
+	MaxTotalSize int64
 }
 
 // Extensions of the files read; others are ignored.
@@ -30,10 +38,11 @@ var extensions = map[string]bool{".yaml": true, ".yml": true, ".json": true}
 
 // Load reads every manifest under dir, recursively, into b and returns
 // what it noticed: skipped documents (info), duplicates (warnings) and
-// malformed documents (errors). Origins are relative to dir. It fails only
-// when dir itself cannot be read.
-func Load(dir string, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
-	files, err := list(dir, true)
+// malformed documents and unreadable files (errors). Origins are relative
+// to dir. It fails only when dir itself cannot be read, or with ctx's
+// error when ctx ends first.
+func Load(ctx context.Context, dir string, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
+	files, err := list(ctx, dir, true)
 	if err != nil {
 		return nil, err
 	}
@@ -41,9 +50,13 @@ func Load(dir string, b *model.Builder, opts Options) ([]model.Diagnostic, error
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		base = filepath.Dir(dir)
 	}
+	r := newReader(ctx, opts)
 	var diags []model.Diagnostic
 	for _, rel := range files {
-		diags = append(diags, loadFile(filepath.Join(base, rel), rel, b, opts)...)
+		diags = append(diags, loadFile(ctx, r, filepath.Join(base, rel), rel, b, opts)...)
+		if err := ctx.Err(); err != nil {
+			return diags, err
+		}
 	}
 	return append(diags, b.Diagnostics()...), nil
 }
@@ -51,11 +64,13 @@ func Load(dir string, b *model.Builder, opts Options) ([]model.Diagnostic, error
 // LoadPaths reads files and directories the way `kubectl apply -f PATH
 // [-f PATH...] [-R]` does: directories are read one level deep unless
 // recursive is set, in lexical order, paths in the order given. Origins are
-// the paths as given, joined with the file's path inside a directory.
-func LoadPaths(paths []string, recursive bool, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
+// the paths as given, joined with the file's path inside a directory. It
+// returns ctx's error as soon as ctx ends.
+func LoadPaths(ctx context.Context, paths []string, recursive bool, b *model.Builder, opts Options) ([]model.Diagnostic, error) {
+	r := newReader(ctx, opts)
 	var diags []model.Diagnostic
 	for _, p := range paths {
-		files, err := list(p, recursive)
+		files, err := list(ctx, p, recursive)
 		if err != nil {
 			return nil, err
 		}
@@ -65,26 +80,29 @@ func LoadPaths(paths []string, recursive bool, b *model.Builder, opts Options) (
 		}
 		for _, rel := range files {
 			full := filepath.Join(base, rel)
-			diags = append(diags, loadFile(full, filepath.ToSlash(full), b, opts)...)
+			diags = append(diags, loadFile(ctx, r, full, filepath.ToSlash(full), b, opts)...)
+			if err := ctx.Err(); err != nil {
+				return diags, err
+			}
 		}
 	}
 	return append(diags, b.Diagnostics()...), nil
 }
 
-func loadFile(path, name string, b *model.Builder, opts Options) []model.Diagnostic {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return []model.Diagnostic{{Severity: model.SeverityError, Origin: model.Origin{File: name}, Reason: "ReadError", Message: err.Error()}}
+func loadFile(ctx context.Context, r *reader, path, name string, b *model.Builder, opts Options) []model.Diagnostic {
+	data, note := r.read(path, name)
+	if note != nil {
+		return []model.Diagnostic{*note}
 	}
-	return LoadBytes(name, data, b, opts)
+	return addDocuments(decodeDocuments(ctx, name, data, opts), b)
 }
 
 // List returns the manifest files under dir (relative, slash-separated,
 // in lexical order), skipping hidden files and directories. When dir is a
 // file, List returns its base name alone.
-func List(dir string) ([]string, error) { return list(dir, true) }
+func List(dir string) ([]string, error) { return list(context.Background(), dir, true) }
 
-func list(dir string, recursive bool) ([]string, error) {
+func list(ctx context.Context, dir string, recursive bool) ([]string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("config directory: %w", err)
@@ -95,6 +113,9 @@ func list(dir string, recursive bool) ([]string, error) {
 	var out []string
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		name := d.Name()
@@ -126,7 +147,7 @@ func list(dir string, recursive bool) ([]string, error) {
 
 // LoadBytes reads the documents of one file (named rel in diagnostics) into b.
 func LoadBytes(rel string, data []byte, b *model.Builder, opts Options) []model.Diagnostic {
-	return addDocuments(decodeDocuments(rel, data, opts), b)
+	return addDocuments(decodeDocuments(context.Background(), rel, data, opts), b)
 }
 
 // document is one decoded document of a file: an object to add, or a note
@@ -138,8 +159,8 @@ type document struct {
 
 // decodeDocuments decodes the documents of one file (named rel), without
 // adding them anywhere, so the watcher can keep them while the file is
-// unchanged.
-func decodeDocuments(rel string, data []byte, opts Options) []document {
+// unchanged. It stops early, returning what it decoded, when ctx ends.
+func decodeDocuments(ctx context.Context, rel string, data []byte, opts Options) []document {
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
 	}
@@ -151,6 +172,9 @@ func decodeDocuments(rel string, data []byte, opts Options) []document {
 			Message: fmt.Sprintf("cannot split into YAML documents: %v; documents after this point are not read", err)})
 	}
 	for i, doc := range docs {
+		if ctx.Err() != nil {
+			break
+		}
 		origin := model.Origin{File: rel, Index: i}
 		if isBlank(doc) {
 			continue

@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func load(t *testing.T, files map[string]string) (*model.Snapshot, []model.Diagn
 		}
 	}
 	b := model.NewBuilder(model.Options{})
-	diags, err := file.Load(dir, b, file.Options{DefaultNamespace: "apps"})
+	diags, err := file.Load(context.Background(), dir, b, file.Options{DefaultNamespace: "apps"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestLoadPathsIsOneLevelUnlessRecursive(t *testing.T) {
 	}
 	for _, recursive := range []bool{false, true} {
 		b := model.NewBuilder(model.Options{})
-		if _, err := file.LoadPaths([]string{dir}, recursive, b, file.Options{}); err != nil {
+		if _, err := file.LoadPaths(context.Background(), []string{dir}, recursive, b, file.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		got := b.Build().View().Service("demo.default.svc.cluster.local") != nil

@@ -106,7 +106,10 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 		return err
 	}
 	cache := newLoadCache()
-	first, err := w.load(cache)
+	first, err := w.load(ctx, cache)
+	if ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -149,7 +152,10 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 			debounce.Changed()
 		case <-debounce.C():
 			debounce.Fired()
-			u, err := w.load(cache)
+			u, err := w.load(ctx, cache)
+			if ctx.Err() != nil {
+				return nil
+			}
 			if err != nil {
 				w.opts.Log.Error(err, "cannot reload the config directory; still serving the last good config", "dir", w.dir)
 				continue
@@ -181,13 +187,15 @@ type decodedFile struct {
 // load reads the directory into a fresh snapshot, as Load does, except
 // that files whose content did not change since the previous load (cache)
 // are not decoded, nor their objects hashed, again: a change usually
-// touches one file. cache is updated in place.
-func (w *Watcher) load(cache loadCache) (source.Update, error) {
+// touches one file. cache is updated in place. It returns ctx's error,
+// and no snapshot, when ctx ends first.
+func (w *Watcher) load(ctx context.Context, cache loadCache) (source.Update, error) {
 	start := time.Now()
-	files, err := List(w.dir)
+	files, err := list(ctx, w.dir, true)
 	if err != nil {
 		return source.Update{}, err
 	}
+	r := newReader(ctx, w.opts.File)
 	b := model.NewBuilder(w.opts.Model)
 	b.UseRevisionMemo(cache.revisions)
 	var diags []model.Diagnostic
@@ -195,16 +203,22 @@ func (w *Watcher) load(cache loadCache) (source.Update, error) {
 	decoded := 0
 	for _, rel := range files {
 		seen[rel] = true
-		data, err := os.ReadFile(filepath.Join(w.dir, rel))
-		if err != nil {
-			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: model.Origin{File: rel}, Reason: "ReadError", Message: err.Error()})
+		data, note := r.read(filepath.Join(w.dir, rel), rel)
+		if err := ctx.Err(); err != nil {
+			return source.Update{}, err
+		}
+		if note != nil {
+			diags = append(diags, *note)
 			delete(cache.files, rel)
 			continue
 		}
 		sum := sha256.Sum256(data)
 		f, ok := cache.files[rel]
 		if !ok || f.sum != sum {
-			f = decodedFile{sum: sum, docs: decodeDocuments(rel, data, w.opts.File)}
+			f = decodedFile{sum: sum, docs: decodeDocuments(ctx, rel, data, w.opts.File)}
+			if err := ctx.Err(); err != nil {
+				return source.Update{}, err // f may be partial: not cached
+			}
 			cache.files[rel] = f
 			decoded++
 		}

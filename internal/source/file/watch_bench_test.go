@@ -1,6 +1,7 @@
 package file
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,14 +31,14 @@ func BenchmarkReload(b *testing.B) {
 		b.Run(fmt.Sprintf("services=%d/full", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := w.load(newLoadCache()); err != nil {
+				if _, err := w.load(context.Background(), newLoadCache()); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("services=%d/one-file-changed", n), func(b *testing.B) {
 			cache := newLoadCache()
-			if _, err := w.load(cache); err != nil {
+			if _, err := w.load(context.Background(), cache); err != nil {
 				b.Fatal(err)
 			}
 			path := filepath.Join(dir, "ns-00.yaml")
@@ -51,7 +52,7 @@ func BenchmarkReload(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				if _, err := w.load(cache); err != nil {
+				if _, err := w.load(context.Background(), cache); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -232,12 +232,12 @@ func TestWatcherReloadEqualsLoad(t *testing.T) {
 	}
 	for i, step := range steps {
 		step()
-		got, err := w.load(cache)
+		got, err := w.load(context.Background(), cache)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b := model.NewBuilder(model.Options{})
-		want, err := Load(dir, b, Options{})
+		want, err := Load(context.Background(), dir, b, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
