@@ -49,10 +49,10 @@ type Result struct {
 // Render loads opts.Paths and translates them.
 func Render(opts Options) (*Result, error) { return RenderContext(context.Background(), opts) }
 
-// RenderContext is Render that gives up as soon as ctx ends (the signal
+// RenderContext is Render that stops as soon as ctx ends (the signal
 // context of `aeraki render` and `aeraki trace`) and returns ctx's error:
-// loading stops between two reads, and a translation still running is
-// left to finish on its own, since Translate cannot be interrupted.
+// loading stops between two reads or documents, translation between two
+// units.
 func RenderContext(ctx context.Context, opts Options) (*Result, error) {
 	b := model.NewBuilder(opts.Model)
 	diags, err := file.LoadPaths(ctx, opts.Paths, opts.Recursive, b, opts.File)
@@ -63,15 +63,11 @@ func RenderContext(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap := b.Build()
-	done := make(chan *translate.Output, 1)
-	go func() { done <- tr.Translate(snap) }()
-	select {
-	case out := <-done:
-		return &Result{Output: out, Diagnostics: append(diags, out.Diagnostics...), ShowSecrets: opts.ShowSecrets}, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	out, err := tr.TranslateContext(ctx, b.Build())
+	if err != nil {
+		return nil, err
 	}
+	return &Result{Output: out, Diagnostics: append(diags, out.Diagnostics...), ShowSecrets: opts.ShowSecrets}, nil
 }
 
 // Errors returns the error diagnostics.

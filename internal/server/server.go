@@ -280,7 +280,7 @@ loop:
 					drained = true
 				}
 			}
-			s.apply(u)
+			s.apply(ctx, u)
 		}
 	}
 
@@ -329,9 +329,12 @@ func (s *Server) shutdown(httpServers []*http.Server) {
 }
 
 // apply translates one snapshot and publishes the result.
-func (s *Server) apply(u source.Update) {
+func (s *Server) apply(ctx context.Context, u source.Update) {
 	start := time.Now()
-	out := s.translator.Translate(u.Snapshot)
+	out, err := s.translator.TranslateContext(ctx, u.Snapshot)
+	if err != nil {
+		return // shutting down: the last good config stays until then
+	}
 	stats, pubDiags := s.pub.publish(out)
 	elapsed := time.Since(start)
 

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -43,7 +44,7 @@ type proxyBuild struct {
 	stats *Stats
 }
 
-func (t *Translator) buildProxies(snap *model.Snapshot, units map[string]*unit, stats *Stats) []*ProxyResult {
+func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, units map[string]*unit, stats *Stats) []*ProxyResult {
 	pb := &proxyBuild{t: t, snap: snap, units: units, stats: stats}
 	type job struct {
 		p  plugin.Plugin
@@ -61,7 +62,7 @@ func (t *Translator) buildProxies(snap *model.Snapshot, units map[string]*unit, 
 		}
 	}
 	out := make([]*ProxyResult, len(jobs))
-	parallel(len(jobs), t.opts.Workers, func(i int) {
+	parallel(ctx, len(jobs), t.opts.Workers, func(i int) {
 		j := jobs[i]
 		out[i] = pb.proxy(j.p.Name(), j.b, j.id)
 	})

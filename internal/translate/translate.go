@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sort"
@@ -84,6 +85,16 @@ type Stats struct {
 // Translate builds config for snap. Diagnostics from the source (decode
 // errors, duplicates) are not its business; callers merge them.
 func (t *Translator) Translate(snap *model.Snapshot) *Output {
+	out, _ := t.TranslateContext(context.Background(), snap)
+	return out
+}
+
+// TranslateContext is Translate that stops early when ctx ends (a signal
+// during `aeraki render` or `aeraki serve`): no more units or proxies are
+// started, the ones running finish, and it returns ctx's error and no
+// output. The Translator is left as after the previous translation, so
+// the next one reuses what that one built.
+func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot) (*Output, error) {
 	start := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -93,12 +104,18 @@ func (t *Translator) Translate(snap *model.Snapshot) *Output {
 	eff := snap.Without(rejected)
 
 	keys := planUnits(t.opts.Registry, eff)
-	units, stats := t.buildUnits(eff, keys)
+	units, stats := t.buildUnits(ctx, eff, keys)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	current := map[string]*unit{}
 	for _, u := range units {
 		current[u.key] = u
 	}
-	proxies := t.buildProxies(eff, current, &stats)
+	proxies := t.buildProxies(ctx, eff, current, &stats)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	t.units = current
 	t.proxies = map[string]*ProxyResult{}
 	for _, p := range proxies {
@@ -125,7 +142,7 @@ func (t *Translator) Translate(snap *model.Snapshot) *Output {
 	out.Stats.Duration = time.Since(start)
 	t.opts.Log.V(1).Info("translated", "units", len(units), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
 		"envoyFilters", len(out.EnvoyFilters), "rejected", len(out.Rejected), "duration", out.Stats.Duration)
-	return out
+	return out, nil
 }
 
 // normalize fills origins, drops duplicates and sorts diagnostics.

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -97,11 +98,11 @@ func UnitKey(role plugin.Role, host string, port uint32) string {
 	return role.String() + "|" + host + "|" + strconv.FormatUint(uint64(port), 10)
 }
 
-func (t *Translator) buildUnits(snap *model.Snapshot, keys []unitKey) ([]*unit, Stats) {
+func (t *Translator) buildUnits(ctx context.Context, snap *model.Snapshot, keys []unitKey) ([]*unit, Stats) {
 	out := make([]*unit, len(keys))
 	var stats Stats
 	var mu sync.Mutex
-	parallel(len(keys), t.opts.Workers, func(i int) {
+	parallel(ctx, len(keys), t.opts.Workers, func(i int) {
 		k := keys[i]
 		prev := t.units[k.key]
 		if prev != nil && prev.Plugin == k.plugin.Name() && !prev.deps.Changed(snap) {
@@ -262,9 +263,10 @@ func sortUnits(us []*Unit) {
 	sort.Slice(us, func(i, j int) bool { return us[i].Key < us[j].Key })
 }
 
-// parallel calls fn(i) for every i in [0, n) on up to workers goroutines
-// and returns when all calls have.
-func parallel(n, workers int, fn func(i int)) {
+// parallel runs fn(0..n-1) on up to workers goroutines. When ctx ends it
+// hands out no more indexes and returns once the running calls are done;
+// the caller checks ctx.
+func parallel(ctx context.Context, n, workers int, fn func(i int)) {
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < max(1, min(workers, n)); w++ {
@@ -276,8 +278,13 @@ func parallel(n, workers int, fn func(i int)) {
 			}
 		}()
 	}
+dispatch:
 	for i := 0; i < n; i++ {
-		work <- i
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break dispatch
+		}
 	}
 	close(work)
 	wg.Wait()
