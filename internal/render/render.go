@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"sigs.k8s.io/yaml"
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
@@ -79,43 +78,6 @@ func (r *Result) Errors() []model.Diagnostic {
 		}
 	}
 	return out
-}
-
-// Manifests returns the sidecar EnvoyFilters as Kubernetes objects, with
-// secrets redacted unless ShowSecrets is set.
-func (r *Result) Manifests() []map[string]any {
-	var out []map[string]any
-	for _, ef := range r.Output.EnvoyFilters {
-		if !r.ShowSecrets {
-			ef = translate.RedactEnvoyFilter(ef)
-		}
-		out = append(out, ef.Manifest())
-	}
-	return out
-}
-
-// WriteManifests prints objects as a YAML stream ("yaml") or a
-// Kubernetes List ("json"); both can be given to kubectl apply.
-func WriteManifests(w io.Writer, objects []map[string]any, format string) error {
-	if format != "" && format != "yaml" && format != "json" {
-		return WriteDocument(w, nil, format) // reports the unknown format
-	}
-	if format == "json" {
-		items := objects
-		if items == nil {
-			items = []map[string]any{}
-		}
-		return WriteDocument(w, map[string]any{"apiVersion": "v1", "kind": "List", "items": items}, format)
-	}
-	for _, o := range objects {
-		if _, err := io.WriteString(w, "---\n"); err != nil {
-			return err
-		}
-		if err := WriteDocument(w, o, format); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // WriteDiagnostics prints findings one per line; info notes only when verbose.
@@ -216,26 +178,4 @@ func messages[T proto.Message](list []T) []proto.Message {
 		out[i] = m
 	}
 	return out
-}
-
-// WriteDocument prints one document as YAML or indented JSON.
-func WriteDocument(w io.Writer, doc map[string]any, format string) error {
-	switch format {
-	case "", "yaml":
-		b, err := yaml.Marshal(doc)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	case "json":
-		b, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	default:
-		return fmt.Errorf("unknown output format %q: use yaml or json", format)
-	}
 }

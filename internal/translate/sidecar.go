@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,7 +71,7 @@ type assembled struct {
 // service's namespace that patches the virtualInbound chain of the pods
 // the service selects. prev is the previous translation's assembly; the
 // returned map is this one's.
-func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled) {
+func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled) {
 	type group struct {
 		svc      *model.Service
 		outbound []*Unit
@@ -108,6 +109,9 @@ func sidecarEnvoyFilters(snap *model.Snapshot, units []*Unit, prev map[string]*a
 		return a.ef
 	}
 	for _, g := range groups {
+		if ctx.Err() != nil {
+			return nil, prev // the caller reports ctx's error
+		}
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
 			out = append(out, reuse(root, name, g.outbound, func() *EnvoyFilter {

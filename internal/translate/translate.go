@@ -116,12 +116,6 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t.units = current
-	t.proxies = map[string]*ProxyResult{}
-	for _, p := range proxies {
-		t.proxies[p.Plugin+"|"+p.ID] = p
-	}
-
 	out := &Output{Snapshot: eff, Stats: stats, Proxies: proxies}
 	for _, u := range current {
 		out.Units = append(out.Units, u.Unit)
@@ -131,7 +125,16 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	for _, p := range proxies {
 		diags = append(diags, p.Diagnostics...)
 	}
-	out.EnvoyFilters, t.efs = sidecarEnvoyFilters(eff, out.Units, t.efs)
+	efs, assembled := sidecarEnvoyFilters(ctx, eff, out.Units, t.efs)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out.EnvoyFilters, t.efs = efs, assembled
+	t.units = current
+	t.proxies = map[string]*ProxyResult{}
+	for _, p := range proxies {
+		t.proxies[p.Plugin+"|"+p.ID] = p
+	}
 	for k := range rejected {
 		if o, ok := snap.ObjectByKey(k); ok {
 			out.Rejected = append(out.Rejected, o.Ref)

@@ -1,6 +1,7 @@
 package aeraki
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -66,7 +67,7 @@ the exit status is 1 when any object had errors (everything else is still render
 			if err != nil {
 				return err
 			}
-			if err := writeRendered(e, res, proxy, output); err != nil {
+			if err := writeRendered(cmd.Context(), e, res, proxy, output); err != nil {
 				return err
 			}
 			render.WriteDiagnostics(e.stderr, res.Diagnostics, verbose)
@@ -86,10 +87,11 @@ the exit status is 1 when any object had errors (everything else is still render
 	return cmd
 }
 
-// writeRendered prints the sidecar EnvoyFilters, or one ambient proxy's config.
-func writeRendered(e *env, res *render.Result, proxy, output string) error {
+// writeRendered prints the sidecar EnvoyFilters, one document at a time,
+// or one ambient proxy's config.
+func writeRendered(ctx context.Context, e *env, res *render.Result, proxy, output string) error {
 	if proxy == "" || proxy == "sidecar" {
-		return render.WriteManifests(e.stdout, res.Manifests(), output)
+		return res.WriteManifestsTo(ctx, e.stdout, output)
 	}
 	p, err := res.Proxy(proxy)
 	if err != nil {
@@ -113,7 +115,9 @@ func fileOptions(m meshFlags) file.Options {
 // quantity ("64Mi", "1Gi", "500M") or a plain number.
 type byteSize int64
 
-func (b *byteSize) String() string { return resource.NewQuantity(int64(*b), resource.BinarySI).String() }
+func (b *byteSize) String() string {
+	return resource.NewQuantity(int64(*b), resource.BinarySI).String()
+}
 
 func (b *byteSize) Set(s string) error {
 	q, err := resource.ParseQuantity(s)

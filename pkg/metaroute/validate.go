@@ -3,6 +3,7 @@ package metaroute
 import (
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
 	"github.com/aeraki-ng/aeraki/api/duration"
@@ -69,7 +70,7 @@ func (v *validator) run() {
 		if gr.Match != nil {
 			v.matches("spec.globalRateLimit.match.attributes", gr.Match.Attributes)
 		}
-		v.duration("spec.globalRateLimit.requestTimeout", gr.RequestTimeout, false)
+		v.duration("spec.globalRateLimit.requestTimeout", gr.RequestTimeout)
 		if gr.Domain == "" {
 			v.errorf("spec.globalRateLimit.domain", conditions.ReasonInvalidRoute, "domain is required")
 		}
@@ -86,13 +87,13 @@ func (v *validator) route(field string, r *metaprotocolv1alpha1.MetaRoute, host 
 	if len(r.Route) == 0 {
 		v.errorf(field+".route", conditions.ReasonInvalidRoute, "a route needs at least one destination")
 	}
-	var sum int32
+	var sum int64 // int32 weights cannot overflow it
 	for i, d := range r.Route {
 		f := fmt.Sprintf("%s.route[%d]", field, i)
 		if d.Weight < 0 || d.Weight > 100 {
 			v.errorf(f+".weight", conditions.ReasonInvalidRoute, "weight %d is outside 0..100", d.Weight)
 		}
-		sum += d.Weight
+		sum += int64(d.Weight)
 		v.destination(f+".destination", d.Destination, host)
 	}
 	if len(r.Route) > 1 && sum != 100 {
@@ -104,19 +105,19 @@ func (v *validator) route(field string, r *metaprotocolv1alpha1.MetaRoute, host 
 	if r.MirrorPercentage != nil {
 		v.percent(field+".mirrorPercentage.value", r.MirrorPercentage.Value)
 	}
-	v.duration(field+".timeout", r.Timeout, false)
+	v.duration(field+".timeout", r.Timeout)
 	if rp := r.Retries; rp != nil {
-		if rp.Attempts < 0 {
-			v.errorf(field+".retries.attempts", conditions.ReasonInvalidRoute, "attempts must not be negative")
+		if rp.Attempts < 0 || rp.Attempts > 100 {
+			v.errorf(field+".retries.attempts", conditions.ReasonInvalidRoute, "attempts %d is outside 0..100", rp.Attempts)
 		}
-		v.duration(field+".retries.perTryTimeout", rp.PerTryTimeout, false)
+		v.duration(field+".retries.perTryTimeout", rp.PerTryTimeout)
 	}
 	if f := r.Fault; f != nil {
 		if f.Delay == nil && f.Abort == nil {
 			v.errorf(field+".fault", conditions.ReasonInvalidRoute, "a fault needs a delay or an abort")
 		}
 		if f.Delay != nil {
-			v.duration(field+".fault.delay.fixedDelay", f.Delay.FixedDelay, true)
+			v.positiveDuration(field+".fault.delay.fixedDelay", f.Delay.FixedDelay, 0)
 			if f.Delay.Percentage != nil {
 				v.percent(field+".fault.delay.percentage.value", f.Delay.Percentage.Value)
 			}
@@ -142,7 +143,9 @@ func (v *validator) destination(field string, d metaprotocolv1alpha1.Destination
 		v.errorf(field+".host", conditions.ReasonHostNotFound, "destination host %q matches no Service or ServiceEntry", d.Host)
 		return
 	}
-	if d.Port != nil && d.Port.Number != 0 && svc.Port(uint32(d.Port.Number)) == nil {
+	if d.Port != nil && d.Port.Number != 0 && !model.ValidPort(int64(d.Port.Number)) {
+		v.errorf(field+".port.number", conditions.ReasonInvalidRoute, "port %d is outside 1..65535", d.Port.Number)
+	} else if d.Port != nil && d.Port.Number != 0 && svc.Port(uint32(d.Port.Number)) == nil {
 		v.errorf(field+".port.number", conditions.ReasonInvalidRoute, "%s has no port %d", svc.Hostname, d.Port.Number)
 	}
 	if (d.Port == nil || d.Port.Number == 0) && len(svc.Ports) > 1 && (building == nil || svc.Hostname != building.Hostname) {
@@ -192,14 +195,40 @@ func (v *validator) bucket(field string, b *metaprotocolv1alpha1.TokenBucket) {
 	if b.MaxTokens <= 0 {
 		v.errorf(field+".maxTokens", conditions.ReasonInvalidRoute, "maxTokens must be positive")
 	}
-	v.duration(field+".fillInterval", b.FillInterval, true)
+	if b.TokensPerFill != nil && *b.TokensPerFill <= 0 {
+		v.errorf(field+".tokensPerFill", conditions.ReasonInvalidRoute, "tokensPerFill must be positive")
+	}
+	// Envoy refuses a local rate limit whose token bucket fills more often
+	// than every 50ms (source/extensions/filters/common/local_ratelimit/
+	// local_ratelimit_impl.cc: "fill timer must be >= 50ms").
+	v.positiveDuration(field+".fillInterval", b.FillInterval, MinFillInterval)
 }
 
-func (v *validator) duration(field string, d duration.Duration, required bool) {
+// MinFillInterval is the shortest token bucket fill interval Envoy's
+// local rate limit accepts.
+const MinFillInterval = 50 * time.Millisecond
+
+// positiveDuration checks a required duration that must be more than zero
+// and at least the given minimum.
+func (v *validator) positiveDuration(field string, d duration.Duration, least time.Duration) {
 	if d == "" {
-		if required {
-			v.errorf(field, conditions.ReasonInvalidRoute, "a duration is required, such as 100ms or 5s")
-		}
+		v.errorf(field, conditions.ReasonInvalidRoute, "a duration is required, such as 100ms or 5s")
+		return
+	}
+	got, err := d.Parse()
+	switch {
+	case err != nil:
+		v.errorf(field, conditions.ReasonInvalidRoute, "%v; write durations like 100ms or 5s", err)
+	case got == 0:
+		v.errorf(field, conditions.ReasonInvalidRoute, "must be more than zero")
+	case got < least:
+		v.errorf(field, conditions.ReasonInvalidRoute, "%s is shorter than %s, which Envoy refuses", got, least)
+	}
+}
+
+// duration checks an optional duration.
+func (v *validator) duration(field string, d duration.Duration) {
+	if d == "" {
 		return
 	}
 	if _, err := d.Parse(); err != nil {

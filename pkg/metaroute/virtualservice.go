@@ -2,6 +2,10 @@ package metaroute
 
 import (
 	"fmt"
+	"math"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -142,56 +146,63 @@ func vsRoute(ctx *plugin.BuildContext, vs *networkingv1.VirtualService, h *netwo
 	if len(h.Route) == 0 {
 		return r, fmt.Errorf("route has no destination")
 	}
+	var sum int64 // the sum of int32 weights cannot overflow an int64
 	for i, d := range h.Route {
 		if d.Destination == nil {
 			return r, fmt.Errorf("route[%d] has no destination", i)
+		}
+		if d.Weight < 0 || d.Weight > 100 {
+			return r, fmt.Errorf("route[%d].weight %d is outside 0..100", i, d.Weight)
+		}
+		if p := d.Destination.GetPort().GetNumber(); p != 0 && !model.ValidPort(int64(p)) {
+			return r, fmt.Errorf("route[%d].destination.port.number %d is outside 1..65535", i, p)
 		}
 		dest, err := resolve(ctx, vs.Namespace, toDestination(d.Destination))
 		if err != nil {
 			return r, fmt.Errorf("route[%d]: %w", i, err)
 		}
-		dest.Weight = uint32(max(d.Weight, 0))
+		dest.Weight = uint32(d.Weight)
+		sum += int64(d.Weight)
 		r.Destinations = append(r.Destinations, dest)
 	}
-	if len(r.Destinations) > 1 {
-		var sum uint32
-		for _, d := range r.Destinations {
-			sum += d.Weight
-		}
-		if sum != 100 {
-			return r, fmt.Errorf("weights of a split route must sum to 100, these sum to %d", sum)
-		}
+	if len(r.Destinations) > 1 && sum != 100 {
+		return r, fmt.Errorf("weights of a split route must sum to 100, these sum to %d", sum)
 	}
-	if h.Timeout != nil {
-		r.Timeout = h.Timeout.AsDuration()
+	var err error
+	if r.Timeout, err = vsDuration("timeout", h.Timeout, false); err != nil {
+		return r, err
 	}
 	if h.Retries != nil && h.Retries.Attempts > 0 {
 		r.Retries = &Retries{Attempts: uint32(h.Retries.Attempts)}
-		if h.Retries.PerTryTimeout != nil {
-			r.Retries.PerTryTimeout = h.Retries.PerTryTimeout.AsDuration()
+		if r.Retries.PerTryTimeout, err = vsDuration("retries.perTryTimeout", h.Retries.PerTryTimeout, false); err != nil {
+			return r, err
 		}
 		if h.Retries.RetryOn != "" {
 			r.Retries.RetryOn = []string{h.Retries.RetryOn}
 		}
 	}
 	if h.Mirror != nil {
+		if p := h.Mirror.GetPort().GetNumber(); p != 0 && !model.ValidPort(int64(p)) {
+			return r, fmt.Errorf("mirror.port.number %d is outside 1..65535", p)
+		}
 		dest, err := resolve(ctx, vs.Namespace, toDestination(h.Mirror))
 		if err != nil {
 			return r, fmt.Errorf("mirror: %w", err)
 		}
-		pct := 100.0
-		if h.MirrorPercentage != nil {
-			pct = h.MirrorPercentage.Value
+		pct, err := vsPercent("mirrorPercentage", h.MirrorPercentage)
+		if err != nil {
+			return r, err
 		}
 		r.Mirror = &Mirror{Destination: dest, Percent: pct}
 	}
 	if f := h.Fault; f != nil {
 		r.Fault = &Fault{}
 		if d := f.Delay; d != nil && d.GetFixedDelay() != nil {
-			r.Fault.Delay = d.GetFixedDelay().AsDuration()
-			r.Fault.DelayPercent = 100
-			if d.Percentage != nil {
-				r.Fault.DelayPercent = d.Percentage.Value
+			if r.Fault.Delay, err = vsDuration("fault.delay.fixedDelay", d.GetFixedDelay(), true); err != nil {
+				return r, err
+			}
+			if r.Fault.DelayPercent, err = vsPercent("fault.delay.percentage", d.Percentage); err != nil {
+				return r, err
 			}
 		}
 		if a := f.Abort; a != nil {
@@ -200,9 +211,8 @@ func vsRoute(ctx *plugin.BuildContext, vs *networkingv1.VirtualService, h *netwo
 				r.Fault.AbortStatus = fmt.Sprint(a.GetHttpStatus())
 			}
 			r.Fault.AbortCode, _ = metaprotocolv1alpha1.FaultStatus(a.GetGrpcStatus()).Code()
-			r.Fault.AbortPercent = 100
-			if a.Percentage != nil {
-				r.Fault.AbortPercent = a.Percentage.Value
+			if r.Fault.AbortPercent, err = vsPercent("fault.abort.percentage", a.Percentage); err != nil {
+				return r, err
 			}
 		}
 	}
@@ -210,6 +220,38 @@ func vsRoute(ctx *plugin.BuildContext, vs *networkingv1.VirtualService, h *netwo
 		ctx.Warnf(ref, field, conditions.ReasonUnsupportedValue, "rewrite, headers, corsPolicy and mirrors have no equivalent for this protocol and are left out")
 	}
 	return r, nil
+}
+
+// vsDuration reads an optional Istio duration the way Envoy bounds it: a
+// valid protobuf Duration (Istio's API server check, which files never
+// went through), not negative, and more than zero when positive is set.
+func vsDuration(field string, d *durationpb.Duration, positive bool) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, fmt.Errorf("%s: %v", field, err)
+	}
+	switch v := d.AsDuration(); {
+	case v < 0:
+		return 0, fmt.Errorf("%s %s must not be negative", field, v)
+	case positive && v == 0:
+		return 0, fmt.Errorf("%s must be more than zero", field)
+	default:
+		return v, nil
+	}
+}
+
+// vsPercent reads an optional Istio percentage: 100 when unset, else
+// 0..100 (Envoy's FractionalPercent cannot carry more).
+func vsPercent(field string, p *networkingv1alpha3.Percent) (float64, error) {
+	if p == nil {
+		return 100, nil
+	}
+	if math.IsNaN(p.Value) || p.Value < 0 || p.Value > 100 {
+		return 0, fmt.Errorf("%s %g is outside 0..100", field, p.Value)
+	}
+	return p.Value, nil
 }
 
 func toDestination(d *networkingv1alpha3.Destination) metaprotocolv1alpha1.Destination {

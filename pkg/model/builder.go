@@ -96,6 +96,8 @@ func Reads(group, kind string) bool { return modelKinds[group+"/"+kind] }
 // ownership: callers must not modify obj afterwards. Adding an object with
 // the same kind, namespace and name as an earlier one replaces it, as a
 // later `kubectl apply` would, and records a warning naming both origins.
+// An object with numbers out of the range the data plane takes (ports
+// outside 1..65535) is not added: the error is FieldErrors.
 func (b *Builder) Add(obj runtime.Object, origin Origin) error {
 	ref, meta, err := refOf(obj)
 	if err != nil {
@@ -103,6 +105,9 @@ func (b *Builder) Add(obj runtime.Object, origin Origin) error {
 	}
 	if !Reads(ref.Group, ref.Kind) {
 		return fmt.Errorf("model: %s is not a kind the model reads", ref)
+	}
+	if errs := checkBounds(ref, obj); len(errs) > 0 {
+		return errs
 	}
 	var rev Revision
 	if b.memo != nil {

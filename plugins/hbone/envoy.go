@@ -1,6 +1,7 @@
 package hbone
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -143,12 +144,15 @@ func internalAddress(listener, endpointID string) *corev3.Address {
 	}}}
 }
 
-// hostPort renders ip:port, bracketing IPv6.
+// hostPort renders ip:port, bracketing IPv6. The port is printed as
+// given, never narrowed to 16 bits: the model refuses ports outside
+// 1..65535, and a bad one must stay visible rather than wrap around
+// (151952 would become 20880).
 func hostPort(ip string, port uint32) string {
 	if a, err := netip.ParseAddr(ip); err == nil {
-		return netip.AddrPortFrom(a, uint16(port)).String()
+		ip = a.String()
 	}
-	return ip + ":" + strconv.FormatUint(uint64(port), 10)
+	return net.JoinHostPort(ip, strconv.FormatUint(uint64(port), 10))
 }
 
 // originalDstMetadata is endpoint metadata for an internal endpoint: the

@@ -206,7 +206,7 @@ func addDocuments(docs []document, b *model.Builder) []model.Diagnostic {
 			continue
 		}
 		if err := b.Add(d.obj, d.origin); err != nil {
-			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Origin: d.origin, Reason: "InvalidObject", Message: err.Error()})
+			diags = append(diags, model.AddError(err, d.origin)...)
 		}
 	}
 	return diags

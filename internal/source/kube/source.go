@@ -182,7 +182,7 @@ func (s *Source) build(ctx context.Context, prev map[string]model.Revision) (sou
 				obj.GetObjectKind().SetGroupVersionKind(k.gvk)
 			}
 			if err := b.Add(obj, model.Origin{}); err != nil {
-				diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Reason: "InvalidObject", Message: err.Error()})
+				diags = append(diags, model.AddError(err, model.Origin{})...)
 			}
 		}
 	}
