@@ -2,13 +2,13 @@ package metaroute
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
 	"github.com/aeraki-ng/aeraki/api/duration"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/re2"
 )
 
 // Validate checks a MetaRouter against the mesh: every host and
@@ -184,8 +184,8 @@ func (v *validator) matches(field string, attrs map[string]metaprotocolv1alpha1.
 			v.errorf(f, conditions.ReasonInvalidRoute, "set only one of exact, prefix and regex")
 		}
 		if m.Regex != "" {
-			if _, err := regexp.Compile(m.Regex); err != nil {
-				v.errorf(f+".regex", conditions.ReasonInvalidRoute, "invalid RE2 regular expression %q: %v", m.Regex, err)
+			if err := re2.Check(m.Regex, v.view.Options().RegexMaxProgramSize); err != nil {
+				v.errorf(f+".regex", conditions.ReasonInvalidRoute, "%v", err)
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/re2"
 )
 
 // VirtualServiceRef is the ObjectRef of a VirtualService.
@@ -58,7 +59,7 @@ func FromVirtualServices(ctx *plugin.BuildContext, list []*networkingv1.VirtualS
 				if len(m.Gateways) > 0 && !appliesToMesh(m.Gateways) {
 					continue
 				}
-				attrs, err := vsMatch(m)
+				attrs, err := vsMatch(m, ctx.Model.Options().RegexMaxProgramSize)
 				if err != nil {
 					ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: mfield, Reason: conditions.ReasonUnsupportedValue, Message: err.Error() + "; this match is skipped rather than widened"})
 					continue
@@ -87,7 +88,7 @@ func appliesToMesh(gateways []string) bool {
 	return false
 }
 
-func vsMatch(m *networkingv1alpha3.HTTPMatchRequest) ([]AttributeMatch, error) {
+func vsMatch(m *networkingv1alpha3.HTTPMatchRequest, maxProgramSize int) ([]AttributeMatch, error) {
 	var unsupported []string
 	if m.Uri != nil {
 		unsupported = append(unsupported, "uri")
@@ -122,6 +123,13 @@ func vsMatch(m *networkingv1alpha3.HTTPMatchRequest) ([]AttributeMatch, error) {
 	}
 	for k, v := range m.Headers {
 		attrs[k] = fromIstioMatch(v)
+	}
+	for _, name := range sortedKeys(attrs) {
+		if re := attrs[name].Regex; re != "" {
+			if err := re2.Check(re, maxProgramSize); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
 	return Attributes(attrs), nil
 }

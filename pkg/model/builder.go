@@ -18,6 +18,7 @@ import (
 	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/re2"
 )
 
 // Options are the mesh-wide settings a Snapshot is built with.
@@ -29,6 +30,11 @@ type Options struct {
 	RootNamespace string
 	// TrustDomain is the SPIFFE trust domain of workload identities. Default cluster.local.
 	TrustDomain string
+	// RegexMaxProgramSize is the largest RE2 program the proxies accept
+	// (Envoy's runtime key re2.max_program_size.error_level); every regex
+	// aeraki emits is checked against it. Default re2.IstioMaxProgramSize,
+	// what Istio's bootstrap sets for istio-proxy.
+	RegexMaxProgramSize int
 }
 
 func (o Options) withDefaults() Options {
@@ -40,6 +46,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
+	}
+	if o.RegexMaxProgramSize <= 0 {
+		o.RegexMaxProgramSize = re2.IstioMaxProgramSize
 	}
 	return o
 }

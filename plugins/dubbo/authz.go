@@ -9,6 +9,7 @@ import (
 	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/re2"
 )
 
 // DubboAuthorizationPolicy is enforced in two places, because stock Envoy
@@ -101,6 +102,16 @@ func compileAuthz(ctx *plugin.BuildContext, report bool) *authzPlan {
 		ref := PolicyRef(pol)
 		plan.policies = append(plan.policies, ref)
 		rules := normalizeRules(ref, pol.Spec.Rules)
+		if field, err := checkRegexes(ctx, pol.Spec.Rules); err != nil {
+			// A matcher Envoy would refuse takes the whole RBAC filter with
+			// it; refusing every call is the closed way to fail.
+			plan.denyAll, plan.denyWhy = true, fmt.Sprintf("%s needs a regex the proxy refuses", ref)
+			if report {
+				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: field, Reason: conditions.ReasonUnsupportedValue,
+					Message: err.Error() + "; Dubbo calls to the workloads it covers are refused until it is fixed"})
+			}
+			continue
+		}
 		switch pol.Spec.Action {
 		case dubbov1alpha1.ActionAllow, "":
 			hasAllow = true
@@ -196,6 +207,36 @@ func planAllow(ctx *plugin.BuildContext, plan *authzPlan, rules []authzRule, rep
 			}
 		}
 	}
+}
+
+// checkRegexes checks the regexes the namespace matchers of rules become
+// (namespaceMatcher) against the proxies' RE2 program size limit, and
+// returns the field of the first one too large.
+func checkRegexes(ctx *plugin.BuildContext, rules []dubbov1alpha1.Rule) (string, error) {
+	limit := ctx.Model.Options().RegexMaxProgramSize
+	for i, r := range rules {
+		for j, f := range r.From {
+			if f.Source == nil {
+				continue
+			}
+			for _, fv := range []struct {
+				field  string
+				values []string
+			}{{"namespaces", f.Source.Namespaces}, {"notNamespaces", f.Source.NotNamespaces}} {
+				field := fv.field
+				for k, v := range fv.values {
+					re := namespaceMatcher(v).GetSafeRegex().GetRegex()
+					if re == "" {
+						continue
+					}
+					if err := re2.Check(re, limit); err != nil {
+						return fmt.Sprintf("spec.rules[%d].from[%d].source.%s[%d]", i, j, field, k), fmt.Errorf("namespace %q: %w", v, err)
+					}
+				}
+			}
+		}
+	}
+	return "", nil
 }
 
 // normalizeRules reads a policy's rules; a nil source or operation matches
