@@ -2,6 +2,7 @@ package redis
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
+	"github.com/aeraki-ng/aeraki/api/duration"
 	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
@@ -166,24 +168,32 @@ func tcpSettings(ctx *plugin.BuildContext, out *clusterv3.Cluster, rd *redisv1al
 	}
 	if ka := tcp.TCPKeepalive; ka != nil {
 		k := &corev3.TcpKeepalive{}
-		if ka.Probes > 0 {
+		switch {
+		case ka.Probes < 0:
+			return fmt.Errorf("tcpKeepalive.probes %d is negative", ka.Probes)
+		case ka.Probes > 0:
 			k.KeepaliveProbes = wrapperspb.UInt32(uint32(ka.Probes))
 		}
-		t, err := parse(ka.Time)
-		if err != nil {
-			return fmt.Errorf("tcpKeepalive.time: %w", err)
-		}
-		if t > 0 {
-			k.KeepaliveTime = wrapperspb.UInt32(seconds(t))
-		}
-		i, err := parse(ka.Interval)
-		if err != nil {
-			return fmt.Errorf("tcpKeepalive.interval: %w", err)
-		}
-		if i > 0 {
-			k.KeepaliveInterval = wrapperspb.UInt32(seconds(i))
+		for _, d := range []struct {
+			field string
+			value duration.Duration
+			out   **wrapperspb.UInt32Value
+		}{{"time", ka.Time, &k.KeepaliveTime}, {"interval", ka.Interval, &k.KeepaliveInterval}} {
+			v, err := parse(d.value)
+			if err != nil {
+				return fmt.Errorf("tcpKeepalive.%s: %w", d.field, err)
+			}
+			if v > maxKeepalive {
+				return fmt.Errorf("tcpKeepalive.%s %s is over %s, the most Envoy's uint32 of seconds holds", d.field, v, maxKeepalive)
+			}
+			if v > 0 {
+				*d.out = wrapperspb.UInt32(seconds(v))
+			}
 		}
 		out.UpstreamConnectionOptions = &clusterv3.UpstreamConnectionOptions{TcpKeepalive: k}
+	}
+	if tcp.MaxConnections < 0 {
+		return fmt.Errorf("maxConnections %d is negative", tcp.MaxConnections)
 	}
 	if tcp.MaxConnections > 0 && subset == "" {
 		ctx.Warnf(destinationRef(rd), "spec.trafficPolicy.connectionPool.tcp.maxConnections", conditions.ReasonUnsupportedValue,
@@ -191,6 +201,9 @@ func tcpSettings(ctx *plugin.BuildContext, out *clusterv3.Cluster, rd *redisv1al
 	}
 	return nil
 }
+
+// maxKeepalive is the longest keepalive setting a uint32 of seconds holds.
+const maxKeepalive = time.Duration(math.MaxUint32) * time.Second
 
 // seconds rounds a duration up to whole seconds, at least one: TCP
 // keepalive settings are in seconds.

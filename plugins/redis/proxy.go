@@ -76,11 +76,18 @@ func settings(out *redisproxyv3.RedisProxy_ConnPoolSettings, s *redisv1alpha1.Re
 	out.EnableCommandStats = s.EnableCommandStats
 	out.EnableHashtagging = s.EnableHashtagging
 	out.EnableRedirection = s.EnableRedirection
-	if s.MaxBufferSizeBeforeFlush > 0 {
+	switch {
+	case s.MaxBufferSizeBeforeFlush < 0:
+		errs = append(errs, fmt.Errorf("maxBufferSizeBeforeFlush %d is negative", s.MaxBufferSizeBeforeFlush))
+	case s.MaxBufferSizeBeforeFlush > 0:
 		out.MaxBufferSizeBeforeFlush = uint32(s.MaxBufferSizeBeforeFlush)
 	}
-	if s.MaxUpstreamUnknownConnections != nil {
-		out.MaxUpstreamUnknownConnections = wrapperspb.UInt32(uint32(max(*s.MaxUpstreamUnknownConnections, 0)))
+	if n := s.MaxUpstreamUnknownConnections; n != nil {
+		if *n < 0 {
+			errs = append(errs, fmt.Errorf("maxUpstreamUnknownConnections %d is negative", *n))
+		} else {
+			out.MaxUpstreamUnknownConnections = wrapperspb.UInt32(uint32(*n))
+		}
 	}
 	policy, ok := readPolicies[s.ReadPolicy]
 	if !ok {
@@ -109,11 +116,11 @@ func fault(f redisv1alpha1.RedisFault) (*redisproxyv3.RedisProxy_RedisFault, err
 	default:
 		return nil, fmt.Errorf("type %q is not DELAY or ERROR", f.Type)
 	}
-	pct := 100.0
-	if f.Percentage != nil {
-		pct = f.Percentage.Value
+	pct, err := percent(f.Percentage)
+	if err != nil {
+		return nil, err
 	}
-	out.FaultEnabled = &corev3.RuntimeFractionalPercent{DefaultValue: percent(pct)}
+	out.FaultEnabled = &corev3.RuntimeFractionalPercent{DefaultValue: pct}
 	d, err := parse(f.Delay)
 	if err != nil {
 		return nil, fmt.Errorf("delay: %w", err)

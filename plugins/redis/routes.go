@@ -48,13 +48,15 @@ func prefixRoutes(ctx *plugin.BuildContext, rs *redisv1alpha1.RedisService) *red
 					Message: err.Error() + "; the mirror is skipped"})
 				continue
 			}
-			pct := 100.0
-			if m.Percentage != nil {
-				pct = m.Percentage.Value
+			pct, err := percent(m.Percentage)
+			if err != nil {
+				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: fmt.Sprintf("%s.mirror[%d].percentage.value", field, j), Reason: conditions.ReasonInvalidRoute,
+					Message: err.Error() + "; the mirror is skipped"})
+				continue
 			}
 			route.RequestMirrorPolicy = append(route.RequestMirrorPolicy, &redisproxyv3.RedisProxy_PrefixRoutes_Route_RequestMirrorPolicy{
 				Cluster:             mc,
-				RuntimeFraction:     &corev3.RuntimeFractionalPercent{DefaultValue: percent(pct)},
+				RuntimeFraction:     &corev3.RuntimeFractionalPercent{DefaultValue: pct},
 				ExcludeReadCommands: m.ExcludeReadCommands,
 			})
 		}
@@ -79,6 +81,9 @@ func destination(ctx *plugin.BuildContext, namespace string, d redisv1alpha1.Red
 	svc := ctx.Model.LookupService(d.Host, namespace)
 	if svc == nil {
 		return "", fmt.Errorf("host %q matches no Service or ServiceEntry", d.Host)
+	}
+	if d.Port != 0 && !model.ValidPort(int64(d.Port)) {
+		return "", fmt.Errorf("port %d is outside 1..65535", d.Port)
 	}
 	port, err := redisPort(svc, uint32(d.Port), ctx.Port.Number)
 	if err != nil {
@@ -110,10 +115,18 @@ func redisPort(svc *model.Service, want, building uint32) (*model.Port, error) {
 	return nil, fmt.Errorf("%s has %d Redis ports and none numbered %d; set the route's port", svc.Hostname, len(redis), building)
 }
 
-// percent converts 0..100 into a FractionalPercent with a precision of a
-// ten-thousandth of a percent.
-func percent(p float64) *typev3.FractionalPercent {
-	return &typev3.FractionalPercent{Numerator: uint32(math.Round(p * 10000)), Denominator: typev3.FractionalPercent_MILLION}
+// percent converts an optional percentage (all when unset) into a
+// FractionalPercent with a precision of a ten-thousandth of a percent; a
+// value outside 0..100 is an error, never a wrapped numerator.
+func percent(p *redisv1alpha1.Percent) (*typev3.FractionalPercent, error) {
+	v := 100.0
+	if p != nil {
+		v = p.Value
+	}
+	if math.IsNaN(v) || v < 0 || v > 100 {
+		return nil, fmt.Errorf("percentage %g is outside 0..100", v)
+	}
+	return &typev3.FractionalPercent{Numerator: uint32(math.Round(v * 10000)), Denominator: typev3.FractionalPercent_MILLION}, nil
 }
 
 // serviceRef is the ObjectRef of a RedisService.
