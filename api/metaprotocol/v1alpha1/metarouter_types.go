@@ -288,8 +288,10 @@ type FaultInjection struct {
 
 // FaultDelay delays a share of the requests by a fixed time.
 type FaultDelay struct {
-	// FixedDelay is how long a request is held before being forwarded.
+	// FixedDelay is how long a request is held before being forwarded;
+	// more than zero (Envoy's fault delay requires it).
 	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="fixedDelay must be more than zero"
 	FixedDelay duration.Duration `json:"fixedDelay"`
 
 	// Percentage is the share of requests delayed; when absent, all of them.
@@ -390,8 +392,10 @@ type TokenBucket struct {
 	// +kubebuilder:validation:Minimum=1
 	TokensPerFill *int32 `json:"tokensPerFill,omitempty"`
 
-	// FillInterval is how often tokensPerFill tokens are added to the bucket.
+	// FillInterval is how often tokensPerFill tokens are added to the
+	// bucket; at least 50ms, the shortest Envoy's local rate limit takes.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="fillInterval must be at least 50ms (Envoy refuses a shorter fill timer)"
 	FillInterval duration.Duration `json:"fillInterval"`
 }
 

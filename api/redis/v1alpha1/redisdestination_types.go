@@ -170,12 +170,15 @@ type TCPKeepalive struct {
 	Probes int32 `json:"probes,omitempty"`
 
 	// Time is the idle time before the first probe; the OS default when
-	// absent.
+	// absent. At most 4294967295s, what Envoy's uint32 of seconds holds.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('4294967295s')",message="time must be at most 4294967295s"
 	Time duration.Duration `json:"time,omitempty"`
 
 	// Interval is the time between probes; the OS default when absent.
+	// At most 4294967295s, what Envoy's uint32 of seconds holds.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('4294967295s')",message="interval must be at most 4294967295s"
 	Interval duration.Duration `json:"interval,omitempty"`
 }
 
