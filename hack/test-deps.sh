@@ -88,7 +88,9 @@ ensure_etcd() {
 		[[ -x "$etcd_path" ]] || die "etcd-server installed but no etcd binary found"
 	fi
 	local want
-	want="$(readlink -f "$etcd_path") $("$etcd_path" --version 2>/dev/null | head -n1)"
+	# sed reads the whole output: with head, etcd can die of SIGPIPE and
+	# pipefail would stop the script (seen as "Error 141").
+	want="$(readlink -f "$etcd_path") $("$etcd_path" --version 2>/dev/null | sed -n 1p)"
 	if up_to_date etcd "$want" && [[ "$(readlink -f "$BIN/etcd")" == "$(readlink -f "$etcd_path")" ]]; then
 		log "etcd up to date ($want)"
 		return
