@@ -73,6 +73,19 @@ type IstiodOptions struct {
 
 	// ReadyTimeout bounds the wait for /ready (default 3 minutes).
 	ReadyTimeout time.Duration
+
+	// NoWait returns as soon as the process started, without waiting for
+	// /ready: for tests of an istiod that must not become ready (a config
+	// source it refuses). Call WaitReady or WaitLog to wait for something.
+	NoWait bool
+
+	// CA runs istiod's certificate authority and its TLS port (secure
+	// xDS and the CA's IstioCertificateService, normally :15012) on
+	// SecureXDSAddr, with istiod's self-signed root. istiod then writes
+	// the root into the istio-ca-root-cert ConfigMap of every namespace
+	// and signs CSRs authenticated by ServiceAccount tokens it checks
+	// with TokenReview (audience istio-ca). See ServiceAccountToken.
+	CA bool
 }
 
 // Istiod is a running pilot-discovery process.
@@ -86,12 +99,18 @@ type Istiod struct {
 	MonitoringAddr string
 	// CtrlzAddr is the ControlZ introspection address (--ctrlz_port, normally 9876).
 	CtrlzAddr string
+	// SecureXDSAddr is istiod's TLS gRPC address (--secureGRPCAddr,
+	// normally :15012): secure xDS and the CA. Empty unless
+	// IstiodOptions.CA is set.
+	SecureXDSAddr string
 	// Namespace is istiod's namespace (POD_NAMESPACE) and the mesh root namespace.
 	Namespace string
 	// LogPath is the file receiving istiod's stdout and stderr.
 	LogPath string
 	// MeshConfigPath is the mesh config file passed with --meshConfig.
 	MeshConfigPath string
+
+	kubeconfig string
 
 	cmd   *exec.Cmd
 	ready bool          // /ready answered 200
@@ -158,7 +177,7 @@ var errAddrInUse = errors.New("address already in use")
 func startIstiodOnce(t testing.TB, opts IstiodOptions, dir string, attempt int) (*Istiod, error) {
 	t.Helper()
 	bin, _ := binPath("pilot-discovery")
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -167,10 +186,14 @@ func startIstiodOnce(t testing.TB, opts IstiodOptions, dir string, attempt int) 
 		HTTPAddr:       hostPort(ports[1]),
 		MonitoringAddr: hostPort(ports[2]),
 		CtrlzAddr:      hostPort(ports[3]),
+		kubeconfig:     opts.Kubeconfig,
 		Namespace:      opts.Namespace,
 		LogPath:        filepath.Join(dir, fmt.Sprintf("istiod-%d.log", attempt)),
 		MeshConfigPath: filepath.Join(dir, "mesh.yaml"),
 		done:           make(chan struct{}),
+	}
+	if opts.CA {
+		ist.SecureXDSAddr = hostPort(ports[4])
 	}
 	if err := os.WriteFile(ist.MeshConfigPath, []byte(meshConfigYAML(opts)), 0o644); err != nil {
 		return nil, err
@@ -193,7 +216,7 @@ func startIstiodOnce(t testing.TB, opts IstiodOptions, dir string, attempt int) 
 		"--ctrlz_port=" + strconv.Itoa(ports[3]),
 		// Empty addresses disable the TLS listeners (secure xDS :15012 and the
 		// webhook server :15017); webhooks are then multiplexed on httpAddr.
-		"--secureGRPCAddr=",
+		"--secureGRPCAddr=" + ist.SecureXDSAddr,
 		"--httpsAddr=",
 		"--shutdownDuration=1s",
 		"--log_output_level=" + opts.LogLevel,
@@ -219,11 +242,14 @@ func startIstiodOnce(t testing.TB, opts IstiodOptions, dir string, attempt int) 
 	}()
 	t.Cleanup(func() {
 		ist.stop()
-		if ist.ready && t.Failed() { // a start failure already reported the tail
+		if (ist.ready || opts.NoWait) && t.Failed() { // a start failure already reported the tail
 			t.Logf("testenv: istiod log %s (tail):\n%s", ist.LogPath, tailFile(ist.LogPath, 80))
 		}
 	})
 
+	if opts.NoWait {
+		return ist, nil
+	}
 	if err := ist.waitReady(opts.ReadyTimeout); err != nil {
 		ist.stop()
 		tail := tailFile(ist.LogPath, 60)
@@ -255,9 +281,24 @@ func istiodEnv(opts IstiodOptions) []string {
 	env = append(env,
 		"POD_NAMESPACE="+opts.Namespace,
 		"POD_NAME=istiod-testenv",
-		// No CA: nothing to sign, no istio-ca-secret, no istiod DNS certs.
-		"ENABLE_CA_SERVER=false",
-		"PILOT_CERT_PROVIDER=none",
+	)
+	if opts.CA {
+		env = append(env,
+			// istiod's own CA (self-signed root in the istio-ca-secret
+			// Secret) signs workload CSRs and istiod's DNS certificate
+			// for its TLS port (pilot/pkg/bootstrap/server.go,
+			// initIstiodCerts).
+			"ENABLE_CA_SERVER=true",
+			"PILOT_CERT_PROVIDER=istiod",
+		)
+	} else {
+		env = append(env,
+			// No CA: nothing to sign, no istio-ca-secret, no istiod DNS certs.
+			"ENABLE_CA_SERVER=false",
+			"PILOT_CERT_PROVIDER=none",
+		)
+	}
+	env = append(env,
 		// No sidecar injection webhook and no webhook-config patching.
 		"INJECT_ENABLED=false",
 		"INJECTION_WEBHOOK_CONFIG_NAME=",
@@ -330,6 +371,37 @@ func (ist *Istiod) waitReady(timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("GET %s not 200 after %v (last: %s)", url, timeout, lastStatus)
+}
+
+// WaitReady waits until istiod's /ready answers 200 (after NoWait).
+func (ist *Istiod) WaitReady(timeout time.Duration) error {
+	if err := ist.waitReady(timeout); err != nil {
+		return err
+	}
+	ist.ready = true
+	return nil
+}
+
+// WaitLog waits until istiod's output contains substr and returns the
+// first line holding it, or fails after timeout with the log's tail.
+func (ist *Istiod) WaitLog(t testing.TB, substr string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, line := range strings.Split(ist.Log(), "\n") {
+			if strings.Contains(line, substr) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: istiod did not log %q within %v; tail of %s:\n%s", substr, timeout, ist.LogPath, tailFile(ist.LogPath, 40))
+		}
+		select {
+		case <-ist.done:
+			t.Fatalf("testenv: istiod exited (%v) before logging %q; tail:\n%s", ist.err, substr, tailFile(ist.LogPath, 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Exited returns a channel closed when the istiod process exits.
