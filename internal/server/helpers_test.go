@@ -61,8 +61,12 @@ func startServerWith(t *testing.T, dir string, adjust func(*Options), extra ...p
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The protocol tests speak plaintext, with the flag that serves proxy
+	// config there as aeraki did before its TLS address; authorization
+	// and the TLS address have their own tests (authz_test.go).
 	opts := Options{Registry: reg, Source: src, XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0",
-		DebugAddress: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, Log: log}
+		DebugAddress: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, Log: log,
+		Authorization: Authorization{InsecurePlaintextProxies: true}}
 	if adjust != nil {
 		adjust(&opts)
 	}
@@ -199,6 +203,7 @@ type adsClient struct {
 	resps  chan *discoveryv3.DiscoveryResponse
 	held   []*discoveryv3.DiscoveryResponse // received, of other types than asked for so far
 	cancel context.CancelFunc
+	err    error // why the stream ended, once resps is closed
 }
 
 func dial(t *testing.T, addr string) *grpc.ClientConn {
@@ -213,8 +218,14 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 
 func newADSClient(t *testing.T, addr string, node *corev3.Node) *adsClient {
 	t.Helper()
+	return newADSClientOn(t, dial(t, addr), node)
+}
+
+// newADSClientOn opens a stream on an existing connection (TLS ones).
+func newADSClientOn(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *adsClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(dial(t, addr)).StreamAggregatedResources(ctx)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -225,6 +236,7 @@ func newADSClient(t *testing.T, addr string, node *corev3.Node) *adsClient {
 		for {
 			r, err := stream.Recv()
 			if err != nil {
+				c.err = err
 				return
 			}
 			c.resps <- r
@@ -278,6 +290,24 @@ func (c *adsClient) recvWithin(typeURL string, d time.Duration) *discoveryv3.Dis
 			}
 			c.held = append(c.held, r)
 		case <-timer.C:
+			return nil
+		}
+	}
+}
+
+// recvErr waits for the stream to end and returns why.
+func (c *adsClient) recvErr() error {
+	c.t.Helper()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case _, ok := <-c.resps:
+			if !ok {
+				return c.err
+			}
+		case <-timer.C:
+			c.t.Fatalf("the stream did not end within %v", wait)
 			return nil
 		}
 	}

@@ -28,6 +28,8 @@ func IsMCPType(typeURL string) bool { return !strings.HasPrefix(typeURL, envoyTy
 type mcpEntry struct {
 	ef  *translate.EnvoyFilter
 	any *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
+	// secret is set when the EnvoyFilter carries credentials.
+	secret bool
 }
 
 // mcpResource wraps an EnvoyFilter the way istiod's MCP client
@@ -85,7 +87,7 @@ func envoyFilterCollection(efs []*translate.EnvoyFilter, prev map[string]*mcpEnt
 				}
 				// Keep serving the last good encoding.
 			} else {
-				e = &mcpEntry{ef: ef, any: a}
+				e = &mcpEntry{ef: ef, any: a, secret: translate.RedactEnvoyFilter(ef) != ef}
 			}
 		}
 		entries[name] = e

@@ -15,6 +15,8 @@ type metrics struct {
 	registry *prometheus.Registry
 
 	connected   *prometheus.GaugeVec     // by kind
+	streams     *prometheus.GaugeVec     // by listener
+	refused     *prometheus.CounterVec   // by listener, reason
 	pushes      *prometheus.CounterVec   // by type
 	pushLatency *prometheus.HistogramVec // by type
 	nacks       *prometheus.CounterVec   // by type
@@ -32,6 +34,14 @@ func newMetrics() *metrics {
 			Name: "aeraki_xds_connected_proxies",
 			Help: "xDS streams open now, by kind of client: istiod (MCP), a proxy kind (waypoint, ztunnel, proxyless) or unknown (matched no plugin).",
 		}, []string{"kind"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "aeraki_xds_streams",
+			Help: "xDS streams open now, by listener (tls, plaintext), including those not yet past their first request; bounded by --max-streams.",
+		}, []string{"listener"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aeraki_xds_refused_total",
+			Help: "xDS streams refused, by listener and reason: limit-total, limit-client (stream limits), plaintext, no-certificate, identity (authorization), unknown-node, node-changed, no-node, not-ready. Each is logged.",
+		}, []string{"listener", "reason"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aeraki_xds_pushes_total",
 			Help: "xDS responses sent, by type (lds, rds, cds, eds, sds, mcp/<Kind>).",
@@ -67,7 +77,7 @@ func newMetrics() *metrics {
 			Help: "Findings about the current config, by severity (error, warning, info); /debug/diagnostics lists them.",
 		}, []string{"severity"}),
 	}
-	m.registry.MustRegister(m.connected, m.pushes, m.pushLatency, m.nacks, m.generation, m.generations,
+	m.registry.MustRegister(m.connected, m.streams, m.refused, m.pushes, m.pushLatency, m.nacks, m.generation, m.generations,
 		m.units, m.rejected, m.diagnostics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

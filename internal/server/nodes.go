@@ -14,8 +14,9 @@ import (
 const (
 	// mcpKey is the key of the MCP collections, shared by every istiod.
 	mcpKey = "mcp"
-	// unmatchedKey is where nodes no plugin claims are sent: an empty
-	// config, so they fail fast ("resource not found") instead of hanging.
+	// unmatchedKey is the key of nodes no plugin claims. Their Envoy
+	// requests are refused (authorize), so no cache holds it; it exists
+	// so that go-control-plane's NodeHash never returns "".
 	unmatchedKey = "unmatched"
 )
 
@@ -53,6 +54,16 @@ type nodeMatch struct {
 	key     string // cache key
 	plugin  string // the ProxyBuilder that claimed it, "" when none did
 	proxyID string // the proxy id it was mapped to
+}
+
+// builder returns the ProxyBuilder registered under name.
+func (m *nodeMapper) builder(name string) plugin.ProxyBuilder {
+	for _, nb := range m.builders {
+		if nb.name == name {
+			return nb.b
+		}
+	}
+	return nil
 }
 
 // ID implements cachev3.NodeHash.

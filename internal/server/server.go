@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
@@ -32,6 +34,31 @@ import (
 // streams to drain before it closes them.
 const DefaultShutdownTimeout = 10 * time.Second
 
+// Defaults of Limits.
+const (
+	// DefaultMaxStreams bounds the xDS streams open at once.
+	DefaultMaxStreams = 10000
+	// DefaultMaxStreamsPerClient bounds the streams of one client
+	// address. A proxy opens one ADS stream, istiod one per config source.
+	DefaultMaxStreamsPerClient = 100
+	// DefaultIdleGrace is how long a node's cache entry outlives its last
+	// stream, so that a reconnecting proxy finds its config in place.
+	DefaultIdleGrace = 30 * time.Second
+)
+
+// Limits bound what clients can make the server hold.
+type Limits struct {
+	// MaxStreams bounds the streams open at once on all addresses;
+	// DefaultMaxStreams when zero, no bound when negative.
+	MaxStreams int
+	// MaxStreamsPerClient bounds the streams of one client IP address;
+	// DefaultMaxStreamsPerClient when zero, no bound when negative.
+	MaxStreamsPerClient int
+	// IdleGrace is how long a node's cache entry outlives its last
+	// stream; DefaultIdleGrace when zero.
+	IdleGrace time.Duration
+}
+
 // Options configure a Server.
 type Options struct {
 	// Registry holds the plugins. Required.
@@ -39,8 +66,23 @@ type Options struct {
 	// Source delivers snapshots (a directory watcher, later Kubernetes). Required.
 	Source source.Source
 	// XDSAddress is where the plaintext xDS/MCP gRPC server listens, such
-	// as "127.0.0.1:15010". Required; port 0 picks a free port.
+	// as "127.0.0.1:15010"; port 0 picks a free port, empty serves no
+	// plaintext. What it serves is limited by Authorization.
 	XDSAddress string
+	// SecureXDSAddress is where the same server listens over TLS, such as
+	// ":15012"; empty serves no TLS. TLS is required with it.
+	SecureXDSAddress string
+	// TLS is the TLS configuration of SecureXDSAddress: aeraki's
+	// certificate and the roots client certificates are verified against
+	// (identity.ServerConfig).
+	TLS *tls.Config
+	// TLSReady, when set, must report true before /ready does: the
+	// serving certificate is loaded.
+	TLSReady func() bool
+	// Authorization says who may read what.
+	Authorization Authorization
+	// Limits bound the streams and the per-node state clients can cause.
+	Limits Limits
 	// MonitoringAddress serves /metrics; empty disables it.
 	MonitoringAddress string
 	// DebugAddress serves /ready and /debug/*; empty disables it.
@@ -70,16 +112,17 @@ type Server struct {
 	nodes      *nodeMapper
 	pub        *publisher
 	tracker    *tracker
-	mcp        *mcpCache
-	envoy      cachev3.SnapshotCache
+	plaintext  *listener // nil when XDSAddress is empty
+	secure     *listener // nil when SecureXDSAddress is empty
 
 	xdsCtx    context.Context
 	xdsCancel context.CancelFunc
-	grpc      *grpc.Server
+	grpcs     []*grpc.Server
 
 	listenOnce sync.Once
 	listenErr  error
 	xdsLis     net.Listener
+	tlsLis     net.Listener
 	monLis     net.Listener
 	dbgLis     net.Listener
 
@@ -104,11 +147,29 @@ func New(opts Options) (*Server, error) {
 	if opts.Source == nil {
 		return nil, errors.New("server: a source is required")
 	}
-	if opts.XDSAddress == "" {
-		return nil, errors.New("server: an xDS address is required")
+	if opts.XDSAddress == "" && opts.SecureXDSAddress == "" {
+		return nil, errors.New("server: an xDS address is required (plaintext, TLS or both)")
+	}
+	if opts.SecureXDSAddress != "" && opts.TLS == nil {
+		return nil, errors.New("server: the TLS address needs a TLS configuration (a serving certificate)")
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	switch {
+	case opts.Limits.MaxStreams == 0:
+		opts.Limits.MaxStreams = DefaultMaxStreams
+	case opts.Limits.MaxStreams < 0:
+		opts.Limits.MaxStreams = 0
+	}
+	switch {
+	case opts.Limits.MaxStreamsPerClient == 0:
+		opts.Limits.MaxStreamsPerClient = DefaultMaxStreamsPerClient
+	case opts.Limits.MaxStreamsPerClient < 0:
+		opts.Limits.MaxStreamsPerClient = 0
+	}
+	if opts.Limits.IdleGrace <= 0 {
+		opts.Limits.IdleGrace = DefaultIdleGrace
 	}
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
@@ -117,17 +178,41 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Log, metrics: newMetrics(), translator: tr, mcp: newMCPCache()}
+	s := &Server{opts: opts, log: opts.Log, metrics: newMetrics(), translator: tr}
 	s.nodes = newNodeMapper(opts.Registry, opts.Log)
-	s.envoy = cachev3.NewSnapshotCache(false, s.nodes, cacheLogger{opts.Log.WithName("xds-cache")})
-	s.pub = newPublisher(opts.Log, s.envoy, s.mcp)
-	s.tracker = newTracker(opts.Log.WithName("xds"), s.metrics, s.nodes, s.pub)
+	newView := func(name string, credentials bool) *view {
+		return &view{name: name, credentials: credentials, mcp: newMCPCache(),
+			envoy: cachev3.NewSnapshotCache(false, s.nodes, cacheLogger{opts.Log.WithName("xds-cache")})}
+	}
+	var views []*view
+	if opts.SecureXDSAddress != "" {
+		s.secure = &listener{name: "tls", secure: true, view: newView("tls", true)}
+		views = append(views, s.secure.view)
+	}
+	if opts.XDSAddress != "" {
+		s.plaintext = &listener{name: "plaintext", view: newView("plaintext", opts.Authorization.InsecurePlaintextCredentials)}
+		views = append(views, s.plaintext.view)
+	}
+	s.pub = newPublisher(opts.Log, opts.Limits.IdleGrace, views...)
+	s.tracker = newTracker(opts.Log.WithName("xds"), s.metrics, s.nodes, s.pub, opts.Limits)
+	s.tracker.authorize = s.authorize
 	return s, nil
+}
+
+// listeners are the configured listeners, TLS first.
+func (s *Server) listeners() []*listener {
+	var out []*listener
+	for _, l := range []*listener{s.secure, s.plaintext} {
+		if l != nil {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // cache routes each request to the cache for its kind of type URL: Istio
 // collections to the MCP cache, Envoy resources to the per-proxy cache.
-func (s *Server) cache() cachev3.Cache {
+func (v *view) cache() cachev3.Cache {
 	classify := func(typeURL string) string {
 		if IsMCPType(typeURL) {
 			return mcpKey
@@ -137,7 +222,7 @@ func (s *Server) cache() cachev3.Cache {
 	return &cachev3.MuxCache{
 		Classify:      func(r *cachev3.Request) string { return classify(r.GetTypeUrl()) },
 		ClassifyDelta: func(r *cachev3.DeltaRequest) string { return classify(r.GetTypeUrl()) },
-		Caches:        map[string]cachev3.Cache{mcpKey: s.mcp, "envoy": s.envoy},
+		Caches:        map[string]cachev3.Cache{mcpKey: v.mcp, "envoy": v.envoy},
 	}
 }
 
@@ -150,14 +235,22 @@ func (s *Server) Listen() error {
 
 func (s *Server) listen() error {
 	var err error
-	if s.xdsLis, err = net.Listen("tcp", s.opts.XDSAddress); err != nil {
-		return fmt.Errorf("xDS address %s: %w", s.opts.XDSAddress, err)
-	}
 	closeAll := func() {
-		for _, l := range []net.Listener{s.xdsLis, s.monLis, s.dbgLis} {
+		for _, l := range []net.Listener{s.xdsLis, s.tlsLis, s.monLis, s.dbgLis} {
 			if l != nil {
 				l.Close()
 			}
+		}
+	}
+	if s.opts.XDSAddress != "" {
+		if s.xdsLis, err = net.Listen("tcp", s.opts.XDSAddress); err != nil {
+			return fmt.Errorf("xDS address %s: %w", s.opts.XDSAddress, err)
+		}
+	}
+	if s.opts.SecureXDSAddress != "" {
+		if s.tlsLis, err = net.Listen("tcp", s.opts.SecureXDSAddress); err != nil {
+			closeAll()
+			return fmt.Errorf("TLS xDS address %s: %w", s.opts.SecureXDSAddress, err)
 		}
 	}
 	if s.opts.MonitoringAddress != "" {
@@ -175,8 +268,12 @@ func (s *Server) listen() error {
 	return nil
 }
 
-// XDSAddr is the address the xDS server listens on, once Listen succeeded.
+// XDSAddr is the address the plaintext xDS server listens on, once
+// Listen succeeded, or "".
 func (s *Server) XDSAddr() string { return addrOf(s.xdsLis) }
+
+// SecureXDSAddr is the address the TLS xDS server listens on, or "".
+func (s *Server) SecureXDSAddr() string { return addrOf(s.tlsLis) }
 
 // MonitoringAddr is the address /metrics is served on, or "".
 func (s *Server) MonitoringAddr() string { return addrOf(s.monLis) }
@@ -202,29 +299,24 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.xdsCtx, s.xdsCancel = context.WithCancel(context.Background())
 	defer s.xdsCancel()
-	s.grpc = grpc.NewServer(
-		grpc.MaxConcurrentStreams(1<<20),
-		// istiod's MCP client pings every 30s; allow it.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
-	xs := serverv3.NewServer(s.xdsCtx, s.cache(), s.tracker, serverv3Logger(s.opts.Log))
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(s.grpc, xs)
-	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, xs)
-	routeservice.RegisterRouteDiscoveryServiceServer(s.grpc, xs)
-	clusterservice.RegisterClusterDiscoveryServiceServer(s.grpc, xs)
-	endpointservice.RegisterEndpointDiscoveryServiceServer(s.grpc, xs)
-	secretservice.RegisterSecretDiscoveryServiceServer(s.grpc, xs)
 
 	var wg sync.WaitGroup
-	serveErr := make(chan error, 3)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.grpc.Serve(s.xdsLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			serveErr <- fmt.Errorf("xDS server: %w", err)
+	serveErr := make(chan error, 4)
+	for _, l := range s.listeners() {
+		gs := s.grpcServer(l)
+		s.grpcs = append(s.grpcs, gs)
+		lis := s.xdsLis
+		if l.secure {
+			lis = s.tlsLis
 		}
-	}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := gs.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				serveErr <- fmt.Errorf("xDS server (%s): %w", l.name, err)
+			}
+		}()
+	}
 	var httpServers []*http.Server
 	for _, hs := range []struct {
 		lis     net.Listener
@@ -244,7 +336,8 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}(hs.lis, hs.what)
 	}
-	s.log.Info("serving", "xds", s.XDSAddr(), "monitoring", s.MonitoringAddr(), "debug", s.DebugAddr(), "pprof", s.opts.EnablePprof)
+	s.log.Info("serving", "xds", s.XDSAddr(), "xdsTLS", s.SecureXDSAddr(), "monitoring", s.MonitoringAddr(), "debug", s.DebugAddr(), "pprof", s.opts.EnablePprof,
+		"plaintextProxies", s.opts.Authorization.InsecurePlaintextProxies, "plaintextCredentials", s.opts.Authorization.InsecurePlaintextCredentials)
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()
@@ -299,12 +392,43 @@ loop:
 	return runErr
 }
 
+// grpcServer is one listener's gRPC server: the xDS services over that
+// listener's view, with its own callbacks.
+func (s *Server) grpcServer(l *listener) *grpc.Server {
+	perConn := uint32(1 << 20)
+	if n := s.opts.Limits.MaxStreamsPerClient; n > 0 {
+		perConn = uint32(n) // a connection cannot hold more than its client may
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(perConn),
+		// istiod's MCP client pings every 30s; allow it.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	if l.secure {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))
+	}
+	gs := grpc.NewServer(opts...)
+	xs := serverv3.NewServer(s.xdsCtx, l.view.cache(), callbacks{t: s.tracker, l: l}, serverv3Logger(s.opts.Log))
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, xs)
+	listenerservice.RegisterListenerDiscoveryServiceServer(gs, xs)
+	routeservice.RegisterRouteDiscoveryServiceServer(gs, xs)
+	clusterservice.RegisterClusterDiscoveryServiceServer(gs, xs)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(gs, xs)
+	secretservice.RegisterSecretDiscoveryServiceServer(gs, xs)
+	return gs
+}
+
 // shutdown stops accepting connections, ends every stream and waits for
 // them within the timeout, then closes what is left.
 func (s *Server) shutdown(httpServers []*http.Server) {
 	stopped := make(chan struct{})
 	go func() {
-		s.grpc.GracefulStop() // closes the listener, waits for handlers
+		var wg sync.WaitGroup
+		for _, gs := range s.grpcs {
+			wg.Go(gs.GracefulStop) // closes the listener, waits for handlers
+		}
+		wg.Wait()
 		close(stopped)
 	}()
 	// Streams never end on their own: ending the xDS server's context
@@ -316,7 +440,9 @@ func (s *Server) shutdown(httpServers []*http.Server) {
 	case <-stopped:
 	case <-timer.C:
 		s.log.Info("xDS streams did not drain in time; closing them")
-		s.grpc.Stop()
+		for _, gs := range s.grpcs {
+			gs.Stop()
+		}
 		<-stopped
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)

@@ -15,6 +15,9 @@ import (
 	mcp "istio.io/api/mcp/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/aeraki-ng/aeraki/internal/source"
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -275,17 +278,25 @@ func TestDeltaADS(t *testing.T) {
 	}
 }
 
-func TestUnmatchedNodeGetsAnEmptyAnswer(t *testing.T) {
+// TestUnmatchedNodeIsRefused: a node no plugin claims (here a sidecar's
+// id: no plugin builds sidecars) gets NotFound naming the conventions,
+// and nothing is kept for it.
+func TestUnmatchedNodeIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "grpc.yaml", fmt.Sprintf(grpcService, "greeter", 19000))
 	srv := startServer(t, dir)
-	c := newADSClient(t, srv.XDSAddr(), istiodNode()) // a sidecar id: no plugin builds sidecars
+	c := newADSClient(t, srv.XDSAddr(), istiodNode())
 	c.send(resourcev3.ListenerType, nil, "", "", nil)
-	if r := c.recv(resourcev3.ListenerType); len(r.GetResources()) != 0 {
-		t.Fatalf("an unmatched node got %d listeners", len(r.GetResources()))
+	err := c.recvErr()
+	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "no plugin claims it") || !strings.Contains(err.Error(), "PROXYLESS=true") {
+		t.Fatalf("err = %v, want NotFound naming the node conventions", err)
 	}
-	waitUntil(t, "the node shows as unknown", func() bool {
-		return metricValue(t, srv.MonitoringAddr(), `aeraki_xds_connected_proxies{kind="unknown"}`) == 1
+	if v := metricValue(t, srv.MonitoringAddr(), `aeraki_xds_refused_total{listener="plaintext",reason="unknown-node"}`); v != 1 {
+		t.Errorf("refusals counted: %v, want 1", v)
+	}
+	waitUntil(t, "nothing is left of the node", func() bool {
+		keys, refs, timers, _ := srv.pub.entries()
+		return keys == 0 && refs == 0 && timers == 0 && len(srv.tracker.syncz()) == 0
 	})
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -13,37 +14,54 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // tracker follows every xDS stream through go-control-plane's callbacks:
 // who is connected, what each was sent, what it ACKed and what it
 // rejected. It feeds /debug/syncz and the xDS metrics, logs NACKs, and
 // stops NACK loops (see onRequest).
+//
+// It also guards the request path: it enforces the stream limits when a
+// stream opens, has every stream's first request authorized (see
+// authorize), pins a stream to the node it first named, and holds the
+// stream's cache key in the publisher while the stream lives.
 type tracker struct {
-	log     logr.Logger
-	metrics *metrics
-	nodes   *nodeMapper
-	pub     *publisher
-	now     func() time.Time
+	log       logr.Logger
+	metrics   *metrics
+	nodes     *nodeMapper
+	pub       *publisher
+	limits    Limits
+	authorize func(l *listener, p peerInfo, node *corev3.Node, m nodeMatch, typeURL string) error
+	now       func() time.Time
 
 	mu      sync.Mutex
 	streams map[streamKey]*stream
+	perPeer map[string]int // open streams by client address
 }
 
 // streamKey tells streams apart: go-control-plane numbers state-of-the-
-// world and delta streams separately.
+// world and delta streams separately, and each listener's server has its
+// own numbers.
 type streamKey struct {
-	delta bool
-	id    int64
+	listener string
+	delta    bool
+	id       int64
 }
 
 // stream is one client connection (one ADS stream).
 type stream struct {
 	key         streamKey
+	listener    *listener
+	peer        peerInfo
 	connectedAt time.Time
 	node        *corev3.Node
 	match       nodeMatch // Envoy cache key and proxy, for Envoy types
 	kind        string    // metrics label, set with the first request
+	acquired    string    // the cache key held in the publisher, "" when none
+	mcpOK       bool      // authorized for MCP collections
+	envoyOK     bool      // authorized for Envoy resources
 	types       map[string]*typeSync
 }
 
@@ -78,53 +96,129 @@ type nack struct {
 // while a client does not answer them.
 const maxOutstanding = 16
 
-var _ serverv3.Callbacks = (*tracker)(nil)
-
-func newTracker(log logr.Logger, m *metrics, nodes *nodeMapper, pub *publisher) *tracker {
-	return &tracker{log: log, metrics: m, nodes: nodes, pub: pub, now: time.Now, streams: map[streamKey]*stream{}}
+func newTracker(log logr.Logger, m *metrics, nodes *nodeMapper, pub *publisher, limits Limits) *tracker {
+	return &tracker{log: log, metrics: m, nodes: nodes, pub: pub, limits: limits, now: time.Now,
+		streams: map[streamKey]*stream{}, perPeer: map[string]int{}}
 }
 
-func (t *tracker) open(k streamKey) {
+// open admits a stream unless a limit is reached: the total, or the
+// streams of one client address.
+func (t *tracker) open(ctx context.Context, l *listener, k streamKey) error {
+	p := peerOf(ctx)
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.streams[k] = &stream{key: k, connectedAt: t.now(), types: map[string]*typeSync{}}
+	var reason, msg string
+	switch {
+	case t.limits.MaxStreams > 0 && len(t.streams) >= t.limits.MaxStreams:
+		reason, msg = "limit-total", fmt.Sprintf("aeraki serves at most %d xDS streams (--max-streams); try another replica or later", t.limits.MaxStreams)
+	case t.limits.MaxStreamsPerClient > 0 && t.perPeer[p.addr] >= t.limits.MaxStreamsPerClient:
+		reason, msg = "limit-client", fmt.Sprintf("client %s already has %d xDS streams open, the most one client may (--max-streams-per-client)", p.addr, t.limits.MaxStreamsPerClient)
+	}
+	if reason != "" {
+		t.mu.Unlock()
+		return t.refuse(l, nil, p, reason, status.Error(codes.ResourceExhausted, msg))
+	}
+	t.streams[k] = &stream{key: k, listener: l, peer: p, connectedAt: t.now(), types: map[string]*typeSync{}}
+	t.perPeer[p.addr]++
+	t.mu.Unlock()
+	t.metrics.streams.WithLabelValues(l.name).Inc()
+	return nil
 }
 
 func (t *tracker) closed(k streamKey) {
 	t.mu.Lock()
 	st := t.streams[k]
 	delete(t.streams, k)
+	if st != nil {
+		if t.perPeer[st.peer.addr]--; t.perPeer[st.peer.addr] <= 0 {
+			delete(t.perPeer, st.peer.addr)
+		}
+	}
 	t.mu.Unlock()
-	if st != nil && st.kind != "" {
+	if st == nil {
+		return
+	}
+	t.metrics.streams.WithLabelValues(st.listener.name).Dec()
+	if st.acquired != "" {
+		t.pub.release(st.listener.view, st.acquired)
+	}
+	if st.kind != "" {
 		t.metrics.connected.WithLabelValues(st.kind).Dec()
-		t.log.V(1).Info("xDS stream closed", "node", st.node.GetId(), "kind", st.kind, "delta", k.delta, "stream", k.id)
+		t.log.V(1).Info("xDS stream closed", "node", st.node.GetId(), "kind", st.kind, "listener", k.listener, "delta", k.delta, "stream", k.id)
 	}
 }
 
+// refuse counts, logs and returns a refusal. The error is what the client
+// sees: it names what was missing, never any config.
+func (t *tracker) refuse(l *listener, node *corev3.Node, p peerInfo, reason string, err error) error {
+	t.metrics.refused.WithLabelValues(l.name, reason).Inc()
+	t.log.Info("xDS stream refused", "reason", reason, "listener", l.name, "node", node.GetId(), "client", p.addr,
+		"identities", p.identities, "error", status.Convert(err).Message())
+	return err
+}
+
 // identify records who the stream's client is, from its first request
-// that carries a node. istiod is told apart by what it asks for (MCP
-// collections); everything else by the ProxyBuilders' MatchNode.
-func (t *tracker) identify(st *stream, node *corev3.Node, typeURL string) {
-	if st.kind != "" || node == nil {
-		return
+// that carries a node, and has the stream authorized for each class of
+// types it asks for (MCP collections, Envoy resources) the first time it
+// asks. istiod is told apart by what it asks for (MCP collections);
+// everything else by the ProxyBuilders' MatchNode. Later requests may not
+// name another node: what a stream was authorized as is what it is
+// served. Plugins are asked without the tracker's lock held.
+func (t *tracker) identify(k streamKey, node *corev3.Node, typeURL string) error {
+	mcp := IsMCPType(typeURL)
+	t.mu.Lock()
+	st := t.streams[k]
+	if st == nil {
+		t.mu.Unlock()
+		return status.Error(codes.Internal, "unknown stream")
 	}
-	st.node = node
-	st.match = t.nodes.match(node)
-	switch {
-	case IsMCPType(typeURL):
-		st.kind = "istiod"
-	case st.match.plugin == "":
-		st.kind = "unknown"
-		t.log.Info("xDS client matched no plugin; it is served an empty config",
-			"node", node.GetId(), "hint", "proxyless gRPC clients need node metadata PROXYLESS=true or a node id starting with proxyless~")
-	default:
-		st.kind = t.pub.kindOf(st.match.key)
-		if st.kind == "" {
-			st.kind = st.match.plugin
+	first, match, l, p := st.node, st.match, st.listener, st.peer
+	done := (mcp && st.mcpOK) || (!mcp && st.envoyOK)
+	t.mu.Unlock()
+	if first != nil && node != nil && node != first {
+		if m := t.nodes.match(node); node.GetId() != first.GetId() || m.key != match.key {
+			return t.refuse(l, node, p, "node-changed", status.Errorf(codes.InvalidArgument,
+				"this stream was opened as node %q; a stream cannot change its node, open a new one", first.GetId()))
 		}
 	}
-	t.metrics.connected.WithLabelValues(st.kind).Inc()
-	t.log.Info("xDS client connected", "node", node.GetId(), "kind", st.kind, "proxy", st.match.proxyID, "delta", st.key.delta, "stream", st.key.id)
+	if done {
+		return nil
+	}
+	if first == nil {
+		if node == nil {
+			return t.refuse(l, nil, p, "no-node", status.Error(codes.InvalidArgument, "the first request of a stream must carry the node"))
+		}
+		first, match = node, t.nodes.match(node)
+	}
+	if err := t.authorize(l, p, first, match, typeURL); err != nil {
+		return err
+	}
+	kind := "istiod"
+	if !mcp {
+		if kind = t.pub.kindOf(match.key); kind == "" {
+			kind = match.plugin
+		}
+		// Before the cache sees the request: the key must hold config
+		// (or an empty answer) when the watch is created.
+		t.pub.acquire(l.view, match.key)
+	}
+	t.mu.Lock()
+	newClient := st.kind == ""
+	st.node, st.match = first, match
+	if newClient {
+		st.kind = kind
+	}
+	if mcp {
+		st.mcpOK = true
+	} else {
+		st.envoyOK, st.acquired = true, match.key
+	}
+	t.mu.Unlock()
+	if newClient {
+		t.metrics.connected.WithLabelValues(kind).Inc()
+		t.log.Info("xDS client connected", "node", first.GetId(), "kind", kind, "proxy", match.proxyID, "listener", l.name,
+			"client", p.addr, "identities", p.identities, "delta", k.delta, "stream", k.id)
+	}
+	return nil
 }
 
 // onRequest records a request and returns the version the cache should
@@ -136,27 +230,25 @@ func (t *tracker) identify(st *stream, node *corev3.Node, typeURL string) {
 // at once, so the rejected config would be sent straight back, rejected
 // again, and so on. Telling the cache the client has the rejected
 // version makes it wait until the config changes.
-func (t *tracker) onRequest(k streamKey, node *corev3.Node, typeURL, nonce string, errDetail *statuspb.Status) (rewrite string, ok bool) {
+func (t *tracker) onRequest(k streamKey, node *corev3.Node, typeURL, nonce string, errDetail *statuspb.Status) (rewrite string, ok bool, err error) {
+	if err := t.identify(k, node, typeURL); err != nil {
+		return "", false, err
+	}
 	now := t.now()
 	t.mu.Lock()
 	st := t.streams[k]
 	if st == nil {
 		t.mu.Unlock()
-		return "", false
+		return "", false, status.Error(codes.Internal, "unknown stream")
 	}
-	t.identify(st, node, typeURL)
 	ts := st.typeSync(typeURL)
 	ts.lastRequestAt = now
 	s, known := ts.outstanding[nonce]
 	if nonce == "" || !known {
 		// A first request, a resubscription, or an answer to a response
 		// the client already got a newer one after: nothing to record.
-		envoyKey := st.match.key
 		t.mu.Unlock()
-		if !IsMCPType(typeURL) && envoyKey != "" {
-			t.pub.ensure(envoyKey)
-		}
-		return "", false
+		return "", false, nil
 	}
 	ts.forget(nonce)
 	nodeID, proxy := st.node.GetId(), st.match.proxyID
@@ -169,15 +261,15 @@ func (t *tracker) onRequest(k streamKey, node *corev3.Node, typeURL, nonce strin
 		t.log.Error(errors.New(errDetail.GetMessage()), "xDS client rejected config; it keeps its previous config and is not sent this version again",
 			"node", nodeID, "proxy", proxy, "type", typeURL, "version", s.version, "nonce", nonce)
 		if latest && !k.delta {
-			return s.version, true
+			return s.version, true, nil
 		}
-		return "", false
+		return "", false, nil
 	}
 	ts.lastAcked, ts.lastAckedAt = s.version, now
 	t.mu.Unlock()
 	t.metrics.pushLatency.WithLabelValues(typeLabel(typeURL)).Observe(now.Sub(s.start).Seconds())
 	t.log.V(2).Info("xDS client ACKed", "node", nodeID, "type", typeURL, "version", s.version)
-	return "", false
+	return "", false, nil
 }
 
 // onResponse records a response about to be sent.
@@ -250,65 +342,85 @@ func (ts *typeSync) forgetOldest() {
 	delete(ts.outstanding, oldest)
 }
 
-// OnStreamOpen implements serverv3.Callbacks.
-func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(streamKey{id: id})
-	return nil
+// callbacks are go-control-plane's callbacks for one listener's server:
+// its streams are told apart from the other listener's by the listener.
+type callbacks struct {
+	t *tracker
+	l *listener
+}
+
+var _ serverv3.Callbacks = callbacks{}
+
+func (c callbacks) key(delta bool, id int64) streamKey {
+	return streamKey{listener: c.l.name, delta: delta, id: id}
+}
+
+// OnStreamOpen implements serverv3.Callbacks: a stream over a limit is
+// refused here.
+func (c callbacks) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	return c.t.open(ctx, c.l, c.key(false, id))
 }
 
 // OnStreamClosed implements serverv3.Callbacks.
-func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.closed(streamKey{id: id}) }
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) { c.t.closed(c.key(false, id)) }
 
 // OnStreamRequest implements serverv3.Callbacks. It may rewrite the
 // request's version_info to stop a NACK loop; see onRequest.
-func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
-	if v, ok := t.onRequest(streamKey{id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail()); ok {
+func (c callbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	v, ok, err := c.t.onRequest(c.key(false, id), req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+	if ok {
 		req.VersionInfo = v
 	}
-	return nil
+	return err
 }
 
 // OnStreamResponse implements serverv3.Callbacks.
-func (t *tracker) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-	t.onResponse(streamKey{id: id}, req.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()))
+func (c callbacks) OnStreamResponse(_ context.Context, id int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	c.t.onResponse(c.key(false, id), req.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()))
 }
 
 // OnDeltaStreamOpen implements serverv3.Callbacks.
-func (t *tracker) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(streamKey{delta: true, id: id})
-	return nil
+func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	return c.t.open(ctx, c.l, c.key(true, id))
 }
 
 // OnDeltaStreamClosed implements serverv3.Callbacks.
-func (t *tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) {
-	t.closed(streamKey{delta: true, id: id})
-}
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.t.closed(c.key(true, id)) }
 
 // OnStreamDeltaRequest implements serverv3.Callbacks. Delta needs no
 // rewrite against NACK loops: the server records what it sent per
 // resource, so the cache sees nothing new to send.
-func (t *tracker) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-	t.onRequest(streamKey{delta: true, id: id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
-	return nil
+func (c callbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	_, _, err := c.t.onRequest(c.key(true, id), req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+	return err
 }
 
 // OnStreamDeltaResponse implements serverv3.Callbacks.
-func (t *tracker) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	t.onResponse(streamKey{delta: true, id: id}, req.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources())+len(resp.GetRemovedResources()))
+func (c callbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	c.t.onResponse(c.key(true, id), req.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources())+len(resp.GetRemovedResources()))
 }
 
-// OnFetchRequest implements serverv3.Callbacks (REST; not tracked).
-func (t *tracker) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }
+// OnFetchRequest implements serverv3.Callbacks. REST is not served: a
+// fetch carries no stream to authorize, so it is refused.
+func (c callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
+	return status.Error(codes.Unimplemented, "aeraki serves xDS over gRPC streams only")
+}
 
-// OnFetchResponse implements serverv3.Callbacks (REST; not tracked).
-func (t *tracker) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
+// OnFetchResponse implements serverv3.Callbacks (REST; not served).
+func (c callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
 
 // SyncStatus is one connected client on /debug/syncz.
 type SyncStatus struct {
-	NodeID      string                `json:"nodeID"`
-	Kind        string                `json:"kind"`
-	Plugin      string                `json:"plugin,omitempty"`
-	ProxyID     string                `json:"proxyID,omitempty"`
+	NodeID  string `json:"nodeID"`
+	Kind    string `json:"kind"`
+	Plugin  string `json:"plugin,omitempty"`
+	ProxyID string `json:"proxyID,omitempty"`
+	// Listener is "tls" or "plaintext".
+	Listener string `json:"listener"`
+	// Client is the client's address; Identities the SPIFFE ids of its
+	// verified certificate, empty without one.
+	Client      string                `json:"client"`
+	Identities  []string              `json:"identities,omitempty"`
 	Stream      int64                 `json:"stream"`
 	Delta       bool                  `json:"delta"`
 	ConnectedAt time.Time             `json:"connectedAt"`
@@ -335,7 +447,11 @@ func (t *tracker) syncz() []SyncStatus {
 	defer t.mu.Unlock()
 	out := make([]SyncStatus, 0, len(t.streams))
 	for _, st := range t.streams {
+		if st.kind == "" {
+			continue // not (yet) authorized for anything
+		}
 		s := SyncStatus{NodeID: st.node.GetId(), Kind: st.kind, Plugin: st.match.plugin, ProxyID: st.match.proxyID,
+			Listener: st.key.listener, Client: st.peer.addr, Identities: st.peer.identities,
 			Stream: st.key.id, Delta: st.key.delta, ConnectedAt: st.connectedAt, Types: map[string]TypeStatus{}}
 		if st.kind == "istiod" {
 			s.Plugin, s.ProxyID = "", ""
@@ -353,6 +469,9 @@ func (t *tracker) syncz() []SyncStatus {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].NodeID != out[j].NodeID {
 			return out[i].NodeID < out[j].NodeID
+		}
+		if out[i].Listener != out[j].Listener {
+			return out[i].Listener < out[j].Listener
 		}
 		if out[i].Delta != out[j].Delta {
 			return !out[i].Delta

@@ -2,6 +2,7 @@ package hbone
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -10,14 +11,49 @@ import (
 // Name is the plugin's registered name.
 const Name = "hbone"
 
+// OptionZtunnelServiceAccounts is the plugin option naming the
+// ServiceAccounts (namespace/name, comma separated) ztunnels run as.
+const OptionZtunnelServiceAccounts = "ztunnel-service-accounts"
+
 // Plugin builds ztunnel and waypoint proxies. It claims no protocol: the
 // protocol plugins fill the waypoints' L7 chains.
-type Plugin struct{}
+type Plugin struct {
+	ztunnelSAs []string // namespace/name; DefaultZtunnelServiceAccounts when nil
+}
 
 var (
 	_ plugin.ProxyBuilder = (*Plugin)(nil)
 	_ plugin.Describer    = (*Plugin)(nil)
+	_ plugin.Configurable = (*Plugin)(nil)
 )
+
+// Configure implements plugin.Configurable.
+func (p *Plugin) Configure(opts map[string]string) error {
+	p.ztunnelSAs = nil
+	for k, v := range opts {
+		switch k {
+		case OptionZtunnelServiceAccounts:
+			for _, sa := range strings.Split(v, ",") {
+				sa = strings.TrimSpace(sa)
+				ns, name, ok := strings.Cut(sa, "/")
+				if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+					return fmt.Errorf("option %s=%q: write namespace/serviceaccount[,namespace/serviceaccount...]", k, v)
+				}
+				p.ztunnelSAs = append(p.ztunnelSAs, sa)
+			}
+		default:
+			return fmt.Errorf("unknown option %q; known options: %s", k, OptionZtunnelServiceAccounts)
+		}
+	}
+	return nil
+}
+
+func (p *Plugin) ztunnelAccounts() []string {
+	if p.ztunnelSAs == nil {
+		return DefaultZtunnelServiceAccounts
+	}
+	return p.ztunnelSAs
+}
 
 // New returns the HBONE plugin.
 func New() *Plugin { return &Plugin{} }
