@@ -12,6 +12,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/identity"
 	"github.com/aeraki-ng/aeraki/internal/testenv"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
 
@@ -33,7 +34,7 @@ type tlsServer struct {
 // startTLSServer runs the server on dir with a TLS address: its
 // certificate and the mesh root from a mounted-Secret directory signed by
 // a test CA that stands for the mesh CA. The HBONE plugin is registered.
-func startTLSServer(t *testing.T, dir string, adjust func(*Options)) *tlsServer {
+func startTLSServer(t *testing.T, dir string, adjust func(*Options), extra ...plugin.Plugin) *tlsServer {
 	t.Helper()
 	ca := testenv.NewCA(t, "mesh")
 	secret := t.TempDir()
@@ -49,7 +50,7 @@ func startTLSServer(t *testing.T, dir string, adjust func(*Options)) *tlsServer 
 		if adjust != nil {
 			adjust(o)
 		}
-	}, hbone.New())
+	}, append([]plugin.Plugin{hbone.New()}, extra...)...)
 	return &tlsServer{testServer: srv, ca: ca}
 }
 
