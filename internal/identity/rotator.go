@@ -85,7 +85,7 @@ func (r *Rotator) RootPEM() []byte {
 
 // Run gets a certificate, then renews it at RenewRatio of its lifetime,
 // until ctx ends. A failed request is retried with backoff (1s doubling
-// to 1m), never later than the current certificate's expiry. It returns
+// to 30s), never later than the current certificate's expiry. It returns
 // nil when ctx ends.
 func (r *Rotator) Run(ctx context.Context) error {
 	backoff := time.Second
@@ -93,7 +93,7 @@ func (r *Rotator) Run(ctx context.Context) error {
 		next, err := r.renew(ctx)
 		if err != nil {
 			wait := backoff
-			backoff = min(2*backoff, time.Minute)
+			backoff = min(2*backoff, 30*time.Second)
 			if cur := r.Current(); cur != nil && cur.Leaf != nil {
 				if left := time.Until(cur.Leaf.NotAfter); left < wait {
 					wait = max(left, 100*time.Millisecond)

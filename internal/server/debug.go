@@ -63,10 +63,6 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "not ready: the first config has not been generated yet", http.StatusServiceUnavailable)
 		return
 	}
-	if s.opts.TLSReady != nil && !s.opts.TLSReady() {
-		http.Error(w, "not ready: no serving certificate for the TLS address yet", http.StatusServiceUnavailable)
-		return
-	}
 	fmt.Fprintln(w, "ready")
 }
 

@@ -76,9 +76,6 @@ type Options struct {
 	// certificate and the roots client certificates are verified against
 	// (identity.ServerConfig).
 	TLS *tls.Config
-	// TLSReady, when set, must report true before /ready does: the
-	// serving certificate is loaded.
-	TLSReady func() bool
 	// Authorization says who may read what.
 	Authorization Authorization
 	// Limits bound the streams and the per-node state clients can cause.

@@ -383,22 +383,33 @@ func (ist *Istiod) WaitReady(timeout time.Duration) error {
 }
 
 // WaitLog waits until istiod's output contains substr and returns the
-// first line holding it, or fails after timeout with the log's tail.
+// first line holding it, or fails after timeout with the log's tail. An
+// istiod that exits after logging it (istiod exits when a config source
+// fails at start-up) is fine.
 func (ist *Istiod) WaitLog(t testing.TB, substr string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for {
+	find := func() (string, bool) {
 		for _, line := range strings.Split(ist.Log(), "\n") {
 			if strings.Contains(line, substr) {
-				return line
+				return line, true
 			}
+		}
+		return "", false
+	}
+	for {
+		if line, ok := find(); ok {
+			return line
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("testenv: istiod did not log %q within %v; tail of %s:\n%s", substr, timeout, ist.LogPath, tailFile(ist.LogPath, 40))
 		}
 		select {
 		case <-ist.done:
-			t.Fatalf("testenv: istiod exited (%v) before logging %q; tail:\n%s", ist.err, substr, tailFile(ist.LogPath, 40))
+			if line, ok := find(); ok {
+				return line
+			}
+			t.Fatalf("testenv: istiod exited (%v) without logging %q; tail:\n%s", ist.err, substr, tailFile(ist.LogPath, 40))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

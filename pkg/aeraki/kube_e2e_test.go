@@ -88,7 +88,7 @@ func serve(t *testing.T, args ...string) *serving {
 	s := &serving{xds: freeAddr(t), debug: freeAddr(t), stderr: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	args = append([]string{"serve", "--xds-address", s.xds, "--debug-address", s.debug, "--monitoring-address", freeAddr(t)}, args...)
+	args = append([]string{"serve", "--plaintext-address", s.xds, "--debug-address", s.debug, "--monitoring-address", freeAddr(t)}, args...)
 	go func() { done <- Run(ctx, args, &bytes.Buffer{}, s.stderr) }()
 	stopped := false
 	s.stop = func() {

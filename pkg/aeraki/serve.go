@@ -1,14 +1,17 @@
 package aeraki
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/aeraki-ng/aeraki/internal/server"
 	"github.com/aeraki-ng/aeraki/internal/source"
@@ -27,7 +30,7 @@ const (
 type serveFlags struct {
 	mesh              meshFlags
 	configDir         string
-	xdsAddress        string
+	security          securityFlags
 	monitoringAddress string
 	debugAddress      string
 	debounce          time.Duration
@@ -75,7 +78,7 @@ Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
 	f.mesh.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.configDir, "config-dir", "", "serve the manifests in this directory (watched; subdirectories included) instead of a Kubernetes cluster")
-	fl.StringVar(&f.xdsAddress, "xds-address", "", "address of the plaintext xDS/MCP gRPC server (default 127.0.0.1:"+xdsPort+" with --config-dir, :"+xdsPort+" in Kubernetes mode)")
+	f.security.register(fl)
 	fl.StringVar(&f.monitoringAddress, "monitoring-address", "", "address of the Prometheus /metrics endpoint (default 127.0.0.1:"+monitoringPort+" with --config-dir, :"+monitoringPort+" in Kubernetes mode)")
 	fl.StringVar(&f.debugAddress, "debug-address", "", "address of /ready and /debug/* (default 127.0.0.1:"+debugPort+" with --config-dir, :"+debugPort+" in Kubernetes mode)")
 	fl.DurationVar(&f.debounce, "debounce", file.DefaultDebounce, "quiet period after a change before config is regenerated")
@@ -95,7 +98,11 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	if err := e.registry.Configure(f.mesh.pluginOptions); err != nil {
 		return err
 	}
-	src, local, err := e.source(f, log)
+	src, local, kube, err := e.source(f, log)
+	if err != nil {
+		return err
+	}
+	sec, err := f.security.setup(local, f.mesh.model, kube, log)
 	if err != nil {
 		return err
 	}
@@ -105,26 +112,38 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	}); ok {
 		onPublish = p.Published // Kubernetes mode: status
 	}
-	srv, err := server.New(server.Options{
-		Registry:          e.registry,
-		Source:            src,
-		XDSAddress:        addressOr(f.xdsAddress, local, xdsPort),
-		MonitoringAddress: addressOr(f.monitoringAddress, local, monitoringPort),
-		DebugAddress:      addressOr(f.debugAddress, local, debugPort),
-		EnablePprof:       f.pprof,
-		ShutdownTimeout:   f.shutdownTimeout,
-		Log:               log,
-		OnPublish:         onPublish,
-	})
+	opts := sec.opts
+	opts.Registry, opts.Source, opts.OnPublish, opts.Log = e.registry, src, onPublish, log
+	opts.MonitoringAddress = addressOr(f.monitoringAddress, local, monitoringPort)
+	opts.DebugAddress = addressOr(f.debugAddress, local, debugPort)
+	opts.EnablePprof, opts.ShutdownTimeout = f.pprof, f.shutdownTimeout
+	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
-	return srv.Run(cmd.Context())
+	// The certificate sources run beside the server: the TLS address
+	// listens at once and handshakes as soon as a certificate is in (the
+	// CA may be an istiod that waits for aeraki's MCP before it serves).
+	ctx, stop := context.WithCancel(cmd.Context())
+	defer stop()
+	var wg sync.WaitGroup
+	for _, r := range sec.runners {
+		wg.Go(func() {
+			if err := r.Run(ctx); err != nil {
+				log.Error(err, "certificate source stopped")
+			}
+		})
+	}
+	err = srv.Run(ctx)
+	stop()
+	wg.Wait()
+	return err
 }
 
 // source picks where snapshots come from. local is true for sources that
-// are a developer's machine (loopback addresses by default).
-func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bool, err error) {
+// are a developer's machine (loopback addresses by default); kube is the
+// API server in Kubernetes mode, nil otherwise.
+func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bool, kube *rest.Config, err error) {
 	if f.configDir != "" {
 		w, err := file.NewWatcher(file.WatcherOptions{
 			Dir:      f.configDir,
@@ -133,18 +152,18 @@ func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bo
 			Debounce: f.debounce,
 			Log:      log.WithName("source"),
 		})
-		return w, true, err
+		return w, true, nil, err
 	}
 	cfg, where, found, err := clusterConfig(f.kube)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if !found {
-		return nil, false, errors.New("no config source: pass --config-dir DIR to serve a directory of manifests, or --kubeconfig FILE (or set KUBECONFIG, or run in a pod) to watch a cluster")
+		return nil, false, nil, errors.New("no config source: pass --config-dir DIR to serve a directory of manifests, or --kubeconfig FILE (or set KUBECONFIG, or run in a pod) to watch a cluster")
 	}
 	log.Info("Kubernetes mode", "cluster", cfg.Host, "from", where)
 	m, err := kubernetesMode(cfg, f.kube, f.mesh.model, f.debounce, log)
-	return m, false, err
+	return m, false, cfg, err
 }
 
 // addressOr is flag when set, else the mode's default for port.

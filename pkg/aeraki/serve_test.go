@@ -62,7 +62,7 @@ spec:
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0",
+		done <- Run(ctx, []string{"serve", "--config-dir", dir, "--plaintext-address", "127.0.0.1:0",
 			"--monitoring-address", freeAddr(t), "--debug-address", debug, "--log-format", "json"}, &stdout, &stderr)
 	}()
 
@@ -116,7 +116,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--config-dir", t.TempDir(), "--log-format", "xml"},
 		{"serve", "--config-dir", filepath.Join(t.TempDir(), "missing")},
-		{"serve", "--config-dir", t.TempDir(), "--xds-address", "256.0.0.1:1"},
+		{"serve", "--config-dir", t.TempDir(), "--plaintext-address", "256.0.0.1:1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Run(context.Background(), args, &stdout, &stderr); code == 0 {
