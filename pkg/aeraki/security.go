@@ -75,7 +75,9 @@ func (f *securityFlags) register(fl *pflag.FlagSet) {
 }
 
 // runner is something serve runs beside the server.
-type runner interface{ Run(ctx context.Context) error }
+type runner interface {
+	Run(ctx context.Context) error
+}
 
 // security is what the flags set up: the server's options and what must
 // run beside it.
