@@ -91,21 +91,24 @@ type adsStream struct {
 	t      *testing.T
 	node   *corev3.Node
 	stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	err    error // why the stream did not open
 }
 
+// openADS opens a stream; a stream that cannot open (a failed
+// handshake) fails its first listeners call.
 func openADS(t *testing.T, conn *grpc.ClientConn, nodeID string) *adsStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &adsStream{t: t, node: &corev3.Node{Id: nodeID}, stream: s}
+	return &adsStream{t: t, node: &corev3.Node{Id: nodeID}, stream: s, err: err}
 }
 
 // listeners asks for (or ACKs r and waits for more) listeners.
 func (a *adsStream) listeners(ack *discoveryv3.DiscoveryResponse) (*discoveryv3.DiscoveryResponse, error) {
+	if a.err != nil {
+		return nil, a.err
+	}
 	req := &discoveryv3.DiscoveryRequest{Node: a.node, TypeUrl: resourcev3.ListenerType}
 	if ack != nil {
 		req.VersionInfo, req.ResponseNonce = ack.GetVersionInfo(), ack.GetNonce()

@@ -121,6 +121,7 @@ func (f *securityFlags) setup(local bool, mesh model.Options, kube *rest.Config,
 	}
 	if meshRoots != nil {
 		roots = append(roots, meshRoots)
+		s.runners = append(s.runners, meshRoots)
 	}
 	if f.caAddress != "" {
 		if meshRoots == nil {
