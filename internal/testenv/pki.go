@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aeraki-ng/aeraki/internal/istioca"
 )
 
 // CA is a certificate authority for tests: a stand-in for the mesh CA
@@ -126,4 +128,35 @@ func (ca *CA) WriteSecretDir(t testing.TB, dir string, leaf *Leaf) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// SignCSR signs a PEM CSR for identity, the way Istio's CA does: the
+// identity is the caller's, whatever the CSR asks for.
+func (ca *CA) SignCSR(t testing.TB, csrPEM []byte, life time.Duration, identity string) *istioca.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(csrPEM)
+	if block == nil {
+		t.Fatal("testenv: the CSR is not PEM")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if life <= 0 {
+		life = 24 * time.Hour
+	}
+	u, err := url.Parse(identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, NotBefore: time.Now().Add(-2 * time.Minute), NotAfter: time.Now().Add(life),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, URIs: []*url.URL{u},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return &istioca.Certificate{Leaf: leaf, ChainPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), RootPEM: ca.CertPEM}
 }

@@ -15,7 +15,8 @@ const Redacted = "<redacted>"
 // Redact returns a copy of m in which every inline secret is replaced by
 // "<redacted>": the inline string or bytes of each DataSource held in a
 // field whose name says it is a credential (auth_password,
-// downstream_auth_passwords, a token or a secret), including inside Any.
+// downstream_auth_passwords, a token, a secret, a TLS private key or
+// session ticket keys), including inside Any.
 // Redis passwords travel in redis_proxy's downstream auth and in the
 // cluster's RedisProtocolOptions this way.
 //
@@ -79,7 +80,8 @@ func redact(msg protoreflect.Message) bool {
 
 func secretField(name protoreflect.Name) bool {
 	n := string(name)
-	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")
+	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token") ||
+		strings.Contains(n, "private_key") || n == "session_ticket_keys" || n == "keys"
 }
 
 func redactSource(ds *corev3.DataSource) bool {

@@ -7,6 +7,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	redisv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/redis_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -53,5 +54,30 @@ func TestRedactHidesPasswordsInsideAny(t *testing.T) {
 				t.Errorf("Redact modified its input")
 			}
 		})
+	}
+}
+
+// TestRedactHidesPrivateKeys: an SDS secret's inline private key (and
+// session ticket keys) are redacted; the certificate chain stays.
+func TestRedactHidesPrivateKeys(t *testing.T) {
+	sec := &tlsv3.Secret{Name: "default", Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+		CertificateChain: inline("-----BEGIN CERTIFICATE-----chain"),
+		PrivateKey:       inline("-----BEGIN EC PRIVATE KEY-----key"),
+	}}}
+	tickets := &tlsv3.Secret{Name: "tickets", Type: &tlsv3.Secret_SessionTicketKeys{SessionTicketKeys: &tlsv3.TlsSessionTicketKeys{
+		Keys: []*corev3.DataSource{{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: []byte("ticket-key-bytes-ticket-key-bytes")}}},
+	}}}
+	for _, m := range []proto.Message{sec, tickets} {
+		b, _ := protojson.Marshal(xds.Redact(m))
+		if strings.Contains(string(b), "PRIVATE KEY") || strings.Contains(string(b), "dGlja2V0") {
+			t.Errorf("redacted secret still shows a key: %s", b)
+		}
+		if !strings.Contains(string(b), xds.Redacted) {
+			t.Errorf("no redaction marker: %s", b)
+		}
+	}
+	b, _ := protojson.Marshal(xds.Redact(sec))
+	if !strings.Contains(string(b), "BEGIN CERTIFICATE") {
+		t.Errorf("the certificate chain is not secret and must stay: %s", b)
 	}
 }
