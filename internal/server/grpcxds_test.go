@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,59 @@ func TestGRPCXDSClient(t *testing.T) {
 				t.Errorf("syncz EDS state %+v", eds)
 			}
 		}
+	}
+}
+
+// TestGRPCXDSClientOverTLS is TestGRPCXDSClient on the TLS address:
+// grpc-go's xDS client with "tls" channel credentials verifies aeraki's
+// certificate (the loopback IP it dials) against the mesh root and
+// presents its own from the mesh CA, and its RPCs reach the backend.
+// A client certificate of another trust domain is refused, and grpc-go
+// reports the PermissionDenied.
+func TestGRPCXDSClientOverTLS(t *testing.T) {
+	backend := startBackend(t, healthpb.HealthCheckResponse_SERVING)
+	dir := t.TempDir()
+	writeFile(t, dir, "greeter.yaml", fmt.Sprintf(grpcService, "greeter", backend))
+	srv := startTLSServer(t, dir, nil)
+
+	resolverFor := func(identity string) *grpc.ClientConn {
+		files := t.TempDir()
+		leaf := srv.ca.Issue(t, identity)
+		for name, b := range map[string][]byte{"ca.pem": srv.ca.CertPEM, "cert.pem": leaf.CertPEM, "key.pem": leaf.KeyPEM} {
+			if err := os.WriteFile(filepath.Join(files, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bootstrap := fmt.Sprintf(`{
+  "xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "tls", "config": {
+    "ca_certificate_file": %q, "certificate_file": %q, "private_key_file": %q}}], "server_features": ["xds_v3"]}],
+  "node": {"id": "proxyless~%s", "metadata": {"PROXYLESS": "true"}}
+}`, srv.SecureXDSAddr(), filepath.Join(files, "ca.pem"), filepath.Join(files, "cert.pem"), filepath.Join(files, "key.pem"), filepath.Base(files))
+		resolver, err := xds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
+		if err != nil {
+			t.Fatalf("grpc-go rejected the bootstrap: %v", err)
+		}
+		conn, err := grpc.NewClient("xds:///greeter.example.com:50051",
+			grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(resolver))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	check := func(conn *grpc.ClientConn) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "backend"}, grpc.WaitForReady(true))
+		return err
+	}
+
+	good := resolverFor("spiffe://cluster.local/ns/demo/sa/app")
+	waitUntil(t, "an RPC through the xDS config over TLS succeeds", func() bool { return check(good) == nil })
+
+	bad := resolverFor("spiffe://other.example/ns/demo/sa/app")
+	err := check(bad)
+	if err == nil || !strings.Contains(err.Error(), "PermissionDenied") || !strings.Contains(err.Error(), "trust domain cluster.local") {
+		t.Errorf("a client of another trust domain: err = %v, want grpc-go to report aeraki's PermissionDenied", err)
 	}
 }
