@@ -40,13 +40,13 @@ type testServer struct {
 }
 
 // startServer runs a server on dir with the built-in plugins plus extra.
-func startServer(t *testing.T, dir string, extra ...plugin.Plugin) *testServer {
+func startServer(t testing.TB, dir string, extra ...plugin.Plugin) *testServer {
 	t.Helper()
 	return startServerWith(t, dir, nil, extra...)
 }
 
 // startServerWith is startServer with a hook to adjust the options.
-func startServerWith(t *testing.T, dir string, adjust func(*Options), extra ...plugin.Plugin) *testServer {
+func startServerWith(t testing.TB, dir string, adjust func(*Options), extra ...plugin.Plugin) *testServer {
 	t.Helper()
 	d, err := dubbo.New(dubbo.Options{})
 	if err != nil {
@@ -106,14 +106,14 @@ func startServerWith(t *testing.T, dir string, adjust func(*Options), extra ...p
 }
 
 // testLogger logs through t when -v is given, and is quiet otherwise.
-func testLogger(t *testing.T) logr.Logger {
+func testLogger(t testing.TB) logr.Logger {
 	if testing.Verbose() {
-		return testr.NewWithOptions(t, testr.Options{Verbosity: 1})
+		return testr.NewWithInterface(t, testr.Options{Verbosity: 1})
 	}
 	return logr.Discard()
 }
 
-func waitUntil(t *testing.T, what string, ok func() bool) {
+func waitUntil(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for !ok() {
@@ -124,7 +124,7 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-func httpGet(t *testing.T, url string) (int, []byte) {
+func httpGet(t testing.TB, url string) (int, []byte) {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
@@ -147,7 +147,7 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-func writeFile(t *testing.T, dir, name, content string) {
+func writeFile(t testing.TB, dir, name, content string) {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -206,7 +206,7 @@ type adsClient struct {
 	err    error // why the stream ended, once resps is closed
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -72,7 +72,7 @@ func dialTLS(t *testing.T, srv *tlsServer, client *testenv.Leaf) *grpc.ClientCon
 }
 
 // copyExample copies an example directory into dir.
-func copyExample(t *testing.T, example, dir string) {
+func copyExample(t testing.TB, example, dir string) {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {

@@ -46,17 +46,24 @@ func serveCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--config-dir DIR | --kubeconfig FILE]",
 		Short: "Run the control plane: serve EnvoyFilters to istiod over MCP and proxy config over ADS",
-		Long: `serve watches its source, translates every change and serves the result on one
-plaintext gRPC server (xDS state-of-the-world and delta):
+		Long: `serve watches its source, translates every change and serves the result over gRPC
+(xDS state-of-the-world and delta) on two addresses:
 
-  - to istiod over MCP: point meshConfig.configSources at it
-    (- address: xds://<aeraki-host>:15010, next to - address: k8s://);
-  - to waypoints, ztunnels and proxyless gRPC clients over ADS.
+  - TLS (--tls-address, 15012), once a certificate is configured: a mounted Secret
+    (--tls-cert-dir, for istiod, which checks a DNS name) and/or aeraki's identity from
+    Istio's CA (--ca-address); clients' certificates from the mesh CA decide what they
+    may read: a waypoint's config goes to its ServiceAccount, a ztunnel's to the ztunnel
+    on that node, MCP to istiod;
+  - plaintext (--plaintext-address, 15010; "off" turns it off): MCP without credentials,
+    no proxy config unless --insecure-plaintext-proxies.
+
+Point istiod's meshConfig.configSources at it (- address: xds://<aeraki-host>:15012 with
+tlsSettings, next to - address: k8s://); see docs/security.md.
 
 With --config-dir DIR the source is a directory of manifests (the files you would
 kubectl apply), watched for changes; no cluster is needed. In this mode every
 address defaults to 127.0.0.1, because it is a local development setup: pass
---xds-address :15010 (and the others) to serve other hosts.
+--plaintext-address :15010 (and the others) to serve other hosts.
 
 Without it, serve runs in Kubernetes mode when it finds a cluster: --kubeconfig,
 else $KUBECONFIG, else the in-cluster config of the pod it runs in (never
