@@ -32,7 +32,7 @@ func newMetrics() *metrics {
 		registry: prometheus.NewRegistry(),
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "aeraki_xds_connected_proxies",
-			Help: "xDS streams open now, by kind of client: istiod (MCP), a proxy kind (waypoint, ztunnel, proxyless) or unknown (matched no plugin).",
+			Help: "xDS clients connected and authorized now, by kind: istiod (MCP) or a proxy kind (waypoint, ztunnel, proxyless). Nodes no plugin claims are refused (aeraki_xds_refused_total).",
 		}, []string{"kind"}),
 		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "aeraki_xds_streams",
