@@ -1,6 +1,7 @@
 // Package server is `aeraki serve`: the running control plane of
 // DESIGN.md §3. It takes snapshots from a source, has the translator turn
-// them into config, and serves that config over one plaintext gRPC server:
+// them into config, and serves that config over gRPC on a TLS address
+// (15012) and a plaintext one (15010), each optional:
 //
 //   - to istiod over MCP (xDS carrying Istio config, `configSources:
 //     xds://host:port`): every collection istiod subscribes to, by Istio
@@ -11,6 +12,15 @@
 //     (listeners, routes, clusters, endpoints, secrets), one config per
 //     proxy id, chosen by asking each plugin.ProxyBuilder to MatchNode the
 //     connecting node.
+//
+// On the TLS address a client's certificate (verified against the mesh
+// root) decides what it may read: each proxy's config goes only to the
+// identities its plugin's plugin.ProxyAuthorizer accepts; MCP to any
+// client or to Authorization.MCPIdentities. The plaintext address serves
+// MCP without the EnvoyFilters holding credentials and no proxy config,
+// unless the Authorization's insecure options say otherwise. Limits bound
+// the streams, and a proxy's cache entry lives only while streams use it
+// (plus a grace period). docs/security.md has the threat model.
 //
 // Both state-of-the-world and delta ADS are served. Versions are content
 // hashes, so they survive restarts and a replica serves the same versions
