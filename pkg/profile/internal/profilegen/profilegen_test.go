@@ -129,8 +129,8 @@ message Metadata {}
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"envoy.filters.network.gp": "envoy.extensions.filters.network.gp.matcher.v3.HostInput,envoy.extensions.filters.network.gp.v3.GP,envoy.extensions.filters.network.gp.v3.Other",
-		"envoy.gp.codecs.dubbo":    "envoy.extensions.filters.network.gp.codecs.dubbo.v3.DubboCodec",
+		"envoy.filters.network.gp":             "envoy.extensions.filters.network.gp.matcher.v3.HostInput,envoy.extensions.filters.network.gp.v3.GP,envoy.extensions.filters.network.gp.v3.Other",
+		"envoy.gp.codecs.dubbo":                "envoy.extensions.filters.network.gp.codecs.dubbo.v3.DubboCodec",
 		"envoy.matching.inputs.destination_ip": "envoy.extensions.matching.inputs.v3.DestinationIPInput",
 		"envoy.matching.inputs.source_ip":      "envoy.extensions.matching.inputs.v3.SourceIPInput",
 	}
