@@ -20,8 +20,10 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -42,6 +44,30 @@ func Registry(t *testing.T, in string, plugins ...plugin.Plugin) *plugin.Registr
 // Options reads the "# plugin-options:" header lines of a file.
 func Options(t *testing.T, path string) map[string]string {
 	t.Helper()
+	return header(t, path, "# plugin-options:")
+}
+
+// Targets reads the "# proxy-builds: sidecar=<profile>,waypoint=<profile>"
+// header lines of a file: the builds to render for, defaults elsewhere.
+func Targets(t *testing.T, path string) plugin.Targets {
+	t.Helper()
+	tg := plugin.DefaultTargets()
+	for k, v := range header(t, path, "# proxy-builds:") {
+		p, err := profile.Get(v)
+		if err != nil {
+			t.Fatalf("%s: proxy-builds %s=%s: %v", path, k, v, err)
+		}
+		if k == "sidecar" {
+			tg.Sidecar = p
+		} else {
+			tg.Proxies[plugin.ProxyKind(k)] = p
+		}
+	}
+	return tg
+}
+
+func header(t *testing.T, path, prefix string) map[string]string {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +76,7 @@ func Options(t *testing.T, path string) map[string]string {
 	opts := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "# plugin-options:")
+		line, ok := strings.CutPrefix(sc.Text(), prefix)
 		if !ok {
 			continue
 		}
@@ -68,7 +94,8 @@ func Options(t *testing.T, path string) map[string]string {
 // plugin owns. Secrets are shown as served unless redact is set.
 func Render(t *testing.T, in string, reg *plugin.Registry, pluginName string, redact bool) string {
 	t.Helper()
-	res, err := render.Render(render.Options{Paths: []string{in}, Registry: reg, ShowSecrets: !redact})
+	targets := Targets(t, in)
+	res, err := render.Render(render.Options{Paths: []string{in}, Registry: reg, ShowSecrets: !redact, Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +116,7 @@ func Render(t *testing.T, in string, reg *plugin.Registry, pluginName string, re
 			if reg.ForPort(port) != p {
 				continue
 			}
-			b.WriteString(waypoint(t, p, res.Output.Snapshot, svc, port, redact))
+			b.WriteString(waypoint(t, p, res.Output.Snapshot, svc, port, targets.ForKind(plugin.ProxyKindWaypoint), redact))
 		}
 	}
 	return b.String()
@@ -97,10 +124,11 @@ func Render(t *testing.T, in string, reg *plugin.Registry, pluginName string, re
 
 // waypoint builds one port for the waypoint role the way the translator
 // does for the HBONE plugin, and renders it as a YAML document.
-func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, redact bool) string {
+func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile, redact bool) string {
 	t.Helper()
 	view := snap.View()
 	ctx := plugin.NewBuildContext(p.Name(), view, plugin.RoleWaypoint, svc, port)
+	ctx.Profile = build
 	ctx.Waypoint = model.ObjectRef{Group: "gateway.networking.k8s.io", Kind: "Gateway", Namespace: svc.Namespace, Name: "waypoint"}
 	ctx.MetaRouters = view.MetaRouters(svc.Hostname)
 	doc := map[string]any{"waypoint": fmt.Sprintf("%s:%d", svc.Hostname, port.Number)}
@@ -146,6 +174,9 @@ func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Se
 		if err := xds.Validate(m); err != nil {
 			t.Errorf("waypoint %s:%d: %v", svc.Hostname, port.Number, err)
 		}
+		for _, f := range fidelity.Errors(fidelity.Check(build, m)) {
+			t.Errorf("waypoint %s:%d on %s: %s", svc.Hostname, port.Number, build, f)
+		}
 	}
 	var diags []string
 	for _, d := range ctx.Reports() {
@@ -158,7 +189,7 @@ func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "---\n# waypoint role, as the HBONE plugin embeds it\n" + string(out)
+	return "---\n# waypoint role (proxy build " + build.Name + "), as the HBONE plugin embeds it\n" + string(out)
 }
 
 func jsonOf(t *testing.T, m proto.Message, redact bool) any {

@@ -16,6 +16,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // Options say what to render.
@@ -33,6 +34,12 @@ type Options struct {
 	// ShowSecrets prints credentials (Redis passwords) as they are served;
 	// by default Manifests and translate.RedactProxy replace them.
 	ShowSecrets bool
+	// Targets are the proxy builds to render for; the defaults
+	// (plugin.DefaultTargets) fill what is unset.
+	Targets plugin.Targets
+	// Profiles names the builds that would carry what a target lacks, in
+	// messages; profile.Builtin() when nil.
+	Profiles *profile.Catalog
 }
 
 // Result is a rendered directory.
@@ -58,7 +65,7 @@ func RenderContext(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := translate.New(translate.Options{Registry: opts.Registry})
+	tr, err := translate.New(translate.Options{Registry: opts.Registry, Targets: opts.Targets, Profiles: opts.Profiles})
 	if err != nil {
 		return nil, err
 	}

@@ -117,7 +117,7 @@ func TestChainPatcherReachesProxyBuilders(t *testing.T) {
 	var got []string
 	pb := &proxyBuilder{build: func(ctx *plugin.ProxyContext) {
 		svc := ctx.Model.Service("a.ns.svc.cluster.local")
-		chain, ok := ctx.L7(plugin.RoleWaypoint, svc, svc.Ports[0], model.ObjectRef{Kind: "Gateway", Namespace: "ns", Name: "wp"})
+		chain, ok := ctx.L7(plugin.L7Request{Role: plugin.RoleWaypoint, Service: svc, Port: svc.Ports[0], Waypoint: model.ObjectRef{Kind: "Gateway", Namespace: "ns", Name: "wp"}})
 		if !ok || chain.PatchCluster == nil {
 			got = append(got, "no patcher")
 			return
@@ -127,7 +127,7 @@ func TestChainPatcherReachesProxyBuilders(t *testing.T) {
 			chain.PatchCluster(c, subset)
 			got = append(got, c.ConnectTimeout.AsDuration().String())
 		}
-		if _, ok := ctx.L7(plugin.RoleSidecarInbound, svc, svc.Ports[0], model.ObjectRef{}); ok {
+		if _, ok := ctx.L7(plugin.L7Request{Role: plugin.RoleSidecarInbound, Service: svc, Port: svc.Ports[0]}); ok {
 			got = append(got, "skipped role offered")
 		}
 	}}

@@ -12,8 +12,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -25,6 +27,9 @@ type ProxyResult struct {
 	Plugin string
 	// Diagnostics are the findings of its build.
 	Diagnostics []model.Diagnostic
+	// Profile is the build the proxy runs, which its config was checked
+	// against (Targets.ForKind of its kind).
+	Profile *profile.Profile
 	// Stale is true when the build failed and the last good config is kept.
 	Stale bool
 	// Revision is a content hash of every resource.
@@ -93,8 +98,11 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	deps := model.Deps{}
 	view := pb.snap.TrackedView(deps)
 	var depsMu sync.Mutex
-	l7 := func(role plugin.Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) (plugin.L7Chain, bool) {
-		u := pb.unit(role, svc, port, waypoint)
+	l7 := func(req plugin.L7Request) (plugin.L7Chain, bool) {
+		if req.Profile == nil {
+			req.Profile = pb.t.opts.Targets.ForRole(req.Role)
+		}
+		u := pb.unit(req)
 		if u == nil || u.Skipped {
 			return plugin.L7Chain{}, false
 		}
@@ -106,24 +114,34 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 		return plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}, true
 	}
 	ctx := plugin.NewProxyContext(name, view, l7)
+	ctx.Targets = pb.t.opts.Targets
 	res := &ProxyResult{Plugin: name, deps: deps}
 	proxy, err := runProxy(b, ctx, id)
 	if err == nil {
 		err = gateProxy(proxy)
 	}
-	res.Diagnostics = ctx.Reports()
+	var warnings []model.Diagnostic
+	if err == nil {
+		res.Profile = pb.t.opts.Targets.ForKind(proxy.Kind)
+		warnings, err = pb.t.proxyFidelity(res.Profile, proxy)
+	}
+	res.Diagnostics = append(ctx.Reports(), warnings...)
 	pb.mu.Lock()
 	pb.stats.ProxiesBuilt++
 	pb.mu.Unlock()
 	if err != nil {
 		d := model.Diagnostic{Severity: model.SeverityError, Reason: "PluginError", Plugin: name,
 			Message: fmt.Sprintf("building proxy %s: %v", id, err)}
+		var fe *fidelityError
+		if errors.As(err, &fe) {
+			d.Reason = fe.findings[0].Reason
+		}
 		// prev holds good config when it has a revision: built fine, or
 		// itself kept from an earlier good build (a second failure in a
 		// row must not drop it).
 		if prev != nil && prev.Revision != "" {
 			d.Message += "; the last good config is kept"
-			res.Proxy, res.Stale, res.Revision = prev.Proxy, true, prev.Revision
+			res.Proxy, res.Stale, res.Revision, res.Profile = prev.Proxy, true, prev.Revision, prev.Profile
 		} else {
 			d.Message += "; the proxy gets no config until this is fixed"
 			res.Proxy = &plugin.Proxy{ID: id}
@@ -140,7 +158,8 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 // unit returns the chain for a service port in a role, building it once
 // per translation and reusing the previous translation's when its inputs
 // are unchanged.
-func (pb *proxyBuild) unit(role plugin.Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) *unit {
+func (pb *proxyBuild) unit(req plugin.L7Request) *unit {
+	role, svc, port, waypoint := req.Role, req.Service, req.Port, req.Waypoint
 	p := pb.t.opts.Registry.ForPort(port)
 	if p == nil {
 		return nil
@@ -152,6 +171,9 @@ func (pb *proxyBuild) unit(role plugin.Role, svc *model.Service, port *model.Por
 	if role == plugin.RoleWaypoint {
 		key = role.String() + "/" + waypoint.Namespace + "/" + waypoint.Name + "|" + svc.Hostname + "|" + fmt.Sprint(port.Number)
 	}
+	if req.Profile != pb.t.opts.Targets.ForRole(role) {
+		key += "|" + req.Profile.Name // built for another build than the role's own
+	}
 	pb.mu.Lock()
 	if u, ok := pb.units[key]; ok {
 		pb.mu.Unlock()
@@ -160,10 +182,10 @@ func (pb *proxyBuild) unit(role plugin.Role, svc *model.Service, port *model.Por
 	pb.mu.Unlock()
 	prev := pb.t.units[key]
 	var u *unit
-	if prev != nil && prev.Plugin == p.Name() && !prev.deps.Changed(pb.snap) {
+	if prev != nil && prev.Plugin == p.Name() && prev.Profile == req.Profile && !prev.deps.Changed(pb.snap) {
 		u = prev
 	} else {
-		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint}, prev)
+		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, profile: req.Profile}, prev)
 	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
@@ -263,6 +285,48 @@ func grpcClustersExist(p *plugin.Proxy) []error {
 		}
 	}
 	return errs
+}
+
+// proxyFidelity checks every resource of a proxy against its build.
+func (t *Translator) proxyFidelity(p *profile.Profile, proxy *plugin.Proxy) ([]model.Diagnostic, error) {
+	var refused []fidelity.Finding
+	var warnings []model.Diagnostic
+	seen := map[string]bool{}
+	check := func(kind, name string, m proto.Message) {
+		for _, f := range t.checker().Check(p, m) {
+			f.Message = kind + " " + name + ": " + f.Message
+			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if f.Refuses() {
+				refused = append(refused, f)
+			} else {
+				warnings = append(warnings, model.Diagnostic{Severity: model.SeverityWarning, Reason: f.Reason,
+					Message: fmt.Sprintf("proxy %s (proxy build %s): %s", proxy.ID, p.Name, f.Message)})
+			}
+		}
+	}
+	for _, r := range proxy.Listeners {
+		check("listener", r.GetName(), r)
+	}
+	for _, r := range proxy.Routes {
+		check("route configuration", r.GetName(), r)
+	}
+	for _, r := range proxy.Clusters {
+		check("cluster", r.GetName(), r)
+	}
+	for _, r := range proxy.Endpoints {
+		check("cluster load assignment", r.GetClusterName(), r)
+	}
+	for _, r := range proxy.Secrets {
+		check("secret", r.GetName(), r)
+	}
+	if len(refused) > 0 {
+		return warnings, &fidelityError{profile: p, findings: refused}
+	}
+	return warnings, nil
 }
 
 func proxyRevision(p *plugin.Proxy) model.Revision {

@@ -34,6 +34,9 @@ const (
 	managedByValue        = "aeraki"
 	sourceAnnotation      = "aeraki.io/source"
 	servicePortAnnotation = "aeraki.io/service"
+	// ProfileAnnotation names the proxy build (profile) an EnvoyFilter was
+	// built and checked for, so kubectl shows what sidecars must run.
+	ProfileAnnotation = "aeraki.io/proxy-build"
 )
 
 // EnvoyFilter is one Istio EnvoyFilter aeraki hands istiod.
@@ -168,6 +171,9 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 	ef.Annotations = map[string]string{
 		servicePortAnnotation: svc.Hostname + ":" + strings.Join(ports, ","),
 		sourceAnnotation:      strings.Join(src, ", "),
+	}
+	if len(units) > 0 && units[0].Profile != nil {
+		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
 	ef.Revision = envoyFilterRevision(ef)
 	return ef

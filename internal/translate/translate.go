@@ -10,8 +10,10 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // Options configure a Translator.
@@ -22,6 +24,13 @@ type Options struct {
 	Log logr.Logger
 	// Workers bounds parallel unit builds; GOMAXPROCS when 0.
 	Workers int
+	// Targets are the builds of the proxies configured: plugins build for
+	// them and the fidelity gate checks every resource against them.
+	// plugin.DefaultTargets() fills what is unset.
+	Targets plugin.Targets
+	// Profiles is where the gate looks for the builds that would carry
+	// what a target lacks, for its messages; profile.Builtin() when nil.
+	Profiles *profile.Catalog
 }
 
 // Translator turns snapshots into config, reusing what a new snapshot did
@@ -47,6 +56,7 @@ func New(opts Options) (*Translator, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	opts.Targets = withDefaults(opts.Targets)
 	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, efs: map[string]*assembled{}, checked: map[string]*validated{}}, nil
 }
 
@@ -99,11 +109,11 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	diags, rejected, checked := validate(t.opts.Registry, snap, t.checked)
+	diags, rejected, checked := validate(t.opts.Registry, t.opts.Targets, snap, t.checked)
 	t.checked = checked
 	eff := snap.Without(rejected)
 
-	keys := planUnits(t.opts.Registry, eff)
+	keys := planUnits(t.opts.Registry, t.opts.Targets, eff)
 	units, stats := t.buildUnits(ctx, eff, keys)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -148,6 +158,30 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	return out, nil
 }
 
+// withDefaults fills the targets a caller left unset with the defaults.
+func withDefaults(t plugin.Targets) plugin.Targets {
+	d := plugin.DefaultTargets()
+	if t.Sidecar == nil {
+		t.Sidecar = d.Sidecar
+	}
+	proxies := map[plugin.ProxyKind]*profile.Profile{}
+	for k, v := range d.Proxies {
+		proxies[k] = v
+	}
+	for k, v := range t.Proxies {
+		if v != nil {
+			proxies[k] = v
+		}
+	}
+	t.Proxies = proxies
+	return t
+}
+
+// Targets are the builds the translator builds for.
+func (t *Translator) Targets() plugin.Targets { return t.opts.Targets }
+
+func (t *Translator) checker() fidelity.Checker { return fidelity.Checker{Catalog: t.opts.Profiles} }
+
 // normalize fills origins, drops duplicates and sorts diagnostics.
 func normalize(snap *model.Snapshot, diags []model.Diagnostic) []model.Diagnostic {
 	seen := map[string]bool{}
@@ -169,7 +203,10 @@ func normalize(snap *model.Snapshot, diags []model.Diagnostic) []model.Diagnosti
 		if out[i].Object.Key() != out[j].Object.Key() {
 			return out[i].Object.Key() < out[j].Object.Key()
 		}
-		return out[i].Field < out[j].Field
+		if out[i].Field != out[j].Field {
+			return out[i].Field < out[j].Field
+		}
+		return out[i].Message < out[j].Message // units report in no fixed order
 	})
 	return out
 }

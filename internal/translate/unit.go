@@ -15,6 +15,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -31,6 +32,8 @@ type Unit struct {
 	Port    *model.Port
 	// Waypoint names the waypoint Gateway for RoleWaypoint units.
 	Waypoint model.ObjectRef
+	// Profile is the build the unit was built for and checked against.
+	Profile *profile.Profile
 	// RouteConfig is the plugin's route table, if it has one.
 	RouteConfig proto.Message
 	// Filters are the network filters that replace tcp_proxy.
@@ -63,6 +66,7 @@ type unitKey struct {
 	port     uint32
 	plugin   plugin.Plugin
 	waypoint model.ObjectRef
+	profile  *profile.Profile
 }
 
 type unit struct {
@@ -74,7 +78,7 @@ type unit struct {
 
 // planUnits lists the units a snapshot needs: every role of every service
 // port a plugin with a NetworkFilterBuilder claims.
-func planUnits(reg *plugin.Registry, snap *model.Snapshot) []unitKey {
+func planUnits(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot) []unitKey {
 	var out []unitKey
 	for _, svc := range snap.View().Services() {
 		for _, port := range svc.Ports {
@@ -86,7 +90,7 @@ func planUnits(reg *plugin.Registry, snap *model.Snapshot) []unitKey {
 				continue
 			}
 			for _, role := range []plugin.Role{plugin.RoleSidecarOutbound, plugin.RoleSidecarInbound} {
-				out = append(out, unitKey{key: UnitKey(role, svc.Hostname, port.Number), role: role, host: svc.Hostname, port: port.Number, plugin: p})
+				out = append(out, unitKey{key: UnitKey(role, svc.Hostname, port.Number), role: role, host: svc.Hostname, port: port.Number, plugin: p, profile: targets.ForRole(role)})
 			}
 		}
 	}
@@ -105,7 +109,7 @@ func (t *Translator) buildUnits(ctx context.Context, snap *model.Snapshot, keys 
 	parallel(ctx, len(keys), t.opts.Workers, func(i int) {
 		k := keys[i]
 		prev := t.units[k.key]
-		if prev != nil && prev.Plugin == k.plugin.Name() && !prev.deps.Changed(snap) {
+		if prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && !prev.deps.Changed(snap) {
 			out[i] = prev
 			mu.Lock()
 			stats.UnitsReused++
@@ -128,7 +132,8 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	svc := view.Service(k.host)
 	port := svc.Port(k.port)
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
-	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
+	ctx.Profile = k.profile
+	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String(), "profile", k.profile.Name)
 	if k.role != plugin.RoleSidecarInbound {
 		// Inbound chains deliver to the local workload: routers do not
 		// apply, and reading them would make inbound depend on them.
@@ -136,7 +141,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	ctx.Waypoint = k.waypoint
 
-	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint}}
+	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, Profile: k.profile}}
 	u.Objects = append(u.Objects, svc.Ref)
 	for _, mr := range ctx.MetaRouters {
 		u.Objects = append(u.Objects, metaroute.RouterRef(mr))
@@ -160,9 +165,13 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	if err == nil {
 		patches, err = runPatcher(k.plugin, ctx)
 	}
-	u.Diagnostics = ctx.Reports()
+	var warnings []model.Diagnostic
+	if err == nil {
+		warnings, err = t.fidelityGate(k.profile, svc, k.role, u.Objects, unitMessages(filters, patches), rc)
+	}
+	u.Diagnostics = append(ctx.Reports(), warnings...)
 	if err != nil {
-		d := failure(k.plugin.Name(), svc, port, k.role, err)
+		d := failure(k.plugin.Name(), svc, port, k.role, k.profile, err)
 		if prev != nil && prev.good {
 			d.Message += "; the last good config is kept"
 			u.RouteConfig, u.Filters, u.Stale, u.Revision = prev.RouteConfig, prev.Filters, true, prev.Revision
@@ -233,13 +242,17 @@ func gate(rc proto.Message, filters []*listenerv3.Filter) error {
 	return nil
 }
 
-func failure(pluginName string, svc *model.Service, port *model.Port, role plugin.Role, err error) model.Diagnostic {
+func failure(pluginName string, svc *model.Service, port *model.Port, role plugin.Role, p *profile.Profile, err error) model.Diagnostic {
 	d := model.Diagnostic{Severity: model.SeverityError, Object: svc.Ref, Reason: "PluginError", Plugin: pluginName}
 	var pe *plugin.Error
-	if errors.As(err, &pe) {
+	var fe *fidelityError
+	switch {
+	case errors.As(err, &fe):
+		d.Reason = fe.findings[0].Reason
+	case errors.As(err, &pe):
 		d = pe.Diagnostic()
 	}
-	d.Message = fmt.Sprintf("building %s port %s for %s: %s", svc.Hostname, port, role, strings.TrimSpace(err.Error()))
+	d.Message = fmt.Sprintf("building %s port %s for %s (proxy build %s): %s", svc.Hostname, port, role, p.Name, strings.TrimSpace(err.Error()))
 	return d
 }
 

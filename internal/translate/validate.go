@@ -33,7 +33,7 @@ type validated struct {
 // the core verdicts of the previous translation; the returned map is this
 // one's. (Plugin validators run every time: they may read the model
 // through lookups that are not tracked.)
-func validate(reg *plugin.Registry, snap *model.Snapshot, prev map[string]*validated) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
+func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, prev map[string]*validated) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
 	view := snap.View()
 	var diags []model.Diagnostic
 	next := make(map[string]*validated, len(prev))
@@ -65,6 +65,7 @@ func validate(reg *plugin.Registry, snap *model.Snapshot, prev map[string]*valid
 			o := reg.ForPort(port)
 			return o != nil && o.Name() == owner.Name()
 		})
+		ctx.Targets = targets
 		for _, o := range objects {
 			if !routingKinds[o.Ref.Kind] {
 				continue

@@ -101,7 +101,8 @@ type Checker struct {
 func Check(p *profile.Profile, m proto.Message) []Finding { return Checker{}.Check(p, m) }
 
 // Check walks m, through every Any it can decode, and returns what the
-// build p would reject or ignore, in walk order.
+// build p would reject or ignore, in walk order. Inside an extension the
+// build lacks it does not look further: Envoy stops there too.
 func (c Checker) Check(p *profile.Profile, m proto.Message) []Finding {
 	if m == nil {
 		return nil
@@ -132,9 +133,9 @@ func (w *walker) add(f Finding) {
 }
 
 // use records an extension use: name (may be empty) with a config of typeName.
-func (w *walker) use(path, name, typeName string) {
+func (w *walker) use(path, name, typeName string) bool {
 	if w.p.Supports(name, typeName) {
-		return
+		return true
 	}
 	f := Finding{Severity: model.SeverityError, Reason: ReasonExtensionMissing, Path: path, Extension: name, Type: typeName,
 		Carriers: w.cat.Carriers(name, typeName)}
@@ -145,9 +146,10 @@ func (w *walker) use(path, name, typeName string) {
 	case typeName != "":
 		what += " (config type " + typeName + ")"
 	}
-	f.Message = fmt.Sprintf("%s: %s is not in the %s build (%s): the proxy rejects the resource (\"%s\"); %s",
-		path, what, w.p.Name, w.p.Origin(), EnvoyError(name, typeName), carriedBy(f.Carriers))
+	f.Message = fmt.Sprintf("%s: %s is not in the %s build, so the proxy rejects the resource (\"%s\"); %s",
+		path, what, w.p.Name, EnvoyError(name, typeName), carriedBy(f.Carriers))
 	w.add(f)
+	return false
 }
 
 func carriedBy(carriers []string) string {
@@ -250,7 +252,9 @@ func (w *walker) value(m protoreflect.Message, path, name string, any bool) {
 		return
 	}
 	typeName := typeOf(a)
-	w.use(path, name, typeName)
+	if !w.use(path, name, typeName) {
+		return // Envoy stops at the extension it cannot find
+	}
 	inner, err := a.UnmarshalNew()
 	if err != nil {
 		return // not linked in: nothing more to see

@@ -59,7 +59,7 @@ func TestGenericProxyOnIstioProxyIsWhatEnvoyRejects(t *testing.T) {
 	if f.Extension != "envoy.filters.network.generic_proxy" || f.Type != "envoy.extensions.filters.network.generic_proxy.v3.GenericProxy" || !f.Refuses() {
 		t.Errorf("finding %+v", f)
 	}
-	for _, want := range []string{"Listener.filter_chains[0].filters[0].typed_config", "not in the istio-proxy build", "github.com/istio/proxy",
+	for _, want := range []string{"Listener.filter_chains[0].filters[0].typed_config", "not in the istio-proxy build",
 		"Didn't find a registered implementation for name: 'envoy.filters.network.generic_proxy'", "builds that have it: envoy"} {
 		if !strings.Contains(f.Message, want) {
 			t.Errorf("message %q lacks %q", f.Message, want)

@@ -47,7 +47,9 @@ type Inputs struct {
 // RouteConfig expresses routes as a generic_proxy route table: a matcher
 // list tried in order, with the first route that matches every call as
 // on_no_match. Features generic_proxy cannot carry are reported on the
-// route's object through ctx.
+// route's object through ctx. Routes must not split calls by weight
+// (Weighted); the caller chooses another filter for those or leaves them
+// out with an error.
 func RouteConfig(ctx *plugin.BuildContext, name string, routes []metaroute.Route, in Inputs) *genericv3.RouteConfiguration {
 	m := &xdsmatcher.Matcher{}
 	var list []*xdsmatcher.Matcher_MatcherList_FieldMatcher
@@ -90,17 +92,27 @@ func onMatch(ctx *plugin.BuildContext, r *metaroute.Route) *xdsmatcher.Matcher_O
 	return &xdsmatcher.Matcher_OnMatch{OnMatch: &xdsmatcher.Matcher_OnMatch_Action{Action: xds.MatcherConfig(RouteAction, Action(r))}}
 }
 
-// Action builds generic_proxy's RouteAction for a route: its cluster or
-// weighted clusters, timeout and retries.
+// Action builds generic_proxy's RouteAction for a route: its cluster,
+// timeout and retries.
+//
+// A split route becomes weighted_clusters, which Envoy's generic_proxy
+// does not implement ([#not-implemented-hide:] in
+// generic_proxy/action/v3/action.proto; RouteEntryImpl reads
+// route_action.cluster() alone, in
+// source/extensions/filters/network/generic_proxy/route_impl.cc): the
+// fidelity gate refuses it, so a plugin must not hand one over (see
+// Weighted) and a mistake is loud rather than a silent misroute.
+//
+// The timeout is always set, to the route's or to 0s: without one Envoy
+// applies DEFAULT_ROUTE_TIMEOUT_MS (15 s, route_impl.cc), where the
+// tcp_proxy the filter replaces had none; 0 means no timeout (the router
+// arms its timer only for a positive timeout, router/router.cc).
 func Action(r *metaroute.Route) *actionv3.RouteAction {
-	a := &actionv3.RouteAction{Name: r.Name}
+	a := &actionv3.RouteAction{Name: r.Name, Timeout: durationpb.New(r.Timeout)}
 	if len(r.Destinations) == 1 {
 		a.ClusterSpecifier = &actionv3.RouteAction_Cluster{Cluster: r.Destinations[0].Cluster}
 	} else {
 		a.ClusterSpecifier = &actionv3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}
-	}
-	if r.Timeout > 0 {
-		a.Timeout = durationpb.New(r.Timeout)
 	}
 	if r.Retries != nil && r.Retries.Attempts > 0 {
 		// generic_proxy counts tries, not retries: num_retries 1 is a single try.
@@ -164,6 +176,17 @@ func regex(re string) *xdsmatcher.StringMatcher {
 		EngineType: &xdsmatcher.RegexMatcher_GoogleRe2{GoogleRe2: &xdsmatcher.RegexMatcher_GoogleRE2{}},
 		Regex:      re,
 	}}}
+}
+
+// Weighted returns the first route that splits calls by weight, which
+// generic_proxy cannot carry, or nil.
+func Weighted(routes []metaroute.Route) *metaroute.Route {
+	for i := range routes {
+		if routes[i].Weighted() {
+			return &routes[i]
+		}
+	}
+	return nil
 }
 
 func reportUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {

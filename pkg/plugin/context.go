@@ -8,6 +8,7 @@ import (
 
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // BuildContext is everything a plugin gets to build one service port for
@@ -24,6 +25,11 @@ type BuildContext struct {
 	Port *model.Port
 	// Waypoint names the waypoint Gateway when Role is RoleWaypoint.
 	Waypoint model.ObjectRef
+	// Profile is the build of the proxy the config is for (istio-proxy on
+	// sidecars by default, upstream Envoy in the waypoints aeraki serves).
+	// Choose filters by it: what the build lacks it rejects, and the
+	// fidelity gate refuses it before it is served. Never nil.
+	Profile *profile.Profile
 	// MetaRouters are the valid MetaRouters for Service, oldest first.
 	// Invalid ones were reported and left out before the build.
 	MetaRouters []*metaprotocolv1alpha1.MetaRouter
@@ -38,9 +44,10 @@ type BuildContext struct {
 }
 
 // NewBuildContext is how the core (and the conformance kit) create a
-// context for one build of a plugin.
+// context for one build of a plugin. Its Profile is the role's default
+// build (DefaultTargets); the core sets the one configured.
 func NewBuildContext(pluginName string, view *model.View, role Role, svc *model.Service, port *model.Port) *BuildContext {
-	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, plugin: pluginName, Log: logr.Discard()}
+	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, Profile: DefaultTargets().ForRole(role), plugin: pluginName, Log: logr.Discard()}
 }
 
 // Plugin is the name of the plugin the context was made for.
@@ -94,13 +101,16 @@ type ValidateContext struct {
 	Model *model.View
 	// Claims reports whether a port belongs to the plugin being asked.
 	Claims func(*model.Port) bool
-	plugin string
+	// Targets are the builds of the proxies aeraki configures, so a
+	// validator can refuse what none of them can carry.
+	Targets Targets
+	plugin  string
 }
 
 // NewValidateContext is how the core (and the conformance kit) create a
 // validation context for a plugin.
 func NewValidateContext(pluginName string, view *model.View, claims func(*model.Port) bool) *ValidateContext {
-	return &ValidateContext{Model: view, Claims: claims, plugin: pluginName}
+	return &ValidateContext{Model: view, Claims: claims, Targets: DefaultTargets(), plugin: pluginName}
 }
 
 // Plugin is the name of the plugin the context was made for.

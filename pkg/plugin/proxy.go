@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // ProxyKind is a kind of proxy aeraki configures directly over ADS,
@@ -82,23 +83,43 @@ type L7Chain struct {
 	PatchCluster func(cluster *clusterv3.Cluster, subset string)
 }
 
+// L7Request asks for the L7 chain of one service port, for a proxy
+// running a given build.
+type L7Request struct {
+	// Role is the role of the chain (RoleWaypoint for a waypoint's
+	// per-service chain).
+	Role Role
+	// Service and Port are the service port.
+	Service *model.Service
+	Port    *model.Port
+	// Waypoint names the waypoint Gateway for RoleWaypoint.
+	Waypoint model.ObjectRef
+	// Profile is the build of the proxy the chain goes into; the protocol
+	// plugin builds for it and the chain passes the fidelity gate against
+	// it. Nil means the role's build in ProxyContext.Targets.
+	Profile *profile.Profile
+}
+
 // ProxyContext is what a ProxyBuilder gets to build one proxy.
 type ProxyContext struct {
 	// Model is the read-only mesh (tracked).
 	Model *model.View
-	// L7 asks the plugin that owns port for its chain in role (for
-	// RoleWaypoint, waypoint names the Gateway). ok is false when no
-	// plugin owns the port: the caller proxies it at L4.
-	L7 func(role Role, svc *model.Service, port *model.Port, waypoint model.ObjectRef) (chain L7Chain, ok bool)
+	// Targets are the builds of the proxies aeraki serves: build a proxy
+	// of kind K for Targets.ForKind(K), and ask L7 for chains with that
+	// profile. The core checks the proxy against it before serving it.
+	Targets Targets
+	// L7 asks the plugin that owns the port for its chain. ok is false
+	// when no plugin owns the port: the caller proxies it at L4.
+	L7 func(req L7Request) (chain L7Chain, ok bool)
 
 	plugin  string
 	reports []model.Diagnostic
 }
 
 // NewProxyContext is how the core (and tests) create a context for one
-// BuildProxy call.
-func NewProxyContext(pluginName string, view *model.View, l7 func(Role, *model.Service, *model.Port, model.ObjectRef) (L7Chain, bool)) *ProxyContext {
-	return &ProxyContext{Model: view, L7: l7, plugin: pluginName}
+// BuildProxy call, with the default targets.
+func NewProxyContext(pluginName string, view *model.View, l7 func(L7Request) (L7Chain, bool)) *ProxyContext {
+	return &ProxyContext{Model: view, L7: l7, Targets: DefaultTargets(), plugin: pluginName}
 }
 
 // Plugin is the name of the plugin the context was made for.

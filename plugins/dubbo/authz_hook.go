@@ -6,7 +6,6 @@ import (
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/aeraki-ng/aeraki/api/conditions"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
@@ -18,9 +17,9 @@ func authorizes(role plugin.Role) bool {
 }
 
 // authorize adds the call-level part of the workload's policies to a route
-// table, reporting on the policies what cannot be enforced exactly.
-// dubbo_proxy has no equivalent of the deny routes: a port using it whose
-// policies check operations fails closed.
+// table, reporting on the policies what cannot be enforced exactly. On
+// dubbo_proxy what its tables cannot express fails the port closed
+// (authz_dubboproxy.go).
 func (p *Plugin) authorize(ctx *plugin.BuildContext, rc proto.Message) (proto.Message, error) {
 	if !authorizes(ctx.Role) {
 		return rc, nil
@@ -33,14 +32,9 @@ func (p *Plugin) authorize(ctx *plugin.BuildContext, rc proto.Message) (proto.Me
 		}
 	case *dubbov3.MultipleRouteConfiguration:
 		if plan.needsRoutes() && !plan.denyAll {
-			ref := plan.policies[0]
-			if len(plan.reqDeny) > 0 {
-				ref = plan.reqDeny[0].policy
-			} else if len(plan.allowRefs) > 0 {
-				ref = plan.allowRefs[0]
+			if err := authorizeDubboProxy(ctx, plan, t); err != nil {
+				return nil, err
 			}
-			return nil, plugin.Errorf(Name, ref, conditions.ReasonUnsupportedValue,
-				"checks Dubbo interfaces or methods, which the dubbo_proxy filter (option filter=dubbo_proxy) cannot enforce; the port refuses calls until the policy checks callers only, or the plugin uses the default filter=generic_proxy")
 		}
 	}
 	return rc, nil

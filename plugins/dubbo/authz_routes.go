@@ -8,6 +8,7 @@ import (
 	actionv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/action/v3"
 	gpmatcherv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/matcher/v3"
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/aeraki-ng/aeraki/pkg/genericproxy"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -49,7 +50,7 @@ func authorizeRoutes(plan *authzPlan, rc *genericv3.RouteConfiguration) {
 }
 
 func denyEntry(p *xdsmatcher.Matcher_MatcherList_Predicate, name string) *xdsmatcher.Matcher_MatcherList_FieldMatcher {
-	action := &actionv3.RouteAction{Name: name, ClusterSpecifier: &actionv3.RouteAction_Cluster{Cluster: plugin.ClusterBlackHole}}
+	action := &actionv3.RouteAction{Name: name, ClusterSpecifier: &actionv3.RouteAction_Cluster{Cluster: plugin.ClusterBlackHole}, Timeout: durationpb.New(0)}
 	return &xdsmatcher.Matcher_MatcherList_FieldMatcher{
 		Predicate: p,
 		OnMatch:   &xdsmatcher.Matcher_OnMatch{OnMatch: &xdsmatcher.Matcher_OnMatch_Action{Action: xds.MatcherConfig(genericproxy.RouteAction, action)}},

@@ -24,7 +24,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestConfigureRejectsUnknownFilter(t *testing.T) {
-	if _, err := dubbo.New(dubbo.Options{Filter: "thrift_proxy"}); err == nil || !strings.Contains(err.Error(), "generic_proxy") {
+	if _, err := dubbo.New(dubbo.Options{Filter: "thrift_proxy"}); err == nil || !strings.Contains(err.Error(), "auto, generic_proxy or dubbo_proxy") {
 		t.Fatalf("want an error naming the valid filters, got %v", err)
 	}
 	p, _ := dubbo.New(dubbo.Options{})

@@ -18,77 +18,83 @@ import (
 // DubboProxyFilterName is the network filter name of dubbo_proxy.
 const DubboProxyFilterName = "envoy.filters.network.dubbo_proxy"
 
-// dubboProxyRoutes expresses routes for dubbo_proxy. dubbo_proxy picks a
-// route table by interface first and then tries its routes in order, so
-// every interface named by an exact "interface" match gets a table holding,
-// in the original order, its own routes and the routes that do not look at
-// the interface; a final "*" table holds the latter alone.
+// How dubbo_proxy routes, read in Envoy's
+// source/extensions/filters/network/dubbo_proxy/router/route_matcher.cc:
+//
+//   - MultiRouteMatcher tries its route tables (RouteConfiguration) in
+//     order and takes the first route any of them matches: a table whose
+//     interface matches but none of whose routes does passes the call on
+//     to the next table;
+//   - a table's interface is exact, "*" (any non-empty interface),
+//     "*suffix" or "prefix*" (both strictly longer than the literal part);
+//   - a route matches the method with a StringMatcher and the attachments
+//     with HeaderMatchers (Http::HeaderUtility::matchHeaders, invert_match
+//     included), and picks among weighted_clusters by weight.
+//
+// So routes keep their order when each route gets a table of its own,
+// named "<route table>|<route>": dubbo_proxy routes have no names, and the
+// table name is what config dumps and `aeraki trace` show.
+
+// dubboProxyRoutes expresses routes for dubbo_proxy, in order.
 func dubboProxyRoutes(ctx *plugin.BuildContext, name string, routes []metaroute.Route) *dubbov3.MultipleRouteConfiguration {
-	type table struct {
-		iface  string
-		routes []*dubbov3.Route
-	}
-	var tables []*table
-	byIface := map[string]*table{}
-	wildcard := &table{iface: "*"}
+	out := &dubbov3.MultipleRouteConfiguration{Name: name}
 	for i := range routes {
 		r := &routes[i]
 		warnUnsupported(ctx, r)
-		iface, rest, ok := splitInterface(ctx, r)
+		ifaces, rest, ok := interfaceTables(ctx, r)
 		if !ok {
 			continue
 		}
 		dr := &dubbov3.Route{Match: routeMatch(rest), Route: routeAction(r)}
-		if iface == "" {
-			for _, t := range tables {
-				t.routes = append(t.routes, dr)
-			}
-			wildcard.routes = append(wildcard.routes, dr)
-			continue
-		}
-		t := byIface[iface]
-		if t == nil {
-			t = &table{iface: iface, routes: append([]*dubbov3.Route(nil), wildcard.routes...)}
-			byIface[iface] = t
-			tables = append(tables, t)
-		}
-		t.routes = append(t.routes, dr)
-	}
-	out := &dubbov3.MultipleRouteConfiguration{Name: name}
-	for _, t := range append(tables, wildcard) {
-		if len(t.routes) == 0 {
-			continue
-		}
-		out.RouteConfig = append(out.RouteConfig, &dubbov3.RouteConfiguration{Name: name + "|" + t.iface, Interface: t.iface, Routes: t.routes})
+		out.RouteConfig = append(out.RouteConfig, tables(name+"|"+r.Name, ifaces, dr)...)
 	}
 	return out
 }
 
-// splitInterface separates an exact interface match from the other
-// conditions; dubbo_proxy cannot match interfaces by prefix or regex.
-func splitInterface(ctx *plugin.BuildContext, r *metaroute.Route) (string, []metaroute.AttributeMatch, bool) {
-	var iface string
+// tables are the route tables, one per interface pattern, holding routes;
+// the first is named name, the others name|<pattern>.
+func tables(name string, ifaces []string, routes ...*dubbov3.Route) []*dubbov3.RouteConfiguration {
+	out := make([]*dubbov3.RouteConfiguration, 0, len(ifaces))
+	for i, iface := range ifaces {
+		n := name
+		if i > 0 {
+			n += "|" + iface
+		}
+		out = append(out, &dubbov3.RouteConfiguration{Name: n, Interface: iface, Routes: routes})
+	}
+	return out
+}
+
+// interfaceTables are the table interfaces that express a route's
+// interface condition, and its other conditions. dubbo_proxy's "prefix*"
+// needs a longer interface than the prefix, so a prefix match also gets a
+// table for the prefix itself; a regex on the interface cannot be carried.
+func interfaceTables(ctx *plugin.BuildContext, r *metaroute.Route) ([]string, []metaroute.AttributeMatch, bool) {
+	ifaces := []string{"*"}
 	var rest []metaroute.AttributeMatch
 	for _, m := range r.Match {
 		if m.Name != AttrInterface {
 			rest = append(rest, m)
 			continue
 		}
-		if m.Kind != metaroute.MatchExact && m.Kind != metaroute.MatchPresent {
+		switch m.Kind {
+		case metaroute.MatchExact:
+			ifaces = []string{m.Value}
+		case metaroute.MatchPrefix:
+			ifaces = []string{m.Value, m.Value + "*"}
+		case metaroute.MatchPresent:
+		default:
 			if r.Object.Kind != "" {
-				ctx.Report(modelError(r, fmt.Sprintf("dubbo_proxy matches interfaces exactly only; route %q with an interface %s match is skipped (use the generic_proxy filter)", r.Name, m.Kind)))
+				ctx.Report(modelError(r, fmt.Sprintf("dubbo_proxy matches interfaces exactly, by prefix or by suffix only; route %q with an interface %s match is skipped (generic_proxy, on a build that has it, carries regex matches)", r.Name, m.Kind)))
 			}
-			return "", nil, false
-		}
-		if m.Kind == metaroute.MatchExact {
-			iface = m.Value
+			return nil, nil, false
 		}
 	}
-	return iface, rest, true
+	return ifaces, rest, true
 }
 
 func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
-	rm := &dubbov3.RouteMatch{Method: &dubbov3.MethodMatch{Name: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}}}}
+	rm := &dubbov3.RouteMatch{Method: &dubbov3.MethodMatch{Name: anyValue()}}
 	for _, m := range match {
 		if m.Name == AttrMethod {
 			rm.Method.Name = m.StringMatcher()
@@ -97,6 +103,11 @@ func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
 		rm.Headers = append(rm.Headers, m.HeaderMatcher())
 	}
 	return rm
+}
+
+// anyValue matches every method: dubbo_proxy requires a method matcher.
+func anyValue() *matcherv3.StringMatcher {
+	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}}
 }
 
 func routeAction(r *metaroute.Route) *dubbov3.RouteAction {
@@ -125,4 +136,18 @@ func dubboProxyFilter(ctx *plugin.BuildContext, rc proto.Message) (*listenerv3.F
 
 func modelError(r *metaroute.Route, msg string) model.Diagnostic {
 	return model.Diagnostic{Severity: model.SeverityError, Object: r.Object, Field: r.Field, Reason: conditions.ReasonUnsupportedValue, Message: msg}
+}
+
+// ProxyRoutes is dubbo_proxy's route table for routes, in order, for
+// plugins that carry Dubbo on other ports (the metaprotocol plugin's
+// ApplicationProtocols with the Dubbo codec). What dubbo_proxy cannot
+// carry is reported through ctx.
+func ProxyRoutes(ctx *plugin.BuildContext, name string, routes []metaroute.Route) *dubbov3.MultipleRouteConfiguration {
+	return dubboProxyRoutes(ctx, name, routes)
+}
+
+// ProxyFilter is the dubbo_proxy network filter carrying routes.
+func ProxyFilter(ctx *plugin.BuildContext, routes *dubbov3.MultipleRouteConfiguration) *listenerv3.Filter {
+	f, _ := dubboProxyFilter(ctx, routes)
+	return f
 }

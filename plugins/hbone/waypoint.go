@@ -110,7 +110,8 @@ func VIPChainName(svc *model.Service, port *model.Port) string {
 func (w *waypoint) portChain(svc *model.Service, port *model.Port) *listenerv3.FilterChain {
 	name := VIPChainName(svc, port)
 	if w.ctx.L7 != nil {
-		if l7, ok := w.ctx.L7(plugin.RoleWaypoint, svc, port, w.wp.Ref); ok {
+		req := plugin.L7Request{Role: plugin.RoleWaypoint, Service: svc, Port: port, Waypoint: w.wp.Ref, Profile: w.ctx.Targets.ForKind(plugin.ProxyKindWaypoint)}
+		if l7, ok := w.ctx.L7(req); ok {
 			if l7.FailedClosed || len(l7.Filters) == 0 {
 				return chain(name, denyFilters(name)...)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -42,7 +43,7 @@ func waypointMesh(t *testing.T) *model.Snapshot {
 	return b.Build()
 }
 
-func buildWith(t *testing.T, l7 func(plugin.Role, *model.Service, *model.Port, model.ObjectRef) (plugin.L7Chain, bool)) *plugin.Proxy {
+func buildWith(t *testing.T, l7 func(plugin.L7Request) (plugin.L7Chain, bool)) *plugin.Proxy {
 	t.Helper()
 	snap := waypointMesh(t)
 	ctx := plugin.NewProxyContext(Name, snap.View(), l7)
@@ -74,11 +75,14 @@ const dubboChain = "inbound-vip|20880|dubbo|svc.ns.svc.cluster.local"
 func TestWaypoint_L7ChainFromProtocolPluginAndItsClusters(t *testing.T) {
 	routed := tcpProxy("l7", "inbound-vip|20880|v2|svc.ns.svc.cluster.local")
 	var asked model.ObjectRef
-	p := buildWith(t, func(role plugin.Role, svc *model.Service, port *model.Port, wp model.ObjectRef) (plugin.L7Chain, bool) {
-		if role != plugin.RoleWaypoint {
-			t.Errorf("asked for role %s", role)
+	p := buildWith(t, func(req plugin.L7Request) (plugin.L7Chain, bool) {
+		if req.Role != plugin.RoleWaypoint {
+			t.Errorf("asked for role %s", req.Role)
 		}
-		asked = wp
+		if req.Profile == nil || req.Profile.Name != profile.Envoy {
+			t.Errorf("asked for a chain for build %v, want the waypoint's (envoy)", req.Profile)
+		}
+		asked = req.Waypoint
 		return plugin.L7Chain{Plugin: "dubbo", Filters: []*listenerv3.Filter{routed}}, true
 	})
 	if asked.Name != "wp" || asked.Namespace != "ns" {
@@ -97,7 +101,7 @@ func TestWaypoint_L7ChainFromProtocolPluginAndItsClusters(t *testing.T) {
 }
 
 func TestWaypoint_FailedClosedPluginGetsDenyChain(t *testing.T) {
-	p := buildWith(t, func(plugin.Role, *model.Service, *model.Port, model.ObjectRef) (plugin.L7Chain, bool) {
+	p := buildWith(t, func(plugin.L7Request) (plugin.L7Chain, bool) {
 		return plugin.L7Chain{Plugin: "dubbo", FailedClosed: true}, true
 	})
 	c := mainInternalChain(t, p, dubboChain)
@@ -112,7 +116,7 @@ func TestWaypoint_FailedClosedPluginGetsDenyChain(t *testing.T) {
 }
 
 func TestWaypoint_PortNoPluginOwnsIsTCP(t *testing.T) {
-	p := buildWith(t, func(plugin.Role, *model.Service, *model.Port, model.ObjectRef) (plugin.L7Chain, bool) {
+	p := buildWith(t, func(plugin.L7Request) (plugin.L7Chain, bool) {
 		return plugin.L7Chain{}, false
 	})
 	c := mainInternalChain(t, p, dubboChain)
@@ -141,7 +145,7 @@ func TestProxyIDs_ZtunnelPerNodeAndWaypoints(t *testing.T) {
 func TestWaypoint_ProtocolPluginPatchesItsClusters(t *testing.T) {
 	routed := tcpProxy("l7", "inbound-vip|20880|v2|svc.ns.svc.cluster.local")
 	patched := map[string]string{}
-	p := buildWith(t, func(role plugin.Role, svc *model.Service, port *model.Port, wp model.ObjectRef) (plugin.L7Chain, bool) {
+	p := buildWith(t, func(plugin.L7Request) (plugin.L7Chain, bool) {
 		return plugin.L7Chain{Plugin: "redis", Filters: []*listenerv3.Filter{routed}, PatchCluster: func(c *clusterv3.Cluster, subset string) {
 			patched[c.GetName()] = subset
 			c.ConnectTimeout = durationpb.New(7 * time.Second)

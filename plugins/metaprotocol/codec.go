@@ -1,6 +1,7 @@
 package metaprotocol
 
 import (
+	"fmt"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/pkg/genericproxy"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 )
@@ -22,6 +24,8 @@ type codec struct {
 	stock *corev3.TypedExtensionConfig
 	// inputs map attributes onto generic_proxy's request inputs.
 	inputs genericproxy.Inputs
+	// dubbo is true for the Dubbo codec, which dubbo_proxy also carries.
+	dubbo bool
 }
 
 // stockCodecs are the codecs stock Envoy's generic_proxy has, by the names
@@ -35,7 +39,7 @@ var stockCodecs = map[string]func(name string) codec{
 }
 
 func dubboCodec(name string) codec {
-	return codec{name: name, stock: xds.TypedConfig("envoy.generic_proxy.codecs.dubbo", &dubbocodecv3.DubboCodecConfig{}), inputs: dubbo.Inputs}
+	return codec{name: name, stock: xds.TypedConfig(dubbo.CodecName, &dubbocodecv3.DubboCodecConfig{}), inputs: dubbo.Inputs, dubbo: true}
 }
 
 func http1Codec(name string) codec {
@@ -58,4 +62,60 @@ func codecFor(view *model.View, protocol model.Protocol) (codec, bool) {
 		return mk(name), true
 	}
 	return codec{name: name}, true
+}
+
+// carrier is the filter that carries a codec's ports on a build.
+type carrier int
+
+const (
+	carrierNone carrier = iota
+	// carrierAeraki is Aeraki's MetaProtocolProxy with the codec as named.
+	carrierAeraki
+	// carrierGenericProxy is generic_proxy with the stock codec.
+	carrierGenericProxy
+	// carrierDubboProxy is dubbo_proxy, for the Dubbo codec.
+	carrierDubboProxy
+)
+
+// carrierOn picks what carries c on build p, in order of preference: the
+// codec as the user named it in Aeraki's image (which is what such users
+// run it with), generic_proxy with a stock codec, dubbo_proxy for Dubbo.
+// weighted says a route splits calls by weight, which generic_proxy
+// ignores: the Dubbo codec then goes to dubbo_proxy where the build has
+// it.
+func (c codec) carrierOn(p *profile.Profile, weighted bool) carrier {
+	if p.Has(AerakiFilterName) && p.Has(c.name) {
+		return carrierAeraki
+	}
+	gp := c.stock != nil && p.Has(genericproxy.FilterName) && p.Has(c.stock.GetName()) && p.Has(dubbo.RouterName)
+	dp := c.dubbo && p.Has(dubbo.DubboProxyFilterName)
+	switch {
+	case gp && !(weighted && dp):
+		return carrierGenericProxy
+	case dp:
+		return carrierDubboProxy
+	}
+	return carrierNone
+}
+
+// carriedBy names the builds among ps whose filters carry c.
+func (c codec) carriedBy(ps []*profile.Profile) []string {
+	var out []string
+	for _, p := range ps {
+		if c.carrierOn(p, false) != carrierNone {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// needs says what a build must have to carry c, for messages.
+func (c codec) needs() string {
+	switch {
+	case c.dubbo:
+		return fmt.Sprintf("generic_proxy with %s, or dubbo_proxy", c.stock.GetName())
+	case c.stock != nil:
+		return "generic_proxy with " + c.stock.GetName()
+	}
+	return fmt.Sprintf("Aeraki's %s with the codec %s", AerakiFilterName, c.name)
 }

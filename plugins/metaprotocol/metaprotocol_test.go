@@ -19,12 +19,14 @@ func TestGolden(t *testing.T) {
 	})
 }
 
-func TestConfigureRejectsUnknownOptions(t *testing.T) {
+// TestConfigureSaysWhatReplacedAerakiProxy: the aeraki-proxy option is
+// now the proxy build; the plugin says so instead of ignoring it.
+func TestConfigureSaysWhatReplacedAerakiProxy(t *testing.T) {
 	p := metaprotocol.New(metaprotocol.Options{})
-	if err := p.Configure(map[string]string{"aeraki-proxy": "maybe"}); err == nil || !strings.Contains(err.Error(), "true or false") {
-		t.Fatalf("want a boolean error, got %v", err)
+	if err := p.Configure(map[string]string{"aeraki-proxy": "true"}); err == nil || !strings.Contains(err.Error(), "--sidecar-proxy aeraki-meta-protocol-proxy") {
+		t.Fatalf("want an error naming the profile flag, got %v", err)
 	}
-	if err := p.Configure(map[string]string{"colour": "blue"}); err == nil || !strings.Contains(err.Error(), "known: aeraki-proxy") {
-		t.Fatalf("want an error listing known options, got %v", err)
+	if err := p.Configure(map[string]string{"colour": "blue"}); err == nil || !strings.Contains(err.Error(), "takes no options") {
+		t.Fatalf("want an error saying there are no options, got %v", err)
 	}
 }

@@ -1,0 +1,107 @@
+package translate
+
+import (
+	"fmt"
+	"strings"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
+)
+
+// The fidelity gate runs after the validation gate, on the same outputs:
+// a unit's filters, route table and cluster patches (as merged into the
+// cluster they patch), and every resource of a proxy served over ADS. What
+// the target build lacks, or what Envoy marks not implemented, is refused
+// like invalid config: the unit keeps its last good output or fails
+// closed, the proxy keeps its last good config. Deprecated fields are
+// warnings on the service.
+
+// fidelityError is a refusal by the fidelity gate.
+type fidelityError struct {
+	profile  *profile.Profile
+	findings []fidelity.Finding
+}
+
+func (e *fidelityError) Error() string {
+	msgs := make([]string, len(e.findings))
+	for i, f := range e.findings {
+		msgs[i] = f.Message
+	}
+	hint := ""
+	for _, f := range e.findings {
+		if f.Reason == fidelity.ReasonExtensionMissing {
+			hint = "; if these proxies run another build, select its profile (aeraki serve --sidecar-proxy / --waypoint-proxy)"
+			break
+		}
+	}
+	return fmt.Sprintf("refused by the fidelity gate (%s's extension list: %s): %s%s", e.profile.Name, e.profile.Origin(), strings.Join(msgs, "; "), hint)
+}
+
+// unitMessages are what a unit hands a proxy: its filters and cluster
+// patches merged into the cluster they patch.
+func unitMessages(filters []*listenerv3.Filter, patches []ClusterPatch) []proto.Message {
+	var out []proto.Message
+	for _, f := range filters {
+		out = append(out, f)
+	}
+	for _, p := range patches {
+		out = append(out, MergedCluster(p.Name, p.Patch))
+	}
+	return out
+}
+
+// fidelityGate checks msgs, then the unit's route table rc, against p. It
+// returns the deprecation warnings as diagnostics on svc, and an error when
+// anything is refused. The built-in plugins carry their route table inside
+// their filter, so rc is checked only when the filters pass (its findings
+// would repeat theirs), and a finding repeated across messages is reported
+// once.
+func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role plugin.Role, objects []model.ObjectRef, msgs []proto.Message, rc proto.Message) ([]model.Diagnostic, error) {
+	var refused []fidelity.Finding
+	var warnings []model.Diagnostic
+	seen := map[string]bool{}
+	check := func(m proto.Message) {
+		for _, f := range t.checker().Check(p, m) {
+			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if f.Refuses() {
+				refused = append(refused, f)
+				continue
+			}
+			warnings = append(warnings, model.Diagnostic{Severity: model.SeverityWarning, Object: svc.Ref, Reason: f.Reason,
+				Message: fmt.Sprintf("%s for %s (proxy build %s)%s: %s", svc.Hostname, role, p.Name, from(objects), f.Message)})
+		}
+	}
+	for _, m := range msgs {
+		check(m)
+	}
+	if rc != nil && len(refused) == 0 {
+		check(rc)
+	}
+	if len(refused) > 0 {
+		return warnings, &fidelityError{profile: p, findings: refused}
+	}
+	return warnings, nil
+}
+// from names the routing objects a unit was built from, if any besides
+// its service.
+func from(objects []model.ObjectRef) string {
+	var names []string
+	for _, o := range objects {
+		if o.Kind != "Service" && o.Kind != "ServiceEntry" {
+			names = append(names, o.String())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ", built from " + strings.Join(names, ", ")
+}

@@ -1,0 +1,78 @@
+package plugin
+
+import (
+	"sort"
+
+	"github.com/aeraki-ng/aeraki/pkg/profile"
+)
+
+// Targets says which proxy build (profile) runs in each place aeraki
+// configures, so every build is for a known binary: plugins choose their
+// filters by it and the fidelity gate checks the result against it.
+//
+// The zero value is not useful; start from DefaultTargets.
+type Targets struct {
+	// Sidecar is the build of Istio's sidecars and gateways, which get
+	// aeraki's config through istiod as EnvoyFilters (RoleSidecarOutbound,
+	// RoleSidecarInbound). Default istio-proxy.
+	Sidecar *profile.Profile
+	// Proxies are the builds of the proxies aeraki serves over ADS, by
+	// kind: waypoints and ztunnels upstream Envoy, proxyless clients
+	// grpc-go. A kind not listed gets upstream Envoy.
+	Proxies map[ProxyKind]*profile.Profile
+}
+
+// DefaultTargets are the builds a stock install runs: istio-proxy for
+// sidecars, upstream Envoy for the waypoints and ztunnels aeraki serves,
+// grpc-go for proxyless clients.
+func DefaultTargets() Targets {
+	return Targets{
+		Sidecar: profile.MustGet(profile.IstioProxy),
+		Proxies: map[ProxyKind]*profile.Profile{
+			ProxyKindWaypoint:  profile.MustGet(profile.Envoy),
+			ProxyKindZtunnel:   profile.MustGet(profile.Envoy),
+			ProxyKindProxyless: profile.MustGet(profile.GRPCGo),
+		},
+	}
+}
+
+// ForKind is the build of the proxies of a kind served over ADS.
+func (t Targets) ForKind(kind ProxyKind) *profile.Profile {
+	if p := t.Proxies[kind]; p != nil {
+		return p
+	}
+	if p := DefaultTargets().Proxies[kind]; p != nil {
+		return p
+	}
+	return profile.MustGet(profile.Envoy)
+}
+
+// ForRole is the build a port is built for in role: the sidecar's for the
+// sidecar roles, the waypoint kind's for RoleWaypoint.
+func (t Targets) ForRole(role Role) *profile.Profile {
+	if role == RoleWaypoint {
+		return t.ForKind(ProxyKindWaypoint)
+	}
+	if t.Sidecar != nil {
+		return t.Sidecar
+	}
+	return DefaultTargets().Sidecar
+}
+
+// RoleBuilds lists the distinct builds of the roles protocol plugins
+// build for (the sidecar's and the waypoint's), sorted by name: what a
+// validator may assume some proxy can run.
+func (t Targets) RoleBuilds() []*profile.Profile {
+	seen := map[string]*profile.Profile{}
+	for _, r := range Roles() {
+		if p := t.ForRole(r); p != nil {
+			seen[p.Name] = p
+		}
+	}
+	out := make([]*profile.Profile, 0, len(seen))
+	for _, p := range seen {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
