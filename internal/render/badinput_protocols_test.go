@@ -40,8 +40,10 @@ func TestBadProtocolObjectsAreReportedAlone(t *testing.T) {
 			t.Errorf("%s: %d errors, want exactly one", obj, seen[obj])
 		}
 	}
-	// Everything else is programmed: Redis and Thrift outbound, Thrift and
-	// web1 inbound (Redis inbound stays TCP), with valid patches.
+	// Everything else is programmed: Redis and Thrift outbound, Thrift
+	// inbound (Redis inbound stays TCP), with valid patches. web1 (HTTP/1
+	// through generic_proxy) stays TCP on istio-proxy sidecars, which lack
+	// generic_proxy, and says so on its ApplicationProtocol.
 	names := map[string]bool{}
 	for _, ef := range res.Output.EnvoyFilters {
 		names[ef.Name] = true
@@ -50,10 +52,20 @@ func TestBadProtocolObjectsAreReportedAlone(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"aeraki-outbound-cache.shop.svc.cluster.local", "aeraki-outbound-hello.shop.svc.cluster.local",
-		"aeraki-inbound-hello.shop.svc.cluster.local", "aeraki-outbound-legacy.shop.svc.cluster.local"} {
+		"aeraki-inbound-hello.shop.svc.cluster.local"} {
 		if !names[n] {
 			t.Errorf("EnvoyFilter %s missing: a bad object broke another", n)
 		}
+	}
+	if names["aeraki-outbound-legacy.shop.svc.cluster.local"] {
+		t.Error("web1's HTTP/1 codec was programmed for istio-proxy sidecars, which lack generic_proxy")
+	}
+	warned := false
+	for _, d := range res.Diagnostics {
+		warned = warned || d.Object.String() == "ApplicationProtocol web1" && strings.Contains(d.Message, "stays plain TCP on sidecar-outbound proxies: their build (istio-proxy) lacks generic_proxy")
+	}
+	if !warned {
+		t.Errorf("no warning on ApplicationProtocol web1 saying its ports stay TCP on istio-proxy sidecars: %v", res.Diagnostics)
 	}
 	for _, u := range res.Output.Units {
 		if u.FailedClosed {

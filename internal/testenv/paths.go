@@ -110,3 +110,31 @@ func missingBinaries(names ...string) []string {
 	}
 	return missing
 }
+
+// CorpusEnv names the variable that points tests at Aeraki's published
+// demo manifests (the compatibility corpus) when they are not beside the
+// checkout.
+const CorpusEnv = "AERAKI_CORPUS"
+
+// CorpusDir returns the compatibility corpus: $AERAKI_CORPUS when set,
+// else the first shared/aeraki-corpus found walking up from the
+// repository root (it sits beside the checkout, or beside the directory
+// of worktrees). "" when there is none.
+func CorpusDir() string {
+	if d := os.Getenv(CorpusEnv); d != "" {
+		return d
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return ""
+	}
+	for dir := root; ; dir = filepath.Dir(dir) {
+		c := filepath.Join(dir, "shared", "aeraki-corpus")
+		if st, err := os.Stat(c); err == nil && st.IsDir() {
+			return c
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return ""
+		}
+	}
+}

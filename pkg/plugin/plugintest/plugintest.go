@@ -11,8 +11,10 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -39,6 +41,12 @@ type Options struct {
 	// Concurrency is how many goroutines build at once in the concurrency
 	// check; default 8.
 	Concurrency int
+	// Targets are the proxy builds the plugin is run for (the sidecar's
+	// for the sidecar roles, the waypoint kind's for the waypoint role);
+	// plugin.DefaultTargets() fills what is unset. Every output must pass
+	// the fidelity gate for its build: no extension the build lacks, no
+	// field Envoy does not implement.
+	Targets plugin.Targets
 }
 
 // The mesh every scenario runs in.
@@ -92,6 +100,13 @@ func newKit(p plugin.Plugin, opts Options) (*kit, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
+	d := plugin.DefaultTargets()
+	if opts.Targets.Sidecar == nil {
+		opts.Targets.Sidecar = d.Sidecar
+	}
+	if opts.Targets.Proxies == nil {
+		opts.Targets.Proxies = d.Proxies
+	}
 	if _, ok := p.(plugin.NetworkFilterBuilder); !ok {
 		return nil, fmt.Errorf("plugin %q has no NetworkFilterBuilder: there is nothing to check", p.Name())
 	}
@@ -137,7 +152,7 @@ func (k *kit) translateScenario(t *testing.T, sc scenario) *result {
 			t.Fatalf("plugintest scenario input is invalid (is Options.Manifests valid YAML?): %s", d)
 		}
 	}
-	tr, err := translate.New(translate.Options{Registry: k.reg, Workers: 1})
+	tr, err := translate.New(translate.Options{Registry: k.reg, Workers: 1, Targets: k.opts.Targets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +186,7 @@ func (k *kit) buildWaypoint(snap *model.Snapshot) (filters []*listenerv3.Filter,
 		return nil, nil, nil, nil
 	}
 	ctx := plugin.NewBuildContext(k.p.Name(), view, plugin.RoleWaypoint, svc, svc.Ports[0])
+	ctx.Profile = k.opts.Targets.ForKind(plugin.ProxyKindWaypoint)
 	ctx.Waypoint = model.ObjectRef{Group: "gateway.networking.k8s.io", Kind: "Gateway", Namespace: Namespace, Name: "waypoint"}
 	ctx.MetaRouters = view.MetaRouters(Host)
 	if rb, ok := k.p.(plugin.RouteConfigBuilder); ok {
@@ -257,12 +273,16 @@ func fingerprint(r *result) string {
 	return marshal(ms...)
 }
 
-// validateAll runs the deep validation on a unit's or waypoint's output.
-func validateAll(filters []*listenerv3.Filter, rc proto.Message) error {
+// validateAll runs the deep validation and the fidelity check for build
+// on a unit's or waypoint's output.
+func validateAll(build *profile.Profile, filters []*listenerv3.Filter, rc proto.Message) error {
 	var errs []string
 	for _, f := range filters {
 		if err := xds.Validate(f); err != nil {
 			errs = append(errs, err.Error())
+		}
+		for _, finding := range fidelity.Errors(fidelity.Check(build, f)) {
+			errs = append(errs, "on proxy build "+build.Name+": "+finding.Message)
 		}
 	}
 	if rc != nil {

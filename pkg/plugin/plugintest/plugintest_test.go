@@ -17,6 +17,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/plugin/plugintest"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 )
@@ -39,8 +40,18 @@ func tcp(statPrefix, cluster string) []*listenerv3.Filter {
 
 // good routes like a real plugin: MetaRouter routes through generic_proxy
 // with Envoy's HTTP/1 codec, attributes as properties.
+// good routes with generic_proxy and refuses, with an error on the
+// MetaRouter, the routes generic_proxy cannot carry (weighted ones).
 func good(ctx *plugin.BuildContext) []*listenerv3.Filter {
-	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.Build(ctx), genericproxy.Inputs{Method: "method"})
+	var routes []metaroute.Route
+	for _, r := range metaroute.Build(ctx) {
+		if r.Weighted() {
+			ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: r.Object, Reason: "WeightsNotImplemented", Message: "generic_proxy does not implement weighted clusters"})
+			continue
+		}
+		routes = append(routes, r)
+	}
+	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.WithDefault(ctx, routes), genericproxy.Inputs{Method: "method"})
 	codec := xds.TypedConfig("envoy.generic_proxy.codecs.http1", &http1v3.Http1CodecConfig{})
 	return []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), codec, rc)}
 }
@@ -61,6 +72,8 @@ var broken = map[string]func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, er
 	"nondeterministic": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
 		return tcp(fmt.Sprint("toy-", counter.Add(1)), ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")), nil
 	},
+	// generic_proxy on the default sidecar build, istio-proxy, which lacks it.
+	"ignores-profile": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) { return good(ctx), nil },
 	"anonymous-diagnostic": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
 		ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Reason: "Oops", Message: "something about nothing"})
 		return good(ctx), nil
@@ -81,6 +94,7 @@ func TestKitCatchesBrokenPlugins(t *testing.T) {
 		"nondeterministic":     "not deterministic",
 		"ignores-routes":       "the route was not programmed",
 		"anonymous-diagnostic": "does not say which object",
+		"ignores-profile":      "envoy.filters.network.generic_proxy (config type envoy.extensions.filters.network.generic_proxy.v3.GenericProxy) is not in the istio-proxy build",
 	}
 	for name, fragment := range want {
 		t.Run(name, func(t *testing.T) {
@@ -100,7 +114,10 @@ func TestKitCatchesBrokenPlugins(t *testing.T) {
 // TestKitPassesGoodPlugins: a minimal correct plugin and the Dubbo plugin pass.
 func TestKitPassesGoodPlugins(t *testing.T) {
 	t.Run("toy", func(t *testing.T) {
-		plugintest.Run(t, toy{build: func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) { return good(ctx), nil }}, plugintest.Options{})
+		// The toy uses generic_proxy, so it is run for builds that have it.
+		targets := plugin.DefaultTargets()
+		targets.Sidecar = profile.MustGet(profile.Envoy)
+		plugintest.Run(t, toy{build: func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) { return good(ctx), nil }}, plugintest.Options{Targets: targets})
 	})
 	t.Run("l4-only", func(t *testing.T) {
 		plugintest.Run(t, toy{build: func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
