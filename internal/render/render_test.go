@@ -76,6 +76,10 @@ func TestExamplesRender(t *testing.T) {
 	}
 }
 
+// sharedPort is the error on the corpus' second address-less Dubbo
+// ServiceEntry on port 20880.
+const sharedPort = "ServiceEntry meta-dubbo/dubbo-secondservice (" // ...: org.apache.dubbo.samples.basic.api.secondservice and ...demoservice (ServiceEntry meta-dubbo/dubbo-demoservice) both have port 20880 and no address
+
 // corpusCase is one folder of Aeraki's demo manifests: the namespace its
 // manifests are applied to (kubectl apply -n), and the errors it is
 // documented to produce (substrings; every error must match one, every
@@ -90,8 +94,11 @@ type corpusCase struct {
 // traffic split, ...) render the last one in file order, as kubectl apply
 // would leave it; the earlier ones are reported as replaced (warnings).
 var corpus = map[string]corpusCase{
-	"dubbo":                        {namespace: "default"},
-	"metaprotocol-dubbo":           {namespace: "meta-dubbo"},
+	"dubbo": {namespace: "default"},
+	// DemoService and SecondService are ServiceEntries without addresses on
+	// the same port: sidecars reach both through 0.0.0.0_20880, whose one
+	// tcp_proxy chain only DemoService's filter can replace.
+	"metaprotocol-dubbo":           {namespace: "meta-dubbo", errors: []string{sharedPort}},
 	"metaprotocol-dubbo-app-level": {namespace: "meta-dubbo"},
 	"redis":                        {namespace: "redis"},
 	// The ingress Service's namespace is a shell variable the demo expects
@@ -110,11 +117,11 @@ var corpus = map[string]corpusCase{
 	"metaprotocol-qza":         {namespace: "meta-qza", errors: inNoBuild("qza")},
 	"metaprotocol-videopacket": {namespace: "meta-videopacket", errors: inNoBuild("videopacket")},
 	// Sub-folders are applied on top of their parent folder.
-	"metaprotocol-dubbo/rate-limit-server": {namespace: "meta-dubbo"},
+	"metaprotocol-dubbo/rate-limit-server": {namespace: "meta-dubbo", errors: []string{sharedPort}},
 	// These sub-folders' DestinationRule has the same name as the parent's
 	// and replaces it without subsets (as kubectl apply would), so the
 	// parent's routes to v1/v2 are refused.
-	"metaprotocol-dubbo/consistent-hash-lb":  {namespace: "meta-dubbo", errors: []string{`subset "v1"`, `subset "v2"`}},
+	"metaprotocol-dubbo/consistent-hash-lb":  {namespace: "meta-dubbo", errors: []string{`subset "v1"`, `subset "v2"`, sharedPort}},
 	"metaprotocol-thrift/consistent-hash-lb": {namespace: "meta-thrift", errors: []string{`subset "v1"`, `subset "v2"`}},
 	"metaprotocol-thrift/outlier-detection":  {namespace: "meta-thrift", errors: []string{`subset "v1"`, `subset "v2"`}},
 	"metaprotocol-thrift/rate-limit-server":  {namespace: "meta-thrift"},

@@ -74,7 +74,7 @@ type assembled struct {
 // service's namespace that patches the virtualInbound chain of the pods
 // the service selects. prev is the previous translation's assembly; the
 // returned map is this one's.
-func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled) {
+func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled, []model.Diagnostic) {
 	type group struct {
 		svc      *model.Service
 		outbound []*Unit
@@ -97,6 +97,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			g.inbound = append(g.inbound, u)
 		}
 	}
+	diags := sharedWildcardListeners(groupList(groups, func(g *group) *model.Service { return g.svc }), func(svc *model.Service) *[]*Unit { return &groups[svc.Hostname].outbound })
 	root := snap.Options().RootNamespace
 	var out []*EnvoyFilter
 	next := make(map[string]*assembled, len(prev))
@@ -113,7 +114,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	}
 	for _, g := range groups {
 		if ctx.Err() != nil {
-			return nil, prev // the caller reports ctx's error
+			return nil, prev, nil // the caller reports ctx's error
 		}
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
@@ -137,7 +138,65 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, next
+	return out, next, diags
+}
+
+// groupList returns the services of groups in source order.
+func groupList[G any](groups map[string]G, svc func(G) *model.Service) []*model.Service {
+	out := make([]*model.Service, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, svc(g))
+	}
+	sort.Slice(out, func(i, j int) bool { return sourceBefore(out[i], out[j]) })
+	return out
+}
+
+// sourceBefore orders services as their sources were written: by file and
+// document, then by namespace/name, then hostname (the hosts of one
+// ServiceEntry in its order of hosts is not known, so by name).
+func sourceBefore(a, b *model.Service) bool {
+	if a.Origin.File != b.Origin.File {
+		return a.Origin.File < b.Origin.File
+	}
+	if a.Origin.Index != b.Origin.Index {
+		return a.Origin.Index < b.Origin.Index
+	}
+	if a.Ref.Key() != b.Ref.Key() {
+		return a.Ref.Key() < b.Ref.Key()
+	}
+	return a.Hostname < b.Hostname
+}
+
+// sharedWildcardListeners finds the ServiceEntries without an address
+// that share a port: Istio builds one outbound listener, 0.0.0.0_<port>,
+// for all of them, with a single tcp_proxy chain, so only one protocol
+// filter can replace it. The first in source order keeps the port; every
+// later one's outbound patch is dropped (it would silently match nothing)
+// with an error naming both. Kubernetes Services are left alone: one
+// written without a clusterIP gets one from the API server.
+func sharedWildcardListeners(services []*model.Service, outbound func(*model.Service) *[]*Unit) []model.Diagnostic {
+	owner := map[uint32]*model.Service{}
+	var diags []model.Diagnostic
+	for _, svc := range services {
+		if len(svc.Addresses) > 0 || svc.Ref.Kind != "ServiceEntry" {
+			continue
+		}
+		units := outbound(svc)
+		kept := (*units)[:0]
+		for _, u := range *units {
+			first, taken := owner[u.Port.Number]
+			if !taken {
+				owner[u.Port.Number] = svc
+				kept = append(kept, u)
+				continue
+			}
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Object: svc.Ref, Reason: "SharedListener", Plugin: u.Plugin,
+				Message: fmt.Sprintf("%s and %s (%s) both have port %d and no address, so sidecars reach both through the one outbound listener %s, whose single tcp_proxy chain only %s's filter replaces; %s's routes for port %d are not programmed on sidecars: give the ServiceEntries addresses (spec.addresses), or different ports",
+					svc.Hostname, first.Hostname, first.Ref, u.Port.Number, listenerName(wildcardAddress, u.Port.Number), first.Hostname, svc.Hostname, u.Port.Number)})
+		}
+		*units = kept
+	}
+	return diags
 }
 
 type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch

@@ -135,11 +135,12 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	for _, p := range proxies {
 		diags = append(diags, p.Diagnostics...)
 	}
-	efs, assembled := sidecarEnvoyFilters(ctx, eff, out.Units, t.efs)
+	efs, assembled, shared := sidecarEnvoyFilters(ctx, eff, out.Units, t.efs)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	out.EnvoyFilters, t.efs = efs, assembled
+	diags = append(diags, shared...)
 	t.units = current
 	t.proxies = map[string]*ProxyResult{}
 	for _, p := range proxies {
