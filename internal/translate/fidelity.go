@@ -91,6 +91,7 @@ func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role p
 	}
 	return warnings, nil
 }
+
 // from names the routing objects a unit was built from, if any besides
 // its service.
 func from(objects []model.ObjectRef) string {
