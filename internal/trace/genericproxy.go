@@ -60,20 +60,42 @@ func (r *run) genericProxy(c *conn, g *genericv3.GenericProxy) {
 		r.stop(c.proxy, "generic_proxy route action %T is not simulated", msg)
 		return
 	}
+	// RouteEntryImpl takes route_action.cluster() alone and the timeout
+	// or DEFAULT_ROUTE_TIMEOUT_MS (route_impl.cc); weighted_clusters is
+	// not implemented, so such a route has cluster "".
 	cluster, detail := ra.GetCluster(), "cluster "+ra.GetCluster()
 	if wc := ra.GetWeightedClusters(); wc != nil {
-		var ws []weighted
+		var names []string
 		for _, cw := range wc.GetClusters() {
-			ws = append(ws, weighted{name: cw.GetName(), weight: cw.GetWeight().GetValue()})
+			names = append(names, fmt.Sprintf("%s weight %d", cw.GetName(), cw.GetWeight().GetValue()))
 		}
-		cluster, detail = pickWeighted(ws)
+		detail = fmt.Sprintf("weighted_clusters %s, which generic_proxy does not implement ([#not-implemented-hide:]): the route's cluster is \"\"", strings.Join(names, ", "))
 	}
-	r.hop(c.proxy, StepRoute, ra.GetName(), fmt.Sprintf("%s codec, request %s; %s: %s; %s", codec, describeRequest(c.attrs), where, trail, detail))
+	r.hop(c.proxy, StepRoute, ra.GetName(), fmt.Sprintf("%s codec, request %s; %s: %s; %s; %s", codec, describeRequest(c.attrs), where, trail, detail, describeTimeout(ra)))
 	if !hasGenericRouter(g) {
 		r.stop(c.proxy, "generic_proxy %s has no router filter", g.GetStatPrefix())
 		return
 	}
+	if r.cluster(c.proxy, cluster) == nil {
+		// RouterFilter::kickOffNewUpstreamRequest (router/router.cc): no
+		// thread-local cluster of that name, a local reply.
+		r.stop(c.proxy, "generic_proxy router: no cluster %q on proxy %s, so the call gets the local reply cluster_not_found (status NotFound, response flag NoClusterFound)", cluster, c.proxy)
+		return
+	}
 	r.upstream(c, cluster, nil)
+}
+
+// describeTimeout says what timeout the generic_proxy router arms: the
+// route's (a positive one only, router.cc), else none for an explicit 0s,
+// else Envoy's 15 s default.
+func describeTimeout(ra *actionv3.RouteAction) string {
+	switch {
+	case ra.GetTimeout() == nil:
+		return "no timeout set: Envoy's default of 15s applies"
+	case ra.GetTimeout().AsDuration() > 0:
+		return "timeout " + ra.GetTimeout().AsDuration().String()
+	}
+	return "timeout 0s: none"
 }
 
 func hasGenericRouter(g *genericv3.GenericProxy) bool {

@@ -53,6 +53,12 @@ func (r *run) runListener(c *conn) {
 	if sa := l.GetAddress().GetSocketAddress(); sa != nil {
 		where = fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue())
 	}
+	if p := r.profileOf(c.proxy); p != nil {
+		if e := nack(p, "listener", l.GetName(), l); e != "" {
+			r.stop(c.proxy, "proxy %s (build %s) rejected listener %s when it was served (NACK: %q), so the listener does not exist there and the connection is refused", c.proxy, p.Name, l.GetName(), e)
+			return
+		}
+	}
 	r.hop(c.proxy, StepListener, l.GetName(), where)
 	if err := r.listenerFilters(c); err != nil {
 		r.stop(c.proxy, "listener %s: %v", l.GetName(), err)

@@ -78,7 +78,10 @@ func matchTree(m *xdsmatcher.Matcher, in inputFunc, t *matchTrail, depth int) (*
 			return a, matched, err
 		}
 	default:
-		return nil, false, fmt.Errorf("matcher without matcher_list or matcher_tree")
+		// MatchTreeFactory::create builds an AnyMatcher for a matcher with
+		// neither (source/common/matcher/matcher.h): on_no_match applies to
+		// every input.
+		t.add("no matcher_list or matcher_tree: any input")
 	}
 	if m.GetOnNoMatch() == nil {
 		return nil, false, nil

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	dubbov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/dubbo_proxy/v3"
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
@@ -51,6 +52,9 @@ func (r *run) runFilters(c *conn, filters []*listenerv3.Filter) {
 			return
 		case *thriftv3.ThriftProxy:
 			r.thriftProxy(c, m)
+			return
+		case *dubbov3.DubboProxy:
+			r.dubboProxy(c, m)
 			return
 		case *redisproxyv3.RedisProxy:
 			r.redisProxy(c, m)

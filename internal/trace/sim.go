@@ -23,7 +23,12 @@
 // routes (method, service, headers, weights, mirrors), redis_proxy prefix
 // routes (longest prefix, catch-all, mirrors, faults), the network RBAC
 // filter (principals from the TLS peer or filter state, and/or/not),
-// ORIGINAL_DST host selection, and EDS endpoints.
+// ORIGINAL_DST host selection, EDS endpoints, dubbo_proxy route tables;
+// and what Envoy does with config it cannot run: a listener or cluster
+// naming an extension the proxy's build lacks is NACKed (the call stops
+// there with Envoy's error), a generic_proxy route with weighted_clusters
+// has no cluster and ends in cluster_not_found. docs/profiles.md lists
+// each rule and the Envoy source it follows.
 package trace
 
 import (
@@ -34,6 +39,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // Network is what lies outside Envoy config: where connections go
@@ -61,6 +67,10 @@ type Network interface {
 type Simulator struct {
 	// Proxies are the proxies' config by id.
 	Proxies map[string]*plugin.Proxy
+	// Profiles are the builds the proxies run, by id: a listener or
+	// cluster naming an extension its proxy's build lacks is NACKed, so a
+	// call reaching it stops there. Proxies without one are not checked.
+	Profiles map[string]*profile.Profile
 	// Network connects them.
 	Network Network
 }

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"strings"
+	"time"
 	"testing"
 
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
@@ -24,6 +25,7 @@ import (
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -307,7 +309,11 @@ func TestGenericProxy_RoutesOnServiceMethodAndProperty(t *testing.T) {
 	}
 }
 
-func TestGenericProxy_WeightedClustersReportWeights(t *testing.T) {
+// TestGenericProxy_WeightedRouteEndsInClusterNotFound follows Envoy, not
+// the intent: RouteEntryImpl reads route_action.cluster() only
+// (generic_proxy/route_impl.cc), so a weighted route has cluster "" and
+// the router replies cluster_not_found (generic_proxy/router/router.cc).
+func TestGenericProxy_WeightedRouteEndsInClusterNotFound(t *testing.T) {
 	ra := &gpactionv3.RouteAction{ClusterSpecifier: &gpactionv3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{Clusters: []*routev3.WeightedCluster_ClusterWeight{
 		{Name: "v1", Weight: wrapperspb.UInt32(90)}, {Name: "v2", Weight: wrapperspb.UInt32(10)}}}}}
 	routes := &xdsmatcher.Matcher{MatcherType: &xdsmatcher.Matcher_MatcherList_{MatcherList: &xdsmatcher.Matcher_MatcherList{Matchers: []*xdsmatcher.Matcher_MatcherList_FieldMatcher{
@@ -316,11 +322,29 @@ func TestGenericProxy_WeightedClustersReportWeights(t *testing.T) {
 		Clusters: []*clusterv3.Cluster{staticCluster("v1", ipEndpoint("10.0.0.1", 1)), staticCluster("v2", ipEndpoint("10.0.0.2", 1))}}
 	r := simulate(t, net1, "10.0.0.1:40000", "10.9.9.9:20880", map[string]string{"method": "sayHello"}, p)
 	h := wantHop(t, r, StepRoute, "split")
-	if !strings.Contains(h.Detail, "v1 weight 90 (90%), v2 weight 10 (10%)") || r.Destination != "10.0.0.1:1" {
-		t.Fatalf("route hop %q, reached %s", h.Detail, r.Destination)
+	if !strings.Contains(h.Detail, "which generic_proxy does not implement") || r.Outcome != Stopped || !strings.Contains(r.Reason, `no cluster "" on proxy p`) || !strings.Contains(r.Reason, "cluster_not_found") {
+		t.Fatalf("route hop %q; outcome %s %q, want cluster_not_found", h.Detail, r.Outcome, r.Reason)
 	}
 	if r := simulate(t, net1, "10.0.0.1:40000", "10.9.9.9:20880", map[string]string{"method": "other"}, p); r.Outcome != Stopped || !strings.Contains(r.Reason, "no route matches") {
 		t.Fatalf("unmatched call: %s %q", r.Outcome, r.Reason)
+	}
+}
+
+// TestGenericProxy_RouteTimeouts: the router arms a timer for a positive
+// timeout only (router.cc); without one Envoy's 15 s default applies
+// (route_impl.cc, DEFAULT_ROUTE_TIMEOUT_MS).
+func TestGenericProxy_RouteTimeouts(t *testing.T) {
+	for _, c := range []struct {
+		timeout *durationpb.Duration
+		want    string
+	}{{nil, "Envoy's default of 15s applies"}, {durationpb.New(0), "timeout 0s: none"}, {durationpb.New(3 * time.Second), "timeout 3s"}} {
+		ra := &gpactionv3.RouteAction{ClusterSpecifier: &gpactionv3.RouteAction_Cluster{Cluster: "v1"}, Timeout: c.timeout}
+		p := &plugin.Proxy{ID: "p", Listeners: []*listenerv3.Listener{portListener("outbound", 15001, namedChain("dubbo", nil, dubboChain(&xdsmatcher.Matcher{OnNoMatch: gpRoute("all", ra)})))},
+			Clusters: []*clusterv3.Cluster{staticCluster("v1", ipEndpoint("10.0.0.1", 1))}}
+		r := simulate(t, net1, "10.0.0.1:40000", "10.9.9.9:20880", map[string]string{"method": "m"}, p)
+		if h := wantHop(t, r, StepRoute, "all"); !strings.Contains(h.Detail, c.want) {
+			t.Errorf("timeout %v: hop %q lacks %q", c.timeout, h.Detail, c.want)
+		}
 	}
 }
 

@@ -21,6 +21,9 @@ const (
 	v1Pod    = "10.244.2.11:20880"
 	v2Pod    = "10.244.2.12:20880"
 	waypoint = "waypoint/dubbo-ambient/waypoint"
+	// demoInterface is the Dubbo interface the consumer calls: dubbo_proxy
+	// routes by it (every Dubbo request names one).
+	demoInterface = "org.apache.dubbo.samples.basic.api.DemoService"
 )
 
 func renderExample(t *testing.T) *render.Result {
@@ -73,7 +76,7 @@ func path(r *trace.Result) []string {
 
 func TestStory_SayHelloGoesThroughWaypointToV2(t *testing.T) {
 	res := renderExample(t)
-	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"method": "sayHello"})
+	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"interface": demoInterface, "method": "sayHello"})
 	if r.Outcome != trace.Delivered || r.Destination != v2Pod {
 		t.Fatalf("sayHello: %s %s, want delivered to v2 %s\n%s", r.Outcome, r.Destination, v2Pod, dump(r))
 	}
@@ -97,7 +100,7 @@ func TestStory_SayHelloGoesThroughWaypointToV2(t *testing.T) {
 
 func TestStory_OtherMethodsGoToV1(t *testing.T) {
 	res := renderExample(t)
-	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"method": "sayBye"})
+	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"interface": demoInterface, "method": "sayBye"})
 	if r.Outcome != trace.Delivered || r.Destination != v1Pod {
 		t.Fatalf("sayBye: %s %s, want delivered to v1 %s\n%s", r.Outcome, r.Destination, v1Pod, dump(r))
 	}
@@ -108,7 +111,7 @@ func TestStory_OtherMethodsGoToV1(t *testing.T) {
 
 func TestStory_SplitRouteReportsWeights(t *testing.T) {
 	res := renderExample(t)
-	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"method": "sayGoodbye"})
+	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"interface": demoInterface, "method": "sayGoodbye"})
 	routes := r.Find(trace.StepRoute, waypoint)
 	if last := routes[len(routes)-1]; last.Name != "say-goodbye-split" || !strings.Contains(last.Detail, "weight 50 (50%)") {
 		t.Fatalf("split route %+v", last)
@@ -117,7 +120,7 @@ func TestStory_SplitRouteReportsWeights(t *testing.T) {
 
 func TestStory_PodOutsideTheMeshPassesThrough(t *testing.T) {
 	res := renderExample(t)
-	r := call(t, res, "legacy/legacy-client", "dubbo-provider.dubbo-ambient:20880", map[string]string{"method": "sayHello"})
+	r := call(t, res, "legacy/legacy-client", "dubbo-provider.dubbo-ambient:20880", map[string]string{"interface": demoInterface, "method": "sayHello"})
 	if r.Outcome != trace.PassedThrough || r.Destination != "10.96.100.20:20880" || len(r.Find(trace.StepTunnel, "")) != 0 {
 		t.Fatalf("legacy client: %s %s\n%s", r.Outcome, r.Destination, dump(r))
 	}
@@ -156,5 +159,60 @@ func assertDirectHBONE(t *testing.T, r *trace.Result, podIP string) {
 	tunnels := r.Find(trace.StepTunnel, "")
 	if len(tunnels) != 1 || tunnels[0].Name != podIP+":15008" || !strings.Contains(tunnels[0].Detail, "CONNECT "+r.Destination) {
 		t.Fatalf("tunnels %+v\n%s", tunnels, dump(r))
+	}
+}
+
+// TestStory_WaypointBuildsTheSplitWithDubboProxy: the waypoint runs
+// upstream Envoy, which has generic_proxy, but generic_proxy does not
+// implement weighted_clusters; the port is built with dubbo_proxy, which
+// does, and the trace follows its table for the split.
+func TestStory_WaypointBuildsTheSplitWithDubboProxy(t *testing.T) {
+	res := renderExample(t)
+	found := false
+	for _, p := range res.Output.Proxies {
+		if p.ID == waypoint && p.Profile.Name == "envoy" {
+			for _, l := range p.Listeners {
+				found = found || strings.Contains(l.String(), "envoy.filters.network.dubbo_proxy")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the waypoint (build envoy) has no dubbo_proxy chain")
+	}
+	note := false
+	for _, d := range res.Diagnostics {
+		note = note || d.Severity == model.SeverityInfo && strings.Contains(d.Message, `route "say-goodbye-split" splits calls by weight, which generic_proxy does not implement`)
+	}
+	if !note {
+		t.Errorf("no note on the MetaRouter saying why the port is dubbo_proxy: %v", res.Diagnostics)
+	}
+}
+
+// TestStory_GenericProxyOptionRefusesTheSplit: forced to generic_proxy,
+// the split cannot be carried: the MetaRouter gets an error and the
+// waypoint's port refuses calls rather than send them to cluster "".
+func TestStory_GenericProxyOptionRefusesTheSplit(t *testing.T) {
+	d, err := dubbo.New(dubbo.Options{Filter: dubbo.FilterGenericProxy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := plugin.NewRegistry(d, hbone.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := render.Render(render.Options{Paths: []string{"../../examples/ambient-dubbo"}, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := false
+	for _, e := range res.Errors() {
+		refused = refused || e.Object.Kind == "MetaRouter" && e.Reason == "WeightsNotImplemented" && strings.Contains(e.Message, "cluster_not_found")
+	}
+	if !refused {
+		t.Fatalf("want the split refused on the MetaRouter, got %v", res.Errors())
+	}
+	r := call(t, res, consumer, "dubbo-provider:20880", map[string]string{"interface": demoInterface, "method": "sayGoodbye"})
+	if r.Outcome != trace.Stopped || !strings.Contains(r.Reason, "denied by") {
+		t.Fatalf("want the waypoint to refuse the call, got %s %q\n%s", r.Outcome, r.Reason, dump(r))
 	}
 }

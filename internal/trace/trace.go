@@ -10,6 +10,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
 
@@ -42,10 +43,14 @@ func Run(out *translate.Output, req Request) (*Result, error) {
 		return nil, err
 	}
 	proxies := map[string]*plugin.Proxy{}
+	profiles := map[string]*profile.Profile{}
 	for _, p := range out.Proxies {
 		proxies[p.ID] = p.Proxy
+		if p.Profile != nil {
+			profiles[p.ID] = p.Profile
+		}
 	}
-	sim := &Simulator{Proxies: proxies, Network: &meshNetwork{view: view, proxies: proxies}}
+	sim := &Simulator{Proxies: proxies, Profiles: profiles, Network: &meshNetwork{view: view, proxies: proxies}}
 	return sim.Run(Call{Source: netip.AddrPortFrom(src, sourcePort), Destination: dst, Attributes: req.Attributes}), nil
 }
 

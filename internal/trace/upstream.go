@@ -36,6 +36,12 @@ func (r *run) upstream(down *conn, clusterName string, tunnel *tcpproxyv3.TcpPro
 		r.stop(down.proxy, "cluster %q is not in proxy %s's config: the connection fails", clusterName, down.proxy)
 		return
 	}
+	if p := r.profileOf(down.proxy); p != nil {
+		if e := nack(p, "cluster", cl.GetName(), cl); e != "" {
+			r.stop(down.proxy, "proxy %s (build %s) rejected cluster %s when it was served (NACK: %q), so it has no such cluster and the connection fails", down.proxy, p.Name, cl.GetName(), e)
+			return
+		}
+	}
 	h, how, ok := r.pickHost(down, cl)
 	if !ok {
 		return
