@@ -2,8 +2,8 @@ package trace
 
 import (
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
