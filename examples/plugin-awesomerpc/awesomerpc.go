@@ -17,6 +17,13 @@
 // metaprotocol-awesomerpc) are the plugin's. MetaRouter attributes map to
 // the codec: "service" and "method" are the call's service and method,
 // every other attribute is a property of the call.
+//
+// The plugin builds only for proxies whose build (BuildContext.Profile)
+// has generic_proxy and the codec: elsewhere (istio-proxy sidecars, say)
+// it leaves the port at L4 and says so. The user's build is a profile of
+// its own; Profile shows how to make one. generic_proxy does not
+// implement weighted clusters, so a route that splits calls by weight is
+// refused with an error on its MetaRouter.
 package awesomerpc
 
 import (
@@ -35,6 +42,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -71,11 +79,47 @@ func (*Plugin) Description() string {
 	return "AwesomeRPC over generic_proxy, with the codec its ApplicationProtocol names"
 }
 
+// Profile is the build AwesomeRPC users run: upstream Envoy with their
+// codec compiled in. Pass it to aeraki as the sidecars' or waypoints'
+// build (Targets), and the plugin programs their ports.
+func Profile(codec string) (*profile.Profile, error) {
+	return profile.MustGet(profile.Envoy).Extend("envoy-awesomerpc", "upstream Envoy with the AwesomeRPC codec "+codec,
+		profile.Source{What: "AwesomeRPC codec", Repository: "example.com/awesomerpc", Commit: "v1"},
+		profile.Extension{Name: codec, Types: []string{codec}})
+}
+
 // BuildRouteConfig implements plugin.RouteConfigBuilder: the MetaRouters
 // of the service (or, on a sidecar's inbound side, one route to the local
 // workload) as a generic_proxy route table.
 func (*Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error) {
-	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.Build(ctx), Inputs), nil
+	if err := carried(ctx); err != nil {
+		return nil, err
+	}
+	var routes []metaroute.Route
+	for _, r := range metaroute.Build(ctx) {
+		if r.Weighted() {
+			ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: r.Object, Field: r.Field, Reason: "WeightsNotImplemented",
+				Message: fmt.Sprintf("route %q splits calls by weight, which generic_proxy does not implement; the route is left out", r.Name)})
+			continue
+		}
+		routes = append(routes, r)
+	}
+	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.WithDefault(ctx, routes), Inputs), nil
+}
+
+// carried leaves the port at L4 when the proxy's build lacks generic_proxy
+// or the codec, with a warning on the ApplicationProtocol.
+func carried(ctx *plugin.BuildContext) error {
+	ap := ctx.Model.ApplicationProtocol(Protocol)
+	if ap == nil || ap.Spec.Codec == "" {
+		return nil // BuildNetworkFilters says what is missing
+	}
+	if ctx.Profile.Has(genericproxy.FilterName) && ctx.Profile.Supports(ap.Spec.Codec, ap.Spec.Codec) {
+		return nil
+	}
+	ctx.Warnf(model.ObjectRef{Group: metaprotocolv1alpha1.GroupName, Kind: "ApplicationProtocol", Name: ap.Name}, "spec.codec", "UnsupportedValue",
+		"port %s of %s stays plain TCP on %s proxies: their build (%s) lacks generic_proxy or the codec %s", ctx.Port, ctx.Service.Hostname, ctx.Role, ctx.Profile.Name, ap.Spec.Codec)
+	return fmt.Errorf("proxy build %s cannot carry AwesomeRPC: %w", ctx.Profile.Name, plugin.ErrSkipPort)
 }
 
 // BuildNetworkFilters implements plugin.NetworkFilterBuilder: generic_proxy
@@ -83,6 +127,9 @@ func (*Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error)
 // plugin cannot know the codec, so the port fails closed with an error
 // saying what to create.
 func (*Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+	if err := carried(ctx); err != nil {
+		return nil, err
+	}
 	codec, err := codecConfig(ctx.Model)
 	if err != nil {
 		return nil, plugin.Errorf("awesomerpc", ctx.Service.Ref, "CodecNotFound", "%v", err)

@@ -1,6 +1,7 @@
 package awesomerpc_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -16,9 +17,38 @@ kind: ApplicationProtocol
 metadata: {name: awesomerpc}
 spec: {protocol: awesomerpc, codec: awesomerpc.codec.v1.CodecConfig}`
 
-// TestConformance runs aeraki's conformance kit on the plugin.
+// targets has sidecars and waypoints run the AwesomeRPC build.
+func targets(t *testing.T, codec string) plugin.Targets {
+	t.Helper()
+	p, err := awesomerpc.Profile(codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := plugin.DefaultTargets()
+	tg.Sidecar, tg.Proxies[plugin.ProxyKindWaypoint] = p, p
+	return tg
+}
+
+// TestConformance runs aeraki's conformance kit on the plugin, for
+// proxies running the AwesomeRPC build.
 func TestConformance(t *testing.T) {
-	plugintest.Run(t, awesomerpc.New(), plugintest.Options{Manifests: applicationProtocol})
+	plugintest.Run(t, awesomerpc.New(), plugintest.Options{Manifests: applicationProtocol, Targets: targets(t, "awesomerpc.codec.v1.CodecConfig")})
+}
+
+// TestStockBuildsStayAtL4: istio-proxy has neither generic_proxy nor the
+// codec, so the port is left alone, with a warning saying why.
+func TestStockBuildsStayAtL4(t *testing.T) {
+	p := awesomerpc.New()
+	snap := plugintest.Snapshot(t, service+"\n---\n"+applicationProtocol)
+	view := snap.View()
+	svc := view.Service("greeter.plugintest.svc.cluster.local")
+	ctx := plugin.NewBuildContext(p.Name(), view, plugin.RoleSidecarOutbound, svc, svc.Ports[0])
+	if _, err := p.BuildRouteConfig(ctx); !errors.Is(err, plugin.ErrSkipPort) {
+		t.Fatalf("want the port skipped on %s, got %v", ctx.Profile, err)
+	}
+	if r := ctx.Reports(); len(r) != 1 || !strings.Contains(r[0].Message, "their build (istio-proxy) lacks generic_proxy") {
+		t.Fatalf("want one warning naming the build, got %v", r)
+	}
 }
 
 const service = `apiVersion: v1
@@ -41,7 +71,8 @@ spec:
 // other attributes are properties.
 func TestCodecAndAttributes(t *testing.T) {
 	snap := plugintest.Snapshot(t, service+"\n---\n"+strings.ReplaceAll(applicationProtocol, "awesomerpc.codec.v1.CodecConfig", "acme.codecs.AwesomeV2"))
-	filters, _, _ := plugintest.Build(t, awesomerpc.New(), snap, plugin.RoleSidecarOutbound, "greeter.plugintest.svc.cluster.local", 7777)
+	build := targets(t, "acme.codecs.AwesomeV2").Sidecar
+	filters, _, _ := plugintest.BuildFor(t, awesomerpc.New(), snap, plugin.RoleSidecarOutbound, build, "greeter.plugintest.svc.cluster.local", 7777)
 	js, err := protojson.Marshal(filters[0])
 	if err != nil {
 		t.Fatal(err)

@@ -141,6 +141,17 @@ func (r *Result) Proxy(id string) (*plugin.Proxy, error) {
 	return nil, fmt.Errorf("no proxy %q: the manifests produce %s", id, strings.Join(ids, ", "))
 }
 
+// Build names the proxy build a proxy served over ADS was built and
+// checked for, "" when there is no such proxy.
+func (r *Result) Build(id string) string {
+	for _, p := range r.Output.Proxies {
+		if p.ID == id && p.Profile != nil {
+			return p.Profile.Name
+		}
+	}
+	return ""
+}
+
 // ProxyDocument turns a proxy's resources into plain data, with Envoy's
 // field names (snake_case) and every Any expanded, as `envoy
 // --config-yaml` and config dumps show them.

@@ -72,6 +72,8 @@ type ConfigDump struct {
 	Plugin   string `json:"plugin,omitempty"`
 	Kind     string `json:"kind,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// Build is the proxy build (profile) the config was checked against.
+	Build string `json:"build,omitempty"`
 	// Stale is true when the proxy's last rebuild failed and it keeps
 	// the config shown; /debug/diagnostics says why.
 	Stale bool `json:"stale,omitempty"`
@@ -128,6 +130,9 @@ func (s *Server) handleConfigDump(w http.ResponseWriter, r *http.Request) {
 	d := ConfigDump{ProxyID: id, Resources: map[string]TypeDump{}}
 	if res := pp.result; res != nil {
 		d.ProxyID, d.Plugin, d.Kind, d.Revision, d.Stale = res.ID, res.Plugin, string(res.Kind), string(res.Revision), res.Stale
+		if res.Profile != nil {
+			d.Build = res.Profile.Name
+		}
 	}
 	for _, typeURL := range proxyTypes {
 		td := TypeDump{Version: pp.snap.GetVersion(typeURL), Items: []json.RawMessage{}}

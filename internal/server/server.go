@@ -28,6 +28,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // DefaultShutdownTimeout bounds how long a stopping server waits for
@@ -90,6 +91,13 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Workers bounds parallel plugin builds; GOMAXPROCS when zero.
 	Workers int
+	// Targets are the builds of the proxies configured (sidecars through
+	// istiod, the proxies served over ADS); plugin.DefaultTargets() fills
+	// what is unset.
+	Targets plugin.Targets
+	// Profiles names, in messages, the builds that would carry what a
+	// target lacks; profile.Builtin() when nil.
+	Profiles *profile.Catalog
 	// Log receives structured logs; logr.Discard() when unset.
 	Log logr.Logger
 	// OnPublish, when set, is called after each generation has been
@@ -171,7 +179,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
 	}
-	tr, err := translate.New(translate.Options{Registry: opts.Registry, Log: opts.Log.WithName("translate"), Workers: opts.Workers})
+	tr, err := translate.New(translate.Options{Registry: opts.Registry, Log: opts.Log.WithName("translate"), Workers: opts.Workers, Targets: opts.Targets, Profiles: opts.Profiles})
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +341,11 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}(hs.lis, hs.what)
 	}
+	tg := s.translator.Targets()
 	s.log.Info("serving", "xds", s.XDSAddr(), "xdsTLS", s.SecureXDSAddr(), "monitoring", s.MonitoringAddr(), "debug", s.DebugAddr(), "pprof", s.opts.EnablePprof,
-		"plaintextProxies", s.opts.Authorization.InsecurePlaintextProxies, "plaintextCredentials", s.opts.Authorization.InsecurePlaintextCredentials)
+		"plaintextProxies", s.opts.Authorization.InsecurePlaintextProxies, "plaintextCredentials", s.opts.Authorization.InsecurePlaintextCredentials,
+		"sidecarBuild", tg.Sidecar.Name, "waypointBuild", tg.ForKind(plugin.ProxyKindWaypoint).Name,
+		"ztunnelBuild", tg.ForKind(plugin.ProxyKindZtunnel).Name, "proxylessBuild", tg.ForKind(plugin.ProxyKindProxyless).Name)
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()

@@ -3,6 +3,8 @@ package aeraki
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -11,6 +13,8 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/re2"
 )
 
@@ -21,6 +25,10 @@ type meshFlags struct {
 	pluginOptions    map[string]string
 	maxFileSize      byteSize
 	maxTotalSize     byteSize
+	sidecarProxy     string
+	waypointProxy    string
+	ztunnelProxy     string
+	profileFiles     []string
 }
 
 func (m *meshFlags) register(cmd *cobra.Command) {
@@ -34,6 +42,52 @@ func (m *meshFlags) register(cmd *cobra.Command) {
 	m.maxFileSize, m.maxTotalSize = byteSize(file.DefaultMaxFileSize), byteSize(file.DefaultMaxTotalSize)
 	f.Var(&m.maxFileSize, "max-file-size", "largest manifest file read, as a Kubernetes quantity (64Mi, 1Gi) or bytes; larger files are reported and skipped")
 	f.Var(&m.maxTotalSize, "max-total-size", "most bytes read from all manifest files together; the files past it are reported and skipped")
+	names := strings.Join(profile.Builtin().Names(), ", ")
+	f.StringVar(&m.sidecarProxy, "sidecar-proxy", profile.IstioProxy, "the proxy build of Istio's sidecars and gateways, which get aeraki's EnvoyFilters through istiod: "+names+", or a --proxy-profile")
+	f.StringVar(&m.waypointProxy, "waypoint-proxy", profile.Envoy, "the proxy build of the waypoints aeraki serves over ADS")
+	f.StringVar(&m.ztunnelProxy, "ztunnel-proxy", profile.Envoy, "the proxy build of the Envoy-based ztunnels aeraki serves over ADS")
+	f.StringArrayVar(&m.profileFiles, "proxy-profile", nil, "a YAML profile of a custom proxy build (name, description, sources, extensions; see docs/profiles.md), selectable by its name (repeatable)")
+}
+
+// builds resolves the --*-proxy flags to the targets aeraki builds for,
+// and the catalog they were looked up in (the built-in profiles plus
+// --proxy-profile files).
+func (m *meshFlags) builds() (plugin.Targets, *profile.Catalog, error) {
+	var extra []*profile.Profile
+	for _, f := range m.profileFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return plugin.Targets{}, nil, fmt.Errorf("--proxy-profile: %w", err)
+		}
+		p, err := profile.Parse(b)
+		if err != nil {
+			return plugin.Targets{}, nil, fmt.Errorf("--proxy-profile %s: %w", f, err)
+		}
+		extra = append(extra, p)
+	}
+	cat, err := profile.NewCatalog(extra...)
+	if err != nil {
+		return plugin.Targets{}, nil, err
+	}
+	t := plugin.DefaultTargets()
+	for _, sel := range []struct {
+		flag, name string
+		set        func(*profile.Profile)
+	}{
+		{"--sidecar-proxy", m.sidecarProxy, func(p *profile.Profile) { t.Sidecar = p }},
+		{"--waypoint-proxy", m.waypointProxy, func(p *profile.Profile) { t.Proxies[plugin.ProxyKindWaypoint] = p }},
+		{"--ztunnel-proxy", m.ztunnelProxy, func(p *profile.Profile) { t.Proxies[plugin.ProxyKindZtunnel] = p }},
+	} {
+		if sel.name == "" {
+			continue
+		}
+		p, err := cat.Get(sel.name)
+		if err != nil {
+			return plugin.Targets{}, nil, fmt.Errorf("%s: %w", sel.flag, err)
+		}
+		sel.set(p)
+	}
+	return t, cat, nil
 }
 
 func renderCommand(e *env) *cobra.Command {
@@ -55,6 +109,11 @@ sidecars, as a YAML stream or a JSON List. With --proxy ztunnel/<node> or
 --proxy waypoint/<namespace>/<name> it prints instead the listeners, clusters and
 endpoints aeraki serves that ambient proxy over ADS.
 
+Config is built for the proxy builds --sidecar-proxy, --waypoint-proxy and
+--ztunnel-proxy name (istio-proxy, envoy and envoy by default) and checked against
+them: each EnvoyFilter says its build in the aeraki.io/proxy-build annotation, each
+proxy in its "build" field.
+
 Problems are printed to stderr, one line each, naming the object and file they concern;
 the exit status is 1 when any object had errors (everything else is still rendered).`,
 		Args: cobra.NoArgs,
@@ -65,7 +124,12 @@ the exit status is 1 when any object had errors (everything else is still render
 			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
 				return err
 			}
-			res, err := render.RenderContext(cmd.Context(), render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh), ShowSecrets: secrets})
+			targets, cat, err := mesh.builds()
+			if err != nil {
+				return err
+			}
+			res, err := render.RenderContext(cmd.Context(), render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh), ShowSecrets: secrets,
+				Targets: targets, Profiles: cat})
 			if err != nil {
 				return err
 			}
@@ -103,6 +167,11 @@ func writeRendered(ctx context.Context, e *env, res *render.Result, proxy, outpu
 		p = translate.RedactProxy(p)
 	}
 	doc, err := render.ProxyDocument(p)
+	if err == nil {
+		if build := res.Build(proxy); build != "" {
+			doc["build"] = build
+		}
+	}
 	if err != nil {
 		return err
 	}

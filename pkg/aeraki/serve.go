@@ -105,6 +105,10 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	if err := e.registry.Configure(f.mesh.pluginOptions); err != nil {
 		return err
 	}
+	targets, cat, err := f.mesh.builds()
+	if err != nil {
+		return err
+	}
 	src, local, kube, err := e.source(f, log)
 	if err != nil {
 		return err
@@ -124,6 +128,7 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	opts.MonitoringAddress = addressOr(f.monitoringAddress, local, monitoringPort)
 	opts.DebugAddress = addressOr(f.debugAddress, local, debugPort)
 	opts.EnablePprof, opts.ShutdownTimeout = f.pprof, f.shutdownTimeout
+	opts.Targets, opts.Profiles = targets, cat
 	srv, err := server.New(opts)
 	if err != nil {
 		return err

@@ -28,7 +28,10 @@ the tunnel it goes into, the waypoint listener and chain, the L7 route (Dubbo: -
 method=sayHello, --attr interface=..., other attributes are attachments; Thrift: method,
 service, other attributes are headers; Redis: key, command), the cluster
 with the weights of weighted clusters, the endpoint and its metadata, and the final HBONE
-target. Where the call stops, it says why.
+target. Where the call stops, it says why: it follows what Envoy's code does, so a
+listener naming an extension the proxy's build lacks stops with the NACK Envoy would
+send, and a generic_proxy route with weighted clusters ends in cluster_not_found.
+Dubbo calls through dubbo_proxy need --attr interface=..., as every Dubbo call has one.
 
 The exit status is 0 when the call reaches its destination and 3 when it stops.`,
 		Args: cobra.NoArgs,
@@ -39,7 +42,11 @@ The exit status is 0 when the call reaches its destination and 3 when it stops.`
 			if err := e.registry.Configure(mesh.pluginOptions); err != nil {
 				return err
 			}
-			res, err := render.RenderContext(cmd.Context(), render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh)})
+			targets, cat, err := mesh.builds()
+			if err != nil {
+				return err
+			}
+			res, err := render.RenderContext(cmd.Context(), render.Options{Paths: paths, Recursive: recursive, Model: mesh.model, Registry: e.registry, File: fileOptions(mesh), Targets: targets, Profiles: cat})
 			if err != nil {
 				return err
 			}

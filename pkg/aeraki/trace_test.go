@@ -17,7 +17,7 @@ func runCLI(args ...string) (int, string, string) {
 
 func TestTraceCommand_DeliveredAndStopped(t *testing.T) {
 	code, out, errOut := runCLI("trace", "-f", "../../examples/ambient-dubbo",
-		"--from", "dubbo-ambient/dubbo-consumer-84c6d-klmno", "--to", "dubbo-provider:20880", "--attr", "method=sayHello")
+		"--from", "dubbo-ambient/dubbo-consumer-84c6d-klmno", "--to", "dubbo-provider:20880", "--attr", "method=sayHello", "--attr", "interface=org.apache.dubbo.samples.basic.api.DemoService")
 	if code != 0 || !strings.Contains(out, "DELIVERED: 10.244.2.12:20880") || !strings.Contains(out, "say-hello-to-v2") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -34,8 +34,19 @@ func TestTraceCommand_DeliveredAndStopped(t *testing.T) {
 
 func TestRenderCommand_Proxy(t *testing.T) {
 	code, out, errOut := runCLI("render", "-f", "../../examples/ambient-dubbo", "--proxy", "ztunnel/node-a")
-	if code != 0 || !strings.Contains(out, "name: ztunnel_outbound") || !strings.Contains(out, "id: ztunnel/node-a") {
+	if code != 0 || !strings.Contains(out, "name: ztunnel_outbound") || !strings.Contains(out, "id: ztunnel/node-a") || !strings.Contains(out, "build: envoy") {
 		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	// The waypoint's build is checked: on istio-proxy, which has no
+	// generic_proxy, the waypoint's Dubbo port is built with dubbo_proxy
+	// too, and the document says which build it is for.
+	code, out, errOut = runCLI("render", "-f", "../../examples/ambient-dubbo", "--proxy", "waypoint/dubbo-ambient/waypoint", "--waypoint-proxy", "istio-proxy")
+	if code != 0 || !strings.Contains(out, "build: istio-proxy") || strings.Contains(out, "generic_proxy") || !strings.Contains(out, "dubbo_proxy") {
+		t.Fatalf("waypoint on istio-proxy: exit %d\n%s", code, errOut)
+	}
+	code, _, errOut = runCLI("render", "-f", "../../examples/ambient-dubbo", "--sidecar-proxy", "nginx")
+	if code != 1 || !strings.Contains(errOut, `--sidecar-proxy: no proxy profile "nginx" (have: aeraki-meta-protocol-proxy, envoy, grpc-go, istio-proxy)`) {
+		t.Fatalf("unknown build: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = runCLI("render", "-f", "../../examples/ambient-dubbo", "--proxy", "waypoint/x/y")
 	if code != 1 || !strings.Contains(errOut, "waypoint/dubbo-ambient/waypoint") {

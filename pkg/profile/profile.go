@@ -222,3 +222,17 @@ func (p *Profile) Origin() string {
 	}
 	return strings.TrimSpace(s.Repository + " " + s.Path + " at " + c)
 }
+
+// Extend is a custom build of p: its extensions plus exts (a codec or a
+// filter compiled into a user's own Envoy), named name, with the source
+// of the additions. Build one for each proxy build of your own, so plugins
+// may use what it adds and the fidelity gate accepts it.
+func (p *Profile) Extend(name, description string, source Source, exts ...Extension) (*Profile, error) {
+	n := &Profile{Name: name, Description: description, Runs: p.Runs,
+		Sources:    append(append([]Source(nil), p.Sources...), source),
+		Extensions: append(append([]Extension(nil), p.Extensions...), exts...)}
+	if err := n.init(); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", name, err)
+	}
+	return n, nil
+}

@@ -137,3 +137,19 @@ func TestParseRefusesMalformedProfiles(t *testing.T) {
 		t.Errorf("Get of an unknown profile: %v, want the list of names", err)
 	}
 }
+
+// TestExtendMakesACustomBuild: a user's Envoy with a codec of its own.
+func TestExtendMakesACustomBuild(t *testing.T) {
+	base := profile.MustGet(profile.Envoy)
+	p, err := base.Extend("acme-envoy", "upstream Envoy plus the acme codec", profile.Source{What: "acme codec", Repository: "example.com/acme", Commit: "v1"},
+		profile.Extension{Name: "acme.codec", Types: []string{"acme.codec.v1.Config"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Has("acme.codec") || !p.HasType("acme.codec.v1.Config") || !p.Has("envoy.filters.network.generic_proxy") || base.Has("acme.codec") {
+		t.Errorf("extended profile: has acme %v, has generic_proxy %v; base changed %v", p.Has("acme.codec"), p.Has("envoy.filters.network.generic_proxy"), base.Has("acme.codec"))
+	}
+	if _, err := base.Extend("dup", "d", profile.Source{What: "x", Repository: "r", Commit: "c"}, profile.Extension{Name: "envoy.filters.network.tcp_proxy"}); err == nil {
+		t.Error("an extension the base already has is not an error")
+	}
+}

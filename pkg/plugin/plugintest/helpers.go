@@ -9,6 +9,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // Snapshot builds a mesh from YAML manifests (several documents separated
@@ -32,6 +33,13 @@ func Snapshot(t testing.TB, manifests string) *model.Snapshot {
 // It does not validate the routers: use Run for the full pipeline.
 func Build(t testing.TB, p plugin.Plugin, snap *model.Snapshot, role plugin.Role, host string, port uint32) ([]*listenerv3.Filter, proto.Message, []model.Diagnostic) {
 	t.Helper()
+	return BuildFor(t, p, snap, role, nil, host, port)
+}
+
+// BuildFor is Build for a proxy running build (nil: the role's default,
+// istio-proxy for sidecars and upstream Envoy for waypoints).
+func BuildFor(t testing.TB, p plugin.Plugin, snap *model.Snapshot, role plugin.Role, build *profile.Profile, host string, port uint32) ([]*listenerv3.Filter, proto.Message, []model.Diagnostic) {
+	t.Helper()
 	view := snap.View()
 	svc := view.Service(host)
 	if svc == nil {
@@ -42,6 +50,9 @@ func Build(t testing.TB, p plugin.Plugin, snap *model.Snapshot, role plugin.Role
 		t.Fatalf("plugintest.Build: service %s has no port %d", host, port)
 	}
 	ctx := plugin.NewBuildContext(p.Name(), view, role, svc, sp)
+	if build != nil {
+		ctx.Profile = build
+	}
 	if role != plugin.RoleSidecarInbound {
 		ctx.MetaRouters = view.MetaRouters(host)
 	}
