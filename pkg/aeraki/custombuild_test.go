@@ -35,7 +35,10 @@ func TestCustomBuildFromExampleModule(t *testing.T) {
 		t.Fatalf("aeraki plugins does not list the example plugin next to the built-in ones:\n%s", out)
 	}
 
-	cmd := exec.Command(bin, "render", "-f", filepath.Join(dir, "config"))
+	// The codec is in the user's own Envoy build, which a profile file
+	// describes; on the default istio-proxy sidecars the port stays TCP.
+	cmd := exec.Command(bin, "render", "-f", filepath.Join(dir, "config"),
+		"--proxy-profile", filepath.Join(dir, "envoy-awesomerpc.profile.yaml"), "--sidecar-proxy", "envoy-awesomerpc")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	rendered, err := cmd.Output()
@@ -47,6 +50,7 @@ func TestCustomBuildFromExampleModule(t *testing.T) {
 		"aeraki-outbound-greeter.demo.svc.cluster.local",
 		"outbound|7777|canary|greeter.demo.svc.cluster.local",
 		"propertyName: tenant",
+		"aeraki.io/proxy-build: envoy-awesomerpc",
 	} {
 		if !strings.Contains(string(rendered), want) {
 			t.Errorf("render output does not contain %q:\n%s", want, rendered)

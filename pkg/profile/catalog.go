@@ -54,7 +54,9 @@ func mustLoadBuiltin() *Catalog {
 func Builtin() *Catalog { return builtin }
 
 // NewCatalog is the built-in catalog plus extra profiles (custom proxy
-// builds). A name that is already taken is an error.
+// builds). A name that is already taken is an error; a profile with a Base
+// becomes that profile (built-in, or an earlier extra) plus its own
+// extensions.
 func NewCatalog(extra ...*Profile) (*Catalog, error) { return newCatalog(builtin, extra...) }
 
 func newCatalog(base *Catalog, ps ...*Profile) (*Catalog, error) {
@@ -70,6 +72,23 @@ func newCatalog(base *Catalog, ps ...*Profile) (*Catalog, error) {
 		}
 		if _, dup := c.byName[p.Name]; dup {
 			return nil, fmt.Errorf("profile catalog: two profiles are named %q; rename the custom one", p.Name)
+		}
+		if p.Base != "" {
+			base, ok := c.byName[p.Base]
+			if !ok {
+				return nil, fmt.Errorf("profile %s: base %q is not a known profile (have: %s)", p.Name, p.Base, strings.Join(c.Names(), ", "))
+			}
+			var src Source
+			if len(p.Sources) > 0 {
+				src = p.Sources[0]
+			}
+			ext, err := base.Extend(p.Name, p.Description, src, p.Extensions...)
+			if err != nil {
+				return nil, err
+			}
+			ext.Sources = append(append([]Source(nil), base.Sources...), p.Sources...)
+			ext.Base, ext.Runs = p.Base, p.Runs
+			p = ext
 		}
 		c.byName[p.Name] = p
 	}

@@ -34,6 +34,10 @@ const typeURLPrefix = "type.googleapis.com/"
 type Profile struct {
 	// Name is how flags and messages name the profile ("istio-proxy").
 	Name string `json:"name"`
+	// Base names a profile this one extends (a custom build of upstream
+	// Envoy: base envoy, plus the extensions listed here). A catalog
+	// resolves it (NewCatalog); Extensions then holds both.
+	Base string `json:"base,omitempty"`
 	// Description says what the build is, in a sentence.
 	Description string `json:"description"`
 	// Runs says where aeraki expects this build to run.
@@ -120,7 +124,7 @@ func (p *Profile) init() error {
 			errs = append(errs, fmt.Errorf("sources[%d]: repository and commit are required", i))
 		}
 	}
-	if len(p.Extensions) == 0 {
+	if len(p.Extensions) == 0 && p.Base == "" {
 		errs = append(errs, errors.New("no extensions: a profile with no extensions would refuse every config"))
 	}
 	p.byName = make(map[string]*Extension, len(p.Extensions))

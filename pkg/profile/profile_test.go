@@ -153,3 +153,29 @@ func TestExtendMakesACustomBuild(t *testing.T) {
 		t.Error("an extension the base already has is not an error")
 	}
 }
+
+// TestCustomProfileFileExtendsABase: a --proxy-profile file names a base
+// and lists only what the custom build adds.
+func TestCustomProfileFileExtendsABase(t *testing.T) {
+	p, err := profile.Parse([]byte(`name: envoy-acme
+base: envoy
+description: upstream Envoy with the acme codec
+sources: [{what: acme codec, repository: example.com/acme, commit: v1}]
+extensions: [{name: acme.codec, types: [acme.codec.v1.Config]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := profile.NewCatalog(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cat.MustGet("envoy-acme")
+	if !got.Has("acme.codec") || !got.Has("envoy.filters.network.generic_proxy") || len(got.Sources) < 3 {
+		t.Errorf("resolved profile: acme %v, generic_proxy %v, sources %v", got.Has("acme.codec"), got.Has("envoy.filters.network.generic_proxy"), got.Sources)
+	}
+	bad, _ := profile.Parse([]byte("name: x\nbase: nginx\ndescription: d\nsources: [{what: w, repository: r, commit: c}]\n"))
+	if _, err := profile.NewCatalog(bad); err == nil || !strings.Contains(err.Error(), `base "nginx" is not a known profile`) {
+		t.Errorf("unknown base: %v", err)
+	}
+}
