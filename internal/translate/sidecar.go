@@ -401,6 +401,25 @@ func (e *EnvoyFilter) Manifest() map[string]any {
 // will build from it and validates that filter, Any contents included:
 // the check on the exact form that leaves aeraki.
 func (e *EnvoyFilter) Validate() error {
+	msgs, err := e.PatchMessages()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i, m := range msgs {
+		if err := xds.Validate(m); err != nil {
+			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PatchMessages decodes every patch value into what istiod gives the
+// proxy: a network filter, or a cluster patch merged into a cluster like
+// istiod's. Checks of the exact form that leaves aeraki (validation, the
+// fidelity gate in tests) run on these.
+func (e *EnvoyFilter) PatchMessages() ([]proto.Message, error) {
+	var out []proto.Message
 	var errs []error
 	for i, p := range e.Spec.GetConfigPatches() {
 		b, err := protojson.Marshal(p.GetPatch().GetValue())
@@ -413,9 +432,7 @@ func (e *EnvoyFilter) Validate() error {
 			errs = append(errs, fmt.Errorf("patch %d: value is not an Envoy %s: %w", i, f.ProtoReflect().Descriptor().Name(), err))
 			continue
 		}
-		if err := xds.Validate(merged(f)); err != nil {
-			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))
-		}
+		out = append(out, merged(f))
 	}
-	return errors.Join(errs...)
+	return out, errors.Join(errs...)
 }

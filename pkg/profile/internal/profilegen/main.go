@@ -120,8 +120,7 @@ func run(args []string) error {
 				e.Types = dedupe(types[e.Name])
 			}
 			if prev, ok := exts[e.Name]; ok {
-				prev.Types = dedupe(append(prev.Types, e.Types...))
-				prev.Builtin = prev.Builtin || e.Builtin
+				prev.Types = dedupe(append(prev.Types, e.Types...)) // listed already: not builtin-only
 				continue
 			}
 			exts[e.Name] = &e
