@@ -2,12 +2,13 @@ package aeraki
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
+	dubbov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/dubbo_proxy/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
@@ -22,7 +23,8 @@ import (
 // mode: istiod and `aeraki serve --kubeconfig` share one API server, istiod
 // reads Services and DestinationRules from it (k8s://) and aeraki's
 // EnvoyFilters over MCP; a sidecar asking istiod for its listeners gets
-// the Dubbo service's listener with aeraki's generic_proxy routes, and a
+// the Dubbo service's listener with aeraki's dubbo_proxy routes (sidecars run
+// istio-proxy, which has no generic_proxy), and a
 // `kubectl patch` of the MetaRouter reaches the sidecar through both.
 func TestIstiodWithKubernetesMode(t *testing.T) {
 	testenv.RequireIstiod(t)
@@ -71,7 +73,7 @@ func newLDSWatch(t *testing.T, addr string, sc testenv.Sidecar) *ldsWatch {
 	return &ldsWatch{stream: stream}
 }
 
-// wait reads LDS responses (ACKing each) until the generic_proxy route
+// wait reads LDS responses (ACKing each) until the dubbo_proxy route
 // table on listener, as JSON, satisfies ok; it fails after a minute.
 func (w *ldsWatch) wait(t *testing.T, listener, what string, ok func(string) bool) {
 	t.Helper()
@@ -90,7 +92,7 @@ func (w *ldsWatch) wait(t *testing.T, listener, what string, ok func(string) boo
 				return
 			}
 			_ = w.stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()})
-			rc, err := genericProxyRoutes(r, listener)
+			rc, err := dubboProxyRoutes(r, listener)
 			got <- result{rc: rc, err: err}
 		}()
 		select {
@@ -102,14 +104,15 @@ func (w *ldsWatch) wait(t *testing.T, listener, what string, ok func(string) boo
 				return
 			}
 		case <-deadline:
-			t.Fatalf("istiod did not send %s within a minute; last generic_proxy routes on %s: %q", what, listener, last)
+			t.Fatalf("istiod did not send %s within a minute; last dubbo_proxy routes on %s: %q", what, listener, last)
 		}
 	}
 }
 
-// genericProxyRoutes returns the generic_proxy route table on a listener
-// of an LDS response, as JSON ("" when there is none).
-func genericProxyRoutes(r *discoveryv3.DiscoveryResponse, listener string) (string, error) {
+// dubboProxyRoutes returns the dubbo_proxy route tables on a listener of
+// an LDS response, as JSON ("" when there is none); generic_proxy there is
+// an error, since istio-proxy sidecars would reject it.
+func dubboProxyRoutes(r *discoveryv3.DiscoveryResponse, listener string) (string, error) {
 	for _, a := range r.GetResources() {
 		l := &listenerv3.Listener{}
 		if err := a.UnmarshalTo(l); err != nil {
@@ -120,14 +123,17 @@ func genericProxyRoutes(r *discoveryv3.DiscoveryResponse, listener string) (stri
 		}
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
-				if f.GetName() != "envoy.filters.network.generic_proxy" {
+				if f.GetName() == "envoy.filters.network.generic_proxy" {
+					return "", fmt.Errorf("listener %s carries generic_proxy, which istio-proxy sidecars do not have", listener)
+				}
+				if f.GetName() != "envoy.filters.network.dubbo_proxy" {
 					continue
 				}
-				gp := &genericv3.GenericProxy{}
-				if err := f.GetTypedConfig().UnmarshalTo(gp); err != nil {
+				dp := &dubbov3.DubboProxy{}
+				if err := f.GetTypedConfig().UnmarshalTo(dp); err != nil {
 					return "", err
 				}
-				b, err := protojson.Marshal(gp.GetRouteConfig())
+				b, err := protojson.Marshal(dp.GetMultipleRouteConfig())
 				return string(b), err
 			}
 		}
