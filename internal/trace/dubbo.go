@@ -68,8 +68,11 @@ func (r *run) dubboProxy(c *conn, dp *dubbov3.DubboProxy) {
 			if len(tried) > 0 {
 				why = strings.Join(tried, "; ") + "; " + why
 			}
-			r.hop(c.proxy, StepRoute, tableName(mrc, t), fmt.Sprintf("dubbo call interface=%q method=%q %s: table interface %q; %s; %s",
-				iface, method, describeRequest(attachments), t.GetInterface(), why, detail))
+			call := fmt.Sprintf("dubbo call interface=%q method=%q", iface, method)
+			if len(attachments) > 0 {
+				call += " attachments " + describeRequest(attachments)
+			}
+			r.hop(c.proxy, StepRoute, tableName(mrc, t), fmt.Sprintf("%s: table interface %q; %s; %s", call, t.GetInterface(), why, detail))
 			if r.cluster(c.proxy, cluster) == nil {
 				// Router::onMessageDecoded (router_impl.cc): an unknown cluster is a local "unknown cluster" reply.
 				r.stop(c.proxy, "dubbo_proxy router: no cluster %q on proxy %s, so the call gets a local error reply (unknown cluster)", cluster, c.proxy)
