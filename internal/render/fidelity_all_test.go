@@ -29,6 +29,9 @@ type fidelityInput struct {
 	recursive bool
 	namespace string
 	options   map[string]string
+	// refused marks a golden input ("# fidelity: refused") that shows a
+	// refusal on purpose: it must be refused on every build.
+	refused bool
 }
 
 // fidelityInputs lists every golden input, every example folder and every
@@ -43,7 +46,12 @@ func fidelityInputs(t *testing.T) []fidelityInput {
 	more, _ := filepath.Glob("../../plugins/*/testdata/*/in/*.yaml")
 	goldens = append(goldens, more...)
 	for _, g := range goldens {
-		out = append(out, fidelityInput{name: "golden/" + strings.TrimPrefix(g, "../../"), paths: []string{g}, options: plugingolden.Options(t, g)})
+		b, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fidelityInput{name: "golden/" + strings.TrimPrefix(g, "../../"), paths: []string{g}, options: plugingolden.Options(t, g),
+			refused: strings.Contains(string(b), "\n# fidelity: refused")})
 	}
 	for _, d := range []string{"testdata/bad-protocols", "../trace/testdata/protocols"} {
 		out = append(out, fidelityInput{name: "testdata/" + filepath.Base(d), paths: []string{d}})
@@ -134,7 +142,14 @@ func TestEveryInputRunsAsWrittenOnEveryBuild(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, in := range inputs {
 				t.Run(in.name, func(t *testing.T) {
-					for _, p := range fidelityProblems(t, in, build) {
+					problems := fidelityProblems(t, in, build)
+					if in.refused {
+						if len(problems) == 0 {
+							t.Error("marked \"# fidelity: refused\" but nothing was refused")
+						}
+						return
+					}
+					for _, p := range problems {
 						t.Error(p)
 					}
 				})
