@@ -74,15 +74,15 @@ func (r *run) dubboProxy(c *conn, dp *dubbov3.DubboProxy) {
 			}
 			r.hop(c.proxy, StepRoute, tableName(mrc, t), fmt.Sprintf("%s: table interface %q; %s; %s", call, t.GetInterface(), why, detail))
 			if r.cluster(c.proxy, cluster) == nil {
-				// Router::onMessageDecoded (router_impl.cc): an unknown cluster is a local "unknown cluster" reply.
-				r.stop(c.proxy, "dubbo_proxy router: no cluster %q on proxy %s, so the call gets a local error reply (unknown cluster)", cluster, c.proxy)
+				// Router::onMessageDecoded (dubbo_proxy/router/router_impl.cc).
+				r.stop(c.proxy, "dubbo_proxy router: no cluster %q on proxy %s, so the call gets the local reply \"dubbo router: unknown cluster '%s'\" (ServerError)", cluster, c.proxy, cluster)
 				return
 			}
 			r.upstream(c, cluster, nil)
 			return
 		}
 	}
-	r.stop(c.proxy, "dubbo_proxy %s: no route matches the call (interface %q, method %q), which gets a local error reply [%s]", dp.GetStatPrefix(), iface, method, strings.Join(tried, "; "))
+	r.stop(c.proxy, "dubbo_proxy %s: no route matches the call (interface %q, method %q), which gets the local reply \"dubbo router: no route for interface '%s'\" (ServiceNotFound, router_impl.cc) [%s]", dp.GetStatPrefix(), iface, method, iface, strings.Join(tried, "; "))
 }
 
 // tableName is a route table's name without the route configuration's

@@ -145,3 +145,18 @@ func TestDubboProxy_WeightedClustersArePicked(t *testing.T) {
 		t.Errorf("hop %q", h.Detail)
 	}
 }
+
+// TestDubboProxy_LocalReplies: no matching route, or a route to a cluster
+// the proxy does not have, end in dubbo_proxy's local replies
+// (dubbo_proxy/router/router_impl.cc, Router::onMessageDecoded).
+func TestDubboProxy_LocalReplies(t *testing.T) {
+	p := dubboL7(dubboTable("hello", "*", dubboRoute(exact("sayHello"), "a")), dubboTable("lost", "*", dubboRoute(exact("lost"), "nowhere")))
+	r := simulate(t, net1, "10.0.0.1:40000", "10.9.9.9:20880", map[string]string{"interface": "org.demo.Greeter", "method": "other"}, p)
+	if r.Outcome != Stopped || !strings.Contains(r.Reason, `"dubbo router: no route for interface 'org.demo.Greeter'"`) {
+		t.Errorf("no route: %s %q", r.Outcome, r.Reason)
+	}
+	r = simulate(t, net1, "10.0.0.1:40000", "10.9.9.9:20880", map[string]string{"interface": "org.demo.Greeter", "method": "lost"}, p)
+	if r.Outcome != Stopped || !strings.Contains(r.Reason, `"dubbo router: unknown cluster 'nowhere'"`) {
+		t.Errorf("unknown cluster: %s %q", r.Outcome, r.Reason)
+	}
+}
