@@ -13,12 +13,14 @@
 //
 //   - no MetaRouter, a route per match kind (exact, prefix, regex,
 //     presence), subsets with weights;
-//   - every role: sidecar outbound, sidecar inbound, waypoint;
+//   - every role: sidecar outbound, sidecar inbound, waypoint, each built
+//     for its proxy build (Options.Targets, default plugin.DefaultTargets);
 //   - a malformed MetaRouter and one naming an unknown host, which must be
 //     reported on the router and never reach the plugin;
 //
 // and checks what every plugin owes its users: every Envoy message passes
-// ValidateAll (inside Any too); cluster names follow the mesh's
+// ValidateAll (inside Any too) and the fidelity gate (every extension in
+// the proxy's build, no field Envoy does not implement); cluster names follow the mesh's
 // conventions and name real services, ports and subsets; diagnostics
 // carry the plugin's name and the object they concern; a panic is caught
 // and reported as a failure of the scenario; the output is deterministic
