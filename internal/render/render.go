@@ -136,7 +136,7 @@ func (r *Result) Proxy(id string) (*plugin.Proxy, error) {
 	}
 	ids := r.ProxyIDs()
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("no proxy %q: the manifests produce no ztunnel or waypoint (label a namespace istio.io/dataplane-mode=ambient, or add a Gateway of class istio-waypoint)", id)
+		return nil, fmt.Errorf("no proxy %q: the manifests produce no ztunnel or waypoint (label a namespace istio.io/dataplane-mode=ambient, or add a Gateway of class %s)", id, r.Output.Snapshot.Options().WaypointClass)
 	}
 	return nil, fmt.Errorf("no proxy %q: the manifests produce %s", id, strings.Join(ids, ", "))
 }

@@ -31,8 +31,13 @@ const (
 	// LabelGatewayName is the label Gateway API implementations put on a
 	// Gateway's pods; it is how a waypoint's pods are found.
 	LabelGatewayName = "gateway.networking.k8s.io/gateway-name"
-	// WaypointGatewayClass is the GatewayClass of waypoints.
-	WaypointGatewayClass = "istio-waypoint"
+	// IstioWaypointClass is the GatewayClass of the waypoints istiod
+	// deploys and serves itself (istio-proxy). aeraki reaches them the way
+	// it reaches sidecars, through istiod.
+	IstioWaypointClass = "istio-waypoint"
+	// DefaultWaypointClass is the default name of aeraki's own GatewayClass
+	// (Options.WaypointClass): waypoints aeraki serves over ADS itself.
+	DefaultWaypointClass = "aeraki-waypoint"
 	// UseWaypointNone is the LabelUseWaypoint value that opts out.
 	UseWaypointNone = "none"
 )
@@ -58,13 +63,32 @@ func (f WaypointFor) ServesServices() bool { return f == WaypointForService || f
 // ServesWorkloads reports whether traffic addressed to a bound workload's own IP goes through the waypoint.
 func (f WaypointFor) ServesWorkloads() bool { return f == WaypointForWorkload || f == WaypointForAll }
 
-// Waypoint is a Gateway API Gateway of class istio-waypoint: an L7 proxy
-// that traffic to the services (or workloads) bound to it passes through.
+// WaypointServer is who serves a waypoint its config.
+type WaypointServer string
+
+// Who serves a waypoint, decided by its GatewayClass.
+const (
+	// ServedByIstiod is a waypoint of class istio-waypoint: istiod deploys
+	// it and serves its whole config; aeraki only patches it through istiod.
+	ServedByIstiod WaypointServer = "istiod"
+	// ServedByAeraki is a waypoint of aeraki's own class
+	// (Options.WaypointClass): aeraki serves its whole config over ADS.
+	ServedByAeraki WaypointServer = "aeraki"
+)
+
+// Waypoint is a Gateway API Gateway of class istio-waypoint or of aeraki's
+// own waypoint class: an L7 proxy that traffic to the services (or
+// workloads) bound to it passes through. Bindings work the same for both;
+// ServedBy says which control plane gives the proxy its config.
 type Waypoint struct {
 	// Ref is the Gateway.
 	Ref ObjectRef
 	// Name and Namespace of the Gateway.
 	Name, Namespace string
+	// Class is the Gateway's gatewayClassName.
+	Class string
+	// ServedBy says whether istiod or aeraki serves the waypoint's config.
+	ServedBy WaypointServer
 	// For says which traffic it handles, from the Gateway's label, else
 	// its GatewayClass's, else WaypointForService.
 	For WaypointFor
@@ -81,6 +105,10 @@ type Waypoint struct {
 	// Problem is set when the waypoint cannot receive traffic (no address).
 	Problem string
 }
+
+// AerakiServed reports whether aeraki serves the waypoint's whole config
+// (its own class) rather than istiod.
+func (w *Waypoint) AerakiServed() bool { return w.ServedBy == ServedByAeraki }
 
 // HBONEAddresses are the addresses ztunnels send HBONE to: the pod IPs,
 // else the service addresses.
@@ -135,10 +163,18 @@ func (s *Snapshot) indexAmbient() {
 		}
 	}
 	for _, gw := range s.gateways {
-		if string(gw.Spec.GatewayClassName) != WaypointGatewayClass {
+		class := string(gw.Spec.GatewayClassName)
+		var by WaypointServer
+		switch class {
+		case s.opts.WaypointClass:
+			by = ServedByAeraki
+		case IstioWaypointClass:
+			by = ServedByIstiod
+		default:
 			continue
 		}
-		wp := s.waypointFromGateway(gw, a.classes[WaypointGatewayClass])
+		wp := s.waypointFromGateway(gw, a.classes[class])
+		wp.Class, wp.ServedBy = class, by
 		key := wp.Namespace + "/" + wp.Name
 		a.waypoints[key] = wp
 		a.list = append(a.list, wp)
@@ -273,7 +309,7 @@ func (s *Snapshot) binding(ref ObjectRef, labels map[string]string, forServices 
 	if wp == nil {
 		b.Bound = true
 		b.Problem = "label " + LabelUseWaypoint + "=" + name + " names Gateway " + nsName + "/" + name +
-			", which does not exist or is not of class " + WaypointGatewayClass +
+			", which does not exist or is not of class " + IstioWaypointClass + " or " + s.opts.WaypointClass +
 			"; connections to it are refused until the waypoint exists or the label is removed"
 		return b
 	}

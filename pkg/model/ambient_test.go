@@ -42,7 +42,7 @@ func ambientMesh(t *testing.T, extra ...runtime.Object) *model.Snapshot {
 	objs := []runtime.Object{
 		namespace("mesh", map[string]string{model.LabelDataplaneMode: "ambient", model.LabelUseWaypoint: "wp"}),
 		namespace("plain", nil),
-		gateway("mesh", "wp", model.WaypointGatewayClass, nil),
+		gateway("mesh", "wp", model.DefaultWaypointClass, nil),
 		ambientPod("mesh", "wp-0", "10.0.0.100", "n1", "wp", map[string]string{model.LabelGatewayName: "wp"}),
 		ambientPod("mesh", "a", "10.0.0.1", "n1", "sa-a", nil),
 		ambientPod("mesh", "out", "10.0.0.2", "n1", "", map[string]string{model.LabelDataplaneMode: "none"}),
@@ -87,8 +87,8 @@ func TestCaptured_PodLabelBeatsNamespaceAndWaypointPodsAreNot(t *testing.T) {
 }
 
 func TestWaypoint_AddressesIdentityAndWaypointFor(t *testing.T) {
-	class := &gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: model.WaypointGatewayClass, Labels: map[string]string{model.LabelWaypointFor: "workload"}}}
-	own := gateway("mesh", "own", model.WaypointGatewayClass, map[string]string{model.LabelWaypointFor: "all"})
+	class := &gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: model.DefaultWaypointClass, Labels: map[string]string{model.LabelWaypointFor: "workload"}}}
+	own := gateway("mesh", "own", model.DefaultWaypointClass, map[string]string{model.LabelWaypointFor: "all"})
 	other := gateway("mesh", "not-a-waypoint", "istio", nil)
 	v := ambientMesh(t, class, own, other).View()
 	wp := v.Waypoint("mesh", "wp")
@@ -112,7 +112,7 @@ func TestBinding_OwnLabelBeatsNamespaceAndNoneOptsOut(t *testing.T) {
 		labeledService("mesh", "optout", map[string]string{model.LabelUseWaypoint: "none"}),
 		labeledService("mesh", "elsewhere", map[string]string{model.LabelUseWaypoint: "wp2", model.LabelUseWaypointNamespace: "plain"}),
 		labeledService("plain", "unbound", nil),
-		gateway("plain", "wp2", model.WaypointGatewayClass, nil),
+		gateway("plain", "wp2", model.DefaultWaypointClass, nil),
 	)
 	v := snap.View()
 	svc := func(ns, name string) *model.Service { return v.Service(name + "." + ns + ".svc.cluster.local") }
@@ -134,7 +134,7 @@ func TestBinding_OwnLabelBeatsNamespaceAndNoneOptsOut(t *testing.T) {
 func TestBinding_MissingWaypointFailsClosedAndWaypointForFilters(t *testing.T) {
 	snap := ambientMesh(t,
 		labeledService("mesh", "ghost", map[string]string{model.LabelUseWaypoint: "nope"}),
-		gateway("mesh", "svc-only", model.WaypointGatewayClass, nil),
+		gateway("mesh", "svc-only", model.DefaultWaypointClass, nil),
 		ambientPod("mesh", "pinned", "10.0.0.9", "n1", "", map[string]string{model.LabelUseWaypoint: "svc-only"}),
 	)
 	v := snap.View()
@@ -166,7 +166,7 @@ func TestAmbientLookupsAreTracked(t *testing.T) {
 		}
 	}
 	// Adding the missing waypoint changes what the binding depended on.
-	again := ambientMesh(t, gateway("plain", "later", model.WaypointGatewayClass, nil))
+	again := ambientMesh(t, gateway("plain", "later", model.DefaultWaypointClass, nil))
 	if !deps.Changed(again) {
 		t.Error("a new waypoint must invalidate builds that looked it up and found nothing")
 	}

@@ -35,6 +35,10 @@ type Options struct {
 	// aeraki emits is checked against it. Default re2.IstioMaxProgramSize,
 	// what Istio's bootstrap sets for istio-proxy.
 	RegexMaxProgramSize int
+	// WaypointClass is the GatewayClass of the waypoints aeraki serves
+	// itself. Default DefaultWaypointClass. Gateways of class
+	// istio-waypoint are waypoints too, served by istiod.
+	WaypointClass string
 }
 
 func (o Options) withDefaults() Options {
@@ -46,6 +50,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
+	}
+	if o.WaypointClass == "" {
+		o.WaypointClass = DefaultWaypointClass
 	}
 	if o.RegexMaxProgramSize <= 0 {
 		o.RegexMaxProgramSize = re2.IstioMaxProgramSize

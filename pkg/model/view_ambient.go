@@ -14,15 +14,15 @@ func (v *View) Captured(w *Workload) (bool, string) {
 	return v.snap.captured(w)
 }
 
-// Waypoints returns every waypoint (Gateway of class istio-waypoint),
-// sorted by namespace and name.
+// Waypoints returns every waypoint (Gateway of class istio-waypoint or of
+// aeraki's waypoint class), sorted by namespace and name.
 func (v *View) Waypoints() []*Waypoint {
 	v.track("waypoints")
 	return v.snap.ambient.list
 }
 
 // Waypoint returns the waypoint Gateway namespace/name, or nil when there
-// is none (or the Gateway is not of class istio-waypoint).
+// is none (or the Gateway is of neither waypoint class).
 func (v *View) Waypoint(namespace, name string) *Waypoint {
 	v.track("waypoint:" + namespace + "/" + name)
 	return v.snap.ambient.waypoints[namespace+"/"+name]

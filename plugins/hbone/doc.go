@@ -1,6 +1,7 @@
 // Package hbone is aeraki's ambient-mesh plugin: it builds the complete
 // config of Envoy-based ztunnels (one per Kubernetes node) and waypoints
-// (one per Gateway of class istio-waypoint), served to them over ADS.
+// (one per Gateway of aeraki's own waypoint class, aeraki-waypoint by
+// default; istiod serves istio-waypoint Gateways), served to them over ADS.
 //
 // Everything it emits uses upstream Envoy extensions only (internal
 // listeners and the internal_upstream transport socket, the original_dst

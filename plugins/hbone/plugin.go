@@ -70,7 +70,8 @@ func (p *Plugin) Description() string {
 }
 
 // ProxyIDs implements plugin.ProxyBuilder: a ztunnel for every node that
-// runs pods, once any pod is in the ambient mesh, and every waypoint.
+// runs pods, once any pod is in the ambient mesh, and every waypoint of
+// aeraki's own class.
 func (p *Plugin) ProxyIDs(view *model.View) []string {
 	var ids []string
 	if meshHasCapturedPods(view) {
@@ -79,7 +80,9 @@ func (p *Plugin) ProxyIDs(view *model.View) []string {
 		}
 	}
 	for _, wp := range view.Waypoints() {
-		ids = append(ids, WaypointID(wp.Namespace, wp.Name))
+		if wp.AerakiServed() { // istiod serves istio-waypoint Gateways
+			ids = append(ids, WaypointID(wp.Namespace, wp.Name))
+		}
 	}
 	return ids
 }
@@ -104,8 +107,12 @@ func (p *Plugin) BuildProxy(ctx *plugin.ProxyContext, id string) (*plugin.Proxy,
 		return buildZtunnel(ctx, id, rest[0])
 	case plugin.ProxyKindWaypoint:
 		wp := ctx.Model.Waypoint(rest[0], rest[1])
+		class := ctx.Model.Options().WaypointClass
 		if wp == nil {
-			return nil, fmt.Errorf("proxy %s: there is no Gateway %s/%s of class %s; create it or stop the proxy", id, rest[0], rest[1], model.WaypointGatewayClass)
+			return nil, fmt.Errorf("proxy %s: there is no Gateway %s/%s of class %s; create it or stop the proxy", id, rest[0], rest[1], class)
+		}
+		if !wp.AerakiServed() {
+			return nil, fmt.Errorf("proxy %s: Gateway %s/%s is of class %s, so istiod serves it, not aeraki; use class %s for a waypoint aeraki serves", id, rest[0], rest[1], wp.Class, class)
 		}
 		return buildWaypoint(ctx, id, wp)
 	}

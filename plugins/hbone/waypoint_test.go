@@ -1,6 +1,7 @@
 package hbone
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func waypointMesh(t *testing.T) *model.Snapshot {
 	}
 	for _, o := range []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Labels: map[string]string{model.LabelDataplaneMode: "ambient", model.LabelUseWaypoint: "wp"}}},
-		&gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "wp", Namespace: "ns"}, Spec: gatewayv1.GatewaySpec{GatewayClassName: model.WaypointGatewayClass}},
+		&gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "wp", Namespace: "ns"}, Spec: gatewayv1.GatewaySpec{GatewayClassName: model.DefaultWaypointClass}},
 		pod("wp-0", "10.0.0.100", map[string]string{model.LabelGatewayName: "wp"}),
 		pod("svc-0", "10.0.0.1", map[string]string{"app": "svc"}),
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1",
@@ -162,5 +163,42 @@ func TestWaypoint_ProtocolPluginPatchesItsClusters(t *testing.T) {
 		if _, ok := want[c.GetName()]; ok && c.GetConnectTimeout().AsDuration() != 7*time.Second {
 			t.Errorf("cluster %s does not carry the plugin's settings", c.GetName())
 		}
+	}
+}
+
+// An istio-waypoint Gateway is istiod's: it is a waypoint for bindings
+// (ztunnels send the bound service's traffic to it), but aeraki builds
+// no proxy for it, and asking for one says who serves it.
+func TestIstioWaypointIsIstiodsNotOurs(t *testing.T) {
+	b := model.NewBuilder(model.Options{})
+	for _, o := range []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Labels: map[string]string{model.LabelDataplaneMode: "ambient", model.LabelUseWaypoint: "wp"}}},
+		&gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "wp", Namespace: "ns"}, Spec: gatewayv1.GatewaySpec{GatewayClassName: model.IstioWaypointClass}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "svc-0", Namespace: "ns", Labels: map[string]string{"app": "svc"}}, Spec: corev1.PodSpec{NodeName: "n"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1",
+			Selector: map[string]string{"app": "svc"}, Ports: []corev1.ServicePort{{Name: "tcp-dubbo", Port: 20880}}}},
+	} {
+		if err := b.Add(o, model.Origin{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := b.Build().View()
+	wp := view.Waypoint("ns", "wp")
+	if wp == nil || wp.AerakiServed() || wp.ServedBy != model.ServedByIstiod || wp.Class != model.IstioWaypointClass {
+		t.Fatalf("waypoint = %+v, want one served by istiod", wp)
+	}
+	if got := view.ServiceWaypoint(view.Service("svc.ns.svc.cluster.local")); got.Waypoint != wp {
+		t.Errorf("binding = %+v, want the istio-waypoint Gateway", got)
+	}
+	ids := New().ProxyIDs(view)
+	for _, id := range ids {
+		if id == WaypointID("ns", "wp") {
+			t.Errorf("ProxyIDs = %v: aeraki must not build istiod's waypoint", ids)
+		}
+	}
+	_, err := New().BuildProxy(plugin.NewProxyContext(Name, view, nil), WaypointID("ns", "wp"))
+	if err == nil || !strings.Contains(err.Error(), "istiod serves it") {
+		t.Errorf("BuildProxy error = %v, want one saying istiod serves it", err)
 	}
 }
