@@ -72,7 +72,7 @@ func clusterConfig(k kubeFlags) (cfg *rest.Config, where string, found bool, err
 // kubernetesMode builds Kubernetes mode for aeraki serve.
 func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce time.Duration, log logr.Logger) (*kubemode.Mode, error) {
 	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "aeraki/" + Version
+	cfg.UserAgent = "aeraki/" + Version()
 	if cfg.QPS == 0 {
 		// client-go's default (5/s) would make the first status pass over
 		// a large mesh take minutes.

@@ -20,9 +20,6 @@ import (
 	"github.com/aeraki-ng/aeraki/plugins/thrift"
 )
 
-// Version is aeraki's release version.
-const Version = "0.1.0-dev"
-
 // Main runs the aeraki command with the built-in plugins plus extra, and
 // exits the process with its status.
 //

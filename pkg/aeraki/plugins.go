@@ -64,7 +64,8 @@ func versionCommand(e *env) *cobra.Command {
 		Short: "Print aeraki's version and the versions of the APIs it speaks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(e.stdout, "aeraki %s\n", Version)
+			fmt.Fprintf(e.stdout, "aeraki %s\n", Version())
+			fmt.Fprintf(e.stdout, "revision %s\n", Revision())
 			info, ok := debug.ReadBuildInfo()
 			if !ok {
 				return nil
