@@ -6,6 +6,7 @@
 #   kube-apiserver   built from tools/kube   (k8s.io/kubernetes, pinned there)
 #   kubectl          built from tools/kube
 #   pilot-discovery  built from tools/istio  (istio.io/istio, pinned there)
+#   helm             built from tools/helm   (helm.sh/helm/v4, pinned there)
 #
 # Idempotent: a binary is rebuilt only when it is missing or when the stamp
 # recorded next to it (.cache/stamps/<name>) no longer matches the pinned
@@ -13,6 +14,7 @@
 # stderr; nothing is printed on stdout.
 #
 # Usage: bash hack/test-deps.sh        (from any directory)
+#        bash hack/test-deps.sh helm   only the named ones (etcd kube istio helm podman)
 #        FORCE=1 bash hack/test-deps.sh  rebuild everything
 set -euo pipefail
 
@@ -67,6 +69,20 @@ build_tool() {
 	log "built $out in $(($(date +%s) - start))s"
 }
 
+# apt_install PACKAGE...: installs Debian packages, as root or with sudo.
+apt_install() {
+	local sudo=()
+	if [[ "$(id -u)" != 0 ]]; then
+		command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install $*"
+		sudo=(sudo)
+	fi
+	if ! apt-cache show "$@" >/dev/null 2>&1; then
+		"${sudo[@]}" apt-get update -q
+	fi
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "$@"
+}
+
 # ---------------------------------------------------------------- etcd
 ensure_etcd() {
 	local etcd_path
@@ -74,16 +90,7 @@ ensure_etcd() {
 	if [[ -z "$etcd_path" && -x /usr/bin/etcd ]]; then etcd_path=/usr/bin/etcd; fi
 	if [[ -z "$etcd_path" ]]; then
 		log "etcd not found; installing Debian package etcd-server with apt"
-		local sudo=()
-		if [[ "$(id -u)" != 0 ]]; then
-			command -v sudo >/dev/null 2>&1 || die "need root or sudo to apt-get install etcd-server"
-			sudo=(sudo)
-		fi
-		if ! apt-cache show etcd-server >/dev/null 2>&1; then
-			"${sudo[@]}" apt-get update -q
-		fi
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends etcd-server
+		apt_install etcd-server
 		etcd_path="$(command -v etcd || echo /usr/bin/etcd)"
 		[[ -x "$etcd_path" ]] || die "etcd-server installed but no etcd binary found"
 	fi
@@ -98,6 +105,20 @@ ensure_etcd() {
 	ln -sfn "$(readlink -f "$etcd_path")" "$BIN/etcd"
 	write_stamp etcd "$want"
 	log "etcd -> $(readlink -f "$etcd_path")"
+}
+
+# ---------------------------------------------------------------- podman
+# The image test loads `make image`'s tarball with the real `podman load`
+# (daemonless; the Debian package). Nothing is cached: podman is used from
+# PATH.
+ensure_podman() {
+	if command -v podman >/dev/null 2>&1; then
+		log "podman found ($(podman --version))"
+		return
+	fi
+	log "podman not found; installing Debian package podman with apt"
+	apt_install podman
+	command -v podman >/dev/null 2>&1 || die "podman installed but not on PATH"
 }
 
 # ---------------------------------------------------------------- kube
@@ -150,8 +171,28 @@ ensure_istio() {
 	fi
 }
 
+# ---------------------------------------------------------------- helm
+ensure_helm() {
+	local dir="$ROOT/tools/helm" want ver
+	want="$(tool_stamp "$dir" helm.sh/helm/v4)"
+	ver="$(awk '{print $2}' <<<"$want")"
+	if up_to_date helm "$want"; then
+		log "helm up to date ($want)"
+		return
+	fi
+	build_tool "$dir" helm helm.sh/helm/v4/cmd/helm \
+		"-X helm.sh/helm/v4/internal/version.version=$ver -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+	write_stamp helm "$want"
+}
+
 start=$(date +%s)
-ensure_etcd
-ensure_kube
-ensure_istio
+if [[ $# -eq 0 ]]; then
+	set -- etcd kube istio helm podman
+fi
+for dep in "$@"; do
+	case "$dep" in
+	etcd | kube | istio | helm | podman) "ensure_$dep" ;;
+	*) die "unknown dependency $dep (known: etcd kube istio helm podman)" ;;
+	esac
+done
 log "all test dependencies ready in $BIN ($(($(date +%s) - start))s)"
