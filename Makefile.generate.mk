@@ -2,8 +2,9 @@
 #
 # Included from the root Makefile. `make generate` rebuilds:
 #   - api/**/zz_generated.deepcopy.go (DeepCopy functions), and
-#   - crd/<group>_<plural>.yaml       (the CRDs users `kubectl apply -f crd/`).
-# Commit both; api/api_test.go fails when they are stale.
+#   - crd/<group>_<plural>.yaml       (the CRDs users `kubectl apply -f crd/`), and
+#   - charts/aeraki/crds/             (the same files, which Helm installs).
+# Commit them; api/api_test.go and charts/chart_test.go fail when they are stale.
 #
 # controller-gen is built from the pinned tool module in tools/controller-gen
 # (its own go.mod, so the generator's dependencies stay out of the aeraki
@@ -21,6 +22,12 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRD YAML from api/.
 	rm -f api/*/*/zz_generated.deepcopy.go api/*/zz_generated.deepcopy.go crd/*.aeraki.io_*.yaml
 	$(CONTROLLER_GEN) $(CONTROLLER_GEN_OBJECT_ARGS)
 	$(CONTROLLER_GEN) $(CONTROLLER_GEN_CRD_ARGS)
+	$(MAKE) chart-crds
+
+# Helm installs what is in a chart's crds/; crd/ stays the one source.
+chart-crds:
+	rm -f charts/aeraki/crds/*.yaml
+	cp crd/*.aeraki.io_*.yaml charts/aeraki/crds/
 
 # Rebuilt when the tool module's pins change.
 $(CONTROLLER_GEN): $(CONTROLLER_GEN_MODULE)/go.mod $(CONTROLLER_GEN_MODULE)/go.sum

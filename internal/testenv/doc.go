@@ -12,8 +12,8 @@
 //
 // The binaries are not downloaded at test time. `make test` runs
 // hack/test-deps.sh, which installs etcd (Debian etcd-server) and builds
-// kube-apiserver, kubectl and pilot-discovery from the pinned tool modules in
-// tools/ into the git-ignored <repo>/.cache/bin. When they are missing the
+// kube-apiserver, kubectl, pilot-discovery and helm from the pinned tool
+// modules in tools/ into the git-ignored <repo>/.cache/bin. When they are missing the
 // Require*/Start* helpers skip the test and say to run `make test`.
 //
 // Everything listens on 127.0.0.1 only, on ports picked at run time, so
