@@ -5,7 +5,7 @@
 #                           bin/aeraki-image.tar (docker load / podman load /
 #                           kind load image-archive accept it)
 #   make test               install/build the test peers (etcd, kube-apiserver, kubectl,
-#                           istiod, helm, podman) into .cache/ when missing, then run
+#                           istiod, helm; podman and graphviz from apt) when missing, then run
 #                           every test
 #   make generate           regenerate deepcopy code, crd/*.yaml and the chart's CRDs
 #   make install-manifests  regenerate examples/install from the chart's defaults

@@ -7,6 +7,8 @@
 #   kubectl          built from tools/kube
 #   pilot-discovery  built from tools/istio  (istio.io/istio, pinned there)
 #   helm             built from tools/helm   (helm.sh/helm/v4, pinned there)
+#   podman, dot      Debian packages podman and graphviz (apt if missing; used
+#                    from PATH by the image and trace diagram tests)
 #
 # Idempotent: a binary is rebuilt only when it is missing or when the stamp
 # recorded next to it (.cache/stamps/<name>) no longer matches the pinned
@@ -14,7 +16,7 @@
 # stderr; nothing is printed on stdout.
 #
 # Usage: bash hack/test-deps.sh        (from any directory)
-#        bash hack/test-deps.sh helm   only the named ones (etcd kube istio helm podman)
+#        bash hack/test-deps.sh helm   only the named ones (etcd kube istio helm podman graphviz)
 #        FORCE=1 bash hack/test-deps.sh  rebuild everything
 set -euo pipefail
 
@@ -121,6 +123,19 @@ ensure_podman() {
 	command -v podman >/dev/null 2>&1 || die "podman installed but not on PATH"
 }
 
+# ---------------------------------------------------------------- graphviz
+# The trace diagram test renders `aeraki trace -o dot` with the real dot
+# (Debian package graphviz), used from PATH.
+ensure_graphviz() {
+	if command -v dot >/dev/null 2>&1; then
+		log "graphviz found ($(dot -V 2>&1))"
+		return
+	fi
+	log "dot not found; installing Debian package graphviz with apt"
+	apt_install graphviz
+	command -v dot >/dev/null 2>&1 || die "graphviz installed but dot is not on PATH"
+}
+
 # ---------------------------------------------------------------- kube
 ensure_kube() {
 	local dir="$ROOT/tools/kube" want ver
@@ -187,12 +202,12 @@ ensure_helm() {
 
 start=$(date +%s)
 if [[ $# -eq 0 ]]; then
-	set -- etcd kube istio helm podman
+	set -- etcd kube istio helm podman graphviz
 fi
 for dep in "$@"; do
 	case "$dep" in
-	etcd | kube | istio | helm | podman) "ensure_$dep" ;;
-	*) die "unknown dependency $dep (known: etcd kube istio helm podman)" ;;
+	etcd | kube | istio | helm | podman | graphviz) "ensure_$dep" ;;
+	*) die "unknown dependency $dep (known: etcd kube istio helm podman graphviz)" ;;
 	esac
 done
 log "all test dependencies ready in $BIN ($(($(date +%s) - start))s)"

@@ -33,6 +33,11 @@ listener naming an extension the proxy's build lacks stops with the NACK Envoy w
 send, and a generic_proxy route with weighted clusters ends in cluster_not_found.
 Dubbo calls through dubbo_proxy need --attr interface=..., as every Dubbo call has one.
 
+With -o mermaid or -o dot it draws the call instead: the listeners, chains, routes,
+clusters, endpoints and tunnels as boxes grouped by proxy, the end of the call (and
+why it stopped) as the last box; paste the Mermaid text into Markdown that renders it
+(GitHub does), or render the DOT with Graphviz (aeraki trace ... -o dot | dot -Tsvg).
+
 The exit status is 0 when the call reaches its destination and 3 when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,7 +75,7 @@ The exit status is 0 when the call reaches its destination and 3 when it stops.`
 	cmd.Flags().StringVar(&from, "from", "", "the caller: <namespace>/<pod> or an IP")
 	cmd.Flags().StringVar(&to, "to", "", "the destination: <host>:<port> or <ip>:<port>")
 	cmd.Flags().StringToStringVar(&attrs, "attr", nil, "a request attribute, key=value (repeatable): Dubbo method, interface or an attachment; Thrift method, service or a header; Redis key and command")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json, mermaid (a flowchart) or dot (Graphviz)")
 	return cmd
 }
 
@@ -85,6 +90,10 @@ func writeTrace(e *env, r *trace.Result, output string) error {
 		}
 		_, err = fmt.Fprintf(e.stdout, "%s\n", b)
 		return err
+	case "mermaid":
+		return r.WriteMermaid(e.stdout)
+	case "dot":
+		return r.WriteDOT(e.stdout)
 	}
-	return fmt.Errorf("unknown output format %q: use text or json", output)
+	return fmt.Errorf("unknown output format %q: use text, json, mermaid or dot", output)
 }
