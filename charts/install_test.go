@@ -109,6 +109,15 @@ func TestInstall(t *testing.T) {
 	if !reflect.DeepEqual(mesh.MeshConfig.ConfigSources, want) {
 		t.Errorf("NOTES' configSources %v, want %v", mesh.MeshConfig.ConfigSources, want)
 	}
+	// The README shows the same block (indented in its list).
+	readme, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(dir)), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indented := "   " + strings.ReplaceAll(strings.TrimSuffix(snippet, "\n"), "\n", "\n   ") + "\n"
+	if !strings.Contains(string(readme), indented) {
+		t.Errorf("README.md's \"Install in a cluster\" does not show the snippet NOTES prints:\n%s", indented)
+	}
 	if port := k.Must(t, "get", "-n", ns, "service/aeraki", "-o", `jsonpath={.spec.ports[?(@.port==15010)].name}`); port != "grpc-xds" {
 		t.Errorf("service aeraki.%s has no port 15010 (got %q), which NOTES tells istiod to use", ns, port)
 	}
