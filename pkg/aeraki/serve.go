@@ -72,7 +72,7 @@ else $KUBECONFIG, else the in-cluster config of the pod it runs in (never
 RedisServices, RedisDestinations and DubboAuthorizationPolicies. Every replica
 serves; the one holding the Lease (--leader-election-*) writes status. /ready
 turns 200 once the informer caches have synced and the first config is served.
-See examples/install for the RBAC and the Deployment.
+See charts/aeraki (or examples/install) for the RBAC and the Deployment.
 
 Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
 /debug/config_dump?proxyID=, /debug/syncz and /debug/diagnostics on

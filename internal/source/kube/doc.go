@@ -25,9 +25,10 @@
 // rule is one clear error rather than an informer retrying forever:
 //
 //   - Secrets are optional. They are the most sensitive thing aeraki could
-//     read and only Redis auth uses them, so examples/install grants them
-//     in a separate ClusterRole (examples/install/optional) that an
-//     operator applies only when needed. Without it the source logs once
+//     read and only Redis auth uses them, so the chart grants them in a
+//     separate ClusterRole only with rbac.redisSecrets=true (in
+//     examples/install: optional/), which an operator enables only when
+//     needed. Without it the source logs once
 //     and runs without Secrets, and plugins that look one up find none
 //     (and report the reference as missing). Service account tokens and
 //     Helm release Secrets are never cached (a field selector on type),

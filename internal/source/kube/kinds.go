@@ -13,7 +13,8 @@ import (
 // candidates are the kinds the source knows how to watch, at the version
 // it reads. Only those the model reads (model.Reads) are watched, so a kind
 // the model drops stops being watched, and a kind it adds needs one line
-// here (and the RBAC rule in examples/install).
+// here (and the RBAC rule in charts/aeraki/templates/rbac.yaml, then
+// `make install-manifests` for examples/install).
 var candidates = []schema.GroupVersionKind{
 	{Version: "v1", Kind: "Namespace"},
 	{Version: "v1", Kind: "Service"},

@@ -48,13 +48,13 @@ func (s *Source) watch(ctx context.Context, gvk schema.GroupVersionKind, later b
 			s.denied[gvk.String()] = true
 			s.mu.Unlock()
 			if first {
-				s.opts.Log.Info("not allowed to list and watch this kind cluster-wide; running without it (apply examples/install/optional/secrets-reader.yaml if plugins need them, e.g. for Redis auth)",
+				s.opts.Log.Info("not allowed to list and watch this kind cluster-wide; running without it (if plugins need them, e.g. for Redis auth: the chart's rbac.redisSecrets=true, or examples/install/optional/secrets-reader.yaml)",
 					"kind", k.String())
 			}
 			return nil
 		}
 		return fmt.Errorf("kube source: aeraki may not list and watch %s (resource %q of group %q) in all namespaces; "+
-			"grant get, list and watch on it in aeraki's ClusterRole (see examples/install/rbac.yaml)", k, k.resource, gvk.Group)
+			"grant get, list and watch on it in aeraki's ClusterRole (see charts/aeraki/templates/rbac.yaml, rendered in examples/install/rbac.yaml)", k, k.resource, gvk.Group)
 	}
 	obj, err := k.newObject()
 	if err != nil {
