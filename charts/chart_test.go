@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -122,15 +123,6 @@ func args(c map[string]any) []string {
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestLint(t *testing.T) {
 	dir, h := chart(t)
 	for _, set := range [][]string{
@@ -191,7 +183,7 @@ func TestTemplate_Defaults(t *testing.T) {
 		t.Errorf("resources %v, want requests and limits", c["resources"])
 	}
 	for _, a := range []string{"serve", "--log-format=json", "--log-level=info", "--leader-election-id=aeraki-leader"} {
-		if !contains(args(c), a) {
+		if !slices.Contains(args(c), a) {
 			t.Errorf("args %v lack %s", args(c), a)
 		}
 	}

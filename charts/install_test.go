@@ -2,11 +2,12 @@ package charts
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,8 +29,8 @@ func TestInstallManifestsAreChartDefaults(t *testing.T) {
 	}
 	want := yamlFiles(t, out)
 	got := yamlFiles(t, filepath.Join(root, "examples", "install"))
-	if !reflect.DeepEqual(keys(got), keys(want)) {
-		t.Fatalf("examples/install has %v, the chart renders %v: run `make install-manifests`", keys(got), keys(want))
+	if !reflect.DeepEqual(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("examples/install has %v, the chart renders %v: run `make install-manifests`", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}
 	for name := range want {
 		if !bytes.Equal(got[name], want[name]) {
@@ -53,15 +54,6 @@ func yamlFiles(t *testing.T, dir string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -109,32 +109,23 @@ ensure_etcd() {
 	log "etcd -> $(readlink -f "$etcd_path")"
 }
 
-# ---------------------------------------------------------------- podman
-# The image test loads `make image`'s tarball with the real `podman load`
-# (daemonless; the Debian package). Nothing is cached: podman is used from
-# PATH.
-ensure_podman() {
-	if command -v podman >/dev/null 2>&1; then
-		log "podman found ($(podman --version))"
+# ensure_command CMD PACKAGE: CMD on PATH, from the Debian PACKAGE if missing.
+ensure_command() {
+	local cmd="$1" pkg="$2"
+	if command -v "$cmd" >/dev/null 2>&1; then
+		log "$cmd found ($(command -v "$cmd"))"
 		return
 	fi
-	log "podman not found; installing Debian package podman with apt"
-	apt_install podman
-	command -v podman >/dev/null 2>&1 || die "podman installed but not on PATH"
+	log "$cmd not found; installing Debian package $pkg with apt"
+	apt_install "$pkg"
+	command -v "$cmd" >/dev/null 2>&1 || die "$pkg installed but $cmd is not on PATH"
 }
 
-# ---------------------------------------------------------------- graphviz
-# The trace diagram test renders `aeraki trace -o dot` with the real dot
-# (Debian package graphviz), used from PATH.
-ensure_graphviz() {
-	if command -v dot >/dev/null 2>&1; then
-		log "graphviz found ($(dot -V 2>&1))"
-		return
-	fi
-	log "dot not found; installing Debian package graphviz with apt"
-	apt_install graphviz
-	command -v dot >/dev/null 2>&1 || die "graphviz installed but dot is not on PATH"
-}
+# The image test loads `make image`'s tarball with the real `podman load`
+# (daemonless); the trace diagram test renders `aeraki trace -o dot` with
+# the real Graphviz. Both are used from PATH, nothing is cached.
+ensure_podman() { ensure_command podman podman; }
+ensure_graphviz() { ensure_command dot graphviz; }
 
 # ---------------------------------------------------------------- kube
 ensure_kube() {

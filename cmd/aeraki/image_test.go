@@ -11,12 +11,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,7 +216,7 @@ func TestImage(t *testing.T) {
 	t.Run("layer", func(t *testing.T) {
 		files := img.layerFiles(t)
 		if len(files) != 1 || files["aeraki"] == nil {
-			t.Fatalf("layer holds %v, want only aeraki (the image is FROM scratch)", keys(files))
+			t.Fatalf("layer holds %v, want only aeraki (the image is FROM scratch)", slices.Sorted(maps.Keys(files)))
 		}
 		h := files["aeraki"]
 		if h.Mode&0o7777 != 0o755 || h.Uid != 0 || h.Gid != 0 || !h.ModTime.Equal(time.Unix(testEpoch, 0)) {
@@ -401,12 +403,4 @@ func compareDockerfile(t *testing.T, path string, img *dockerArchive, chartYAML 
 	if m == nil || argDefaults["VERSION"] != string(m[1]) {
 		t.Errorf("Dockerfile's default VERSION %q, the chart's appVersion %q: keep them equal", argDefaults["VERSION"], m)
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -1,11 +1,9 @@
 package testenv
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -46,10 +44,7 @@ func (h *Helm) Run(args ...string) (stdout, stderr string, err error) {
 		"HELM_DATA_HOME="+filepath.Join(h.home, "data"),
 		"KUBECONFIG=", // only --kubeconfig, never the caller's cluster
 	)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	return out.String(), errb.String(), err
+	return capture(cmd)
 }
 
 // Must runs helm and fails the test, with helm's output, when it does not
@@ -57,8 +52,5 @@ func (h *Helm) Run(args ...string) (stdout, stderr string, err error) {
 func (h *Helm) Must(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errOut, err := h.Run(args...)
-	if err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
+	return must(t, "helm", args, out, errOut, err)
 }

@@ -36,10 +36,25 @@ func (k *Kubectl) Run(stdin string, args ...string) (stdout, stderr string, err 
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
+	return capture(cmd)
+}
+
+// capture runs cmd and returns what it printed and how it ended.
+func capture(cmd *exec.Cmd) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
 	return out.String(), errb.String(), err
+}
+
+// must fails the test with the command's output when err is set, and
+// returns stdout.
+func must(t testing.TB, name string, args []string, stdout, stderr string, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, stdout, stderr)
+	}
+	return stdout
 }
 
 // Must runs kubectl and fails the test, with kubectl's output, when it
@@ -47,18 +62,12 @@ func (k *Kubectl) Run(stdin string, args ...string) (stdout, stderr string, err 
 func (k *Kubectl) Must(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errOut, err := k.Run("", args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
+	return must(t, "kubectl", args, out, errOut, err)
 }
 
 // MustStdin is Must with stdin, for `kubectl apply -f -`.
 func (k *Kubectl) MustStdin(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
 	out, errOut, err := k.Run(stdin, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
+	return must(t, "kubectl", args, out, errOut, err)
 }
