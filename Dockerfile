@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The image `make image` builds, for those who build with Docker (BuildKit):
 #
 #   docker build -t ghcr.io/aeraki-ng/aeraki:0.1.0 --build-arg VERSION=0.1.0 \

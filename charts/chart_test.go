@@ -136,6 +136,16 @@ func TestLint(t *testing.T) {
 			t.Errorf("helm lint --strict %v:\n%s", set, out)
 		}
 	}
+	// The packaged chart (what a chart repository serves) keeps the CRDs.
+	pkgDir := t.TempDir()
+	h.Must(t, "package", dir, "--destination", pkgDir)
+	tgz, _ := filepath.Glob(filepath.Join(pkgDir, "aeraki-*.tgz"))
+	if len(tgz) != 1 {
+		t.Fatalf("helm package wrote %v", tgz)
+	}
+	if crds := h.Must(t, "show", "crds", tgz[0]); strings.Count(crds, "kind: CustomResourceDefinition") != 5 {
+		t.Errorf("the packaged chart has %d CRDs, want aeraki's five", strings.Count(crds, "kind: CustomResourceDefinition"))
+	}
 }
 
 // TestTemplate_Defaults checks what `helm install` with no values creates.
