@@ -153,7 +153,8 @@ func TestTemplate_Defaults(t *testing.T) {
 	dir, h := chart(t)
 	objs := render(t, h, dir, "aeraki", "istio-system")
 	want := []string{"ClusterRole/aeraki", "ClusterRoleBinding/aeraki", "Deployment/aeraki", "PodDisruptionBudget/aeraki",
-		"Role/aeraki-leader-election", "RoleBinding/aeraki-leader-election", "Service/aeraki", "ServiceAccount/aeraki"}
+		"Role/aeraki-leader-election", "Role/aeraki-mesh-root", "RoleBinding/aeraki-leader-election", "RoleBinding/aeraki-mesh-root",
+		"Service/aeraki", "ServiceAccount/aeraki"}
 	if got := names(objs); !reflect.DeepEqual(got, want) {
 		t.Errorf("objects %v, want %v (no Secrets reader, no ServiceMonitor by default)", got, want)
 	}
@@ -192,7 +193,8 @@ func TestTemplate_Defaults(t *testing.T) {
 	if get(c, "resources", "requests", "cpu") == nil || get(c, "resources", "limits", "memory") == nil {
 		t.Errorf("resources %v, want requests and limits", c["resources"])
 	}
-	for _, a := range []string{"serve", "--log-format=json", "--log-level=info", "--leader-election-id=aeraki-leader"} {
+	for _, a := range []string{"serve", "--log-format=json", "--log-level=info", "--leader-election-id=aeraki-leader",
+		"--tls-cert-dir=/etc/aeraki/tls", "--ca-address=istiod.istio-system.svc:15012"} {
 		if !slices.Contains(args(c), a) {
 			t.Errorf("args %v lack %s", args(c), a)
 		}
@@ -269,7 +271,8 @@ func TestTemplate_Values(t *testing.T) {
 			t.Errorf("image %q", str(c, "image"))
 		}
 		want := []string{"serve", "--log-format=text", "--log-level=debug", "--leader-election-id=mesh-lease",
-			"--leader-election-lease-duration=30s", "--trust-domain=example.org", "--root-namespace=mesh-root",
+			"--leader-election-lease-duration=30s", "--tls-cert-dir=/etc/aeraki/tls", "--ca-address=istiod.istio-system.svc:15012",
+			"--trust-domain=example.org", "--root-namespace=mesh-root",
 			"--plugin-option=dubbo.filter=dubbo_proxy", "--plugin-option=metaprotocol.aeraki-proxy=true", "--debounce=250ms"}
 		if got := args(c); !reflect.DeepEqual(got, want) {
 			t.Errorf("args\n%q\nwant\n%q", got, want)
@@ -280,6 +283,24 @@ func TestTemplate_Values(t *testing.T) {
 		}
 		if ns := str(find(t, objs, "RoleBinding", "mesh-aeraki-leader-election"), "subjects", "0", "namespace"); ns != "tools" {
 			t.Errorf("RoleBinding subject namespace %q", ns)
+		}
+	})
+
+	t.Run("plaintext only", func(t *testing.T) {
+		objs := render(t, h, dir, "aeraki", "istio-system", "--set", "tls.secretName=,tls.istioCA.address=")
+		c := container(t, objs, "aeraki")
+		for _, a := range args(c) {
+			if strings.HasPrefix(a, "--tls-cert-dir") || strings.HasPrefix(a, "--ca-address") {
+				t.Errorf("no certificate source set, yet args carry %s", a)
+			}
+		}
+		if c["volumeMounts"] != nil {
+			t.Errorf("volumeMounts %v / objects %v without a certificate source", c["volumeMounts"], names(objs))
+		}
+		for _, n := range names(objs) {
+			if strings.HasSuffix(n, "mesh-root") {
+				t.Errorf("%s without tls.istioCA", n)
+			}
 		}
 	})
 
@@ -329,14 +350,13 @@ func TestTemplate_Refuses(t *testing.T) {
 	}{
 		{[]string{"--set", "logLevel=loud"}, "/logLevel"},
 		{[]string{"--set", "replicaCount=0"}, "/replicaCount"},
-		{[]string{"--set", "tls.source=vault"}, "/tls/source"},
-		{[]string{"--set", "tls.source=secret"}, "/tls/secretName"},
+		{[]string{"--set", "tls.source=secret"}, "/tls"},
+		{[]string{"--set", "tls.istioCA.address=https://istiod"}, "/tls/istioCA/address"},
 		{[]string{"--set", "leaderElection.leaseDuration=15"}, "/leaderElection/leaseDuration"},
 		{[]string{"--set", "imageTag=1.0"}, "imageTag"},
 		{[]string{"--set-string", "pluginOptions.nodot=1"}, "'nodot' does not match pattern"},
 		{[]string{"--set", "serviceAccount.create=false"}, "serviceAccount.name is required"},
-		// Pending features: refused until aeraki has the flags.
-		{[]string{"--set", "tls.source=istio-ca"}, "TLS on 15012 is not available yet"},
+		// Pending: refused until aeraki has the flag.
 		{[]string{"--set", "sidecarProxyProfile=envoy"}, "no flag for the sidecar proxy profile yet"},
 	} {
 		out, errOut, err := h.Run(append([]string{"template", "aeraki", dir}, tc.set...)...)

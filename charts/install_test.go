@@ -29,6 +29,8 @@ func TestInstallManifestsAreChartDefaults(t *testing.T) {
 	}
 	want := yamlFiles(t, out)
 	got := yamlFiles(t, filepath.Join(root, "examples", "install"))
+	// Not from the chart: a cert-manager Certificate for the aeraki-tls Secret.
+	delete(got, filepath.Join("optional", "cert-manager.yaml"))
 	if !reflect.DeepEqual(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
 		t.Fatalf("examples/install has %v, the chart renders %v: run `make install-manifests`", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}
@@ -97,7 +99,8 @@ func TestInstall(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(snippet), &mesh); err != nil {
 		t.Fatalf("NOTES' snippet is not meshConfig YAML: %v\n%s", err, snippet)
 	}
-	want := []map[string]any{{"address": "k8s://"}, {"address": "xds://aeraki.istio-system.svc:15010"}}
+	want := []map[string]any{{"address": "k8s://"}, {"address": "xds://aeraki.istio-system.svc:15012",
+		"tlsSettings": map[string]any{"mode": "SIMPLE", "credentialName": "aeraki-tls", "subjectAltNames": []any{"aeraki.istio-system.svc"}}}}
 	if !reflect.DeepEqual(mesh.MeshConfig.ConfigSources, want) {
 		t.Errorf("NOTES' configSources %v, want %v", mesh.MeshConfig.ConfigSources, want)
 	}
@@ -110,8 +113,8 @@ func TestInstall(t *testing.T) {
 	if !strings.Contains(string(readme), indented) {
 		t.Errorf("README.md's \"Install in a cluster\" does not show the snippet NOTES prints:\n%s", indented)
 	}
-	if port := k.Must(t, "get", "-n", ns, "service/aeraki", "-o", `jsonpath={.spec.ports[?(@.port==15010)].name}`); port != "grpc-xds" {
-		t.Errorf("service aeraki.%s has no port 15010 (got %q), which NOTES tells istiod to use", ns, port)
+	if port := k.Must(t, "get", "-n", ns, "service/aeraki", "-o", `jsonpath={.spec.ports[?(@.port==15012)].name}`); port != "tls-xds" {
+		t.Errorf("service aeraki.%s has no port 15012 (got %q), which NOTES tells istiod to use", ns, port)
 	}
 
 	sa := "system:serviceaccount:" + ns + ":aeraki"
@@ -143,6 +146,9 @@ func TestInstall(t *testing.T) {
 	canI(true, "create", "leases.coordination.k8s.io", "-n", ns)
 	canI(true, "update", "leases.coordination.k8s.io/aeraki-leader", "-n", ns)
 	canI(true, "get", "leases.coordination.k8s.io/aeraki-leader", "-n", ns)
+	canI(true, "watch", "configmaps/istio-ca-root-cert", "-n", ns) // the mesh root, for --ca-address
+	canI(false, "list", "configmaps", "-n", ns)
+	canI(false, "get", "configmaps/istio", "-n", ns)
 	// What it must not have.
 	canI(false, "get", "secrets", "--all-namespaces")
 	canI(false, "list", "secrets", "--all-namespaces")

@@ -43,12 +43,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Service's cluster DNS name: what istiod dials and checks. */}}
+{{- define "aeraki.host" -}}
+{{- printf "%s.%s.svc" (include "aeraki.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
 {{/*
 The address istiod's meshConfig.configSources names: the Service, by its
-cluster DNS name, on the plaintext xDS/MCP port.
+cluster DNS name, on the TLS port when istiod can check aeraki's
+certificate (tls.secretName), else on the plaintext port.
 */}}
 {{- define "aeraki.xdsAddress" -}}
-{{- printf "xds://%s.%s.svc:15010" (include "aeraki.fullname" .) .Release.Namespace -}}
+{{- printf "xds://%s:%s" (include "aeraki.host" .) (ternary "15012" "15010" (ne .Values.tls.secretName "")) -}}
 {{- end -}}
 
 {{/*
@@ -56,9 +62,6 @@ Settings this aeraki cannot carry yet fail the install with a message,
 rather than being accepted and ignored.
 */}}
 {{- define "aeraki.pending" -}}
-{{- if ne .Values.tls.source "none" -}}
-{{- fail (printf "tls.source=%s: this aeraki (%s) serves xDS/MCP in plaintext on 15010 only; TLS on 15012 is not available yet, keep tls.source=none" .Values.tls.source .Chart.AppVersion) -}}
-{{- end -}}
 {{- if .Values.sidecarProxyProfile -}}
 {{- fail (printf "sidecarProxyProfile=%s: this aeraki (%s) has no flag for the sidecar proxy profile yet; leave sidecarProxyProfile empty" .Values.sidecarProxyProfile .Chart.AppVersion) -}}
 {{- end -}}
