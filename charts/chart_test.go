@@ -265,14 +265,14 @@ func TestTemplate_Values(t *testing.T) {
 			"--set", "leaderElection.leaseName=mesh-lease,leaderElection.leaseDuration=30s",
 			"--set", "mesh.trustDomain=example.org,mesh.rootNamespace=mesh-root",
 			"--set-string", `pluginOptions.dubbo\.filter=dubbo_proxy`, "--set-string", `pluginOptions.metaprotocol\.aeraki-proxy=true`,
-			"--set", "extraArgs[0]=--debounce=250ms")
+			"--set", "extraArgs[0]=--debounce=250ms", "--set", "sidecarProxyProfile=envoy")
 		c := container(t, objs, "mesh-aeraki")
 		if str(c, "image") != "registry.example/aeraki:1.0.0" {
 			t.Errorf("image %q", str(c, "image"))
 		}
 		want := []string{"serve", "--log-format=text", "--log-level=debug", "--leader-election-id=mesh-lease",
 			"--leader-election-lease-duration=30s", "--tls-cert-dir=/etc/aeraki/tls", "--ca-address=istiod.istio-system.svc:15012",
-			"--trust-domain=example.org", "--root-namespace=mesh-root",
+			"--sidecar-proxy=envoy", "--trust-domain=example.org", "--root-namespace=mesh-root",
 			"--plugin-option=dubbo.filter=dubbo_proxy", "--plugin-option=metaprotocol.aeraki-proxy=true", "--debounce=250ms"}
 		if got := args(c); !reflect.DeepEqual(got, want) {
 			t.Errorf("args\n%q\nwant\n%q", got, want)
@@ -356,8 +356,7 @@ func TestTemplate_Refuses(t *testing.T) {
 		{[]string{"--set", "imageTag=1.0"}, "imageTag"},
 		{[]string{"--set-string", "pluginOptions.nodot=1"}, "'nodot' does not match pattern"},
 		{[]string{"--set", "serviceAccount.create=false"}, "serviceAccount.name is required"},
-		// Pending: refused until aeraki has the flag.
-		{[]string{"--set", "sidecarProxyProfile=envoy"}, "no flag for the sidecar proxy profile yet"},
+		{[]string{"--set", "sidecarProxyProfile=Envoy Proxy"}, "/sidecarProxyProfile"},
 	} {
 		out, errOut, err := h.Run(append([]string{"template", "aeraki", dir}, tc.set...)...)
 		if err == nil || !strings.Contains(errOut, tc.want) {

@@ -57,12 +57,3 @@ certificate (tls.secretName), else on the plaintext port.
 {{- printf "xds://%s:%s" (include "aeraki.host" .) (ternary "15012" "15010" (ne .Values.tls.secretName "")) -}}
 {{- end -}}
 
-{{/*
-Settings this aeraki cannot carry yet fail the install with a message,
-rather than being accepted and ignored.
-*/}}
-{{- define "aeraki.pending" -}}
-{{- if .Values.sidecarProxyProfile -}}
-{{- fail (printf "sidecarProxyProfile=%s: this aeraki (%s) has no flag for the sidecar proxy profile yet; leave sidecarProxyProfile empty" .Values.sidecarProxyProfile .Chart.AppVersion) -}}
-{{- end -}}
-{{- end -}}
