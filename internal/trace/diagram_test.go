@@ -92,12 +92,13 @@ func TestDiagram_Example(t *testing.T) {
 		to, method string
 		last       string
 	}{
-		{"dubbo-provider:20880", "sayHello", `h47[["DELIVERED 10.244.2.12:20880`},
+		{"dubbo-provider:20880", "sayHello", `[["DELIVERED 10.244.2.12:20880`},
 		{"dubbo-provider:20881", "", `[["STOPPED<br/>no filter chain of listener main_internal matches`},
 	} {
 		attrs := map[string]string{}
 		if tc.method != "" {
-			attrs["method"] = tc.method
+			// dubbo_proxy picks its route table by the interface.
+			attrs["interface"], attrs["method"] = "org.apache.dubbo.samples.basic.api.DemoService", tc.method
 		}
 		r := call(t, res, consumer, tc.to, attrs)
 		var b bytes.Buffer
