@@ -102,16 +102,32 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 		if req.Profile == nil {
 			req.Profile = pb.t.opts.Targets.ForRole(req.Role)
 		}
-		u := pb.unit(req)
+		u := pb.unit(req, nil)
 		if u == nil || u.Skipped {
 			return plugin.L7Chain{}, false
 		}
+		used := []*unit{u}
+		chain := plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}
+		for i := range u.Callers {
+			c := u.Callers[i]
+			v := pb.unit(req, &c)
+			if v == nil || v.Skipped {
+				// The default chain assumes these callers are served here:
+				// refuse them rather than let them fall through to it.
+				chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, FailedClosed: true})
+				continue
+			}
+			used = append(used, v)
+			chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, Filters: v.Filters, RouteConfig: v.RouteConfig, FailedClosed: v.FailedClosed})
+		}
 		depsMu.Lock()
-		for k, r := range u.deps {
-			deps[k] = r
+		for _, u := range used {
+			for k, r := range u.deps {
+				deps[k] = r
+			}
 		}
 		depsMu.Unlock()
-		return plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}, true
+		return chain, true
 	}
 	ctx := plugin.NewProxyContext(name, view, l7)
 	ctx.Targets = pb.t.opts.Targets
@@ -158,7 +174,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 // unit returns the chain for a service port in a role, building it once
 // per translation and reusing the previous translation's when its inputs
 // are unchanged.
-func (pb *proxyBuild) unit(req plugin.L7Request) *unit {
+func (pb *proxyBuild) unit(req plugin.L7Request, caller *plugin.Caller) *unit {
 	role, svc, port, waypoint := req.Role, req.Service, req.Port, req.Waypoint
 	p := pb.t.opts.Registry.ForPort(port)
 	if p == nil {
@@ -174,6 +190,15 @@ func (pb *proxyBuild) unit(req plugin.L7Request) *unit {
 	if req.Profile != pb.t.opts.Targets.ForRole(role) {
 		key += "|" + req.Profile.Name // built for another build than the role's own
 	}
+	byCaller := req.ByCaller && role == plugin.RoleWaypoint
+	if byCaller {
+		key += "|by-caller"
+		if caller != nil {
+			key += "|" + caller.String()
+		}
+	} else if caller != nil {
+		return nil
+	}
 	pb.mu.Lock()
 	if u, ok := pb.units[key]; ok {
 		pb.mu.Unlock()
@@ -185,7 +210,7 @@ func (pb *proxyBuild) unit(req plugin.L7Request) *unit {
 	if prev != nil && prev.Plugin == p.Name() && prev.Profile == req.Profile && !prev.deps.Changed(pb.snap) {
 		u = prev
 	} else {
-		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, profile: req.Profile}, prev)
+		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, profile: req.Profile, byCaller: byCaller, caller: caller}, prev)
 	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()

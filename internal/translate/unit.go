@@ -50,6 +50,14 @@ type Unit struct {
 	// ClusterPatches are what a ClusterPatcher plugin merges into the
 	// port's upstream clusters (outbound and waypoint roles).
 	ClusterPatches []ClusterPatch
+	// ByCaller is set on waypoint units built for a proxy that picks the
+	// port's chain by caller class; Caller is the class (nil: every other
+	// caller).
+	ByCaller bool
+	Caller   *plugin.Caller
+	// Callers are the classes a CallerClassifier plugin asked for, on the
+	// ByCaller unit with no Caller: the proxy gets a unit per class.
+	Callers []plugin.Caller
 	// Objects are the objects the unit was built from (the service, its
 	// MetaRouters and VirtualServices).
 	Objects []model.ObjectRef
@@ -67,6 +75,8 @@ type unitKey struct {
 	plugin   plugin.Plugin
 	waypoint model.ObjectRef
 	profile  *profile.Profile
+	byCaller bool
+	caller   *plugin.Caller
 }
 
 type unit struct {
@@ -140,8 +150,10 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		ctx.MetaRouters = view.MetaRouters(k.host)
 	}
 	ctx.Waypoint = k.waypoint
+	ctx.ByCaller, ctx.Caller = k.byCaller, k.caller
 
-	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, Profile: k.profile}}
+	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, Profile: k.profile,
+		ByCaller: k.byCaller, Caller: k.caller}}
 	u.Objects = append(u.Objects, svc.Ref)
 	for _, mr := range ctx.MetaRouters {
 		u.Objects = append(u.Objects, metaroute.RouterRef(mr))
@@ -188,7 +200,28 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = rc, filters, patches, true
 	u.Revision = revisionOf(rc, filters, patches)
+	if k.byCaller && k.caller == nil {
+		u.Callers = runClassifier(k.plugin, ctx)
+		for _, c := range u.Callers {
+			u.Revision = model.RevisionOf(string(u.Revision) + "|" + c.String())
+		}
+	}
 	return u
+}
+
+// runClassifier asks a CallerClassifier plugin for the caller classes of
+// the port; a panic means none (the default chain serves every caller).
+func runClassifier(p plugin.Plugin, ctx *plugin.BuildContext) (out []plugin.Caller) {
+	cc, ok := p.(plugin.CallerClassifier)
+	if !ok {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = nil
+		}
+	}()
+	return cc.CallerClasses(ctx)
 }
 
 func runPatcher(p plugin.Plugin, ctx *plugin.BuildContext) (patches []ClusterPatch, err error) {

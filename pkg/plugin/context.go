@@ -36,6 +36,13 @@ type BuildContext struct {
 	// RouteConfig is what the plugin's BuildRouteConfig returned for this
 	// build, or nil.
 	RouteConfig proto.Message
+	// ByCaller is set when the proxy picks this port's chain by caller
+	// class (L7Request.ByCaller). Caller is then the class being built, or
+	// nil for the chain of every caller in none of the classes the plugin's
+	// CallerClassifier returned; the plugin may rely on both (a caller
+	// reaching the nil chain is none of those classes).
+	ByCaller bool
+	Caller   *Caller
 	// Log is a logger with the plugin, service and role attached.
 	Log logr.Logger
 

@@ -81,6 +81,22 @@ type L7Chain struct {
 	// about gets the service-level settings. Nil when there is nothing to
 	// merge.
 	PatchCluster func(cluster *clusterv3.Cluster, subset string)
+	// ByCaller are the chains of the caller classes the plugin tells apart
+	// (CallerClassifier), in the order the proxy must try them, when the
+	// request asked for them (L7Request.ByCaller). Filters, RouteConfig
+	// and FailedClosed above are then the chain of every other caller.
+	// Empty when one chain is exact for every caller.
+	ByCaller []CallerChain
+}
+
+// CallerChain is a protocol plugin's chain for one caller class.
+type CallerChain struct {
+	// Caller is the class.
+	Caller Caller
+	// Filters, RouteConfig and FailedClosed are as in L7Chain.
+	Filters      []*listenerv3.Filter
+	RouteConfig  proto.Message
+	FailedClosed bool
 }
 
 // L7Request asks for the L7 chain of one service port, for a proxy
@@ -98,6 +114,11 @@ type L7Request struct {
 	// plugin builds for it and the chain passes the fidelity gate against
 	// it. Nil means the role's build in ProxyContext.Targets.
 	Profile *profile.Profile
+	// ByCaller says the proxy can pick the port's chain by the caller's
+	// identity (an aeraki-served waypoint: filter state
+	// FilterStatePeerPrincipal in main_internal's filter_chain_matcher), so
+	// plugins that are CallerClassifiers build one chain per caller class.
+	ByCaller bool
 }
 
 // ProxyContext is what a ProxyBuilder gets to build one proxy.
