@@ -116,22 +116,49 @@ func Render(t *testing.T, in string, reg *plugin.Registry, pluginName string, re
 			if reg.ForPort(port) != p {
 				continue
 			}
-			b.WriteString(waypoint(t, p, res.Output.Snapshot, svc, port, targets.ForKind(plugin.ProxyKindWaypoint), redact))
+			build := targets.ForKind(plugin.ProxyKindWaypoint)
+			classes := waypointCallers(p, res.Output.Snapshot, svc, port, build)
+			b.WriteString(waypoint(t, p, res.Output.Snapshot, svc, port, build, redact, nil))
+			for i := range classes {
+				b.WriteString(waypoint(t, p, res.Output.Snapshot, svc, port, build, redact, &classes[i]))
+			}
 		}
 	}
 	return b.String()
 }
 
-// waypoint builds one port for the waypoint role the way the translator
-// does for the HBONE plugin, and renders it as a YAML document.
-func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile, redact bool) string {
-	t.Helper()
+// waypointContext is the build context the translator gives a plugin for
+// one port of an aeraki-served waypoint, which picks chains by caller.
+func waypointContext(p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile, caller *plugin.Caller) *plugin.BuildContext {
 	view := snap.View()
 	ctx := plugin.NewBuildContext(p.Name(), view, plugin.RoleWaypoint, svc, port)
 	ctx.Profile = build
 	ctx.Waypoint = model.ObjectRef{Group: "gateway.networking.k8s.io", Kind: "Gateway", Namespace: svc.Namespace, Name: "waypoint"}
 	ctx.MetaRouters = view.MetaRouters(svc.Hostname)
+	ctx.ByCaller, ctx.Caller = true, caller
+	return ctx
+}
+
+// waypointCallers are the caller classes a CallerClassifier plugin asks
+// for on the port.
+func waypointCallers(p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile) []plugin.Caller {
+	cc, ok := p.(plugin.CallerClassifier)
+	if !ok {
+		return nil
+	}
+	return cc.CallerClasses(waypointContext(p, snap, svc, port, build, nil))
+}
+
+// waypoint builds one port for the waypoint role the way the translator
+// does for the HBONE plugin (the chain of callers in no class when caller
+// is nil, else that class's chain), and renders it as a YAML document.
+func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile, redact bool, caller *plugin.Caller) string {
+	t.Helper()
+	ctx := waypointContext(p, snap, svc, port, build, caller)
 	doc := map[string]any{"waypoint": fmt.Sprintf("%s:%d", svc.Hostname, port.Number)}
+	if caller != nil {
+		doc["callers"] = caller.String()
+	}
 	var msgs []proto.Message
 	err := func() error {
 		if rb, ok := p.(plugin.RouteConfigBuilder); ok {
@@ -189,7 +216,11 @@ func waypoint(t *testing.T, p plugin.Plugin, snap *model.Snapshot, svc *model.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "---\n# waypoint role (proxy build " + build.Name + "), as the HBONE plugin embeds it\n" + string(out)
+	who := ""
+	if caller != nil {
+		who = ", chain of caller class " + caller.String()
+	}
+	return "---\n# waypoint role (proxy build " + build.Name + who + "), as the HBONE plugin embeds it\n" + string(out)
 }
 
 func jsonOf(t *testing.T, m proto.Message, redact bool) any {

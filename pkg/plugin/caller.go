@@ -1,6 +1,9 @@
 package plugin
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // Caller is a class of callers that a proxy can tell apart before it picks
 // a protocol plugin's chain, by the caller's identity alone. Exactly one
@@ -27,6 +30,14 @@ func (c Caller) String() string {
 		return "principal:" + c.Principal
 	}
 	return "namespace:" + c.Namespace
+}
+
+// CallerNamespaceRegex is the RE2 regex (matched in full) of the SPIFFE
+// ids of a Namespace class: any trust domain, any service account. Proxies
+// match a Namespace class with it, and plugins must check it against the
+// proxies' RE2 program size limit before returning the class.
+func CallerNamespaceRegex(ns string) string {
+	return `spiffe://[^/]+/ns/` + regexp.QuoteMeta(ns) + `/sa/[^/]+`
 }
 
 // CallerNamespace is the namespace of a SPIFFE id

@@ -68,6 +68,10 @@ type authzPlan struct {
 	allowOps  bool
 	policies  []model.ObjectRef
 	allowRefs []model.ObjectRef
+	// inexact is set when a rule needs the caller and the call together
+	// (a mixed DENY rule enforced for every caller, or a mixed ALLOW set
+	// failing closed): what caller classes can make exact.
+	inexact bool
 }
 
 // empty reports whether no policy applies.
@@ -91,17 +95,29 @@ func policiesFor(ctx *plugin.BuildContext) []*dubbov1alpha1.DubboAuthorizationPo
 	return out
 }
 
-// compileAuthz turns the policies of the service being built into a plan,
-// reporting on each policy what cannot be enforced exactly when report is
-// set.
+// compileAuthz turns the policies of the service being built into a plan
+// for the callers of the chain being built (authz_callers.go), reporting
+// on each policy what cannot be enforced exactly when report is set. The
+// chains of caller classes never report: the default chain reports for
+// the port.
 func compileAuthz(ctx *plugin.BuildContext, report bool) *authzPlan {
+	plan := compileAuthzFor(ctx, knowledgeFor(ctx), report && ctx.Caller == nil)
+	if report {
+		tooManyCallers(ctx, plan)
+	}
+	return plan
+}
+
+// compileAuthzFor compiles the policies for the callers k describes (nil:
+// every caller).
+func compileAuthzFor(ctx *plugin.BuildContext, k *callerKnowledge, report bool) *authzPlan {
 	plan := &authzPlan{}
 	var allow []authzRule
 	hasAllow := false
 	for _, pol := range policiesFor(ctx) {
 		ref := PolicyRef(pol)
 		plan.policies = append(plan.policies, ref)
-		rules := normalizeRules(ref, pol.Spec.Rules)
+		rules := k.reduce(normalizeRules(ref, pol.Spec.Rules))
 		if field, err := checkRegexes(ctx, pol.Spec.Rules); err != nil {
 			// A matcher Envoy would refuse takes the whole RBAC filter with
 			// it; refusing every call is the closed way to fail.
@@ -128,9 +144,9 @@ func compileAuthz(ctx *plugin.BuildContext, report bool) *authzPlan {
 					plan.reqDeny = append(plan.reqDeny, r)
 				default:
 					plan.reqDeny = append(plan.reqDeny, authzRule{policy: r.policy, to: r.to})
+					plan.inexact = true
 					if report {
-						ctx.Warnf(ref, "spec.rules", conditions.ReasonUnsupportedValue,
-							"a rule with both from and to is enforced on the operations alone: stock Envoy cannot check the caller and the Dubbo call together, so the matching calls are denied for every caller (over-deny, never over-allow); split the rule, or use from-only and to-only rules")
+						ctx.Warnf(ref, "spec.rules", conditions.ReasonUnsupportedValue, "%s", overDenyMessage(ctx))
 					}
 				}
 			}
@@ -146,6 +162,26 @@ func compileAuthz(ctx *plugin.BuildContext, report bool) *authzPlan {
 		planAllow(ctx, plan, allow, report)
 	}
 	return plan
+}
+
+// overDenyMessage explains a mixed DENY rule enforced on its operations
+// alone, and what would make it exact.
+func overDenyMessage(ctx *plugin.BuildContext) string {
+	const what = "a rule with both from and to is enforced on the operations alone: the matching calls are denied for every caller (over-deny, never over-allow)"
+	if ctx.ByCaller {
+		return fmt.Sprintf("%s on the callers of waypoint %s/%s that no caller class covers: the waypoint picks a chain per exact principal and exact namespace the policies name, and this rule's sources are patterns it cannot decide before the call; name principals or namespaces exactly", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name)
+	}
+	return fmt.Sprintf("%s on this proxy (%s, build %s): it checks the caller per connection and the Dubbo call per request, and cannot pick a chain by caller (aeraki-served waypoints can, and enforce such rules exactly); split the rule, or use from-only and to-only rules", what, ctx.Role, ctx.Profile.Name)
+}
+
+// allowMixedMessage explains a mixed ALLOW set failing closed.
+func allowMixedMessage(ctx *plugin.BuildContext) string {
+	const what = "the ALLOW rules of the namespace's policies pair different callers with different operations"
+	const fix = "Dubbo calls are refused (fail closed) until the rules allow the same callers everything they list, or the same operations to every caller they list"
+	if ctx.ByCaller {
+		return fmt.Sprintf("%s, and some sources are patterns waypoint %s/%s cannot decide before it picks a chain (it picks one per exact principal and exact namespace the policies name); for the callers no such class covers, %s, or name principals and namespaces exactly", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name, fix)
+	}
+	return fmt.Sprintf("%s, which this proxy (%s, build %s) cannot enforce exactly: it checks callers per connection and operations per call, and cannot pick a chain by caller (aeraki-served waypoints can, and enforce such rules exactly); %s", what, ctx.Role, ctx.Profile.Name, fix)
 }
 
 // planAllow splits the ALLOW rules into a connection part and a call part
@@ -199,11 +235,12 @@ func planAllow(ctx *plugin.BuildContext, plan *authzPlan, rules []authzRule, rep
 			plan.reqAllow, plan.allowOps = rules[0].to, true
 		}
 	default:
+		plan.inexact = true
 		plan.denyAll, plan.denyWhy = true, "the ALLOW rules combine callers and operations in a way stock Envoy cannot enforce exactly"
 		if report {
 			for _, ref := range plan.allowRefs {
 				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: "spec.rules", Reason: conditions.ReasonUnsupportedValue,
-					Message: "the ALLOW rules of the namespace's policies pair different callers with different operations, which stock Envoy cannot enforce exactly (it checks callers per connection and operations per call); Dubbo calls to the workloads they cover are refused (fail closed) until the rules allow the same callers everything they list, or the same operations to every caller they list"})
+					Message: allowMixedMessage(ctx)})
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	networkinputv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/matching/common_inputs/network/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -29,6 +30,13 @@ func inputDestinationIP() *xdscore.TypedExtensionConfig {
 
 func inputDestinationPort() *xdscore.TypedExtensionConfig {
 	return xds.MatcherConfig("destination-port", &networkinputv3.DestinationPortInput{})
+}
+
+// inputPeerPrincipal reads the caller's SPIFFE id that connect_terminate
+// stored in filter state (Envoy's envoy.matching.inputs.filter_state: the
+// object's serialized string, no value when it is absent).
+func inputPeerPrincipal() *xdscore.TypedExtensionConfig {
+	return xds.MatcherConfig("peer-principal", &networkinputv3.FilterStateInput{Key: plugin.FilterStatePeerPrincipal})
 }
 
 // toChain is the matcher action selecting a filter chain by name.

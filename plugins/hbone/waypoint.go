@@ -34,10 +34,18 @@ type wpService struct {
 	ports []*wpPort
 }
 
-// wpPort is one bound service port and its main_internal chain.
+// wpPort is one bound service port and its main_internal chain, with
+// the chains of the caller classes its protocol plugin tells apart.
 type wpPort struct {
-	port  *model.Port
-	chain *listenerv3.FilterChain
+	port    *model.Port
+	chain   *listenerv3.FilterChain
+	callers []callerChain
+}
+
+// callerChain is the chain of one caller class.
+type callerChain struct {
+	caller plugin.Caller
+	chain  *listenerv3.FilterChain
 }
 
 func buildWaypoint(ctx *plugin.ProxyContext, id string, wp *model.Waypoint) (*plugin.Proxy, error) {
@@ -76,7 +84,7 @@ func (w *waypoint) collectServices() {
 		}
 		s := &wpService{svc: svc}
 		for _, port := range svc.Ports {
-			s.ports = append(s.ports, &wpPort{port: port, chain: w.portChain(svc, port)})
+			s.ports = append(s.ports, w.portChain(svc, port))
 		}
 		w.services = append(w.services, s)
 	}
@@ -106,25 +114,43 @@ func VIPChainName(svc *model.Service, port *model.Port) string {
 
 // portChain is the main_internal chain of one bound service port: the
 // owning protocol plugin's L7 filters, a deny chain when that plugin
-// failed, or tcp_proxy to the port's cluster when no plugin owns it.
-func (w *waypoint) portChain(svc *model.Service, port *model.Port) *listenerv3.FilterChain {
+// failed, or tcp_proxy to the port's cluster when no plugin owns it. The
+// waypoint picks chains by caller (filter state FilterStatePeerPrincipal
+// is set at connect_terminate and shared with main_internal), so a plugin
+// whose chain depends on the caller gets one chain per caller class.
+func (w *waypoint) portChain(svc *model.Service, port *model.Port) *wpPort {
 	name := VIPChainName(svc, port)
+	out := &wpPort{port: port}
 	if w.ctx.L7 != nil {
-		req := plugin.L7Request{Role: plugin.RoleWaypoint, Service: svc, Port: port, Waypoint: w.wp.Ref, Profile: w.ctx.Targets.ForKind(plugin.ProxyKindWaypoint)}
+		req := plugin.L7Request{Role: plugin.RoleWaypoint, Service: svc, Port: port, Waypoint: w.wp.Ref, Profile: w.ctx.Targets.ForKind(plugin.ProxyKindWaypoint), ByCaller: true}
 		if l7, ok := w.ctx.L7(req); ok {
-			if l7.FailedClosed || len(l7.Filters) == 0 {
-				return chain(name, denyFilters(name)...)
-			}
-			w.clusters.addReferenced(svc, l7.Filters)
+			out.chain = w.l7Chain(name, svc, l7.Filters, l7.FailedClosed)
 			if l7.PatchCluster != nil {
 				w.patches[patchKey(svc.Hostname, port.Number)] = l7.PatchCluster
 			}
-			return chain(name, l7.Filters...)
+			for _, v := range l7.ByCaller {
+				out.callers = append(out.callers, callerChain{caller: v.Caller, chain: w.l7Chain(CallerChainName(name, v.Caller), svc, v.Filters, v.FailedClosed)})
+			}
+			return out
 		}
 	}
 	cluster := w.clusters.add(svc.Hostname, port.Number, "")
-	return chain(name, tcpProxy(name, cluster))
+	out.chain = chain(name, tcpProxy(name, cluster))
+	return out
 }
+
+// l7Chain is a protocol plugin's chain, or a deny chain when it failed.
+func (w *waypoint) l7Chain(name string, svc *model.Service, filters []*listenerv3.Filter, failed bool) *listenerv3.FilterChain {
+	if failed || len(filters) == 0 {
+		return chain(name, denyFilters(name)...)
+	}
+	w.clusters.addReferenced(svc, filters)
+	return chain(name, filters...)
+}
+
+// CallerChainName names the chain of a service port for one caller class:
+// "<VIPChainName>|principal:<SPIFFE id>" or "...|namespace:<ns>".
+func CallerChainName(portChain string, c plugin.Caller) string { return portChain + "|" + c.String() }
 
 // patchKey keys the cluster patches of a service port.
 func patchKey(host string, port uint32) string { return model.ClusterName("", port, "", host) }

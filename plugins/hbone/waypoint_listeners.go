@@ -44,7 +44,10 @@ func (w *waypoint) mainInternalListener() *listenerv3.Listener {
 		ports := map[uint32]*xdsmatcher.Matcher_OnMatch{}
 		for _, p := range s.ports {
 			chains = append(chains, p.chain)
-			ports[p.port.Number] = toChain(p.chain.Name)
+			for _, v := range p.callers {
+				chains = append(chains, v.chain)
+			}
+			ports[p.port.Number] = byCaller(p)
 		}
 		if m := portMatcher(inputDestinationPort(), ports, nil); m != nil {
 			ranges = append(ranges, ipRange{ips: s.svc.Addresses, onMatch: toMatcher(m)})
@@ -60,6 +63,59 @@ func (w *waypoint) mainInternalListener() *listenerv3.Listener {
 	l := internalListener(ListenerMainInternal, chains)
 	l.FilterChainMatcher = ipMatcher(inputDestinationIP(), ranges, nil)
 	return l
+}
+
+// byCaller picks a port's chain by the caller's SPIFFE id, which
+// connect_terminate put in filter state FilterStatePeerPrincipal (shared
+// with the internal connection, which carries it into main_internal
+// before its filter_chain_matcher runs: docs/ambient.md): the exact
+// principals first, then the namespaces in order, then the port's default
+// chain. A port without caller classes goes straight to its chain.
+func byCaller(p *wpPort) *xdsmatcher.Matcher_OnMatch {
+	if len(p.callers) == 0 {
+		return toChain(p.chain.Name)
+	}
+	exact := map[string]*xdsmatcher.Matcher_OnMatch{}
+	var namespaces []*xdsmatcher.Matcher_MatcherList_FieldMatcher
+	for _, v := range p.callers {
+		if v.caller.Principal != "" {
+			exact[v.caller.Principal] = toChain(v.chain.Name)
+			continue
+		}
+		namespaces = append(namespaces, &xdsmatcher.Matcher_MatcherList_FieldMatcher{
+			Predicate: &xdsmatcher.Matcher_MatcherList_Predicate{MatchType: &xdsmatcher.Matcher_MatcherList_Predicate_SinglePredicate_{SinglePredicate: &xdsmatcher.Matcher_MatcherList_Predicate_SinglePredicate{
+				Input:   inputPeerPrincipal(),
+				Matcher: &xdsmatcher.Matcher_MatcherList_Predicate_SinglePredicate_ValueMatch{ValueMatch: namespaceIDMatcher(v.caller.Namespace)},
+			}}},
+			OnMatch: toChain(v.chain.Name),
+		})
+	}
+	fallback := toChain(p.chain.Name)
+	if len(namespaces) > 0 {
+		fallback = toMatcher(&xdsmatcher.Matcher{
+			MatcherType: &xdsmatcher.Matcher_MatcherList_{MatcherList: &xdsmatcher.Matcher_MatcherList{Matchers: namespaces}},
+			OnNoMatch:   fallback,
+		})
+	}
+	if len(exact) == 0 {
+		return fallback
+	}
+	return toMatcher(&xdsmatcher.Matcher{
+		MatcherType: &xdsmatcher.Matcher_MatcherTree_{MatcherTree: &xdsmatcher.Matcher_MatcherTree{
+			Input:    inputPeerPrincipal(),
+			TreeType: &xdsmatcher.Matcher_MatcherTree_ExactMatchMap{ExactMatchMap: &xdsmatcher.Matcher_MatcherTree_MatchMap{Map: exact}},
+		}},
+		OnNoMatch: fallback,
+	})
+}
+
+// namespaceIDMatcher matches the SPIFFE ids of a namespace, in any trust
+// domain, as DubboAuthorizationPolicy's namespaces do.
+func namespaceIDMatcher(ns string) *xdsmatcher.StringMatcher {
+	return &xdsmatcher.StringMatcher{MatchPattern: &xdsmatcher.StringMatcher_SafeRegex{SafeRegex: &xdsmatcher.RegexMatcher{
+		EngineType: &xdsmatcher.RegexMatcher_GoogleRe2{GoogleRe2: &xdsmatcher.RegexMatcher_GoogleRE2{}},
+		Regex:      plugin.CallerNamespaceRegex(ns),
+	}}}
 }
 
 // connectOriginateListener opens HBONE to the endpoint the chosen
