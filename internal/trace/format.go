@@ -138,6 +138,15 @@ func command(name, arg string, c *conn) (string, error) {
 		if strings.EqualFold(arg, ":authority") && c.connect != nil {
 			return c.connect.authority, nil
 		}
+		if c.connect != nil {
+			name, _, _ := strings.Cut(arg, ":") // %REQ(header):max_length%
+			if v, ok := c.connect.headers[strings.ToLower(name)]; ok {
+				return v, nil
+			}
+			if c.connect.headers != nil {
+				return "", nil // Envoy prints "-" for an absent header; empty here
+			}
+		}
 		return "", fmt.Errorf("%%REQ(%s)%% is not available in this simulation", arg)
 	case "DOWNSTREAM_PEER_URI_SAN":
 		return c.peer, nil // empty without a verified client certificate

@@ -22,6 +22,17 @@ func (r *run) httpConnectionManager(c *conn, h *hcmv3.HttpConnectionManager) {
 		r.stop(c.proxy, "http_connection_manager %s: the trace simulates HTTP/2 CONNECT (HBONE) streams only, and this connection carries none", h.GetStatPrefix())
 		return
 	}
+	// Every HBONE client speaks HTTP/2 whatever ALPN said. Envoy's AUTO
+	// codec picks HTTP/2 from the ALPN or, without one, from the HTTP/2
+	// connection preface; a fixed HTTP/1 codec cannot parse the preface.
+	switch h.GetCodecType() {
+	case hcmv3.HttpConnectionManager_HTTP1:
+		r.stop(c.proxy, "http_connection_manager %s has codec_type HTTP1, which cannot parse the client's HTTP/2 connection preface (ALPN %s): the tunnel fails", h.GetStatPrefix(), orNone(c.alpn))
+		return
+	case hcmv3.HttpConnectionManager_HTTP3:
+		r.stop(c.proxy, "http_connection_manager %s has codec_type HTTP3, which a TCP listener cannot serve: the tunnel fails", h.GetStatPrefix())
+		return
+	}
 	rc, err := r.routeConfig(c, h)
 	if err != nil {
 		r.stop(c.proxy, "http_connection_manager %s: %v", h.GetStatPrefix(), err)

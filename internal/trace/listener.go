@@ -234,6 +234,18 @@ func (r *run) terminateTLS(c *conn, ch *listenerv3.FilterChain) bool {
 	for _, s := range common.GetTlsCertificateSdsSecretConfigs() {
 		server = append(server, s.GetName())
 	}
+	who := "the client"
+	if c.tls.client != "" {
+		who = c.tls.client
+	}
+	// Envoy's server defaults: TLS 1.2 to 1.3 (tls.proto TlsParameters).
+	params := common.GetTlsParams()
+	offered := tlsRange(params.GetTlsMinimumProtocolVersion().String(), params.GetTlsMaximumProtocolVersion().String(), tls12, tls13)
+	version := commonVersion(offered, c.tls.versions)
+	if c.tls.versions != nil && version == "" {
+		r.stop(c.proxy, "chain %s accepts TLS %s and %s offers TLS %s: the handshake fails (protocol_version alert)", ch.GetName(), strings.Join(offered, ","), who, strings.Join(c.tls.versions, ","))
+		return false
+	}
 	if dtc.GetRequireClientCertificate().GetValue() && c.tls.clientCert == "" {
 		r.stop(c.proxy, "chain %s requires a client certificate and the client presents none", ch.GetName())
 		return false
@@ -242,11 +254,36 @@ func (r *run) terminateTLS(c *conn, ch *listenerv3.FilterChain) bool {
 		r.stop(c.proxy, "chain %s rejects the client certificate %s: its URI SAN matches none of the configured matchers", ch.GetName(), c.tls.clientCert)
 		return false
 	}
+	// The client checks the server's certificate (named, by aeraki's SDS
+	// convention, by the SPIFFE id it carries).
+	cert := ""
+	if len(server) > 0 {
+		cert = server[0]
+	}
+	switch {
+	case c.tls.serverIdentities != nil && !slices.Contains(c.tls.serverIdentities, cert):
+		r.stop(c.proxy, "%s rejects the certificate %s of chain %s: it accepts only %s (ztunnel src/tls/workload.rs verify_full_san); the handshake fails", who, orNone(cert), ch.GetName(), strings.Join(c.tls.serverIdentities, " or "))
+		return false
+	case c.tls.serverIdentities == nil && c.tls.serverSAN != nil && !c.tls.serverSAN(cert):
+		r.stop(c.proxy, "the upstream TLS context rejects the certificate %s of chain %s: its URI SAN matches none of the cluster's matchers; the handshake fails", orNone(cert), ch.GetName())
+		return false
+	}
 	alpn := negotiate(common.GetAlpnProtocols(), c.tls.alpn)
-	r.hop(c.proxy, StepTLS, strings.Join(server, ","), fmt.Sprintf("mTLS terminated with certificate %s; client certificate %s accepted; ALPN %s",
-		strings.Join(server, ","), orNone(c.tls.clientCert), orNone(alpn)))
+	alpnNote := orNone(alpn)
+	if alpn == "" && len(common.GetAlpnProtocols()) > 0 && len(c.tls.alpn) > 0 {
+		// source/common/tls/server_context_impl.cc alpnSelectCallback
+		alpnNote = fmt.Sprintf("none: the chain offers %s and %s %s, so Envoy selects none (SSL_TLSEXT_ERR_NOACK) and the handshake goes on without ALPN",
+			strings.Join(common.GetAlpnProtocols(), ","), who, strings.Join(c.tls.alpn, ","))
+	}
+	tlsNote := ""
+	if version != "" {
+		tlsNote = "TLS " + version + ", "
+	}
+	r.hop(c.proxy, StepTLS, strings.Join(server, ","), fmt.Sprintf("mTLS terminated (%swith certificate %s); client certificate %s accepted; ALPN %s",
+		tlsNote, strings.Join(server, ","), orNone(c.tls.clientCert), alpnNote))
 	c.peer = c.tls.clientCert // what Envoy reports as the downstream peer
-	c.tls = nil               // the filters see plaintext
+	c.alpn = alpn
+	c.tls = nil // the filters see plaintext
 	return true
 }
 
@@ -276,9 +313,12 @@ func sanAccepted(common *tlsv3.CommonTlsContext, id string) bool {
 	return false
 }
 
+// negotiate is Envoy's server-side ALPN choice: SSL_select_next_proto in
+// the server's order (source/common/tls/server_context_impl.cc); a server
+// with no list negotiates nothing.
 func negotiate(server, client []string) string {
-	for _, p := range client {
-		if len(server) == 0 || slices.Contains(server, p) {
+	for _, p := range server {
+		if slices.Contains(client, p) {
 			return p
 		}
 	}

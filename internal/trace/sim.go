@@ -84,6 +84,9 @@ type Call struct {
 	// Attributes are the L7 request's attributes (for Dubbo: interface,
 	// method, and attachments), matched by generic_proxy routes.
 	Attributes map[string]string
+	// Ztunnel, when set, starts the call at a Rust ztunnel's HBONE request
+	// to a waypoint (Istio's ztunnel rather than aeraki's Envoy ztunnel).
+	Ztunnel *RustZtunnel
 }
 
 // maxAccepts bounds the number of listeners a call may enter, so a
@@ -100,6 +103,7 @@ type conn struct {
 
 	tls     *tlsInfo       // TLS the client speaks, if any
 	peer    string         // verified client certificate (SPIFFE id) of the TLS this connection terminated
+	alpn    string         // the ALPN protocol the terminated TLS negotiated ("" for none)
 	connect *connectStream // the HTTP/2 CONNECT the client sends through an HBONE tunnel
 	attrs   map[string]string
 
@@ -112,11 +116,19 @@ type tlsInfo struct {
 	clientCert string // SDS name of the client certificate (its SPIFFE id)
 	alpn       []string
 	sni        string
+	versions   []string // TLS versions it offers
+	// serverIdentities, when set, are the identities the client accepts
+	// in the server's certificate (a Rust ztunnel); else serverSAN, when
+	// set, checks it (an Envoy cluster's SAN matchers).
+	serverIdentities []string
+	serverSAN        func(id string) bool
+	client           string // who the client is, for messages ("ztunnel"; "" for Envoy)
 }
 
 // connectStream is an HTTP CONNECT request.
 type connectStream struct {
 	authority string
+	headers   map[string]string // lower-case names
 }
 
 // run is one call in progress.
@@ -132,6 +144,10 @@ func (s *Simulator) Run(c Call) *Result {
 	r := &run{s: s, res: &Result{}}
 	proxy, port := s.Network.Outbound(c.Source.Addr())
 	r.hop("", StepNetwork, "call", fmt.Sprintf("%s (%s) -> %s (%s)", c.Source, s.Network.Name(c.Source.Addr()), c.Destination, s.Network.Name(c.Destination.Addr())))
+	if c.Ztunnel != nil {
+		r.runRustZtunnel(c)
+		return r.res
+	}
 	first := &conn{src: c.Source, dst: c.Destination, attrs: c.Attributes, state: filterState{}}
 	if proxy == "" {
 		r.deliver(first, "the source's connections are not captured by any proxy")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +25,20 @@ type Request struct {
 	// Attributes are the L7 attributes of the call (for Dubbo: interface,
 	// method, and attachments).
 	Attributes map[string]string
+	// Ztunnel is the ztunnel the caller's node runs: ZtunnelEnvoy (or "")
+	// follows aeraki's Envoy ztunnel config; ZtunnelRust starts the call at
+	// Istio's Rust ztunnel's HBONE request to the destination's waypoint,
+	// as istiod's WDS would tell it (RustZtunnel).
+	Ztunnel string
 }
+
+// The ztunnels a trace can start from.
+const (
+	// ZtunnelEnvoy is aeraki's Envoy-based ztunnel, traced on its config.
+	ZtunnelEnvoy = "envoy"
+	// ZtunnelRust is Istio's ztunnel, emulated from its source.
+	ZtunnelRust = "rust"
+)
 
 // sourcePort is the ephemeral port the traced call comes from.
 const sourcePort = 40000
@@ -51,7 +65,63 @@ func Run(out *translate.Output, req Request) (*Result, error) {
 		}
 	}
 	sim := &Simulator{Proxies: proxies, Profiles: profiles, Network: &meshNetwork{view: view, proxies: proxies}}
-	return sim.Run(Call{Source: netip.AddrPortFrom(src, sourcePort), Destination: dst, Attributes: req.Attributes}), nil
+	call := Call{Source: netip.AddrPortFrom(src, sourcePort), Destination: dst, Attributes: req.Attributes}
+	switch req.Ztunnel {
+	case "", ZtunnelEnvoy:
+	case ZtunnelRust:
+		z, err := rustZtunnel(view, src, dst)
+		if err != nil {
+			return nil, err
+		}
+		call.Ztunnel = z
+	default:
+		return nil, fmt.Errorf("--ztunnel %q: use %s or %s", req.Ztunnel, ZtunnelEnvoy, ZtunnelRust)
+	}
+	return sim.Run(call), nil
+}
+
+// rustZtunnel is what Istio's ztunnel on the source's node would do for a
+// connection from src to dst: HBONE to the waypoint istiod names for the
+// destination (service waypoint first, then the workload's: ztunnel
+// src/proxy/outbound.rs build_request), with the identities it would
+// check on it.
+func rustZtunnel(view *model.View, src netip.Addr, dst netip.AddrPort) (*RustZtunnel, error) {
+	w := view.WorkloadByIP(src.String())
+	if w == nil {
+		return nil, fmt.Errorf("--ztunnel rust: %s is not a pod or workload entry in the manifests, so no ztunnel knows its identity", src)
+	}
+	z := &RustZtunnel{Identity: view.Identity(w)}
+	var wp *model.Waypoint
+	for _, svc := range view.Services() {
+		if slices.Contains(svc.Addresses, dst.Addr().String()) {
+			z.ServiceHostname = svc.Hostname
+			if b := view.ServiceWaypoint(svc); b.Bound && b.Waypoint != nil {
+				wp = b.Waypoint
+			}
+			break
+		}
+	}
+	if wp == nil {
+		if d := view.WorkloadByIP(dst.Addr().String()); d != nil {
+			if b := view.WorkloadWaypoint(d); b.Bound && b.Waypoint != nil {
+				wp = b.Waypoint
+			}
+		}
+	}
+	if wp == nil {
+		return nil, fmt.Errorf("--ztunnel rust: %s is not bound to a waypoint; the Rust ztunnel is emulated on its way into a waypoint only (drop --ztunnel to trace aeraki's ztunnel)", dst)
+	}
+	addrs := wp.HBONEAddresses()
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("--ztunnel rust: waypoint %s/%s has no address, so no ztunnel can reach it", wp.Namespace, wp.Name)
+	}
+	ip, err := netip.ParseAddr(addrs[0])
+	if err != nil {
+		return nil, fmt.Errorf("--ztunnel rust: waypoint %s/%s address %q: %v", wp.Namespace, wp.Name, addrs[0], err)
+	}
+	z.Waypoint = netip.AddrPortFrom(ip, hbone.PortHBONE)
+	z.WaypointIdentities = []string{view.WaypointIdentity(wp)}
+	return z, nil
 }
 
 func resolveSource(view *model.View, from string) (netip.Addr, string, error) {

@@ -244,7 +244,11 @@ func clusterTLS(cl *clusterv3.Cluster) *tlsInfo {
 	if !ok {
 		return nil
 	}
-	t := &tlsInfo{sni: utc.GetSni(), alpn: utc.GetCommonTlsContext().GetAlpnProtocols()}
+	common := utc.GetCommonTlsContext()
+	// Envoy's client defaults: TLS 1.2 only (tls.proto TlsParameters).
+	t := &tlsInfo{sni: utc.GetSni(), alpn: common.GetAlpnProtocols(),
+		versions:  tlsRange(common.GetTlsParams().GetTlsMinimumProtocolVersion().String(), common.GetTlsParams().GetTlsMaximumProtocolVersion().String(), tls12, tls12),
+		serverSAN: func(id string) bool { return sanAccepted(common, id) }}
 	if certs := utc.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs(); len(certs) > 0 {
 		t.clientCert = certs[0].GetName()
 	}

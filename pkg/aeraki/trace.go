@@ -18,6 +18,7 @@ func traceCommand(e *env) *cobra.Command {
 		from, to  string
 		attrs     map[string]string
 		output    string
+		ztunnel   string
 	)
 	cmd := &cobra.Command{
 		Use:   "trace -f PATH --from <ns/pod | ip> --to <host | ip>:<port> [--attr key=value ...]",
@@ -56,7 +57,7 @@ The exit status is 0 when the call reaches its destination and 3 when it stops.`
 				return err
 			}
 			render.WriteDiagnostics(e.stderr, res.Errors(), false)
-			result, err := trace.Run(res.Output, trace.Request{From: from, To: to, Attributes: attrs})
+			result, err := trace.Run(res.Output, trace.Request{From: from, To: to, Attributes: attrs, Ztunnel: ztunnel})
 			if err != nil {
 				return err
 			}
@@ -75,6 +76,7 @@ The exit status is 0 when the call reaches its destination and 3 when it stops.`
 	cmd.Flags().StringVar(&from, "from", "", "the caller: <namespace>/<pod> or an IP")
 	cmd.Flags().StringVar(&to, "to", "", "the destination: <host>:<port> or <ip>:<port>")
 	cmd.Flags().StringToStringVar(&attrs, "attr", nil, "a request attribute, key=value (repeatable): Dubbo method, interface or an attachment; Thrift method, service or a header; Redis key and command")
+	cmd.Flags().StringVar(&ztunnel, "ztunnel", trace.ZtunnelEnvoy, "the caller's ztunnel: envoy (aeraki's Envoy ztunnel, traced on its config) or rust (Istio's ztunnel, emulated from its source: HBONE straight to the destination's waypoint)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json, mermaid (a flowchart) or dot (Graphviz)")
 	return cmd
 }
