@@ -2,6 +2,7 @@ package hbone
 
 import (
 	"net/netip"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -11,6 +12,7 @@ import (
 	sfshttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/set_filter_state/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
@@ -38,7 +40,7 @@ func connectTerminate(statPrefix, routeName string, domains []string, cluster st
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix:           statPrefix,
 		CodecType:            hcmv3.HttpConnectionManager_HTTP2,
-		Http2ProtocolOptions: &corev3.Http2ProtocolOptions{AllowConnect: true},
+		Http2ProtocolOptions: hboneHTTP2(),
 		StreamIdleTimeout:    durationpb.New(0),
 		UpgradeConfigs:       []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: upgradeConnect}},
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
@@ -51,6 +53,30 @@ func connectTerminate(statPrefix, routeName string, domains []string, cluster st
 		},
 	}
 	return xds.NetworkFilter(filterHCM, hcm)
+}
+
+// HTTP/2 settings of an HBONE server, as istiod sets them on its
+// waypoints' connect_terminate (buildHCMConnectTerminateChain in
+// pilot/pkg/networking/core/listener_waypoint.go): at most 100 streams per
+// connection, which is what a Rust ztunnel puts on one pooled connection
+// by default (DEFAULT_POOL_MAX_STREAMS_PER_CONNECTION in its
+// src/config.rs), and keepalive pings every 10s with a 20s timeout, so
+// connections of vanished clients are pruned.
+const (
+	hboneMaxStreams        = 100
+	hboneKeepaliveInterval = 10 * time.Second
+	hboneKeepaliveTimeout  = 20 * time.Second
+)
+
+func hboneHTTP2() *corev3.Http2ProtocolOptions {
+	return &corev3.Http2ProtocolOptions{
+		AllowConnect:         true,
+		MaxConcurrentStreams: wrapperspb.UInt32(hboneMaxStreams),
+		ConnectionKeepalive: &corev3.KeepaliveSettings{
+			Interval: durationpb.New(hboneKeepaliveInterval),
+			Timeout:  durationpb.New(hboneKeepaliveTimeout),
+		},
+	}
 }
 
 // authorityDomain matches CONNECT requests to any port of ip: a prefix
