@@ -279,7 +279,7 @@ func (r *run) terminateTLS(c *conn, ch *listenerv3.FilterChain) bool {
 	if version != "" {
 		tlsNote = "TLS " + version + ", "
 	}
-	r.hop(c.proxy, StepTLS, strings.Join(server, ","), fmt.Sprintf("mTLS terminated (%swith certificate %s); client certificate %s accepted; ALPN %s",
+	r.hop(c.proxy, StepTLS, strings.Join(server, ","), fmt.Sprintf("mTLS terminated (%scertificate %s); client certificate %s accepted; ALPN %s",
 		tlsNote, strings.Join(server, ","), orNone(c.tls.clientCert), alpnNote))
 	c.peer = c.tls.clientCert // what Envoy reports as the downstream peer
 	c.alpn = alpn

@@ -49,7 +49,7 @@ func TestRustZtunnel_IntoTheWaypointAndOnToThePod(t *testing.T) {
 	}
 	out := dump(r)
 	for _, want := range []string{
-		"mTLS terminated (TLS 1.3, with certificate spiffe://cluster.local/ns/shop/sa/waypoint); client certificate spiffe://cluster.local/ns/shop/sa/client accepted; ALPN h2",
+		"mTLS terminated (TLS 1.3, certificate spiffe://cluster.local/ns/shop/sa/waypoint); client certificate spiffe://cluster.local/ns/shop/sa/client accepted; ALPN h2",
 		// the source is the peer address, as istiod's waypoint takes it (not forwarded)
 		"envoy.filters.listener.original_dst.remote_ip=10.244.1.10:40000",
 		"io.istio.peer_principal=spiffe://cluster.local/ns/shop/sa/client",

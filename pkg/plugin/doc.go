@@ -16,6 +16,10 @@
 //     sidecars as EnvoyFilter CLUSTER patches (MERGE, matched by the
 //     cluster's exact name), in waypoints through [L7Chain].PatchCluster,
 //     which the ProxyBuilder applies to the clusters it builds;
+//   - [CallerClassifier] names the caller classes (an exact SPIFFE id, a
+//     namespace) whose chain for a port differs, on proxies that pick a
+//     chain by caller ([L7Request].ByCaller: aeraki-served waypoints); the
+//     core then builds one chain per class with [BuildContext].Caller set;
 //   - [Configurable] takes options from the command line;
 //   - [ProxyBuilder] owns whole proxies (the built-in HBONE plugin builds
 //     ztunnels and waypoints this way).
