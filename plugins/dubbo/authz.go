@@ -146,7 +146,7 @@ func compileAuthzFor(ctx *plugin.BuildContext, k *callerKnowledge, report bool) 
 					plan.reqDeny = append(plan.reqDeny, authzRule{policy: r.policy, to: r.to})
 					plan.inexact = true
 					if report {
-						ctx.Warnf(ref, "spec.rules", conditions.ReasonUnsupportedValue, "%s", overDenyMessage(ctx))
+						ctx.Warnf(ref, "spec.rules", conditions.ReasonUnsupportedValue, "%s", overDenyMessage(ctx, k))
 					}
 				}
 			}
@@ -159,15 +159,18 @@ func compileAuthzFor(ctx *plugin.BuildContext, k *callerKnowledge, report bool) 
 		}
 	}
 	if hasAllow {
-		planAllow(ctx, plan, allow, report)
+		planAllow(ctx, k, plan, allow, report)
 	}
 	return plan
 }
 
 // overDenyMessage explains a mixed DENY rule enforced on its operations
 // alone, and what would make it exact.
-func overDenyMessage(ctx *plugin.BuildContext) string {
+func overDenyMessage(ctx *plugin.BuildContext, k *callerKnowledge) string {
 	const what = "a rule with both from and to is enforced on the operations alone: the matching calls are denied for every caller (over-deny, never over-allow)"
+	if ctx.ByCaller && k == nil {
+		return fmt.Sprintf("%s on waypoint %s/%s, whose policies name too many principals and namespaces for a chain per caller class (see the other warning)", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name)
+	}
 	if ctx.ByCaller {
 		return fmt.Sprintf("%s on the callers of waypoint %s/%s that no caller class covers: the waypoint picks a chain per exact principal and exact namespace the policies name, and this rule's sources are patterns it cannot decide before the call; name principals or namespaces exactly", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name)
 	}
@@ -175,9 +178,12 @@ func overDenyMessage(ctx *plugin.BuildContext) string {
 }
 
 // allowMixedMessage explains a mixed ALLOW set failing closed.
-func allowMixedMessage(ctx *plugin.BuildContext) string {
+func allowMixedMessage(ctx *plugin.BuildContext, k *callerKnowledge) string {
 	const what = "the ALLOW rules of the namespace's policies pair different callers with different operations"
 	const fix = "Dubbo calls are refused (fail closed) until the rules allow the same callers everything they list, or the same operations to every caller they list"
+	if ctx.ByCaller && k == nil {
+		return fmt.Sprintf("%s, and waypoint %s/%s's policies name too many principals and namespaces for a chain per caller class (see the other warning); %s", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name, fix)
+	}
 	if ctx.ByCaller {
 		return fmt.Sprintf("%s, and some sources are patterns waypoint %s/%s cannot decide before it picks a chain (it picks one per exact principal and exact namespace the policies name); for the callers no such class covers, %s, or name principals and namespaces exactly", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name, fix)
 	}
@@ -186,7 +192,7 @@ func allowMixedMessage(ctx *plugin.BuildContext) string {
 
 // planAllow splits the ALLOW rules into a connection part and a call part
 // when they factor as "sources G may call operations H", else fails closed.
-func planAllow(ctx *plugin.BuildContext, plan *authzPlan, rules []authzRule, report bool) {
+func planAllow(ctx *plugin.BuildContext, k *callerKnowledge, plan *authzPlan, rules []authzRule, report bool) {
 	if len(rules) == 0 {
 		plan.denyAll, plan.denyWhy = true, "ALLOW policies with no rules match nothing"
 		return
@@ -240,7 +246,7 @@ func planAllow(ctx *plugin.BuildContext, plan *authzPlan, rules []authzRule, rep
 		if report {
 			for _, ref := range plan.allowRefs {
 				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: "spec.rules", Reason: conditions.ReasonUnsupportedValue,
-					Message: allowMixedMessage(ctx)})
+					Message: allowMixedMessage(ctx, k)})
 			}
 		}
 	}
