@@ -32,6 +32,21 @@ func TestTraceCommand_DeliveredAndStopped(t *testing.T) {
 	}
 }
 
+// TestTraceCommand_RustZtunnel: --ztunnel rust starts at Istio's ztunnel's
+// HBONE request to the destination's waypoint.
+func TestTraceCommand_RustZtunnel(t *testing.T) {
+	code, out, errOut := runCLI("trace", "-f", "../../examples/ambient-dubbo", "--ztunnel", "rust",
+		"--from", "dubbo-ambient/dubbo-consumer-84c6d-klmno", "--to", "dubbo-provider:20880", "--attr", "method=sayHello", "--attr", "interface=org.apache.dubbo.samples.basic.api.DemoService")
+	if code != 0 || !strings.Contains(out, "Rust ztunnel HBONE: HTTP/2 CONNECT 10.96.100.20:20880") || !strings.Contains(out, "DELIVERED: 10.244.2.12:20880") || strings.Contains(out, "ztunnel_outbound") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI("trace", "-f", "../../examples/ambient-dubbo", "--ztunnel", "go",
+		"--from", "dubbo-ambient/dubbo-consumer-84c6d-klmno", "--to", "dubbo-provider:20880")
+	if code != 1 || !strings.Contains(errOut, `--ztunnel "go": use envoy or rust`) {
+		t.Fatalf("unknown ztunnel: exit %d: %s", code, errOut)
+	}
+}
+
 func TestRenderCommand_Proxy(t *testing.T) {
 	code, out, errOut := runCLI("render", "-f", "../../examples/ambient-dubbo", "--proxy", "ztunnel/node-a")
 	if code != 0 || !strings.Contains(out, "name: ztunnel_outbound") || !strings.Contains(out, "id: ztunnel/node-a") || !strings.Contains(out, "build: envoy") {
