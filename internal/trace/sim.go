@@ -22,13 +22,21 @@
 // connect_matcher routes), generic_proxy route matching, thrift_proxy
 // routes (method, service, headers, weights, mirrors), redis_proxy prefix
 // routes (longest prefix, catch-all, mirrors, faults), the network RBAC
-// filter (principals from the TLS peer or filter state, and/or/not),
+// filter (principals from the TLS peer or filter state, and/or/not), TLS
+// handshakes (a common version, Envoy's server-side ALPN choice and its
+// NOACK on no overlap, client certificates against the server's SAN
+// matchers, the server's certificate against what the client accepts),
+// the HTTP connection manager's codec,
 // ORIGINAL_DST host selection, EDS endpoints, dubbo_proxy route tables;
 // and what Envoy does with config it cannot run: a listener or cluster
 // naming an extension the proxy's build lacks is NACKed (the call stops
 // there with Envoy's error), a generic_proxy route with weighted_clusters
 // has no cluster and ends in cluster_not_found. docs/profiles.md lists
 // each rule and the Envoy source it follows.
+//
+// A call can also start at Istio's Rust ztunnel ([RustZtunnel]): its HBONE
+// request to a waypoint, as its source says it is made, rather than at
+// aeraki's Envoy ztunnel config.
 package trace
 
 import (
