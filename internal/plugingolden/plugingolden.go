@@ -25,6 +25,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
+	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
 
 // Registry builds a registry of plugins configured with the input's
@@ -128,14 +129,15 @@ func Render(t *testing.T, in string, reg *plugin.Registry, pluginName string, re
 }
 
 // waypointContext is the build context the translator gives a plugin for
-// one port of an aeraki-served waypoint, which picks chains by caller.
+// one port of an aeraki-served waypoint, which picks chains by caller
+// when its build can.
 func waypointContext(p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile, caller *plugin.Caller) *plugin.BuildContext {
 	view := snap.View()
 	ctx := plugin.NewBuildContext(p.Name(), view, plugin.RoleWaypoint, svc, port)
 	ctx.Profile = build
 	ctx.Waypoint = model.ObjectRef{Group: "gateway.networking.k8s.io", Kind: "Gateway", Namespace: svc.Namespace, Name: "waypoint"}
 	ctx.MetaRouters = view.MetaRouters(svc.Hostname)
-	ctx.ByCaller, ctx.Caller = true, caller
+	ctx.ByCaller, ctx.Caller = hbone.PicksByCaller(build), caller
 	return ctx
 }
 
@@ -143,7 +145,7 @@ func waypointContext(p plugin.Plugin, snap *model.Snapshot, svc *model.Service, 
 // for on the port.
 func waypointCallers(p plugin.Plugin, snap *model.Snapshot, svc *model.Service, port *model.Port, build *profile.Profile) []plugin.Caller {
 	cc, ok := p.(plugin.CallerClassifier)
-	if !ok {
+	if !ok || !hbone.PicksByCaller(build) {
 		return nil
 	}
 	return cc.CallerClasses(waypointContext(p, snap, svc, port, build, nil))

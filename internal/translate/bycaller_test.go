@@ -8,6 +8,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
@@ -51,7 +52,7 @@ spec:
     to: [{operation: {methods: [cancelAll]}}]
 `
 
-func byCallerTranslator(t *testing.T) *translate.Translator {
+func byCallerTranslator(t *testing.T, waypointBuild ...string) *translate.Translator {
 	t.Helper()
 	d, err := dubbo.New(dubbo.Options{})
 	if err != nil {
@@ -61,11 +62,32 @@ func byCallerTranslator(t *testing.T) *translate.Translator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := translate.New(translate.Options{Registry: reg})
+	targets := plugin.DefaultTargets()
+	for _, b := range waypointBuild {
+		targets.Proxies[plugin.ProxyKindWaypoint] = profile.MustGet(b)
+	}
+	tr, err := translate.New(translate.Options{Registry: reg, Targets: targets})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// TestCallerChainsNeedTheFilterStateInput: a waypoint running istio-proxy
+// (whose build lacks envoy.matching.inputs.filter_state) gets one chain
+// per port and the over-deny warning, never config its build refuses.
+func TestCallerChainsNeedTheFilterStateInput(t *testing.T) {
+	out := byCallerTranslator(t, profile.IstioProxy).Translate(snapshot(t, byCallerMesh))
+	if got := mainInternalChains(t, out); !slices.Equal(got, []string{"inbound-vip|20880|dubbo|a.ns.svc.cluster.local"}) {
+		t.Fatalf("main_internal chains %v, want the port's only", got)
+	}
+	warned := false
+	for _, d := range out.Diagnostics {
+		warned = warned || strings.Contains(d.Message, "(waypoint, build istio-proxy)")
+	}
+	if !warned {
+		t.Errorf("no over-deny warning for the istio-proxy waypoint: %v", out.Diagnostics)
+	}
 }
 
 func mainInternalChains(t *testing.T, out *translate.Output) []string {

@@ -174,7 +174,7 @@ func overDenyMessage(ctx *plugin.BuildContext, k *callerKnowledge) string {
 	if ctx.ByCaller {
 		return fmt.Sprintf("%s on the callers of waypoint %s/%s that no caller class covers: the waypoint picks a chain per exact principal and exact namespace the policies name, and this rule's sources are patterns it cannot decide before the call; name principals or namespaces exactly", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name)
 	}
-	return fmt.Sprintf("%s on this proxy (%s, build %s): it checks the caller per connection and the Dubbo call per request, and cannot pick a chain by caller (aeraki-served waypoints can, and enforce such rules exactly); split the rule, or use from-only and to-only rules", what, ctx.Role, ctx.Profile.Name)
+	return fmt.Sprintf("%s on this proxy (%s, build %s): it checks the caller per connection and the Dubbo call per request, and cannot pick a chain by caller (aeraki-served waypoints on a build with envoy.matching.inputs.filter_state, such as envoy, can, and enforce such rules exactly); split the rule, or use from-only and to-only rules", what, ctx.Role, ctx.Profile.Name)
 }
 
 // allowMixedMessage explains a mixed ALLOW set failing closed.
@@ -187,7 +187,7 @@ func allowMixedMessage(ctx *plugin.BuildContext, k *callerKnowledge) string {
 	if ctx.ByCaller {
 		return fmt.Sprintf("%s, and some sources are patterns waypoint %s/%s cannot decide before it picks a chain (it picks one per exact principal and exact namespace the policies name); for the callers no such class covers, %s, or name principals and namespaces exactly", what, ctx.Waypoint.Namespace, ctx.Waypoint.Name, fix)
 	}
-	return fmt.Sprintf("%s, which this proxy (%s, build %s) cannot enforce exactly: it checks callers per connection and operations per call, and cannot pick a chain by caller (aeraki-served waypoints can, and enforce such rules exactly); %s", what, ctx.Role, ctx.Profile.Name, fix)
+	return fmt.Sprintf("%s, which this proxy (%s, build %s) cannot enforce exactly: it checks callers per connection and operations per call, and cannot pick a chain by caller (aeraki-served waypoints on a build with envoy.matching.inputs.filter_state, such as envoy, can, and enforce such rules exactly); %s", what, ctx.Role, ctx.Profile.Name, fix)
 }
 
 // planAllow splits the ALLOW rules into a connection part and a call part

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
 
 // waypoint is what one waypoint's config is built from.
@@ -122,7 +123,8 @@ func (w *waypoint) portChain(svc *model.Service, port *model.Port) *wpPort {
 	name := VIPChainName(svc, port)
 	out := &wpPort{port: port}
 	if w.ctx.L7 != nil {
-		req := plugin.L7Request{Role: plugin.RoleWaypoint, Service: svc, Port: port, Waypoint: w.wp.Ref, Profile: w.ctx.Targets.ForKind(plugin.ProxyKindWaypoint), ByCaller: true}
+		build := w.ctx.Targets.ForKind(plugin.ProxyKindWaypoint)
+		req := plugin.L7Request{Role: plugin.RoleWaypoint, Service: svc, Port: port, Waypoint: w.wp.Ref, Profile: build, ByCaller: PicksByCaller(build)}
 		if l7, ok := w.ctx.L7(req); ok {
 			out.chain = w.l7Chain(name, svc, l7.Filters, l7.FailedClosed)
 			if l7.PatchCluster != nil {
@@ -137,6 +139,20 @@ func (w *waypoint) portChain(svc *model.Service, port *model.Port) *wpPort {
 	cluster := w.clusters.add(svc.Hostname, port.Number, "")
 	out.chain = chain(name, tcpProxy(name, cluster))
 	return out
+}
+
+// filterStateInput is the config type of Envoy's
+// envoy.matching.inputs.filter_state network input, which picks chains by
+// caller.
+const filterStateInput = "envoy.extensions.matching.common_inputs.network.v3.FilterStateInput"
+
+// PicksByCaller reports whether a waypoint running build picks its
+// chains by the caller's identity (L7Request.ByCaller): it needs the
+// filter-state matching input (upstream Envoy has it; istio-proxy's
+// extension list does not), else plugins build one chain per port and
+// report what it cannot enforce.
+func PicksByCaller(build *profile.Profile) bool {
+	return build.HasType(filterStateInput)
 }
 
 // l7Chain is a protocol plugin's chain, or a deny chain when it failed.
