@@ -6,9 +6,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/trace"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/model"
-	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
 // Exact DubboAuthorizationPolicy per caller through an aeraki-served
@@ -18,18 +16,7 @@ import (
 
 func renderByCaller(t *testing.T) *render.Result {
 	t.Helper()
-	ps, err := aeraki.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := plugin.NewRegistry(ps...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := render.Render(render.Options{Paths: []string{"testdata/bycaller"}, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := renderTestdata(t, "bycaller")
 	sidecar := 0
 	for _, d := range res.Diagnostics {
 		switch {

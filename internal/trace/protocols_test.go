@@ -16,7 +16,8 @@ import (
 
 const shopClient = "shop/client"
 
-func renderProtocols(t *testing.T) *render.Result {
+// renderTestdata renders testdata/<dir> with the built-in plugins.
+func renderTestdata(t *testing.T, dir string) *render.Result {
 	t.Helper()
 	ps, err := aeraki.Builtin()
 	if err != nil {
@@ -26,10 +27,16 @@ func renderProtocols(t *testing.T) *render.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := render.Render(render.Options{Paths: []string{"testdata/protocols"}, Registry: reg})
+	res, err := render.Render(render.Options{Paths: []string{"testdata/" + dir}, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+func renderProtocols(t *testing.T) *render.Result {
+	t.Helper()
+	res := renderTestdata(t, "protocols")
 	for _, d := range res.Diagnostics {
 		if d.Severity >= model.SeverityWarning {
 			t.Errorf("finding: %s", d)

@@ -221,13 +221,14 @@ func (k *callerKnowledge) namespace(v string) tri {
 		}
 		return triUnknown
 	}
+	lit := strings.Trim(v, "*") // what namespaceMatcher quotes
 	switch {
 	case v == "*":
 		return triTrue
 	case strings.HasPrefix(v, "*"):
-		return triOf(strings.HasSuffix(ns, v[1:]))
+		return triOf(strings.HasSuffix(ns, lit))
 	case strings.HasSuffix(v, "*"):
-		return triOf(strings.HasPrefix(ns, v[:len(v)-1]))
+		return triOf(strings.HasPrefix(ns, lit))
 	}
 	return triOf(ns == v)
 }

@@ -33,6 +33,7 @@ func TestCallerKnowledgeDecidesSources(t *testing.T) {
 		{batch, authzSource{Principals: []string{"*"}}, triTrue},
 		{batch, authzSource{Principals: []string{"cluster.local/ns/batch/*"}}, triUnknown},
 		{batch, authzSource{Namespaces: []string{"*tch"}}, triTrue},
+		{batch, authzSource{Namespaces: []string{"*at*"}}, triFalse}, // namespaceMatcher: [^/]*at, a suffix
 		{other, authzSource{NotNamespaces: []string{"batch"}}, triTrue},
 		{other, authzSource{Namespaces: []string{"b*"}}, triUnknown},
 		{other, authzSource{Principals: []string{"*"}}, triUnknown}, // may have no identity
