@@ -145,6 +145,7 @@ type run struct {
 	res     *Result
 	accepts int
 	hbone   bool
+	rust    *RustZtunnel // the call's ztunnels are Istio's (Call.Ztunnel)
 }
 
 // Run simulates c and returns every hop.
@@ -153,6 +154,7 @@ func (s *Simulator) Run(c Call) *Result {
 	proxy, port := s.Network.Outbound(c.Source.Addr())
 	r.hop("", StepNetwork, "call", fmt.Sprintf("%s (%s) -> %s (%s)", c.Source, s.Network.Name(c.Source.Addr()), c.Destination, s.Network.Name(c.Destination.Addr())))
 	if c.Ztunnel != nil {
+		r.rust = c.Ztunnel
 		r.runRustZtunnel(c)
 		return r.res
 	}

@@ -25,10 +25,11 @@ type Request struct {
 	// Attributes are the L7 attributes of the call (for Dubbo: interface,
 	// method, and attachments).
 	Attributes map[string]string
-	// Ztunnel is the ztunnel the caller's node runs: ZtunnelEnvoy (or "")
+	// Ztunnel is the ztunnel the mesh's nodes run: ZtunnelEnvoy (or "")
 	// follows aeraki's Envoy ztunnel config; ZtunnelRust starts the call at
 	// Istio's Rust ztunnel's HBONE request to the destination's waypoint,
-	// as istiod's WDS would tell it (RustZtunnel).
+	// as istiod's WDS would tell it, and ends it at the destination node's
+	// Rust ztunnel (RustZtunnel).
 	Ztunnel string
 }
 
@@ -121,6 +122,12 @@ func rustZtunnel(view *model.View, src netip.Addr, dst netip.AddrPort) (*RustZtu
 	}
 	z.Waypoint = netip.AddrPortFrom(ip, hbone.PortHBONE)
 	z.WaypointIdentities = []string{view.WaypointIdentity(wp)}
+	z.Pods = map[string]string{}
+	for _, p := range view.Workloads() {
+		if ok, _ := view.Captured(p); ok && p.Ref.Kind == "Pod" && p.IP != "" {
+			z.Pods[p.IP] = view.Identity(p)
+		}
+	}
 	return z, nil
 }
 

@@ -226,6 +226,10 @@ func (r *run) tunnel(down *conn, cl *clusterv3.Cluster, h host, tc *tcpproxyv3.T
 	r.hbone = true
 	r.hop(down.proxy, StepTunnel, h.addr.String(), fmt.Sprintf("HBONE: HTTP/2 CONNECT %s to %s (%s), mTLS as %s, ALPN %s",
 		authority, h.addr, r.s.Network.Name(h.addr.Addr()), orNone(up.tls.clientCert), strings.Join(up.tls.alpn, ",")))
+	if id, ok := r.rust.podIdentity(h.addr.Addr()); ok {
+		r.rustInbound(down, up, id)
+		return
+	}
 	owner := r.s.Network.Owner(h.addr.Addr())
 	if owner == "" {
 		r.stop(down.proxy, "no proxy terminates HBONE at %s: the tunnel fails", h.addr)

@@ -42,6 +42,86 @@ type RustZtunnel struct {
 	// TLSVersions are the versions it offers ("1.2", "1.3"); nil means
 	// ["1.3"] (ztunnel without TLS12_ENABLED).
 	TLSVersions []string
+	// Pods are the pods (IP to SPIFFE id) whose nodes run a Rust ztunnel
+	// too: HBONE to <pod IP>:15008 is terminated by that ztunnel's inbound
+	// (emulated from its source) rather than by an aeraki ztunnel's config.
+	Pods map[string]string
+}
+
+// podIdentity is the identity of a pod behind a Rust ztunnel.
+func (z *RustZtunnel) podIdentity(ip netip.Addr) (string, bool) {
+	if z == nil {
+		return "", false
+	}
+	id, ok := z.Pods[ip.String()]
+	return id, ok
+}
+
+// trustDomain is the trust domain of a SPIFFE id.
+func trustDomain(id string) string {
+	rest, _ := strings.CutPrefix(id, "spiffe://")
+	td, _, _ := strings.Cut(rest, "/")
+	return td
+}
+
+// rustInbound is a Rust ztunnel terminating HBONE for one of its node's
+// pods, the way its source does it:
+//
+//   - TLS 1.3 (1.2 only with TLS12_ENABLED), ALPN h2, the pod's
+//     certificate; a client certificate is required and must chain to the
+//     mesh root and carry a SPIFFE id of ztunnel's own trust domain
+//     (src/tls/certificate.rs server_config, src/tls/workload.rs
+//     TrustDomainVerifier);
+//   - a client offering ALPN protocols none of which is h2 is refused
+//     (rustls, src/server/hs.rs: no overlap with configured protocols is
+//     a fatal no_application_protocol alert; a client offering none is
+//     accepted);
+//   - the request must be CONNECT and its :authority IP the address the
+//     connection came to, else 400 (src/proxy/inbound.rs
+//     validate_destination); the stream goes to the pod at the
+//     :authority's port.
+func (r *run) rustInbound(down, up *conn, podID string) {
+	at := up.dst
+	name := r.s.Network.Name(at.Addr())
+	fail := func(format string, args ...any) {
+		r.stop("", "Rust ztunnel inbound at %s (%s): "+format, append([]any{at, name}, args...)...)
+	}
+	t := up.tls
+	if commonVersion([]string{tls13}, t.versions) == "" {
+		fail("it speaks TLS 1.3 and the client offers TLS %s: the handshake fails", strings.Join(t.versions, ","))
+		return
+	}
+	if len(t.alpn) > 0 && !slices.Contains(t.alpn, "h2") {
+		fail("it offers ALPN h2 and the client %s: no_application_protocol, the handshake fails", strings.Join(t.alpn, ","))
+		return
+	}
+	if t.clientCert == "" {
+		fail("it requires a client certificate and the client presents none")
+		return
+	}
+	if td := trustDomain(podID); trustDomain(t.clientCert) != td {
+		fail("the client certificate %s is not of trust domain %s (TrustDomainVerifier): the handshake fails", t.clientCert, td)
+		return
+	}
+	if t.serverSAN != nil && !t.serverSAN(podID) {
+		fail("the client's TLS context rejects the pod's certificate %s: its URI SAN matches none of the cluster's matchers", podID)
+		return
+	}
+	// Hops of a Rust ztunnel name no proxy: it has no config here.
+	r.hop("", StepTLS, podID, fmt.Sprintf("Rust ztunnel inbound at %s (%s): mTLS terminated (TLS 1.3, certificate %s); client certificate %s accepted; ALPN h2",
+		at, name, podID, t.clientCert))
+	target, err := netip.ParseAddrPort(up.connect.authority)
+	if err != nil {
+		fail("CONNECT :authority %q is not ip:port: 400", up.connect.authority)
+		return
+	}
+	if target.Addr() != at.Addr() {
+		fail("CONNECT :authority %s names another IP than the connection's destination %s, and the pod runs no waypoint of that target: 400 (validate_destination)", target, at.Addr())
+		return
+	}
+	r.hop("", StepRoute, "connect", fmt.Sprintf("Rust ztunnel inbound: CONNECT %s accepted (its IP is the connection's destination)", target))
+	delivered := &conn{src: up.src, dst: target}
+	r.deliver(delivered, "plaintext connection from the Rust ztunnel on its node (src/proxy/inbound.rs)")
 }
 
 func (z *RustZtunnel) alpn() []string {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -55,6 +56,9 @@ func TestRustZtunnel_IntoTheWaypointAndOnToThePod(t *testing.T) {
 		"io.istio.peer_principal=spiffe://cluster.local/ns/shop/sa/client",
 		// origination as istiod's waypoint: podIP:15008, :authority podIP:targetPort, the waypoint's own certificate
 		"HBONE: HTTP/2 CONNECT 10.244.2.31:20880 to 10.244.2.31:15008 (pod shop/orders-0 on node-b), mTLS as spiffe://cluster.local/ns/shop/sa/waypoint, ALPN h2",
+		// and the destination node's Rust ztunnel accepts it
+		"Rust ztunnel inbound at 10.244.2.31:15008 (pod shop/orders-0 on node-b): mTLS terminated (TLS 1.3, certificate spiffe://cluster.local/ns/shop/sa/orders); client certificate spiffe://cluster.local/ns/shop/sa/waypoint accepted; ALPN h2",
+		"CONNECT 10.244.2.31:20880 accepted (its IP is the connection's destination)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace does not show %q:\n%s", want, out)
@@ -155,5 +159,39 @@ func TestRustZtunnel_OnlyThroughAWaypoint(t *testing.T) {
 	_, err := trace.Run(res.Output, trace.Request{From: shopClient, To: "10.244.2.31:20880", Ztunnel: trace.ZtunnelRust})
 	if err == nil || !strings.Contains(err.Error(), "not bound to a waypoint") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// waypointCluster is one of the waypoint's clusters, to break.
+func waypointCluster(t *testing.T, res *render.Result, name string) *clusterv3.Cluster {
+	t.Helper()
+	for _, p := range res.Output.Proxies {
+		if p.ID != "waypoint/shop/waypoint" {
+			continue
+		}
+		for _, c := range p.Clusters {
+			if c.GetName() == name {
+				return c
+			}
+		}
+	}
+	t.Fatalf("no cluster %s in waypoint/shop/waypoint", name)
+	return nil
+}
+
+// The destination node's Rust ztunnel requires ALPN h2 of the waypoint's
+// tunnel: a connect_originate cluster offering something else is refused.
+func TestRustZtunnel_InboundRefusesAnotherALPN(t *testing.T) {
+	res := renderProtocols(t)
+	c := waypointCluster(t, res, hbone.ClusterConnectOriginate)
+	utc := &tlsv3.UpstreamTlsContext{}
+	if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(utc); err != nil {
+		t.Fatal(err)
+	}
+	utc.CommonTlsContext.AlpnProtocols = []string{"http/1.1"}
+	c.TransportSocket.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: xds.MustAny(utc)}
+	r := rustCall(t, res, "getOrder")
+	if r.Outcome != trace.Stopped || !strings.Contains(r.Reason, "it offers ALPN h2 and the client http/1.1: no_application_protocol") {
+		t.Fatalf("%s: %s, want the Rust inbound to refuse the ALPN\n%s", r.Outcome, r.Reason, dump(r))
 	}
 }
