@@ -106,7 +106,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 		if u == nil || u.Skipped {
 			return plugin.L7Chain{}, false
 		}
-		used := []*unit{u}
+		chainUnits := []*unit{u}
 		chain := plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}
 		for i := range u.Callers {
 			c := u.Callers[i]
@@ -117,11 +117,11 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 				chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, FailedClosed: true})
 				continue
 			}
-			used = append(used, v)
+			chainUnits = append(chainUnits, v)
 			chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, Filters: v.Filters, RouteConfig: v.RouteConfig, FailedClosed: v.FailedClosed})
 		}
 		depsMu.Lock()
-		for _, u := range used {
+		for _, u := range chainUnits {
 			for k, r := range u.deps {
 				deps[k] = r
 			}
