@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,15 @@ type RotatorOptions struct {
 	// it (it certifies the token's ServiceAccount); CAs that check CSRs
 	// against the caller want it.
 	Identity string
+	// Impersonate asks the CA for a certificate for Identity rather than
+	// for the caller's own ServiceAccount (istioca.Request's
+	// ImpersonatedIdentity): what a node agent does for the pods on its
+	// node. istiod grants it only to CA_TRUSTED_NODE_ACCOUNTS, for
+	// identities with a pod on the caller's node.
+	Impersonate bool
+	// OnRenew, when set, is called after each new certificate is in (the
+	// first one included), for servers that push it (SDS).
+	OnRenew func(*tls.Certificate)
 	// TTL is the lifetime asked for; zero asks for the CA's default.
 	TTL time.Duration
 	// RenewRatio is the part of the lifetime after which the certificate
@@ -48,6 +58,7 @@ type Rotator struct {
 	mu      sync.RWMutex
 	current *tls.Certificate
 	root    []byte
+	lastErr error
 	ready   chan struct{}
 	once    sync.Once
 }
@@ -83,6 +94,14 @@ func (r *Rotator) RootPEM() []byte {
 	return r.root
 }
 
+// Err is why the last request to the CA failed, nil when it succeeded:
+// what a node agent reports for an identity the CA refuses.
+func (r *Rotator) Err() error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.lastErr
+}
+
 // Run gets a certificate, then renews it at RenewRatio of its lifetime,
 // until ctx ends. A failed request is retried with backoff (1s doubling
 // to 30s), never later than the current certificate's expiry. It returns
@@ -91,6 +110,9 @@ func (r *Rotator) Run(ctx context.Context) error {
 	backoff := time.Second
 	for {
 		next, err := r.renew(ctx)
+		r.mu.Lock()
+		r.lastErr = err
+		r.mu.Unlock()
 		if err != nil {
 			wait := backoff
 			backoff = min(2*backoff, 30*time.Second)
@@ -125,9 +147,16 @@ func (r *Rotator) renew(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	asked := time.Now()
-	cert, err := r.opts.CA.CreateCertificate(ctx, istioca.Request{CSR: csr, TTL: r.opts.TTL})
+	req := istioca.Request{CSR: csr, TTL: r.opts.TTL}
+	if r.opts.Impersonate {
+		req.ImpersonatedIdentity = r.opts.Identity
+	}
+	cert, err := r.opts.CA.CreateCertificate(ctx, req)
 	if err != nil {
 		return time.Time{}, err
+	}
+	if r.opts.Impersonate && !slices.Contains(cert.Identities(), r.opts.Identity) {
+		return time.Time{}, fmt.Errorf("identity: asked the CA for %s, it issued a certificate for %v", r.opts.Identity, cert.Identities())
 	}
 	der, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
@@ -141,6 +170,9 @@ func (r *Rotator) renew(ctx context.Context) (time.Time, error) {
 	r.current, r.root = &tc, cert.RootPEM
 	r.mu.Unlock()
 	r.once.Do(func() { close(r.ready) })
+	if r.opts.OnRenew != nil {
+		r.opts.OnRenew(&tc)
+	}
 	// From when it was asked for, not from NotBefore: Istio's CA backdates
 	// NotBefore by two minutes for clock skew.
 	life := cert.Leaf.NotAfter.Sub(asked)

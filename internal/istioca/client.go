@@ -199,15 +199,20 @@ func (c *Client) CreateCertificate(ctx context.Context, req Request) (*Certifica
 		Metadata:         md,
 	})
 	if err != nil {
-		return nil, explain(c.opts.Address, err)
+		return nil, explain(c.opts.Address, req.ImpersonatedIdentity, err)
 	}
 	return parseResponse(resp.GetCertChain(), csr.PublicKey)
 }
 
 // explain turns the CA's answer into what to do about it.
-func explain(addr string, err error) error {
+func explain(addr, impersonated string, err error) error {
 	switch status.Code(err) {
 	case codes.Unauthenticated:
+		if impersonated != "" && strings.Contains(status.Convert(err).Message(), "impersonation") {
+			// istiod answers every refused impersonation alike and logs why
+			// (security/pkg/server/ca/server.go, CreateCertificate).
+			return fmt.Errorf("istioca: %s refused a certificate for %s on behalf of another identity (%v): istiod signs one only when the caller's ServiceAccount is in its CA_TRUSTED_NODE_ACCOUNTS, the token is bound to the caller's pod, and a pod running as %s is on that pod's node; istiod's log says which", addr, impersonated, status.Convert(err).Message(), impersonated)
+		}
 		return fmt.Errorf("istioca: %s refused the request (%v): the ServiceAccount token must be a projected token with audience istio-ca, not expired, for a ServiceAccount that exists", addr, status.Convert(err).Message())
 	case codes.Unavailable:
 		return fmt.Errorf("istioca: cannot reach the CA at %s: %v", addr, status.Convert(err).Message())

@@ -129,3 +129,55 @@ func (ist *Istiod) IstioCertificate(t testing.TB, cfg *rest.Config, ns, sa strin
 	}
 	return &WorkloadCert{Certificate: tc, Leaf: cert.Leaf, KeyPEM: keyPEM, ChainPEM: cert.ChainPEM}
 }
+
+// PodToken returns a token for pod's ServiceAccount bound to the pod
+// (TokenRequest with a Pod boundObjectRef), the kind kubelet projects
+// into a pod's volume: the API server adds the pod's name and UID to it,
+// and TokenReview returns them, which is how istiod's CA finds the node a
+// caller runs on (CA_TRUSTED_NODE_ACCOUNTS). The pod must exist.
+func PodToken(t testing.TB, cfg *rest.Config, pod *corev1.Pod, audience string) string {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	secs := int64(3600)
+	tr, err := cs.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, pod.Spec.ServiceAccountName, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}, ExpirationSeconds: &secs,
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("testenv: TokenRequest bound to pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	return tr.Status.Token
+}
+
+// CreatePod creates a pod (and its namespace and ServiceAccount when
+// missing) running as sa on node, in phase Running: nothing runs it, but
+// istiod's pod informers see it where a kubelet would have put it.
+func CreatePod(t testing.TB, cfg *rest.Config, ns, name, sa, node, ip string) *corev1.Pod {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("testenv: namespace %s: %v", ns, err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("testenv: ServiceAccount %s/%s: %v", ns, sa, err)
+	}
+	pod, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: sa,
+			Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("testenv: pod %s/%s: %v", ns, name, err)
+	}
+	if ip != "" {
+		pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}
+		if pod, err = cs.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("testenv: pod %s/%s status: %v", ns, name, err)
+		}
+	}
+	return pod
+}

@@ -102,7 +102,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(renderCommand(env), pluginsCommand(env), versionCommand(env), serveCommand(env), traceCommand(env))
+	root.AddCommand(renderCommand(env), pluginsCommand(env), versionCommand(env), serveCommand(env), traceCommand(env), agentCommand(env))
 	for _, c := range env.extraCommands() {
 		root.AddCommand(c)
 	}
