@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,9 +114,18 @@ func (m *Mode) elect(ctx context.Context) error {
 					defer m.writing.Unlock()
 					m.leading.Store(true)
 					log.Info("became leader; writing status")
+					var wg sync.WaitGroup
+					if m.wp != nil {
+						wg.Go(func() {
+							if err := m.wp.Run(lctx); err != nil {
+								log.Error(err, "waypoint controller stopped")
+							}
+						})
+					}
 					if err := m.writer.Run(lctx); err != nil {
 						log.Error(err, "status writer stopped")
 					}
+					wg.Wait()
 				},
 				OnStoppedLeading: func() {
 					m.leading.Store(false)

@@ -16,6 +16,7 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/source/kube"
 	"github.com/aeraki-ng/aeraki/internal/status"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/internal/waypoint"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	RecheckInterval time.Duration
 	// LeaderElection configures the Lease that elects the status writer.
 	LeaderElection LeaderElection
+	// Waypoints, when set, runs the waypoint controller for aeraki's own
+	// GatewayClass on the leader, beside the status writer (its Client is
+	// filled in here).
+	Waypoints *waypoint.Options
 	// Log receives structured logs; logr.Discard() when unset.
 	Log logr.Logger
 }
@@ -44,6 +49,7 @@ type Mode struct {
 	cluster cluster.Cluster
 	source  *kube.Source
 	writer  *status.Writer
+	wp      *waypoint.Controller // nil without Options.Waypoints
 	leading atomic.Bool
 	writing sync.Mutex // one status writer at a time, across re-elections
 }
@@ -85,7 +91,18 @@ func New(opts Options) (*Mode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mode{opts: opts, cluster: cl, source: src, writer: w}, nil
+	m := &Mode{opts: opts, cluster: cl, source: src, writer: w}
+	if opts.Waypoints != nil {
+		wo := *opts.Waypoints
+		wo.Client = cl.GetClient()
+		if wo.Log.GetSink() == nil {
+			wo.Log = opts.Log.WithName("waypoints")
+		}
+		if m.wp, err = waypoint.New(wo); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // Run implements source.Source: it starts the informer cache, the leader
@@ -123,7 +140,12 @@ func (m *Mode) Run(ctx context.Context, updates chan<- source.Update) error {
 
 // Published is the server's OnPublish: every replica computes the status
 // a published generation implies, and the leader writes it.
-func (m *Mode) Published(u source.Update, out *translate.Output) { m.writer.Observe(u, out) }
+func (m *Mode) Published(u source.Update, out *translate.Output) {
+	m.writer.Observe(u, out)
+	if m.wp != nil {
+		m.wp.Wake() // a Gateway or its Service may have changed
+	}
+}
 
 // HasSynced reports whether the caches have synced and the first snapshot
 // was built.

@@ -15,6 +15,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/aeraki-ng/aeraki/internal/kubemode"
+	"github.com/aeraki-ng/aeraki/internal/waypoint"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
@@ -70,7 +71,7 @@ func clusterConfig(k kubeFlags) (cfg *rest.Config, where string, found bool, err
 }
 
 // kubernetesMode builds Kubernetes mode for aeraki serve.
-func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce time.Duration, log logr.Logger) (*kubemode.Mode, error) {
+func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce time.Duration, waypoints *waypoint.Options, log logr.Logger) (*kubemode.Mode, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "aeraki/" + Version()
 	if cfg.QPS == 0 {
@@ -93,6 +94,7 @@ func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce 
 			RenewDeadline: k.renewDeadline,
 			RetryPeriod:   k.retryPeriod,
 		},
-		Log: log,
+		Waypoints: waypoints,
+		Log:       log,
 	})
 }

@@ -35,6 +35,7 @@ func (m *meshFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&m.model.DomainSuffix, "domain-suffix", "cluster.local", "DNS suffix of Kubernetes service names")
 	f.StringVar(&m.model.RootNamespace, "root-namespace", "istio-system", "Istio's config root namespace, where mesh-wide EnvoyFilters go")
+	f.StringVar(&m.model.WaypointClass, "waypoint-class", model.DefaultWaypointClass, "the GatewayClass of the waypoints aeraki serves itself (Gateways of class "+model.IstioWaypointClass+" are istiod's)")
 	f.StringVar(&m.model.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of workload identities")
 	f.IntVar(&m.model.RegexMaxProgramSize, "regex-max-program-size", re2.IstioMaxProgramSize, "largest RE2 program size the proxies accept (Envoy's runtime key re2.max_program_size.error_level; Istio's bootstrap sets 32768, a stock Envoy bootstrap leaves Envoy's default of 100); regexes over it are errors on their objects")
 	f.StringVarP(&m.defaultNamespace, "namespace", "n", "default", "namespace for objects in files that name none, as kubectl apply -n")

@@ -107,12 +107,14 @@ func (f *securityFlags) setup(local bool, mesh model.Options, kube *rest.Config,
 
 	var certs []identity.Certificate
 	var roots []identity.Roots
+	var secretCert identity.Certificate
 	if f.certDir != "" {
 		d, err := identity.NewDir(identity.DirOptions{Dir: f.certDir, Log: log.WithName("tls-cert-dir")})
 		if err != nil {
 			return nil, fmt.Errorf("--tls-cert-dir: %w", err)
 		}
-		certs, roots = append(certs, d), append(roots, d)
+		secretCert = d
+		roots = append(roots, d)
 		s.runners = append(s.runners, d)
 	}
 	meshRoots, err := f.meshRoots(kube, log)
@@ -140,10 +142,15 @@ func (f *securityFlags) setup(local bool, mesh model.Options, kube *rest.Config,
 		if err != nil {
 			return nil, err
 		}
-		// After the Secret's: a client naming the Secret's DNS name (istiod)
-		// gets it, the others the mesh identity. See identity.ServerConfig.
 		certs = append(certs, rot)
 		s.runners = append(s.runners, rot)
+	}
+	// The mesh identity first: a client naming the Secret's DNS name
+	// (istiod, with tlsSettings.sni) gets the Secret's certificate, the
+	// others (proxies, which send no name and check the SPIFFE id) the
+	// mesh identity once it is in. See identity.ServerConfig.
+	if secretCert != nil {
+		certs = append(certs, secretCert)
 	}
 	if f.tlsAddress == off || len(certs) == 0 {
 		if f.tlsAddress != "" && f.tlsAddress != off {

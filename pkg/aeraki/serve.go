@@ -39,6 +39,7 @@ type serveFlags struct {
 	logFormat         string
 	logLevel          string
 	kube              kubeFlags
+	waypoints         waypointFlags
 }
 
 func serveCommand(e *env) *cobra.Command {
@@ -94,6 +95,7 @@ Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: error, info, debug (pushes, loads) or trace (every xDS request)")
 	f.kube.register(fl)
+	f.waypoints.register(fl)
 	return cmd
 }
 
@@ -174,7 +176,11 @@ func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bo
 		return nil, false, nil, errors.New("no config source: pass --config-dir DIR to serve a directory of manifests, or --kubeconfig FILE (or set KUBECONFIG, or run in a pod) to watch a cluster")
 	}
 	log.Info("Kubernetes mode", "cluster", cfg.Host, "from", where)
-	m, err := kubernetesMode(cfg, f.kube, f.mesh.model, f.debounce, log)
+	wp, err := f.waypoints.options(f.mesh.model, f.security)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	m, err := kubernetesMode(cfg, f.kube, f.mesh.model, f.debounce, wp, log)
 	return m, false, cfg, err
 }
 
