@@ -152,8 +152,10 @@ func copyExampleDir(t *testing.T, root, example, dir string) {
 // server issued (TokenRequest, audience istio-ca; istiod checks it with
 // TokenReview), and serves its TLS address with it. Proxies present
 // certificates from the same CA: the waypoint's identity gets the
-// waypoint's config; another workload's identity, no certificate, and the
-// ztunnel identity asking for another node's config get PermissionDenied.
+// waypoint's config; another workload's identity, no certificate, the
+// ztunnel identity asking for another node's config, and a waypoint of
+// class istio-waypoint (istiod's) asking with its own identity get
+// PermissionDenied.
 // The certificate is short-lived and renewed at half its lifetime: new
 // connections get the new one, and a stream opened before keeps receiving
 // updates. istiod cannot read MCP from such a certificate (it has no DNS
@@ -185,6 +187,13 @@ spec:
   serviceAccountName: ztunnel
   containers: [{name: istio-proxy, image: istio/ztunnel}]
 status: {phase: Running, podIP: 127.0.0.1}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: istiod-wp, namespace: dubbo-ambient}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 `)
 
 	const ttl = 40 * time.Second
@@ -231,6 +240,7 @@ status: {phase: Running, podIP: 127.0.0.1}
 		{"another workload's identity", client("dubbo-ambient", "dubbo-consumer"), "waypoint/dubbo-ambient/waypoint", "spiffe://cluster.local/ns/dubbo-ambient/sa/waypoint"},
 		{"no certificate", client("", ""), "waypoint/dubbo-ambient/waypoint", "no certificate"},
 		{"a ztunnel asking for another node", client("istio-system", "ztunnel"), "ztunnel/node-a", `not on node "node-a"`},
+		{"an istiod-served waypoint, with its own identity", client("dubbo-ambient", "istiod-wp"), "waypoint/dubbo-ambient/istiod-wp", "which istiod serves"},
 	} {
 		_, err := openADS(t, c.client.dial(t), c.node).listeners(nil)
 		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), c.want) {

@@ -17,7 +17,9 @@ var _ plugin.ProxyAuthorizer = (*Plugin)(nil)
 
 // AuthorizeProxy implements plugin.ProxyAuthorizer.
 //
-// A waypoint's config goes to the waypoint's own identity: its Gateway's
+// A waypoint's config goes only to waypoints aeraki serves (its own
+// GatewayClass; istio-waypoint Gateways are istiod's), and only to the
+// waypoint's own identity: its Gateway's
 // namespace and the ServiceAccount its pods run as (the Gateway's name
 // when none runs, which is what Istio deploys).
 //
@@ -39,6 +41,11 @@ func (p *Plugin) AuthorizeProxy(view *model.View, id string, peer plugin.Peer) e
 		wp := view.Waypoint(rest[0], rest[1])
 		if wp == nil {
 			return fmt.Errorf("there is no waypoint Gateway %s/%s", rest[0], rest[1])
+		}
+		if !wp.AerakiServed() {
+			// aeraki builds no config for it (Plugin.Proxies): istiod deploys
+			// and serves it, and a client asking aeraki is misconfigured.
+			return fmt.Errorf("waypoint %s/%s is of class %s, which istiod serves; aeraki serves the waypoints of class %s", rest[0], rest[1], wp.Class, view.Options().WaypointClass)
 		}
 		want := view.WaypointIdentity(wp)
 		if slices.Contains(peer.Identities, want) {

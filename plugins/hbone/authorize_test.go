@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -63,5 +65,23 @@ func TestAuthorizeProxy(t *testing.T) {
 	}
 	if err := p.Configure(map[string]string{"nope": "x"}); err == nil || !strings.Contains(err.Error(), OptionZtunnelServiceAccounts) {
 		t.Errorf("unknown option: err = %v, want the known ones listed", err)
+	}
+}
+
+// TestAuthorizeProxyRefusesIstiodWaypoints: a Gateway of class
+// istio-waypoint is istiod's; its own identity is refused aeraki's
+// config for it, and the error says who serves it.
+func TestAuthorizeProxyRefusesIstiodWaypoints(t *testing.T) {
+	b := model.NewBuilder(model.Options{})
+	for _, o := range []runtime.Object{
+		&gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "wp", Namespace: "ns"}, Spec: gatewayv1.GatewaySpec{GatewayClassName: model.IstioWaypointClass}},
+	} {
+		if err := b.Add(o, model.Origin{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := New().AuthorizeProxy(b.Build().View(), WaypointID("ns", "wp"), plugin.Peer{Identities: []string{"spiffe://cluster.local/ns/ns/sa/wp"}})
+	if err == nil || !strings.Contains(err.Error(), "istiod serves") || !strings.Contains(err.Error(), model.DefaultWaypointClass) {
+		t.Errorf("an istio-waypoint Gateway's identity: err = %v, want a refusal naming istiod and aeraki's class", err)
 	}
 }
