@@ -217,7 +217,7 @@ func (c *Controller) gatewayClass(ctx context.Context) (bool, error) {
 			"apiVersion": gatewayv1.GroupVersion.String(), "kind": "GatewayClass",
 			"metadata": map[string]any{"name": c.opts.ClassName},
 			"spec": map[string]any{"controllerName": c.opts.ControllerName,
-				"description": "Waypoints aeraki deploys and serves over ADS (upstream Envoy with aeraki's certificate agent)"},
+				"description": "Waypoints aeraki deploys and serves"},
 		}}
 		if err := c.opts.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner)); err != nil {
 			return false, fmt.Errorf("creating GatewayClass %s: %w", c.opts.ClassName, err)
