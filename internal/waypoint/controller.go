@@ -171,9 +171,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.opts.Log.Info("deploying waypoints", "gatewayClass", c.opts.ClassName, "controllerName", c.opts.ControllerName)
 	t := time.NewTicker(c.opts.Resync)
 	defer t.Stop()
+	last := ""
 	for {
+		// The same failure (Gateway API not installed, RBAC missing) is
+		// logged once, not every resync.
 		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
-			c.opts.Log.Error(err, "waypoint reconcile failed; retrying")
+			if err.Error() != last {
+				c.opts.Log.Error(err, "waypoint reconcile failed; retrying", "every", c.opts.Resync)
+			}
+			last = err.Error()
+		} else if err == nil && last != "" {
+			c.opts.Log.Info("waypoint reconcile recovered")
+			last = ""
 		}
 		select {
 		case <-ctx.Done():
