@@ -209,8 +209,11 @@ func TestAgentWithIstiodCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The ClusterID header, as istio-agent sends it: istiod's node
+	// authorizer is per cluster and finds none without it ("no node
+	// authorizer for cluster").
 	ca := func(token string) *istioca.Client {
-		c, err := istioca.New(istioca.Options{Address: ist.SecureXDSAddr, ServerName: "istiod.istio-system.svc",
+		c, err := istioca.New(istioca.Options{Address: ist.SecureXDSAddr, ServerName: "istiod.istio-system.svc", ClusterID: testenv.IstiodClusterID,
 			Roots: roots.Pool, Token: func(context.Context) (string, error) { return token, nil }})
 		if err != nil {
 			t.Fatal(err)

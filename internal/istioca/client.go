@@ -211,7 +211,7 @@ func explain(addr, impersonated string, err error) error {
 		if impersonated != "" && strings.Contains(status.Convert(err).Message(), "impersonation") {
 			// istiod answers every refused impersonation alike and logs why
 			// (security/pkg/server/ca/server.go, CreateCertificate).
-			return fmt.Errorf("istioca: %s refused a certificate for %s on behalf of another identity (%v): istiod signs one only when the caller's ServiceAccount is in its CA_TRUSTED_NODE_ACCOUNTS, the token is bound to the caller's pod, and a pod running as %s is on that pod's node; istiod's log says which", addr, impersonated, status.Convert(err).Message(), impersonated)
+			return fmt.Errorf("istioca: %s refused a certificate for %s on behalf of another identity (%v): istiod signs one only when the caller's ServiceAccount is in its CA_TRUSTED_NODE_ACCOUNTS, the request names istiod's cluster id (ClusterID), the token is bound to the caller's pod, and a pod running as %s is on that pod's node; istiod's log says which", addr, impersonated, status.Convert(err).Message(), impersonated)
 		}
 		return fmt.Errorf("istioca: %s refused the request (%v): the ServiceAccount token must be a projected token with audience istio-ca, not expired, for a ServiceAccount that exists", addr, status.Convert(err).Message())
 	case codes.Unavailable:

@@ -30,6 +30,7 @@ type agentFlags struct {
 	caServerName   string
 	caTokenFile    string
 	caRootFile     string
+	clusterID      string
 	socket         string
 	certTTL        time.Duration
 	trustDomain    string
@@ -66,6 +67,7 @@ pod on the caller's node. See docs/security.md.`,
 	fl.StringVar(&f.caServerName, "ca-server-name", "", "DNS name istiod's certificate must carry (default the host of --ca-address, istiod.istio-system.svc for an IP)")
 	fl.StringVar(&f.caTokenFile, "ca-token-file", defaultTokenFile, "projected ServiceAccount token (audience istio-ca) sent to Istio's CA")
 	fl.StringVar(&f.caRootFile, "ca-root-cert-file", defaultRootFile, "mesh root (the istio-ca-root-cert ConfigMap's root-cert.pem): verifies istiod, and is served as ROOTCA")
+	fl.StringVar(&f.clusterID, "cluster-id", "Kubernetes", "the cluster id sent to the CA (istio-agent's CLUSTER_ID; istiod's default is Kubernetes): istiod's node authorizer, which ztunnel mode needs, is chosen by it")
 	fl.StringVar(&f.socket, "sds-socket", agent.DefaultSocket, "Unix socket SDS is served on (an emptyDir shared with Envoy)")
 	fl.DurationVar(&f.certTTL, "cert-ttl", 0, "lifetime asked of Istio's CA (default: istiod's DEFAULT_WORKLOAD_CERT_TTL, 24h); renewed at half of it")
 	fl.StringVar(&f.trustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain; in ztunnel mode only its identities are asked for")
@@ -90,7 +92,7 @@ func (e *env) agent(ctx context.Context, f agentFlags) error {
 		return fmt.Errorf("--ca-root-cert-file: %w (mount the istio-ca-root-cert ConfigMap there)", err)
 	}
 	ca, err := istioca.New(istioca.Options{Address: f.caAddress, ServerName: f.caServerName, Roots: roots.Pool,
-		Token: istioca.FileToken(f.caTokenFile)})
+		Token: istioca.FileToken(f.caTokenFile), ClusterID: f.clusterID})
 	if err != nil {
 		return fmt.Errorf("--ca-address: %w", err)
 	}
