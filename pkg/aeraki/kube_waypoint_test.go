@@ -132,6 +132,7 @@ func TestAerakiWaypointInAmbientMesh(t *testing.T) {
 	// istiod, in ambient mode, reads the Gateway as a waypoint from its
 	// address and tells ztunnels.
 	wp := ztunnelWDS(t, ist.XDSAddr, "demo", "echo")
+	t.Logf("istiod's WDS to a ztunnel: Service demo/echo has waypoint %s with hbone_mtls_port %d; the Gateway's address is %s", wp.ip, wp.port, ip)
 	if wp.ip != ip || wp.port != 15008 {
 		t.Errorf("istiod's WDS names the waypoint of demo/echo as %s:%d, want %s:15008", wp.ip, wp.port, ip)
 	}
