@@ -2,12 +2,16 @@ package aeraki
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +25,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/source/kube"
 	"github.com/aeraki-ng/aeraki/internal/testenv"
+	"github.com/aeraki-ng/aeraki/internal/waypoint"
 	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
@@ -62,17 +67,26 @@ spec:
 // A delta ADS client posing as a ztunnel then receives from istiod the
 // WDS Service whose waypoint is that address with HBONE port 15008: a
 // real ztunnel would send the Service's traffic to aeraki's waypoint.
+// And the waypoint, with a certificate from istiod's CA for the
+// ServiceAccount aeraki created, gets its config from aeraki's TLS
+// address the way its generated bootstrap dials it.
 func TestAerakiWaypointInAmbientMesh(t *testing.T) {
 	testenv.RequireIstiod(t)
 	k, saKubeconfig, kubeconfig, _ := operatorClusterAdmin(t)
 	k.Must(t, "apply", "-f", testenv.GatewayAPICRDDir())
 	k.Must(t, "wait", "--for", "condition=established", "--timeout", "60s", "-f", testenv.GatewayAPICRDDir())
-	ist := testenv.StartIstiod(t, testenv.IstiodOptions{Kubeconfig: kubeconfig, Env: []string{"PILOT_ENABLE_AMBIENT=true"}})
+	ist := testenv.StartIstiod(t, testenv.IstiodOptions{Kubeconfig: kubeconfig, CA: true, Env: []string{"PILOT_ENABLE_AMBIENT=true"}})
+	cfg := restConfig(t, kubeconfig)
+	// aeraki's identity from istiod's CA, as the install runs it (the mesh
+	// root from the ConfigMap, with the install's Role).
+	tokenFile := filepath.Join(t.TempDir(), "istio-token")
+	write(t, filepath.Dir(tokenFile), "istio-token", testenv.ServiceAccountToken(t, cfg, "istio-system", "aeraki", testenv.IstioCAAudience, time.Hour))
+	tlsAddr := freeAddr(t)
 	serve(t, "--kubeconfig", saKubeconfig, "--debounce", "50ms", "--leader-election-lease-duration", "3s",
-		"--leader-election-renew-deadline", "2s", "--leader-election-retry-period", "500ms")
+		"--leader-election-renew-deadline", "2s", "--leader-election-retry-period", "500ms",
+		"--tls-address", tlsAddr, "--ca-address", ist.SecureXDSAddr, "--ca-server-name", "istiod.istio-system.svc", "--ca-token-file", tokenFile)
 	k.MustStdin(t, waypointManifests, "apply", "-f", "-")
 
-	cfg := restConfig(t, kubeconfig)
 	scheme, err := kube.NewScheme()
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +141,39 @@ func TestAerakiWaypointInAmbientMesh(t *testing.T) {
 			t.Errorf("%T %s is not owned by the Gateway: %+v", o, o.GetName(), refs)
 		}
 	}
-	checkWaypointPod(t, dep)
+	boot := checkWaypointPod(t, dep)
+
+	// The waypoint, with its certificate from istiod's CA (the identity
+	// of the ServiceAccount aeraki created), dials aeraki's TLS address
+	// as its bootstrap says: aeraki's certificate must chain to the mesh
+	// root and carry the identity the bootstrap checks, and aeraki serves
+	// it the config of the node id the bootstrap names.
+	var san string
+	for _, cl := range boot.GetStaticResources().GetClusters() {
+		if cl.GetName() == waypoint.XDSCluster {
+			tc := &tlsv3.UpstreamTlsContext{}
+			if err := cl.GetTransportSocket().GetTypedConfig().UnmarshalTo(tc); err != nil {
+				t.Fatal(err)
+			}
+			san = tc.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact()
+		}
+	}
+	if san != aerakiSPIFFE {
+		t.Errorf("the bootstrap checks aeraki's identity as %q, want %s", san, aerakiSPIFFE)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ist.RootCert(t, "istio-system"))
+	wpClient := &meshClient{addr: tlsAddr, roots: roots, cert: &ist.IstioCertificate(t, cfg, "demo", sa.Name, time.Hour).Certificate}
+	var lds *discoveryv3.DiscoveryResponse
+	waitFor(t, e2eWait, "the waypoint gets its config over aeraki's TLS address", func() bool {
+		var err error
+		lds, err = openADS(t, wpClient.dial(t), boot.GetNode().GetId()).listeners(nil)
+		if err != nil {
+			t.Logf("waypoint: %v", err)
+		}
+		return err == nil && len(lds.GetResources()) > 0
+	})
+	t.Logf("the waypoint %s got %d listeners over TLS", boot.GetNode().GetId(), len(lds.GetResources()))
 
 	// istiod, in ambient mode, reads the Gateway as a waypoint from its
 	// address and tells ztunnels.
@@ -150,7 +196,7 @@ func condTrue(cs []metav1.Condition, typ string, gen int64) bool {
 // checkWaypointPod checks the Deployment's pod: upstream Envoy with a
 // bootstrap for this waypoint that the envoy profile runs, and the agent
 // beside it sharing the SDS socket's volume.
-func checkWaypointPod(t *testing.T, dep *appsv1.Deployment) {
+func checkWaypointPod(t *testing.T, dep *appsv1.Deployment) *bootstrapv3.Bootstrap {
 	t.Helper()
 	spec := dep.Spec.Template.Spec
 	if spec.ServiceAccountName != "waypoint" || dep.Spec.Template.Labels["gateway.networking.k8s.io/gateway-name"] != "waypoint" {
@@ -201,6 +247,7 @@ func checkWaypointPod(t *testing.T, dep *appsv1.Deployment) {
 	if mounts(envoy) == "" || mounts(envoy) != mounts(agent) {
 		t.Errorf("envoy and the agent do not share the SDS socket's directory: %q, %q", mounts(envoy), mounts(agent))
 	}
+	return b
 }
 
 // waypointAddress is a WDS Service's waypoint.
