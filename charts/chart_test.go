@@ -237,9 +237,15 @@ func TestTemplate_Defaults(t *testing.T) {
 				t.Errorf("the default ClusterRole grants %v on %v", get(rule, "verbs"), r)
 			}
 		}
+		// Writes beyond status: what the waypoint controller applies
+		// (waypoints.enabled), create and patch only.
+		applied := map[string]bool{"gatewayclasses": true, "serviceaccounts": true, "services": true, "deployments": true}
 		for _, v := range get(rule, "verbs").([]any) {
+			if (v == "create" || v == "patch") && applied[str(rule, "resources", "0")] {
+				continue
+			}
 			if v != "get" && v != "list" && v != "watch" && !(v == "patch" && strings.HasSuffix(str(rule, "resources", "0"), "/status")) {
-				t.Errorf("the ClusterRole grants %v on %v: only reads, and patch on status", v, get(rule, "resources"))
+				t.Errorf("the ClusterRole grants %v on %v: only reads, patch on status, and create/patch on what waypoints need", v, get(rule, "resources"))
 			}
 		}
 	}
@@ -272,6 +278,7 @@ func TestTemplate_Values(t *testing.T) {
 		}
 		want := []string{"serve", "--log-format=text", "--log-level=debug", "--leader-election-id=mesh-lease",
 			"--leader-election-lease-duration=30s", "--tls-cert-dir=/etc/aeraki/tls", "--ca-address=istiod.istio-system.svc:15012",
+			"--waypoint-class=aeraki-waypoint", "--waypoint-agent-image=registry.example/aeraki:1.0.0",
 			"--sidecar-proxy=envoy", "--trust-domain=example.org", "--root-namespace=mesh-root",
 			"--plugin-option=dubbo.filter=dubbo_proxy", "--plugin-option=metaprotocol.aeraki-proxy=true", "--debounce=250ms"}
 		if got := args(c); !reflect.DeepEqual(got, want) {

@@ -157,9 +157,22 @@ func TestInstall(t *testing.T) {
 	canI(false, "create", "leases.coordination.k8s.io", "-n", "kube-system")
 	canI(false, "create", "envoyfilters.networking.istio.io", "-n", ns) // served over MCP, never written
 	canI(false, "create", "pods", "-n", ns)
-	canI(false, "patch", "services", "--all-namespaces")
 	canI(false, "patch", "services", "--subresource=status", "--all-namespaces")
-	canI(false, "create", "serviceaccounts/token", "-n", ns)
+	canI(false, "create", "serviceaccounts", "--subresource=token", "-n", ns)
+	// The waypoint controller (waypoints.enabled, the default) applies each
+	// waypoint's ServiceAccount, Service and Deployment in its Gateway's
+	// namespace and writes Gateway status; it never deletes (the Gateway
+	// owns them) and never writes a Gateway's spec.
+	for _, r := range []string{"services", "serviceaccounts", "deployments.apps"} {
+		canI(true, "create", r, "--all-namespaces")
+		canI(true, "patch", r, "--all-namespaces")
+		canI(false, "delete", r, "--all-namespaces")
+		canI(false, "update", r, "--all-namespaces")
+	}
+	canI(true, "patch", "gateways.gateway.networking.k8s.io", "--subresource=status", "--all-namespaces")
+	canI(false, "patch", "gateways.gateway.networking.k8s.io", "--all-namespaces")
+	canI(true, "create", "gatewayclasses.gateway.networking.k8s.io")
+	canI(false, "delete", "gatewayclasses.gateway.networking.k8s.io")
 	canI(false, "escalate", "clusterroles.rbac.authorization.k8s.io")
 	canI(false, "impersonate", "serviceaccounts", "--all-namespaces")
 
@@ -167,6 +180,12 @@ func TestInstall(t *testing.T) {
 	h.Must(t, "upgrade", "aeraki", dir, "--namespace", ns, "--set", "rbac.redisSecrets=true")
 	canI(true, "list", "secrets", "--all-namespaces")
 	canI(false, "update", "secrets", "--all-namespaces")
+
+	// waypoints.enabled=false takes the controller's rights away.
+	h.Must(t, "upgrade", "aeraki", dir, "--namespace", ns, "--set", "waypoints.enabled=false")
+	canI(false, "patch", "services", "--all-namespaces")
+	canI(false, "create", "deployments.apps", "--all-namespaces")
+	canI(false, "patch", "gateways.gateway.networking.k8s.io", "--subresource=status", "--all-namespaces")
 
 	h.Must(t, "uninstall", "aeraki", "--namespace", ns, "--wait")
 	if out := k.Must(t, "get", "clusterroles,clusterrolebindings", "-o", "name"); strings.Contains(out, "/aeraki") {
