@@ -31,6 +31,14 @@
 //     (names outside the trust domain are not asked for), and reports
 //     refusals (Identities).
 //
+// SDS is go-control-plane's server over a LinearCache of secrets: a
+// request names the secrets wanted, and each is sent once it is in and
+// again on every renewal. The first answer to a request without a version
+// may hold none of them (LinearCache answers such a request at once);
+// Envoy's SotW mux passes a response to a named watch only when it holds
+// one of its resources (source/extensions/config_subscription/grpc/
+// grpc_mux_impl.cc, onDiscoveryResponse), so Envoy just ACKs it and waits.
+//
 // ROOTCA is the mesh root file the agent also verifies istiod with (the
 // istio-ca-root-cert ConfigMap mounted as a file), re-read when it
 // changes. Keys are generated in memory and never written to disk; they

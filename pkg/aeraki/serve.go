@@ -71,7 +71,11 @@ else $KUBECONFIG, else the in-cluster config of the pod it runs in (never
 ~/.kube/config by itself). It watches the API server and writes status.conditions
 (Accepted, ResolvedRefs, Programmed) on MetaRouters, ApplicationProtocols,
 RedisServices, RedisDestinations and DubboAuthorizationPolicies. Every replica
-serves; the one holding the Lease (--leader-election-*) writes status. /ready
+serves; the one holding the Lease (--leader-election-*) writes status and deploys
+the Gateways of aeraki's waypoint class (--waypoint-class, aeraki-waypoint: a
+Deployment of upstream Envoy with aeraki agent, a Service, a ServiceAccount, and
+the Gateway's status and address, which istiod passes on to ztunnels; see
+--waypoint-* and docs/ambient.md). /ready
 turns 200 once the informer caches have synced and the first config is served.
 See charts/aeraki (or examples/install) for the RBAC and the Deployment.
 
