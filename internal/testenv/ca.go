@@ -34,12 +34,7 @@ func ServiceAccountToken(t testing.TB, cfg *rest.Config, ns, sa, audience string
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("testenv: namespace %s: %v", ns, err)
-	}
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("testenv: ServiceAccount %s/%s: %v", ns, sa, err)
-	}
+	ensureServiceAccount(ctx, t, cs, ns, sa)
 	secs := int64(ttl / time.Second)
 	if secs < 600 {
 		secs = 600 // the API server's minimum
@@ -159,12 +154,7 @@ func CreatePod(t testing.TB, cfg *rest.Config, ns, name, sa, node, ip string) *c
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("testenv: namespace %s: %v", ns, err)
-	}
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("testenv: ServiceAccount %s/%s: %v", ns, sa, err)
-	}
+	ensureServiceAccount(ctx, t, cs, ns, sa)
 	pod, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: sa,
@@ -180,4 +170,16 @@ func CreatePod(t testing.TB, cfg *rest.Config, ns, name, sa, node, ip string) *c
 		}
 	}
 	return pod
+}
+
+// ensureServiceAccount creates the namespace and the ServiceAccount ns/sa
+// when missing.
+func ensureServiceAccount(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns, sa string) {
+	t.Helper()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("testenv: namespace %s: %v", ns, err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("testenv: ServiceAccount %s/%s: %v", ns, sa, err)
+	}
 }
