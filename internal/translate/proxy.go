@@ -71,6 +71,11 @@ func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, uni
 		j := jobs[i]
 		out[i] = pb.proxy(j.p.Name(), j.b, j.id)
 	})
+	if ctx.Err() != nil {
+		// Proxies never started are nil: the caller reports ctx's error
+		// and drops the lot (sorting them would dereference nil).
+		return nil
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
