@@ -15,8 +15,16 @@ import (
 
 // MustAny packs m into an Any. Packing a non-nil generated message cannot
 // fail, so a failure is a programming error and panics.
+//
+// The bytes are encoded deterministically (map entries sorted): a message
+// with a map (a Struct, filter metadata, typed protocol options) would
+// otherwise pack to different bytes on every build, so a rebuilt proxy
+// whose config did not change would get a new content revision and be
+// pushed again, and a delta client would receive resources that did not
+// change.
 func MustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	a := &anypb.Any{}
+	err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	if err != nil {
 		panic(fmt.Sprintf("xds: cannot pack %T: %v", m, err))
 	}
