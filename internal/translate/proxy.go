@@ -36,6 +36,10 @@ type ProxyResult struct {
 	Revision model.Revision
 
 	deps model.Deps
+	// units are the L7 chains the build asked for: a reuse of this
+	// result reports them as used again (they are part of deps, so they
+	// are unchanged too).
+	units []*unit
 }
 
 // proxyBuild holds the state of building the proxies of one translation:
@@ -94,15 +98,24 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	prev := pb.t.proxies[key]
 	if prev != nil && !prev.deps.Changed(pb.snap) {
 		// Units the proxy used are part of its deps, so they are unchanged
-		// too; record them as used in this translation.
+		// too; record them as used in this translation (without this a
+		// translation that reused a waypoint left its chains out of
+		// Output.Units and forgot them for the next one).
 		pb.mu.Lock()
 		pb.stats.ProxiesReused++
+		for _, u := range prev.units {
+			if _, ok := pb.units[u.key]; !ok {
+				pb.units[u.key] = u
+				pb.stats.UnitsReused++
+			}
+		}
 		pb.mu.Unlock()
 		return prev
 	}
 	deps := model.Deps{}
 	view := pb.snap.TrackedView(deps)
 	var depsMu sync.Mutex
+	var used []*unit
 	l7 := func(req plugin.L7Request) (plugin.L7Chain, bool) {
 		if req.Profile == nil {
 			req.Profile = pb.t.opts.Targets.ForRole(req.Role)
@@ -131,6 +144,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 				deps[k] = r
 			}
 		}
+		used = append(used, u)
 		depsMu.Unlock()
 		return chain, true
 	}
@@ -138,6 +152,9 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	ctx.Targets = pb.t.opts.Targets
 	res := &ProxyResult{Plugin: name, deps: deps}
 	proxy, err := runProxy(b, ctx, id)
+	depsMu.Lock()
+	res.units = used
+	depsMu.Unlock()
 	if err == nil {
 		err = gateProxy(proxy)
 	}
