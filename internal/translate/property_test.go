@@ -396,7 +396,6 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-
 // TestRetranslationKeepsWaypointUnits: translating the same snapshot
 // again reuses every waypoint and reports the waypoints' L7 chains among
 // the units as the first translation did (they used to drop out, and be
