@@ -87,7 +87,7 @@ func envoyFilterCollection(efs []*translate.EnvoyFilter, prev map[string]*mcpEnt
 				}
 				// Keep serving the last good encoding.
 			} else {
-				e = &mcpEntry{ef: ef, any: a, secret: translate.RedactEnvoyFilter(ef) != ef}
+				e = &mcpEntry{ef: ef, any: a, secret: ef.Secret}
 			}
 		}
 		entries[name] = e

@@ -51,6 +51,11 @@ type EnvoyFilter struct {
 	Sources []model.ObjectRef
 	// Revision is a content hash, used as the MCP resource version.
 	Revision model.Revision
+	// Secret is true when a patch carries a credential (a Redis password):
+	// the EnvoyFilter is sent to istiod only over TLS (or with
+	// --insecure-plaintext-credentials) and shown redacted
+	// (RedactEnvoyFilter returns a changed copy exactly when it is set).
+	Secret bool
 }
 
 // Ref is the EnvoyFilter's ObjectRef.
@@ -215,6 +220,7 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 	var ports []string
 	for _, u := range units {
 		ef.Spec.ConfigPatches = append(ef.Spec.ConfigPatches, patches(svc, u)...)
+		ef.Secret = ef.Secret || (u.secret && !u.FailedClosed)
 		ports = append(ports, strconv.Itoa(int(u.Port.Number)))
 		for _, o := range u.Objects {
 			if !seen[o.Key()] {
@@ -358,8 +364,18 @@ func envoyFilterName(direction, host string) string {
 }
 
 // toStruct converts an Envoy message into the Struct an EnvoyFilter patch
-// carries, in the JSON form istiod parses back (typed_config with @type).
+// carries, in the JSON form istiod parses back (typed_config with @type):
+// directly (structOf) when it can, through JSON otherwise.
 func toStruct(m proto.Message) *structpb.Struct {
+	if s, err := structOf(m); err == nil {
+		return s
+	}
+	return toStructJSON(m)
+}
+
+// toStructJSON is toStruct through protojson: the reference structOf must
+// equal, and the way for what structOf does not handle.
+func toStructJSON(m proto.Message) *structpb.Struct {
 	b, err := protojson.Marshal(m)
 	if err != nil {
 		panic(fmt.Sprintf("translate: cannot encode %T: %v", m, err))

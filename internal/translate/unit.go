@@ -44,6 +44,9 @@ type Unit struct {
 	// Stale is true when the plugin failed and the last good config is
 	// kept instead.
 	Stale bool
+	// secret is true when the filters or cluster patches hold a credential
+	// (xds.HasSecret), worked out once per build.
+	secret bool
 	// Skipped is true when the plugin left the port at L4 in this role
 	// (plugin.ErrSkipPort): nothing is patched and Filters is empty.
 	Skipped bool
@@ -187,7 +190,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		if prev != nil && prev.good {
 			d.Message += "; the last good config is kept"
 			u.RouteConfig, u.Filters, u.Stale, u.Revision = prev.RouteConfig, prev.Filters, true, prev.Revision
-			u.ClusterPatches, u.Skipped = prev.ClusterPatches, prev.Skipped
+			u.ClusterPatches, u.Skipped, u.secret = prev.ClusterPatches, prev.Skipped, prev.secret
 			u.good = true // still the last good output: a second failure keeps it too
 		} else {
 			d.Message += "; the port fails closed (connections are refused) until this is fixed"
@@ -206,6 +209,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 			u.Revision = model.RevisionOf(string(u.Revision) + "|" + c.String())
 		}
 	}
+	u.secret = holdsSecret(filters, patches)
 	return u
 }
 
@@ -334,4 +338,22 @@ dispatch:
 	}
 	close(work)
 	wg.Wait()
+}
+
+// holdsSecret reports whether a unit's output carries a credential: its
+// EnvoyFilter is then kept off the plaintext MCP address and shown
+// redacted. Asking the protos is far cheaper than redacting the
+// EnvoyFilter's Struct patches to see whether anything changes.
+func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch) bool {
+	for _, f := range filters {
+		if xds.HasSecret(f) {
+			return true
+		}
+	}
+	for _, p := range patches {
+		if xds.HasSecret(p.Patch) {
+			return true
+		}
+	}
+	return false
 }

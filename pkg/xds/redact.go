@@ -28,16 +28,27 @@ func Redact(m proto.Message) proto.Message {
 		return nil
 	}
 	out := proto.Clone(m)
-	redact(out.ProtoReflect())
+	redact(out.ProtoReflect(), true)
 	return out
 }
 
-// redact rewrites msg in place and reports whether it changed anything.
-func redact(msg protoreflect.Message) bool {
+// HasSecret reports whether Redact would change m (an inline secret in a
+// credential field, inside Any too), without copying it: what decides
+// that an EnvoyFilter or a proxy's config may only be served over TLS.
+func HasSecret(m proto.Message) bool {
+	return m != nil && redact(m.ProtoReflect(), false)
+}
+
+// redact reports whether msg holds a secret to redact, and with apply
+// rewrites msg in place (without, it stops at the first one).
+func redact(msg protoreflect.Message, apply bool) bool {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
 		inner, err := a.UnmarshalNew()
-		if err != nil || !redact(inner.ProtoReflect()) {
+		if err != nil || !redact(inner.ProtoReflect(), apply) {
 			return false
+		}
+		if !apply {
+			return true
 		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(inner)
 		if err != nil {
@@ -53,13 +64,16 @@ func redact(msg protoreflect.Message) bool {
 		}
 		secret := secretField(fd.Name())
 		visit := func(m protoreflect.Message) {
+			if changed && !apply {
+				return
+			}
 			if secret {
 				if ds, ok := m.Interface().(*corev3.DataSource); ok {
-					changed = redactSource(ds) || changed
+					changed = redactSource(ds, apply) || changed
 					return
 				}
 			}
-			changed = redact(m) || changed
+			changed = redact(m, apply) || changed
 		}
 		switch {
 		case fd.IsList():
@@ -73,7 +87,7 @@ func redact(msg protoreflect.Message) bool {
 		default:
 			visit(v.Message())
 		}
-		return true
+		return apply || !changed
 	})
 	return changed
 }
@@ -84,11 +98,18 @@ func secretField(name protoreflect.Name) bool {
 		strings.Contains(n, "private_key") || n == "session_ticket_keys" || n == "keys"
 }
 
-func redactSource(ds *corev3.DataSource) bool {
-	switch ds.Specifier.(type) {
-	case *corev3.DataSource_InlineString, *corev3.DataSource_InlineBytes:
-		ds.Specifier = &corev3.DataSource_InlineString{InlineString: Redacted}
-		return true
+func redactSource(ds *corev3.DataSource, apply bool) bool {
+	switch sp := ds.Specifier.(type) {
+	case *corev3.DataSource_InlineString:
+		if !apply {
+			return sp.InlineString != Redacted // redacting "<redacted>" changes nothing
+		}
+	case *corev3.DataSource_InlineBytes:
+	default:
+		return false
 	}
-	return false
+	if apply {
+		ds.Specifier = &corev3.DataSource_InlineString{InlineString: Redacted}
+	}
+	return true
 }

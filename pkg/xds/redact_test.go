@@ -81,3 +81,31 @@ func TestRedactHidesPrivateKeys(t *testing.T) {
 		t.Errorf("the certificate chain is not secret and must stay: %s", b)
 	}
 }
+
+// TestHasSecretAgreesWithRedact: HasSecret is true exactly when Redact
+// changes the message, and leaves the message alone.
+func TestHasSecretAgreesWithRedact(t *testing.T) {
+	redisFilter := func(pw *corev3.DataSource) proto.Message {
+		return xds.NetworkFilter("envoy.filters.network.redis_proxy", &redisv3.RedisProxy{StatPrefix: "r", DownstreamAuthPasswords: []*corev3.DataSource{pw},
+			DownstreamAuthUsername: inline("alice")})
+	}
+	for name, m := range map[string]proto.Message{
+		"inline password in Any":   redisFilter(inline("hunter2")),
+		"password from a file":     redisFilter(&corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/pw"}}),
+		"already redacted":         redisFilter(inline(xds.Redacted)),
+		"bytes password":           &redisv3.RedisProtocolOptions{AuthPassword: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: []byte("x")}}},
+		"username only":            &redisv3.RedisProtocolOptions{AuthUsername: inline("alice")},
+		"private key":              &tlsv3.TlsCertificate{PrivateKey: inline("key")},
+		"certificate chain only":   &tlsv3.TlsCertificate{CertificateChain: inline("chain")},
+		"cluster without anything": &clusterv3.Cluster{Name: "c"},
+	} {
+		before := proto.Clone(m)
+		want := !proto.Equal(xds.Redact(m), m)
+		if got := xds.HasSecret(m); got != want {
+			t.Errorf("%s: HasSecret %v, but Redact changes it: %v", name, got, want)
+		}
+		if !proto.Equal(before, m) {
+			t.Errorf("%s: HasSecret modified the message", name)
+		}
+	}
+}
