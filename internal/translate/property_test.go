@@ -188,7 +188,7 @@ func (m propMesh) mutate(r *rand.Rand, universe []slot) string {
 	}
 }
 
-func builtinTranslator(t *testing.T) *translate.Translator {
+func builtinTranslator(t testing.TB) *translate.Translator {
 	t.Helper()
 	plugins, err := aeraki.Builtin()
 	if err != nil {
