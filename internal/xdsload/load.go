@@ -57,6 +57,10 @@ type Options struct {
 	Conns int
 	// Timeout bounds each phase (config for every stream, the change).
 	Timeout time.Duration
+	// HeapProfile, when set (with DebugAddress), is where aeraki's heap
+	// profile is saved once every stream has its config, for
+	// `go tool pprof -sample_index inuse_space`.
+	HeapProfile string
 }
 
 // Result is what a run measured.
@@ -214,6 +218,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		res.HeapAfter = h
+		if o.HeapProfile != "" {
+			if err := saveHeapProfile(ctx, o.DebugAddress, o.HeapProfile); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	at := time.Now()
@@ -348,8 +357,17 @@ func (s *stream) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
 }
 
 // liveHeap reads aeraki's live heap after a GC from its pprof endpoint
-// (the HeapAlloc line of /debug/pprof/heap?debug=1&gc=1).
+// (the HeapAlloc line of /debug/pprof/heap?debug=1&gc=1), twice: what
+// sync.Pools (gRPC's buffers) dropped survives the first GC in their
+// victim caches.
 func liveHeap(ctx context.Context, addr string) (uint64, error) {
+	if _, err := liveHeapOnce(ctx, addr); err != nil {
+		return 0, err
+	}
+	return liveHeapOnce(ctx, addr)
+}
+
+func liveHeapOnce(ctx context.Context, addr string) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?debug=1&gc=1", nil)
 	if err != nil {
 		return 0, err
@@ -371,4 +389,26 @@ func liveHeap(ctx context.Context, addr string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("xdsload: no HeapAlloc in %s/debug/pprof/heap?debug=1", addr)
+}
+
+// saveHeapProfile writes aeraki's heap profile (after a GC) to path.
+func saveHeapProfile(ctx context.Context, addr, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("xdsload: reading aeraki's heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -28,6 +28,7 @@ func main() {
 	debug := fs.String("debug", "127.0.0.1:15014", "aeraki's debug address (serve with --pprof), for its heap; empty for none")
 	streams := fs.Int("streams", 100, "ADS streams: a third each ztunnels, waypoints, proxyless; half of each delta")
 	timeout := fs.Duration("timeout", 2*time.Minute, "bound of each phase")
+	heapProfile := fs.String("heap-profile", "", "save aeraki's heap profile here once every stream has its config (needs -debug)")
 	_ = fs.Parse(os.Args[2:])
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "xdsload: -dir is required")
@@ -42,7 +43,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	r, err := xdsload.Run(ctx, xdsload.Options{Address: *addr, DebugAddress: *debug, Dir: *dir, Services: *services, Nodes: *nodes, Streams: *streams, Timeout: *timeout})
+	r, err := xdsload.Run(ctx, xdsload.Options{Address: *addr, DebugAddress: *debug, Dir: *dir, Services: *services, Nodes: *nodes, Streams: *streams, Timeout: *timeout, HeapProfile: *heapProfile})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
