@@ -1,0 +1,336 @@
+package aeraki
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+	mcp "istio.io/api/mcp/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/aeraki-ng/aeraki/internal/testenv"
+)
+
+// BenchmarkKubeColdStart is Kubernetes mode at scale on the real
+// kube-apiserver (internal/testenv): it loads N Dubbo Services in 100
+// namespaces, each with a DestinationRule, a MetaRouter, a Pod and an
+// EndpointSlice, starts `aeraki serve --kubeconfig` in this process and
+// reports the time to /ready (which waits for the informers' sync and the
+// first generation) and to the first full MCP answer, the peak heap of the
+// process while starting, and the latency of MetaRouter edits from the
+// API server's answer to the write to the MCP client's receipt of the
+// changed EnvoyFilter, with the default debounce. It is slow (loading the
+// objects takes minutes), so it runs only when asked:
+//
+//	AERAKI_BENCH_KUBE=10000 KUBEBUILDER_ASSETS=$PWD/.cache/bin \
+//	  go test ./pkg/aeraki -run '^$' -bench KubeColdStart -benchtime 1x
+func BenchmarkKubeColdStart(b *testing.B) {
+	n, _ := strconv.Atoi(os.Getenv("AERAKI_BENCH_KUBE"))
+	if n <= 0 {
+		b.Skip("set AERAKI_BENCH_KUBE to the number of services to run it")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		b.Skip(err)
+	}
+	cfg, kubeconfig := testenv.StartKube(b, testenv.IstioCRDDir(), filepath.Join(root, "crd"))
+	cfg.QPS, cfg.Burst = 2000, 4000
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadStart := time.Now()
+	loadMesh(b, dyn, n)
+	b.Logf("loaded %d services (x5 objects) into the API server in %s", n, time.Since(loadStart).Round(time.Second))
+
+	for range b.N {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		var peak atomic.Uint64
+		stopSampling := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			var m runtime.MemStats
+			for {
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+				select {
+				case <-stopSampling:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+
+		xds, debug := freeAddr(b), freeAddr(b)
+		ctx, cancel := context.WithCancel(context.Background())
+		var stderr syncBuffer
+		done := make(chan int, 1)
+		start := time.Now()
+		go func() {
+			done <- Run(ctx, []string{"serve", "--kubeconfig", kubeconfig, "--plaintext-address", xds, "--debug-address", debug,
+				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json"}, &bytes.Buffer{}, &stderr)
+		}()
+		var ready time.Duration
+		for deadline := time.Now().Add(10 * time.Minute); ready == 0; time.Sleep(20 * time.Millisecond) {
+			if resp, err := http.Get("http://" + debug + "/ready"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ready = time.Since(start)
+				}
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("not ready:\n%s", stderr.String())
+			}
+		}
+		w := newVersionWatcher(b, xds)
+		first := w.waitCount(b, 2*n, 5*time.Minute)
+		close(stopSampling)
+		<-sampled
+
+		// Edits: a MetaRouter's sayHello goes to v1, then back to v2.
+		var edits []time.Duration
+		name := "aeraki-outbound-svc-00000.ns-00.svc.cluster.local"
+		for i := range 5 {
+			before := w.version(name)
+			subset := []string{"v1", "v2"}[i%2]
+			written := updateRouter(b, dyn, subset)
+			got := w.waitChange(b, name, before, time.Minute)
+			edits = append(edits, got.Sub(written))
+		}
+		sort.Slice(edits, func(i, j int) bool { return edits[i] < edits[j] })
+		cancel()
+		<-done
+
+		b.ReportMetric(float64(ready.Milliseconds()), "ms-to-ready")
+		b.ReportMetric(float64(first.Sub(start).Milliseconds()), "ms-to-first-full-mcp")
+		b.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapInuse))/(1<<20), "MB-peak-heap")
+		b.ReportMetric(float64(edits[len(edits)/2].Milliseconds()), "ms-edit-p50")
+		b.ReportMetric(float64(edits[len(edits)-1].Milliseconds()), "ms-edit-max")
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, `"watching the API server"`) || strings.Contains(line, `"config generated"`) && strings.Contains(line, `"generation":1,`) {
+				b.Logf("%s", line)
+				// The source logs "watching" once its informers have synced.
+				if t, err := time.Parse(time.RFC3339Nano, strings.SplitN(strings.TrimPrefix(line, `{"time":"`), `"`, 2)[0]); err == nil {
+					metric := "ms-to-informer-sync"
+					if strings.Contains(line, `"config generated"`) {
+						metric = "ms-to-first-generation"
+					}
+					b.ReportMetric(float64(t.Sub(start).Milliseconds()), metric)
+				}
+			}
+		}
+		b.Logf("ready %s, first full MCP answer %s, edits %v", ready, first.Sub(start), edits)
+	}
+}
+
+var (
+	gvrNamespace     = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	gvrService       = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	gvrPod           = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	gvrEndpointSlice = schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}
+	gvrDR            = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+	gvrMetaRouter    = schema.GroupVersionResource{Group: "metaprotocol.aeraki.io", Version: "v1alpha1", Resource: "metarouters"}
+)
+
+func metaRouter(name, ns, subset string) *unstructured.Unstructured {
+	host := name + "." + ns + ".svc.cluster.local"
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "metaprotocol.aeraki.io/v1alpha1", "kind": "MetaRouter",
+		"metadata": map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{"hosts": []any{host}, "routes": []any{
+			map[string]any{"name": "hello", "match": map[string]any{"attributes": map[string]any{"method": map[string]any{"exact": "sayHello"}}},
+				"route": []any{map[string]any{"destination": map[string]any{"host": host, "subset": subset}}}},
+			map[string]any{"name": "default", "route": []any{map[string]any{"destination": map[string]any{"host": host, "subset": "v1"}}}},
+		}},
+	}}
+}
+
+// loadMesh creates the objects with a few writers in parallel.
+func loadMesh(b *testing.B, dyn dynamic.Interface, n int) {
+	ctx := context.Background()
+	var firstErr atomic.Value // error
+	create := func(gvr schema.GroupVersionResource, ns string, obj map[string]any) {
+		u := &unstructured.Unstructured{Object: obj}
+		var err error
+		if ns == "" {
+			_, err = dyn.Resource(gvr).Create(ctx, u, metav1.CreateOptions{})
+		} else {
+			_, err = dyn.Resource(gvr).Namespace(ns).Create(ctx, u, metav1.CreateOptions{})
+		}
+		if err != nil {
+			firstErr.CompareAndSwap(nil, fmt.Errorf("creating %s %s/%v: %w", gvr.Resource, ns, u.GetName(), err))
+			return
+		}
+	}
+	for i := range 100 {
+		create(gvrNamespace, "", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": fmt.Sprintf("ns-%02d", i)}})
+	}
+	create(gvrNamespace, "", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "istio-system"}})
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				name, ns := fmt.Sprintf("svc-%05d", i), fmt.Sprintf("ns-%02d", i%100)
+				host := name + "." + ns + ".svc.cluster.local"
+				ip := fmt.Sprintf("10.%d.%d.%d", 100+i>>16&255, i>>8&255, i&255)
+				labels := map[string]any{"app": name, "version": "v1"}
+				create(gvrService, ns, map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": name},
+					"spec": map[string]any{"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}}}})
+				create(gvrDR, ns, map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": map[string]any{"name": name},
+					"spec": map[string]any{"host": host, "subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}, map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}}}}})
+				create(gvrMetaRouter, ns, metaRouter(name, ns, "v2").Object)
+				create(gvrPod, ns, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name + "-0", "labels": labels},
+					"spec": map[string]any{"nodeName": fmt.Sprintf("node-%d", i%100), "containers": []any{map[string]any{"name": "app", "image": "dubbo"}}}})
+				create(gvrEndpointSlice, ns, map[string]any{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+					"metadata":    map[string]any{"name": name + "-0", "labels": map[string]any{"kubernetes.io/service-name": name}},
+					"addressType": "IPv4", "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}},
+					"endpoints": []any{map[string]any{"addresses": []any{ip}, "conditions": map[string]any{"ready": true},
+						"targetRef": map[string]any{"kind": "Pod", "name": name + "-0", "namespace": ns}}}})
+			}
+		}()
+	}
+	for i := range n {
+		if firstErr.Load() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// updateRouter points svc-00000's sayHello at subset and returns when the
+// API server answered the write.
+func updateRouter(b *testing.B, dyn dynamic.Interface, subset string) time.Time {
+	ctx := context.Background()
+	cur, err := dyn.Resource(gvrMetaRouter).Namespace("ns-00").Get(ctx, "svc-00000", metav1.GetOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	next := metaRouter("svc-00000", "ns-00", subset)
+	next.SetResourceVersion(cur.GetResourceVersion())
+	if _, err := dyn.Resource(gvrMetaRouter).Namespace("ns-00").Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	return time.Now()
+}
+
+// versionWatcher is an MCP client posing as istiod that records, for
+// every response, when it arrived and each EnvoyFilter's version (decoded
+// after the receipt time is taken, so decoding 20,000 resources does not
+// count).
+type versionWatcher struct {
+	mu       sync.Mutex
+	changed  chan struct{}
+	versions map[string]string
+	at       time.Time
+}
+
+func newVersionWatcher(b *testing.B, addr string) *versionWatcher {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(func() { cancel(); conn.Close() })
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	meta, _ := structpb.NewStruct(map[string]any{"GENERATOR": "api", "ISTIO_VERSION": "65536.65536.65536"})
+	node := &corev3.Node{Id: "sidecar~192.0.2.2~istiod-bench.istio-system~istio-system.svc.cluster.local", Metadata: meta}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: testenv.EnvoyFilterCollection}); err != nil {
+		b.Fatal(err)
+	}
+	w := &versionWatcher{changed: make(chan struct{}), versions: map[string]string{}}
+	go func() {
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			versions := make(map[string]string, len(r.GetResources()))
+			for _, a := range r.GetResources() {
+				res := &mcp.Resource{}
+				if a.UnmarshalTo(res) == nil {
+					n := res.GetMetadata().GetName()
+					versions[n[strings.Index(n, "/")+1:]] = res.GetMetadata().GetVersion()
+				}
+			}
+			w.mu.Lock()
+			w.versions, w.at = versions, at
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+			_ = stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()})
+		}
+	}()
+	return w
+}
+
+func (w *versionWatcher) version(name string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.versions[name]
+}
+
+// waitCount returns the arrival of the first response with at least n
+// EnvoyFilters.
+func (w *versionWatcher) waitCount(b *testing.B, n int, d time.Duration) time.Time {
+	return w.wait(b, d, fmt.Sprintf("%d EnvoyFilters", n), func(v map[string]string) bool { return len(v) >= n })
+}
+
+// waitChange returns the arrival of the response in which name's version
+// is no longer before.
+func (w *versionWatcher) waitChange(b *testing.B, name, before string, d time.Duration) time.Time {
+	return w.wait(b, d, "a new version of "+name, func(v map[string]string) bool { return v[name] != "" && v[name] != before })
+}
+
+func (w *versionWatcher) wait(b *testing.B, d time.Duration, what string, ok func(map[string]string) bool) time.Time {
+	deadline := time.After(d)
+	for {
+		w.mu.Lock()
+		v, at, ch := w.versions, w.at, w.changed
+		w.mu.Unlock()
+		if ok(v) {
+			return at
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			b.Fatalf("MCP: no %s within %s (have %d EnvoyFilters)", what, d, len(v))
+		}
+	}
+}
