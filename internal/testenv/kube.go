@@ -28,6 +28,20 @@ func RequireKube(t testing.TB) {
 // istiod or kubectl). It skips the test when the binaries are missing.
 func StartKube(t testing.TB, crdDirs ...string) (*rest.Config, string) {
 	t.Helper()
+	return StartKubeWith(t, KubeOptions{}, crdDirs...)
+}
+
+// KubeOptions adjust the control plane StartKubeWith starts.
+type KubeOptions struct {
+	// ServiceCIDR is the kube-apiserver's --service-cluster-ip-range
+	// (envtest's default, a /24, holds 254 Services; scale benchmarks need
+	// more, e.g. 10.96.0.0/12).
+	ServiceCIDR string
+}
+
+// StartKubeWith is StartKube with options.
+func StartKubeWith(t testing.TB, o KubeOptions, crdDirs ...string) (*rest.Config, string) {
+	t.Helper()
 	RequireKube(t)
 
 	useExisting := false
@@ -41,6 +55,9 @@ func StartKube(t testing.TB, crdDirs ...string) (*rest.Config, string) {
 	}
 	// envtest binds etcd and kube-apiserver to "localhost" (resolved to a
 	// loopback IP) on free ports, with --advertise-address=127.0.0.1.
+	if o.ServiceCIDR != "" {
+		env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", o.ServiceCIDR)
+	}
 
 	cfg, err := env.Start()
 	if err != nil {

@@ -52,7 +52,7 @@ func BenchmarkKubeColdStart(b *testing.B) {
 	if err != nil {
 		b.Skip(err)
 	}
-	cfg, kubeconfig := testenv.StartKube(b, testenv.IstioCRDDir(), filepath.Join(root, "crd"))
+	cfg, kubeconfig := testenv.StartKubeWith(b, testenv.KubeOptions{ServiceCIDR: "10.96.0.0/12"}, testenv.IstioCRDDir(), filepath.Join(root, "crd"))
 	cfg.QPS, cfg.Burst = 2000, 4000
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {

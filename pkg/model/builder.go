@@ -205,6 +205,20 @@ func kindOf(obj runtime.Object) (string, string) {
 	return "", ""
 }
 
+// ObjectRevision is the revision Build gives obj: what the model reads of
+// it (everything but status and the bookkeeping metadata the API server
+// changes on every write, with the status fields the model does read).
+// Two versions of an object with the same revision make the same
+// snapshot, so a source can ignore an update that does not change it
+// (aeraki's own status writes, for one).
+func ObjectRevision(obj runtime.Object) (Revision, error) {
+	_, meta, err := refOf(obj)
+	if err != nil {
+		return "", err
+	}
+	return revisionOfObject(obj, meta), nil
+}
+
 // revisionOfObject hashes what matters of an object: everything but status
 // and the bookkeeping metadata the API server changes on every write.
 func revisionOfObject(obj runtime.Object, meta metav1.Object) Revision {

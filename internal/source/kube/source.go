@@ -265,7 +265,12 @@ func (s *Source) waitSynced(ctx context.Context) error {
 }
 
 // handler turns informer events into dirty marks. Resyncs (same
-// resourceVersion) are ignored: nothing changed.
+// resourceVersion) are ignored: nothing changed. So are updates that do
+// not change what the model reads (model.ObjectRevision), above all
+// aeraki's own status writes: each is a watch event, and while status was
+// being written for a large mesh they kept restarting the debounce, so
+// that every edit waited the debouncer's maximum wait (a second) instead
+// of its quiet period.
 func (s *Source) handler() eventHandler { return eventHandler{s: s} }
 
 type eventHandler struct{ s *Source }
@@ -274,9 +279,26 @@ func (h eventHandler) OnAdd(any, bool) { h.s.markDirty() }
 func (h eventHandler) OnUpdate(oldObj, newObj any) {
 	o, ok1 := oldObj.(client.Object)
 	n, ok2 := newObj.(client.Object)
-	if ok1 && ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
-		return
+	if ok1 && ok2 {
+		if o.GetResourceVersion() == n.GetResourceVersion() {
+			return
+		}
+		if same(o, n) {
+			return
+		}
 	}
 	h.s.markDirty()
+}
+
+// same reports whether two versions of an object give the model the same
+// thing. Cached objects may lack their kind (the cache's transform sets
+// it, but the event can come first): then they are not compared.
+func same(o, n client.Object) bool {
+	if o.GetObjectKind().GroupVersionKind().Kind == "" || n.GetObjectKind().GroupVersionKind().Kind == "" {
+		return false
+	}
+	ro, err1 := model.ObjectRevision(o)
+	rn, err2 := model.ObjectRevision(n)
+	return err1 == nil && err2 == nil && ro == rn
 }
 func (h eventHandler) OnDelete(any) { h.s.markDirty() }
