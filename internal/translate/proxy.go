@@ -206,8 +206,9 @@ func (pb *proxyBuild) unit(req plugin.L7Request, caller *plugin.Caller) *unit {
 		return nil
 	}
 	key := UnitKey(role, svc.Hostname, port.Number)
+	var servedBy model.WaypointServer
 	if role == plugin.RoleWaypoint {
-		key = role.String() + "/" + waypoint.Namespace + "/" + waypoint.Name + "|" + svc.Hostname + "|" + fmt.Sprint(port.Number)
+		key, servedBy = WaypointUnitKey(waypoint, svc.Hostname, port.Number), model.ServedByAeraki
 	}
 	if req.Profile != pb.t.opts.Targets.ForRole(role) {
 		key += "|" + req.Profile.Name // built for another build than the role's own
@@ -232,7 +233,7 @@ func (pb *proxyBuild) unit(req plugin.L7Request, caller *plugin.Caller) *unit {
 	if prev != nil && prev.Plugin == p.Name() && prev.Profile == req.Profile && !prev.deps.Changed(pb.snap) {
 		u = prev
 	} else {
-		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, profile: req.Profile, byCaller: byCaller, caller: caller}, prev)
+		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, servedBy: servedBy, profile: req.Profile, byCaller: byCaller, caller: caller}, prev)
 	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()

@@ -137,13 +137,18 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			}))
 		}
 	}
+	sortEnvoyFilters(out)
+	return out, next, diags
+}
+
+// sortEnvoyFilters orders EnvoyFilters by namespace and name.
+func sortEnvoyFilters(out []*EnvoyFilter) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Namespace != out[j].Namespace {
 			return out[i].Namespace < out[j].Namespace
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, next, diags
 }
 
 // groupList returns the services of groups in source order.

@@ -65,7 +65,9 @@ type Output struct {
 	// Snapshot is the snapshot the plugins saw: the input without the
 	// objects that failed validation.
 	Snapshot *model.Snapshot
-	// EnvoyFilters are the sidecar patches for istiod, sorted by namespace and name.
+	// EnvoyFilters are the patches for istiod, sorted by namespace and
+	// name: for sidecars, and for the waypoints istiod serves (these
+	// carry WaypointAnnotation and target the waypoint's Gateway).
 	EnvoyFilters []*EnvoyFilter
 	// Units are the per service port and role builds, sorted by key.
 	Units []*Unit
@@ -136,6 +138,8 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 		diags = append(diags, p.Diagnostics...)
 	}
 	efs, assembled, shared := sidecarEnvoyFilters(ctx, eff, out.Units, t.efs)
+	efs = append(efs, istiodWaypointEnvoyFilters(ctx, out.Units, t.efs, assembled)...)
+	sortEnvoyFilters(efs)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

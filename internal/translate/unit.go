@@ -32,6 +32,10 @@ type Unit struct {
 	Port    *model.Port
 	// Waypoint names the waypoint Gateway for RoleWaypoint units.
 	Waypoint model.ObjectRef
+	// ServedBy says who serves that waypoint: aeraki (the unit is part of
+	// a proxy aeraki builds) or istiod (the unit becomes an EnvoyFilter
+	// targeting the waypoint's Gateway).
+	ServedBy model.WaypointServer
 	// Profile is the build the unit was built for and checked against.
 	Profile *profile.Profile
 	// RouteConfig is the plugin's route table, if it has one.
@@ -77,6 +81,7 @@ type unitKey struct {
 	port     uint32
 	plugin   plugin.Plugin
 	waypoint model.ObjectRef
+	servedBy model.WaypointServer // for RoleWaypoint: who serves the waypoint
 	profile  *profile.Profile
 	byCaller bool
 	caller   *plugin.Caller
@@ -105,9 +110,19 @@ func planUnits(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapsho
 			for _, role := range []plugin.Role{plugin.RoleSidecarOutbound, plugin.RoleSidecarInbound} {
 				out = append(out, unitKey{key: UnitKey(role, svc.Hostname, port.Number), role: role, host: svc.Hostname, port: port.Number, plugin: p, profile: targets.ForRole(role)})
 			}
+			if wp := istiodWaypointOf(snap.View(), svc); wp != nil {
+				out = append(out, unitKey{key: WaypointUnitKey(wp.Ref, svc.Hostname, port.Number), role: plugin.RoleWaypoint, host: svc.Hostname, port: port.Number,
+					plugin: p, waypoint: wp.Ref, servedBy: model.ServedByIstiod, profile: targets.ForIstioWaypoint()})
+			}
 		}
 	}
 	return out
+}
+
+// WaypointUnitKey names the unit of a service port in a waypoint's chain:
+// "waypoint/<ns>/<name>|<hostname>|<port>".
+func WaypointUnitKey(wp model.ObjectRef, host string, port uint32) string {
+	return plugin.RoleWaypoint.String() + "/" + wp.Namespace + "/" + wp.Name + "|" + host + "|" + strconv.FormatUint(uint64(port), 10)
 }
 
 // UnitKey names the unit for a role, host and port.
@@ -153,9 +168,10 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		ctx.MetaRouters = view.MetaRouters(k.host)
 	}
 	ctx.Waypoint = k.waypoint
+	ctx.WaypointServedBy = k.servedBy
 	ctx.ByCaller, ctx.Caller = k.byCaller, k.caller
 
-	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, Profile: k.profile,
+	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
 		ByCaller: k.byCaller, Caller: k.caller}}
 	u.Objects = append(u.Objects, svc.Ref)
 	for _, mr := range ctx.MetaRouters {
@@ -180,11 +196,17 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	if err == nil {
 		patches, err = runPatcher(k.plugin, ctx)
 	}
+	if err == nil && k.servedBy == model.ServedByIstiod && len(patches) > 0 {
+		err = istiodClusterPatchError(k.waypoint, patches)
+	}
 	var warnings []model.Diagnostic
 	if err == nil {
 		warnings, err = t.fidelityGate(k.profile, svc, k.role, u.Objects, unitMessages(filters, patches), rc)
 	}
 	u.Diagnostics = append(ctx.Reports(), warnings...)
+	if k.servedBy == model.ServedByIstiod {
+		u.Diagnostics = append(u.Diagnostics, istiodPortWarnings(k.plugin.Name(), svc, port, k.waypoint)...)
+	}
 	if err != nil {
 		d := failure(k.plugin.Name(), svc, port, k.role, k.profile, err)
 		if prev != nil && prev.good {

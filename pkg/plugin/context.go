@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
 )
@@ -25,6 +26,12 @@ type BuildContext struct {
 	Port *model.Port
 	// Waypoint names the waypoint Gateway when Role is RoleWaypoint.
 	Waypoint model.ObjectRef
+	// WaypointServedBy says, when Role is RoleWaypoint, who serves that
+	// waypoint: aeraki (its whole config, over ADS) or istiod (a Gateway
+	// of class istio-waypoint, patched with EnvoyFilters). Cluster names
+	// differ (ClusterName follows it); the filter state holding the
+	// caller's identity (FilterStatePeerPrincipal) is the same in both.
+	WaypointServedBy model.WaypointServer
 	// Profile is the build of the proxy the config is for (istio-proxy on
 	// sidecars by default, upstream Envoy in the waypoints aeraki serves).
 	// Choose filters by it: what the build lacks it rejects, and the
@@ -80,7 +87,10 @@ func (c *BuildContext) Reports() []model.Diagnostic { return c.reports }
 // ClusterName is the name of the cluster that carries traffic for a host,
 // port and subset in this role, as the proxy knows it:
 // "outbound|<port>|<subset>|<host>" on sidecars,
-// "inbound-vip|<port>|<subset>|<host>" on waypoints, and the local
+// "inbound-vip|<port>|<subset>|<host>" on the waypoints aeraki serves,
+// istiod's "inbound-vip|<port>|tcp/<subset>|<host>" (or
+// "inbound-vip|<port>|tcp|<host>" without subset) on the waypoints istiod
+// serves, and the local
 // "inbound|<targetPort>||" on a sidecar's inbound side, where every route
 // ends at the local workload.
 func (c *BuildContext) ClusterName(host string, port uint32, subset string) string {
@@ -88,6 +98,9 @@ func (c *BuildContext) ClusterName(host string, port uint32, subset string) stri
 	case RoleSidecarInbound:
 		return model.ClusterName("inbound", c.Port.TargetPort, "", "")
 	case RoleWaypoint:
+		if c.WaypointServedBy == model.ServedByIstiod {
+			return istiodwaypoint.ClusterName(host, port, subset)
+		}
 		return model.ClusterName("inbound-vip", port, subset, host)
 	default:
 		return model.ClusterName("outbound", port, subset, host)

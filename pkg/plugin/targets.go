@@ -20,6 +20,12 @@ type Targets struct {
 	// kind: waypoints and ztunnels upstream Envoy, proxyless clients
 	// grpc-go. A kind not listed gets upstream Envoy.
 	Proxies map[ProxyKind]*profile.Profile
+	// IstioWaypoint is the build of the waypoints istiod deploys and
+	// serves (GatewayClass istio-waypoint), which get aeraki's chains as
+	// EnvoyFilters through istiod (RoleWaypoint with
+	// BuildContext.WaypointServedBy istiod). Default istio-proxy, the
+	// image istiod's waypoints run.
+	IstioWaypoint *profile.Profile
 }
 
 // DefaultTargets are the builds a stock install runs: istio-proxy for
@@ -33,7 +39,16 @@ func DefaultTargets() Targets {
 			ProxyKindZtunnel:   profile.MustGet(profile.Envoy),
 			ProxyKindProxyless: profile.MustGet(profile.GRPCGo),
 		},
+		IstioWaypoint: profile.MustGet(profile.IstioProxy),
 	}
+}
+
+// ForIstioWaypoint is the build of the waypoints istiod serves.
+func (t Targets) ForIstioWaypoint() *profile.Profile {
+	if t.IstioWaypoint != nil {
+		return t.IstioWaypoint
+	}
+	return DefaultTargets().IstioWaypoint
 }
 
 // ForKind is the build of the proxies of a kind served over ADS.
@@ -60,7 +75,7 @@ func (t Targets) ForRole(role Role) *profile.Profile {
 }
 
 // RoleBuilds lists the distinct builds of the roles protocol plugins
-// build for (the sidecar's and the waypoint's), sorted by name: what a
+// build for (the sidecar's, the waypoint's and istiod's waypoints'), sorted by name: what a
 // validator may assume some proxy can run.
 func (t Targets) RoleBuilds() []*profile.Profile {
 	seen := map[string]*profile.Profile{}
@@ -68,6 +83,9 @@ func (t Targets) RoleBuilds() []*profile.Profile {
 		if p := t.ForRole(r); p != nil {
 			seen[p.Name] = p
 		}
+	}
+	if p := t.ForIstioWaypoint(); p != nil {
+		seen[p.Name] = p
 	}
 	out := make([]*profile.Profile, 0, len(seen))
 	for _, p := range seen {

@@ -1,0 +1,147 @@
+package translate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	typev1beta1 "istio.io/api/type/v1beta1"
+
+	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// The waypoints istiod serves (class istio-waypoint) get aeraki's chains as
+// EnvoyFilters, as sidecars do, but shaped by how istiod attaches policy to
+// a waypoint and names its config (package istiodwaypoint has the names
+// and the istiod sources they come from):
+//
+//   - one EnvoyFilter per (waypoint, service), in the waypoint's namespace,
+//     with targetRefs naming the Gateway: istiod applies an EnvoyFilter to
+//     a waypoint only through targetRefs. Per service, as for sidecars,
+//     so that a change to one service's routes re-sends one small object
+//     whose aeraki.io/source annotation names what it was built from, and
+//     a service that fails closed does not touch the others' patches;
+//   - context SIDECAR_INBOUND (istiod builds main_internal as an inbound
+//     listener), listener main_internal, the service port's chain by name
+//     (inbound-vip|<port>|tcp|<host>) and its tcp_proxy; no portNumber, since
+//     an internal listener has no address to match it against;
+//   - the chain built for RoleWaypoint with the istiod waypoints' build
+//     (istio-proxy: dubbo_proxy, thrift_proxy, redis_proxy, no
+//     generic_proxy), routes naming istiod's clusters, checked by the
+//     fidelity gate against that build like every unit.
+
+// gatewayGroup is the API group of Gateway API Gateways.
+const gatewayGroup = "gateway.networking.k8s.io"
+
+// istiodWaypointOf is the istiod-served waypoint traffic to svc goes
+// through, or nil (no waypoint, aeraki's own, or a broken binding, which
+// the ambient model reports).
+func istiodWaypointOf(view *model.View, svc *model.Service) *model.Waypoint {
+	b := view.ServiceWaypoint(svc)
+	if !b.Bound || b.Waypoint == nil || b.Waypoint.ServedBy != model.ServedByIstiod {
+		return nil
+	}
+	return b.Waypoint
+}
+
+// istiodClusterPatchError refuses cluster settings (Redis credentials,
+// Redis Cluster discovery) for a waypoint istiod serves: its clusters are
+// istiod's, aeraki has not checked that istiod applies EnvoyFilter cluster
+// patches to them, and a Redis port without its credentials would connect
+// unauthenticated. The port fails closed instead.
+func istiodClusterPatchError(wp model.ObjectRef, patches []ClusterPatch) error {
+	names := make([]string, len(patches))
+	for i, p := range patches {
+		names[i] = p.Name
+	}
+	return fmt.Errorf("the plugin sets cluster fields (%s) that aeraki cannot deliver to waypoint %s/%s, whose clusters istiod builds (class %s); bind the service to an aeraki-served waypoint, or to none, to use them",
+		strings.Join(names, ", "), wp.Namespace, wp.Name, istiodwaypoint.GatewayClass)
+}
+
+// istiodPortWarnings warns when istiod's waypoint would not run every
+// connection of the port through the TCP chain aeraki patches.
+func istiodPortWarnings(pluginName string, svc *model.Service, port *model.Port, wp model.ObjectRef) []model.Diagnostic {
+	msg := istiodwaypoint.PortProblem(port)
+	if msg == "" {
+		return nil
+	}
+	return []model.Diagnostic{{Severity: model.SeverityWarning, Object: svc.Ref, Reason: "IstiodSniffsPort", Plugin: pluginName,
+		Message: fmt.Sprintf("%s, bound to waypoint %s/%s (served by istiod): %s", svc.Hostname, wp.Namespace, wp.Name, msg)}}
+}
+
+// istiodWaypointEnvoyFilters assembles the EnvoyFilters of the waypoint
+// units that istiod-served waypoints get, one per (waypoint, service).
+// prev and next are the assembly caches sidecarEnvoyFilters keeps.
+func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next map[string]*assembled) []*EnvoyFilter {
+	type group struct {
+		svc   *model.Service
+		wp    model.ObjectRef
+		units []*Unit
+	}
+	groups := map[string]*group{}
+	for _, u := range units {
+		if u.Role != plugin.RoleWaypoint || u.Skipped || !u.IstiodWaypoint() {
+			continue
+		}
+		k := u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname
+		g := groups[k]
+		if g == nil {
+			g = &group{svc: u.Service, wp: u.Waypoint}
+			groups[k] = g
+		}
+		g.units = append(g.units, u)
+	}
+	var out []*EnvoyFilter
+	for _, g := range groups {
+		if ctx.Err() != nil {
+			return nil
+		}
+		sort.Slice(g.units, func(i, j int) bool { return g.units[i].Port.Number < g.units[j].Port.Number })
+		name := envoyFilterName("waypoint-"+g.wp.Name, g.svc.Hostname)
+		key := g.wp.Namespace + "/" + name
+		if a := prev[key]; a != nil && slices.Equal(a.units, g.units) {
+			next[key] = a
+			out = append(out, a.ef)
+			continue
+		}
+		ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
+		ef.Spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
+		ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
+		ef.Revision = envoyFilterRevision(ef)
+		next[key] = &assembled{units: g.units, ef: ef}
+		out = append(out, ef)
+	}
+	return out
+}
+
+// WaypointAnnotation names, on an EnvoyFilter for a waypoint istiod
+// serves, that waypoint ("<namespace>/<name>"), so `aeraki render` and
+// kubectl show which waypoint a patch is for.
+const WaypointAnnotation = "aeraki.io/waypoint"
+
+// istiodWaypointPatches replaces tcp_proxy in the port's chain of
+// main_internal (istio.metadata_exchange before it stays).
+func istiodWaypointPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
+		Context: networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND,
+		ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
+			Name: istiodwaypoint.MainInternal,
+			FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{
+				Name:   istiodwaypoint.ChainName(svc.Hostname, u.Port.Number),
+				Filter: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: istiodwaypoint.TCPProxyFilter},
+			},
+		}},
+	}
+	return filterPatches(match, u)
+}
+
+// IstiodWaypoint reports whether the unit is a chain for a waypoint istiod
+// serves (delivered as an EnvoyFilter), rather than one aeraki serves.
+func (u *Unit) IstiodWaypoint() bool {
+	return u.Role == plugin.RoleWaypoint && u.ServedBy == model.ServedByIstiod
+}
