@@ -1,8 +1,6 @@
 package istiodwaypoint
 
 import (
-	"strconv"
-
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
@@ -67,6 +65,3 @@ func ClusterName(host string, port uint32, subset string) string {
 func NodeID(ip, pod, namespace, domainSuffix string) string {
 	return "waypoint~" + ip + "~" + pod + "." + namespace + "~" + namespace + ".svc." + domainSuffix
 }
-
-// portString is strconv for ports.
-func portString(p uint32) string { return strconv.FormatUint(uint64(p), 10) }

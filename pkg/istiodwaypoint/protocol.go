@@ -51,7 +51,8 @@ var istioProtocols = map[string]bool{
 }
 
 // Classify says how istiod's waypoint treats a Kubernetes Service port,
-// following ConvertProtocol: appProtocol when set, else the port name; a
+// following ConvertProtocol: appProtocol when set (kubernetes.io/h2c and
+// kubernetes.io/ws are HTTP, kubernetes.io/wss HTTPS), else the port name; a
 // "grpc-web" prefix is gRPC-Web; otherwise the part before the first '-'
 // is parsed, and an unknown name is sniffed except on the well-known TCP
 // ports. It returns the name istiod parsed, for messages.
@@ -59,6 +60,13 @@ func Classify(p *model.Port) (PortKind, string) {
 	name := p.Name
 	if p.AppProtocol != "" {
 		name = p.AppProtocol
+		// Kubernetes' standard appProtocol values, handled before the name rules.
+		switch name {
+		case "kubernetes.io/h2c", "kubernetes.io/ws":
+			return PortHTTP, name
+		case "kubernetes.io/wss":
+			return PortTCP, name // HTTPS: TLS, proxied at L4
+		}
 	}
 	if len(name) >= len("grpc-web") && strings.EqualFold(name[:len("grpc-web")], "grpc-web") {
 		return PortHTTP, name
