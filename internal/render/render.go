@@ -141,6 +141,28 @@ func (r *Result) Proxy(id string) (*plugin.Proxy, error) {
 	return nil, fmt.Errorf("no proxy %q: the manifests produce %s", id, strings.Join(ids, ", "))
 }
 
+// IstiodWaypoint reports whether id ("waypoint/<ns>/<name>") names a
+// waypoint istiod serves (class istio-waypoint), and returns the
+// EnvoyFilters that target it: aeraki builds no proxy for it.
+func (r *Result) IstiodWaypoint(id string) ([]*translate.EnvoyFilter, *model.Waypoint, bool) {
+	rest, ok := strings.CutPrefix(id, "waypoint/")
+	ns, name, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 {
+		return nil, nil, false
+	}
+	wp := r.Output.Snapshot.View().Waypoint(ns, name)
+	if wp == nil || wp.ServedBy != model.ServedByIstiod {
+		return nil, nil, false
+	}
+	var out []*translate.EnvoyFilter
+	for _, ef := range r.Output.EnvoyFilters {
+		if ef.Annotations[translate.WaypointAnnotation] == ns+"/"+name {
+			out = append(out, ef)
+		}
+	}
+	return out, wp, true
+}
+
 // Build names the proxy build a proxy served over ADS was built and
 // checked for, "" when there is no such proxy.
 func (r *Result) Build(id string) string {

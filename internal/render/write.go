@@ -40,6 +40,12 @@ func (r *Result) WriteManifestsTo(ctx context.Context, w io.Writer, format strin
 	return writeStream(ctx, w, len(efs), func(i int) map[string]any { return r.manifest(efs[i]) }, format)
 }
 
+// WriteEnvoyFiltersTo prints some of the EnvoyFilters as WriteManifestsTo
+// prints all of them.
+func (r *Result) WriteEnvoyFiltersTo(ctx context.Context, w io.Writer, efs []*translate.EnvoyFilter, format string) error {
+	return writeStream(ctx, w, len(efs), func(i int) map[string]any { return r.manifest(efs[i]) }, format)
+}
+
 // WriteManifests prints objects as a YAML stream ("yaml") or a
 // Kubernetes List ("json"); both can be given to kubectl apply.
 func WriteManifests(w io.Writer, objects []map[string]any, format string) error {

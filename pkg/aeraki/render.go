@@ -106,9 +106,10 @@ func renderCommand(e *env) *cobra.Command {
 		Short: "Print the config some manifests produce, without a cluster",
 		Long: `render reads manifests the way kubectl apply -f reads them (files, or directories one
 level deep; -R for recursive) and prints the EnvoyFilters aeraki would hand istiod for
-sidecars, as a YAML stream or a JSON List. With --proxy ztunnel/<node> or
---proxy waypoint/<namespace>/<name> it prints instead the listeners, clusters and
-endpoints aeraki serves that ambient proxy over ADS.
+sidecars and istiod's waypoints, as a YAML stream or a JSON List. With --proxy
+ztunnel/<node> or --proxy waypoint/<namespace>/<name> it prints instead the listeners,
+clusters and endpoints aeraki serves that ambient proxy over ADS; for a waypoint istiod
+serves (class istio-waypoint) it prints the EnvoyFilters targeting it, and says so.
 
 Config is built for the proxy builds --sidecar-proxy, --waypoint-proxy and
 --ztunnel-proxy name (istio-proxy, envoy and envoy by default) and checked against
@@ -150,7 +151,7 @@ the exit status is 1 when any object had errors (everything else is still render
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print notes about skipped documents")
 	cmd.Flags().BoolVar(&secrets, "show-secrets", false, "print credentials (Redis passwords) as served instead of <redacted>, e.g. to kubectl apply the output; rendered config otherwise ends up in terminals, issues and CI logs")
-	cmd.Flags().StringVar(&proxy, "proxy", "sidecar", "what to print: sidecar (EnvoyFilters for istiod), ztunnel/<node> or waypoint/<namespace>/<name>")
+	cmd.Flags().StringVar(&proxy, "proxy", "sidecar", "what to print: sidecar (EnvoyFilters for istiod), ztunnel/<node> or waypoint/<namespace>/<name> (for a waypoint istiod serves: the EnvoyFilters targeting it)")
 	return cmd
 }
 
@@ -159,6 +160,13 @@ the exit status is 1 when any object had errors (everything else is still render
 func writeRendered(ctx context.Context, e *env, res *render.Result, proxy, output string) error {
 	if proxy == "" || proxy == "sidecar" {
 		return res.WriteManifestsTo(ctx, e.stdout, output)
+	}
+	if efs, wp, ok := res.IstiodWaypoint(proxy); ok {
+		// istiod serves this waypoint: what aeraki gives it are the
+		// EnvoyFilters that target its Gateway.
+		fmt.Fprintf(e.stderr, "%s is served by istiod (Gateway %s/%s, class %s): aeraki serves it no config; these are the %d EnvoyFilters targeting it that aeraki hands istiod\n",
+			proxy, wp.Namespace, wp.Name, wp.Class, len(efs))
+		return res.WriteEnvoyFiltersTo(ctx, e.stdout, efs, output)
 	}
 	p, err := res.Proxy(proxy)
 	if err != nil {
@@ -171,6 +179,9 @@ func writeRendered(ctx context.Context, e *env, res *render.Result, proxy, outpu
 	if err == nil {
 		if build := res.Build(proxy); build != "" {
 			doc["build"] = build
+		}
+		if p.Kind == plugin.ProxyKindWaypoint {
+			doc["servedBy"] = "aeraki" // istiod's waypoints are handled above
 		}
 	}
 	if err != nil {
