@@ -47,6 +47,10 @@ type Hop struct {
 	Name string `json:"name,omitempty"`
 	// Detail says why, in Envoy's terms.
 	Detail string `json:"detail,omitempty"`
+	// By is ByIstiod for a hop through config istiod generated (in a
+	// waypoint istiod serves, modeled from istiod's names), empty for
+	// config aeraki generated.
+	By string `json:"by,omitempty"`
 }
 
 // Outcome is how a call ended.
@@ -98,6 +102,9 @@ func (r *Result) Write(w io.Writer) error {
 			proxy = "-"
 		}
 		line := strings.TrimRight(fmt.Sprintf("%2d  %-*s  %-*s  %s", i+1, pw, proxy, sw, h.Step, h.Name), " ")
+		if h.By != "" {
+			line += "  [" + h.By + "]"
+		}
 		if _, err := fmt.Fprintln(w, line); err != nil {
 			return err
 		}

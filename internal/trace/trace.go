@@ -65,6 +65,7 @@ func Run(out *translate.Output, req Request) (*Result, error) {
 			profiles[p.ID] = p.Profile
 		}
 	}
+	istiod := istiodWaypoints(out, view, proxies, profiles)
 	sim := &Simulator{Proxies: proxies, Profiles: profiles, Network: &meshNetwork{view: view, proxies: proxies}}
 	call := Call{Source: netip.AddrPortFrom(src, sourcePort), Destination: dst, Attributes: req.Attributes}
 	switch req.Ztunnel {
@@ -78,7 +79,9 @@ func Run(out *translate.Output, req Request) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("--ztunnel %q: use %s or %s", req.Ztunnel, ZtunnelEnvoy, ZtunnelRust)
 	}
-	return sim.Run(call), nil
+	res := sim.Run(call)
+	markIstiodHops(res, istiod)
+	return res, nil
 }
 
 // rustZtunnel is what Istio's ztunnel on the source's node would do for a
