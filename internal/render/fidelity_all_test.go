@@ -98,6 +98,7 @@ func fidelityProblems(t *testing.T, in fidelityInput, build *profile.Profile) []
 	targets := plugin.DefaultTargets()
 	targets.Sidecar = build
 	targets.Proxies[plugin.ProxyKindWaypoint], targets.Proxies[plugin.ProxyKindZtunnel] = build, build
+	targets.IstioWaypoint = build
 	res, err := render.Render(render.Options{Paths: in.paths, Recursive: in.recursive, Registry: reg, File: fileOptions(in.namespace), Targets: targets})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	typev1beta1 "istio.io/api/type/v1beta1"
 
@@ -49,18 +51,40 @@ func istiodWaypointOf(view *model.View, svc *model.Service) *model.Waypoint {
 	return b.Waypoint
 }
 
-// istiodClusterPatchError refuses cluster settings (Redis credentials,
-// Redis Cluster discovery) for a waypoint istiod serves: its clusters are
-// istiod's, aeraki has not checked that istiod applies EnvoyFilter cluster
-// patches to them, and a Redis port without its credentials would connect
-// unauthenticated. The port fails closed instead.
-func istiodClusterPatchError(wp model.ObjectRef, patches []ClusterPatch) error {
-	names := make([]string, len(patches))
-	for i, p := range patches {
-		names[i] = p.Name
+// istiodClusterPatches handles cluster settings (Redis credentials, Redis
+// Cluster discovery, the consistent-hash load balancer) for a waypoint
+// istiod serves. Its clusters are istiod's, and istiod applies no
+// EnvoyFilter CLUSTER MERGE to them: for a waypoint it builds the
+// inbound-vip clusters and adds only inserted (ADD) clusters
+// (pilot/pkg/networking/core/cluster.go, BuildClusters, case
+// model.Waypoint). A load-balancer policy alone is left out with a
+// warning (redis_proxy still works; a DestinationRule sets it on istiod's
+// clusters); anything else fails the port closed, since a Redis port
+// without its credentials or its cluster discovery would connect wrongly.
+func istiodClusterPatches(pluginName string, svc *model.Service, wp model.ObjectRef, patches []ClusterPatch) ([]ClusterPatch, []model.Diagnostic, error) {
+	var refused []string
+	lb := ""
+	for _, p := range patches {
+		rest := proto.Clone(p.Patch).(*clusterv3.Cluster)
+		if rest.LbPolicy != clusterv3.Cluster_ROUND_ROBIN {
+			lb = rest.LbPolicy.String()
+		}
+		rest.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
+		if !proto.Equal(rest, &clusterv3.Cluster{}) {
+			refused = append(refused, p.Name)
+		}
 	}
-	return fmt.Errorf("the plugin sets cluster fields (%s) that aeraki cannot deliver to waypoint %s/%s, whose clusters istiod builds (class %s); bind the service to an aeraki-served waypoint, or to none, to use them",
-		strings.Join(names, ", "), wp.Namespace, wp.Name, istiodwaypoint.GatewayClass)
+	if len(refused) > 0 {
+		return nil, nil, fmt.Errorf("the plugin sets cluster fields (credentials or discovery) on %s that aeraki cannot deliver to waypoint %s/%s: istiod builds its clusters and applies no EnvoyFilter cluster patch to them; bind the service to an aeraki-served waypoint (class %s is istiod's), or to none, to use them",
+			strings.Join(refused, ", "), wp.Namespace, wp.Name, istiodwaypoint.GatewayClass)
+	}
+	var diags []model.Diagnostic
+	if lb != "" {
+		diags = append(diags, model.Diagnostic{Severity: model.SeverityWarning, Object: svc.Ref, Reason: "IstiodClusterSetting", Plugin: pluginName,
+			Message: fmt.Sprintf("%s, bound to waypoint %s/%s (served by istiod): load balancer %s is not set on istiod's clusters (istiod applies no EnvoyFilter cluster patch to a waypoint), so keys are not hashed to endpoints; set it with a DestinationRule (trafficPolicy.loadBalancer.consistentHash.maglev)",
+				svc.Hostname, wp.Namespace, wp.Name, lb)})
+	}
+	return nil, diags, nil
 }
 
 // istiodPortWarnings warns when istiod's waypoint would not run every

@@ -196,8 +196,9 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	if err == nil {
 		patches, err = runPatcher(k.plugin, ctx)
 	}
+	var lbWarnings []model.Diagnostic
 	if err == nil && k.servedBy == model.ServedByIstiod && len(patches) > 0 {
-		err = istiodClusterPatchError(k.waypoint, patches)
+		patches, lbWarnings, err = istiodClusterPatches(k.plugin.Name(), svc, k.waypoint, patches)
 	}
 	var warnings []model.Diagnostic
 	if err == nil {
@@ -205,6 +206,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	u.Diagnostics = append(ctx.Reports(), warnings...)
 	if k.servedBy == model.ServedByIstiod {
+		u.Diagnostics = append(u.Diagnostics, lbWarnings...)
 		u.Diagnostics = append(u.Diagnostics, istiodPortWarnings(k.plugin.Name(), svc, port, k.waypoint)...)
 	}
 	if err != nil {
