@@ -345,7 +345,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("serving", "xds", s.XDSAddr(), "xdsTLS", s.SecureXDSAddr(), "monitoring", s.MonitoringAddr(), "debug", s.DebugAddr(), "pprof", s.opts.EnablePprof,
 		"plaintextProxies", s.opts.Authorization.InsecurePlaintextProxies, "plaintextCredentials", s.opts.Authorization.InsecurePlaintextCredentials,
 		"sidecarBuild", tg.Sidecar.Name, "waypointBuild", tg.ForKind(plugin.ProxyKindWaypoint).Name,
-		"ztunnelBuild", tg.ForKind(plugin.ProxyKindZtunnel).Name, "proxylessBuild", tg.ForKind(plugin.ProxyKindProxyless).Name)
+		"ztunnelBuild", tg.ForKind(plugin.ProxyKindZtunnel).Name, "istioWaypointBuild", tg.ForIstioWaypoint().Name, "proxylessBuild", tg.ForKind(plugin.ProxyKindProxyless).Name)
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()

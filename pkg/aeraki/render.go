@@ -20,15 +20,16 @@ import (
 
 // meshFlags are the mesh settings every command that builds config takes.
 type meshFlags struct {
-	model            model.Options
-	defaultNamespace string
-	pluginOptions    map[string]string
-	maxFileSize      byteSize
-	maxTotalSize     byteSize
-	sidecarProxy     string
-	waypointProxy    string
-	ztunnelProxy     string
-	profileFiles     []string
+	model              model.Options
+	defaultNamespace   string
+	pluginOptions      map[string]string
+	maxFileSize        byteSize
+	maxTotalSize       byteSize
+	sidecarProxy       string
+	waypointProxy      string
+	istioWaypointProxy string
+	ztunnelProxy       string
+	profileFiles       []string
 }
 
 func (m *meshFlags) register(cmd *cobra.Command) {
@@ -46,6 +47,7 @@ func (m *meshFlags) register(cmd *cobra.Command) {
 	names := strings.Join(profile.Builtin().Names(), ", ")
 	f.StringVar(&m.sidecarProxy, "sidecar-proxy", profile.IstioProxy, "the proxy build of Istio's sidecars and gateways, which get aeraki's EnvoyFilters through istiod: "+names+", or a --proxy-profile")
 	f.StringVar(&m.waypointProxy, "waypoint-proxy", profile.Envoy, "the proxy build of the waypoints aeraki serves over ADS")
+	f.StringVar(&m.istioWaypointProxy, "istio-waypoint-proxy", profile.IstioProxy, "the proxy build of the waypoints istiod serves (class istio-waypoint), which get aeraki's chains as EnvoyFilters through istiod")
 	f.StringVar(&m.ztunnelProxy, "ztunnel-proxy", profile.Envoy, "the proxy build of the Envoy-based ztunnels aeraki serves over ADS")
 	f.StringArrayVar(&m.profileFiles, "proxy-profile", nil, "a YAML profile of a custom proxy build (name, description, sources, extensions; see docs/profiles.md), selectable by its name (repeatable)")
 }
@@ -78,6 +80,7 @@ func (m *meshFlags) builds() (plugin.Targets, *profile.Catalog, error) {
 		{"--sidecar-proxy", m.sidecarProxy, func(p *profile.Profile) { t.Sidecar = p }},
 		{"--waypoint-proxy", m.waypointProxy, func(p *profile.Profile) { t.Proxies[plugin.ProxyKindWaypoint] = p }},
 		{"--ztunnel-proxy", m.ztunnelProxy, func(p *profile.Profile) { t.Proxies[plugin.ProxyKindZtunnel] = p }},
+		{"--istio-waypoint-proxy", m.istioWaypointProxy, func(p *profile.Profile) { t.IstioWaypoint = p }},
 	} {
 		if sel.name == "" {
 			continue
@@ -111,9 +114,9 @@ ztunnel/<node> or --proxy waypoint/<namespace>/<name> it prints instead the list
 clusters and endpoints aeraki serves that ambient proxy over ADS; for a waypoint istiod
 serves (class istio-waypoint) it prints the EnvoyFilters targeting it, and says so.
 
-Config is built for the proxy builds --sidecar-proxy, --waypoint-proxy and
---ztunnel-proxy name (istio-proxy, envoy and envoy by default) and checked against
-them: each EnvoyFilter says its build in the aeraki.io/proxy-build annotation, each
+Config is built for the proxy builds --sidecar-proxy, --waypoint-proxy,
+--ztunnel-proxy and --istio-waypoint-proxy name (istio-proxy, envoy, envoy and
+istio-proxy by default) and checked against them: each EnvoyFilter says its build in the aeraki.io/proxy-build annotation, each
 proxy in its "build" field.
 
 Problems are printed to stderr, one line each, naming the object and file they concern;
