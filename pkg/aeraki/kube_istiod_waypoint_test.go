@@ -100,6 +100,18 @@ func TestIstiodWaypointServesAerakiRoutes(t *testing.T) {
 		return x.routesServed(thriftChain, "sayHello", istiodwaypoint.ClusterName(thriftHost, 9090, "v2"))
 	})
 
+	wp.mu.Lock()
+	for _, fc := range wp.latest.listeners[istiodwaypoint.MainInternal].GetFilterChains() {
+		if fc.GetName() == dubboChain || fc.GetName() == thriftChain {
+			var fs []string
+			for _, f := range fc.GetFilters() {
+				fs = append(fs, f.GetName())
+			}
+			t.Logf("istiod's chain %s: filters %v", fc.GetName(), fs)
+		}
+	}
+	wp.mu.Unlock()
+
 	start := time.Now()
 	k.Must(t, "patch", "metarouter", "-n", wpNamespace, "dubbo-provider", "--type=json",
 		"-p", `[{"op":"replace","path":"/spec/routes/0/match/attributes/method/exact","value":"sayGoodbye"}]`)
@@ -197,6 +209,9 @@ func (x *wpXDS) routesServed(chain, want, cluster string) string {
 	}
 	if !strings.Contains(routes, want) || !strings.Contains(routes, cluster) {
 		return fmt.Sprintf("chain %s routes %s lack %q or %q", chain, routes, want, cluster)
+	}
+	if len(clusters) == 0 {
+		return fmt.Sprintf("chain %s routes name no cluster: %s", chain, routes)
 	}
 	for _, c := range clusters {
 		if x.clusters[c] == nil {
