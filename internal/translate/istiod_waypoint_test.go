@@ -189,3 +189,33 @@ func names(out *translate.Output) []string {
 	}
 	return n
 }
+
+// TestWaypointClassSwitchRebuildsTheChain: a Gateway that moves from
+// aeraki's class to istio-waypoint (same name, same build) gets chains with
+// istiod's cluster names, not the reused aeraki-served ones.
+func TestWaypointClassSwitchRebuildsTheChain(t *testing.T) {
+	d, err := dubbo.New(dubbo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := plugin.NewRegistry(d, hbone.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := plugin.DefaultTargets()
+	targets.IstioWaypoint = targets.ForKind(plugin.ProxyKindWaypoint) // both waypoint kinds on envoy
+	tr, err := translate.New(translate.Options{Registry: reg, Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := strings.ReplaceAll(istiodWaypointRouter, "%s", "sayHello")
+	aeraki := tr.Translate(snapshot(t, strings.Replace(istiodWaypointMesh, "gatewayClassName: istio-waypoint", "gatewayClassName: aeraki-waypoint", 1), router))
+	if envoyFilter(aeraki, "aeraki-waypoint-wp-a.ns.svc.cluster.local") != nil {
+		t.Fatal("an aeraki-served waypoint got an EnvoyFilter")
+	}
+	istiod := tr.Translate(snapshot(t, istiodWaypointMesh, router))
+	ef := envoyFilter(istiod, "aeraki-waypoint-wp-a.ns.svc.cluster.local")
+	if ef == nil || !strings.Contains(ef.Spec.String(), istiodwaypoint.ClusterName("a.ns.svc.cluster.local", 20880, "v2")) {
+		t.Fatalf("after the class switch the chain must route to istiod's clusters: %v", ef)
+	}
+}

@@ -230,7 +230,7 @@ func (pb *proxyBuild) unit(req plugin.L7Request, caller *plugin.Caller) *unit {
 	pb.mu.Unlock()
 	prev := pb.t.units[key]
 	var u *unit
-	if prev != nil && prev.Plugin == p.Name() && prev.Profile == req.Profile && !prev.deps.Changed(pb.snap) {
+	if prev != nil && prev.Plugin == p.Name() && prev.Profile == req.Profile && prev.ServedBy == servedBy && !prev.deps.Changed(pb.snap) {
 		u = prev
 	} else {
 		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, servedBy: servedBy, profile: req.Profile, byCaller: byCaller, caller: caller}, prev)

@@ -137,7 +137,7 @@ func (t *Translator) buildUnits(ctx context.Context, snap *model.Snapshot, keys 
 	parallel(ctx, len(keys), t.opts.Workers, func(i int) {
 		k := keys[i]
 		prev := t.units[k.key]
-		if prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && !prev.deps.Changed(snap) {
+		if prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && prev.ServedBy == k.servedBy && !prev.deps.Changed(snap) {
 			out[i] = prev
 			mu.Lock()
 			stats.UnitsReused++
