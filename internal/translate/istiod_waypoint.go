@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	typev1beta1 "istio.io/api/type/v1beta1"
@@ -15,6 +16,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // The waypoints istiod serves (class istio-waypoint) get aeraki's chains as
@@ -96,6 +98,60 @@ func istiodPortWarnings(pluginName string, svc *model.Service, port *model.Port,
 	}
 	return []model.Diagnostic{{Severity: model.SeverityWarning, Object: svc.Ref, Reason: "IstiodSniffsPort", Plugin: pluginName,
 		Message: fmt.Sprintf("%s, bound to waypoint %s/%s (served by istiod): %s", svc.Hostname, wp.Namespace, wp.Name, msg)}}
+}
+
+// istiodClusterWarnings warns about every cluster the chain's routes name
+// that istiod does not build for the waypoint: istiod builds the
+// inbound-vip clusters of the services bound to it only (their TCP and
+// sniffed ports, each DestinationRule subset), so a route to another
+// service, or to an HTTP port, finds no cluster and its calls fail
+// (dubbo_proxy and thrift_proxy answer "unknown cluster"). Denied calls
+// routed to BlackHoleCluster, which istiod's waypoint lacks too, fail the
+// same way, which is what a deny route is for: they are not reported.
+// Reading only the services the routes name keeps the unit's dependencies
+// to those.
+func istiodClusterWarnings(view *model.View, pluginName string, svc *model.Service, wp model.ObjectRef, filters []*listenerv3.Filter) []model.Diagnostic {
+	var out []model.Diagnostic
+	warn := func(name, why string) {
+		out = append(out, model.Diagnostic{Severity: model.SeverityWarning, Object: svc.Ref, Reason: "UnknownCluster", Plugin: pluginName,
+			Message: fmt.Sprintf("%s, bound to waypoint %s/%s (served by istiod): a route names cluster %s, which istiod does not build for that waypoint (%s); calls on that route fail", svc.Hostname, wp.Namespace, wp.Name, name, why)})
+	}
+	seen := map[string]bool{}
+	for _, f := range filters {
+		for _, name := range xds.ReferencedClusters(f) {
+			if seen[name] || name == plugin.ClusterBlackHole {
+				continue
+			}
+			seen[name] = true
+			host, port, subset, ok := istiodwaypoint.ParseClusterName(name)
+			if !ok {
+				warn(name, "not an inbound-vip|<port>|tcp[/<subset>]|<host> cluster")
+				continue
+			}
+			target := view.Service(host)
+			if target == nil {
+				warn(name, "no such service")
+				continue
+			}
+			if b := view.ServiceWaypoint(target); !b.Bound || b.Waypoint == nil || b.Waypoint.Ref != wp {
+				warn(name, host+" is not bound to the waypoint; bind it with "+model.LabelUseWaypoint)
+				continue
+			}
+			p := target.Port(port)
+			if p == nil {
+				warn(name, "the service has no such port")
+				continue
+			}
+			if kind, _ := istiodwaypoint.Classify(p); kind == istiodwaypoint.PortHTTP {
+				warn(name, "istiod reads the port as HTTP")
+				continue
+			}
+			if _, ok := view.Subset(host, subset); subset != "" && !ok {
+				warn(name, "no DestinationRule subset "+subset)
+			}
+		}
+	}
+	return out
 }
 
 // istiodWaypointEnvoyFilters assembles the EnvoyFilters of the waypoint

@@ -219,3 +219,31 @@ func TestWaypointClassSwitchRebuildsTheChain(t *testing.T) {
 		t.Fatalf("after the class switch the chain must route to istiod's clusters: %v", ef)
 	}
 }
+
+// TestIstiodWaypointRouteToAnUnboundService: istiod builds clusters only
+// for the services bound to the waypoint, so a route to another service
+// is a warning naming the cluster; a route to a bound one is not.
+func TestIstiodWaypointRouteToAnUnboundService(t *testing.T) {
+	router := `apiVersion: metaprotocol.aeraki.io/v1alpha1
+kind: MetaRouter
+metadata: {name: a, namespace: ns}
+spec:
+  hosts: [a]
+  routes:
+  - match: {attributes: {method: {exact: sayHello}}}
+    route: [{destination: {host: unbound}}]
+  - match: {attributes: {method: {exact: sayGoodbye}}}
+    route: [{destination: {host: sniffed}}]
+`
+	out := istiodTranslator(t).Translate(snapshot(t, istiodWaypointMesh, router))
+	var unknown []string
+	for _, d := range out.Diagnostics {
+		if d.Reason == "UnknownCluster" {
+			unknown = append(unknown, d.Message)
+		}
+	}
+	if len(unknown) != 1 || !strings.Contains(unknown[0], istiodwaypoint.ClusterName("unbound.ns.svc.cluster.local", 20880, "")) ||
+		!strings.Contains(unknown[0], "not bound to the waypoint") {
+		t.Errorf("want one UnknownCluster warning for the unbound service, got %q", unknown)
+	}
+}

@@ -208,6 +208,9 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	if k.servedBy == model.ServedByIstiod {
 		u.Diagnostics = append(u.Diagnostics, lbWarnings...)
 		u.Diagnostics = append(u.Diagnostics, istiodPortWarnings(k.plugin.Name(), svc, port, k.waypoint)...)
+		if err == nil {
+			u.Diagnostics = append(u.Diagnostics, istiodClusterWarnings(view, k.plugin.Name(), svc, k.waypoint, filters)...)
+		}
 	}
 	if err != nil {
 		d := failure(k.plugin.Name(), svc, port, k.role, k.profile, err)

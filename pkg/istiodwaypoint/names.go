@@ -1,6 +1,9 @@
 package istiodwaypoint
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
@@ -64,4 +67,24 @@ func ClusterName(host string, port uint32, subset string) string {
 // (pilot/pkg/model/context.go, ParseServiceNodeWithMetadata).
 func NodeID(ip, pod, namespace, domainSuffix string) string {
 	return "waypoint~" + ip + "~" + pod + "." + namespace + "~" + namespace + ".svc." + domainSuffix
+}
+
+// ParseClusterName reads a cluster name ClusterName makes: host, port and
+// subset ("" for the port's own cluster); ok is false for any other name.
+func ParseClusterName(name string) (host string, port uint32, subset string, ok bool) {
+	parts := strings.SplitN(name, "|", 4)
+	if len(parts) != 4 || parts[0] != direction || parts[3] == "" {
+		return "", 0, "", false
+	}
+	p, err := strconv.ParseUint(parts[1], 10, 16)
+	if err != nil || p == 0 {
+		return "", 0, "", false
+	}
+	switch rest, found := strings.CutPrefix(parts[2], tcpSubset+"/"); {
+	case parts[2] == tcpSubset:
+		return parts[3], uint32(p), "", true
+	case found && rest != "":
+		return parts[3], uint32(p), rest, true
+	}
+	return "", 0, "", false
 }

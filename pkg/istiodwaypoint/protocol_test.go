@@ -61,3 +61,18 @@ func TestNames(t *testing.T) {
 		t.Errorf("PortProblem should name the port: %q", PortProblem(&model.Port{Name: "dubbo", Number: 20880}))
 	}
 }
+
+func TestParseClusterName(t *testing.T) {
+	h := "a.ns.svc.cluster.local"
+	for _, sub := range []string{"", "v2"} {
+		host, port, subset, ok := ParseClusterName(ClusterName(h, 20880, sub))
+		if !ok || host != h || port != 20880 || subset != sub {
+			t.Errorf("ParseClusterName(ClusterName(%q)) = %q %d %q %v", sub, host, port, subset, ok)
+		}
+	}
+	for _, bad := range []string{"outbound|20880||" + h, "inbound-vip|20880||" + h, "inbound-vip|20880|http|" + h, "inbound-vip|x|tcp|" + h, "inbound-vip|20880|tcp/|" + h, "BlackHoleCluster"} {
+		if _, _, _, ok := ParseClusterName(bad); ok {
+			t.Errorf("ParseClusterName(%q) accepted", bad)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package xds
 
 import (
+	"sort"
+	"strings"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -49,4 +52,28 @@ func walkMessage(m protoreflect.Message, fn func(protoreflect.Message)) {
 		}
 		return true
 	})
+}
+
+// ReferencedClusters finds the cluster names anywhere in m, including in
+// messages packed in Any: string fields named "cluster" (route actions,
+// tcp_proxy, mirrors) and the names of weighted clusters. Sorted, each
+// once: what a proxy must have for the routes of m to find their cluster.
+func ReferencedClusters(m proto.Message) []string {
+	seen := map[string]bool{}
+	var out []string
+	Walk(m, func(msg protoreflect.Message) {
+		weighted := strings.HasSuffix(string(msg.Descriptor().Name()), "ClusterWeight")
+		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap() &&
+				(fd.Name() == "cluster" || (weighted && fd.Name() == "name")) {
+				if s := v.String(); s != "" && !seen[s] {
+					seen[s] = true
+					out = append(out, s)
+				}
+			}
+			return true
+		})
+	})
+	sort.Strings(out)
+	return out
 }

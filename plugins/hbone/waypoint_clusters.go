@@ -10,7 +10,6 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -76,28 +75,8 @@ func parseVIPCluster(name string) (vipKey, bool) {
 	return vipKey{name: name, host: parts[3], port: uint32(port), subset: parts[2]}, true
 }
 
-// referencedClusters finds the cluster names anywhere in m, including in
-// messages packed in Any: string fields named "cluster" (route actions,
-// tcp_proxy, mirrors) and the names of weighted clusters.
-func referencedClusters(m proto.Message) []string {
-	seen := map[string]bool{}
-	var out []string
-	xds.Walk(m, func(msg protoreflect.Message) {
-		weighted := strings.HasSuffix(string(msg.Descriptor().Name()), "ClusterWeight")
-		msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			if fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap() &&
-				(fd.Name() == "cluster" || (weighted && fd.Name() == "name")) {
-				if s := v.String(); s != "" && !seen[s] {
-					seen[s] = true
-					out = append(out, s)
-				}
-			}
-			return true
-		})
-	})
-	sort.Strings(out)
-	return out
-}
+// referencedClusters finds the cluster names anywhere in m (xds.ReferencedClusters).
+func referencedClusters(m proto.Message) []string { return xds.ReferencedClusters(m) }
 
 // allClusters lists the waypoint's clusters, sorted by name, and the EDS
 // resources of the inbound-vip ones.
