@@ -92,7 +92,7 @@ func istiodClusterPatches(pluginName string, svc *model.Service, wp model.Object
 // istiodPortWarnings warns when istiod's waypoint would not run every
 // connection of the port through the TCP chain aeraki patches.
 func istiodPortWarnings(pluginName string, svc *model.Service, port *model.Port, wp model.ObjectRef) []model.Diagnostic {
-	msg := istiodwaypoint.PortProblem(port)
+	msg := istiodwaypoint.PortProblem(svc, port)
 	if msg == "" {
 		return nil
 	}
@@ -142,7 +142,7 @@ func istiodClusterWarnings(view *model.View, pluginName string, svc *model.Servi
 				warn(name, "the service has no such port")
 				continue
 			}
-			if kind, _ := istiodwaypoint.Classify(p); kind == istiodwaypoint.PortHTTP {
+			if kind, _ := istiodwaypoint.Classify(target, p); kind == istiodwaypoint.PortHTTP {
 				warn(name, "istiod reads the port as HTTP")
 				continue
 			}

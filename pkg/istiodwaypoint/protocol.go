@@ -50,13 +50,19 @@ var istioProtocols = map[string]bool{
 	"http": false, "http2": false, "http_proxy": false, "grpc": false, "grpc-web": false,
 }
 
-// Classify says how istiod's waypoint treats a Kubernetes Service port,
+// Classify says how istiod's waypoint treats a service port. A
+// ServiceEntry's port is read from its protocol field alone, as a whole
+// (pilot/pkg/serviceregistry/serviceentry/conversion.go, convertPort:
+// protocol.Parse(port.Protocol)); a Kubernetes Service's port
 // following ConvertProtocol: appProtocol when set (kubernetes.io/h2c and
 // kubernetes.io/ws are HTTP, kubernetes.io/wss HTTPS), else the port name; a
 // "grpc-web" prefix is gRPC-Web; otherwise the part before the first '-'
 // is parsed, and an unknown name is sniffed except on the well-known TCP
 // ports. It returns the name istiod parsed, for messages.
-func Classify(p *model.Port) (PortKind, string) {
+func Classify(svc *model.Service, p *model.Port) (PortKind, string) {
+	if svc != nil && svc.Ref.Kind == "ServiceEntry" {
+		return kindOf(p.DeclaredProtocol, false), p.DeclaredProtocol
+	}
 	name := p.Name
 	if p.AppProtocol != "" {
 		name = p.AppProtocol
@@ -72,38 +78,43 @@ func Classify(p *model.Port) (PortKind, string) {
 		return PortHTTP, name
 	}
 	first, _, _ := strings.Cut(name, "-")
-	tcp, known := istioProtocols[strings.ToLower(first)]
+	return kindOf(first, wellKnownTCPPorts[p.Number]), name
+}
+
+// kindOf is protocol.Parse of a protocol name with IsTCP / IsHTTP applied;
+// an unknown name is sniffed unless wellKnown.
+func kindOf(name string, wellKnown bool) PortKind {
+	tcp, known := istioProtocols[strings.ToLower(name)]
 	switch {
 	case known && tcp:
-		return PortTCP, name
+		return PortTCP
 	case known:
-		return PortHTTP, name
-	case wellKnownTCPPorts[p.Number]:
-		return PortTCP, name
+		return PortHTTP
+	case wellKnown:
+		return PortTCP
 	}
-	return PortSniffed, name
+	return PortSniffed
 }
 
 // PortProblem explains, for an operator, why aeraki's patch for a port
 // would not apply to every connection on an istiod waypoint, or "" when
 // the port is TCP to istiod.
-func PortProblem(p *model.Port) string {
-	kind, name := Classify(p)
-	field := "name"
-	if p.AppProtocol != "" {
+func PortProblem(svc *model.Service, p *model.Port) string {
+	kind, name := Classify(svc, p)
+	field, fix := "name", "name it tcp-<protocol> (for example tcp-dubbo) or set appProtocol: tcp"
+	switch {
+	case svc != nil && svc.Ref.Kind == "ServiceEntry":
+		field, fix = "protocol", "set protocol: TCP"
+	case p.AppProtocol != "":
 		field = "appProtocol"
 	}
-	switch kind {
-	case PortSniffed:
-		if name == "" {
-			return fmt.Sprintf("port %d has no name or appProtocol, so istiod's waypoint sniffs it (HTTP inspector, chains %s and http): connections that look like HTTP skip the protocol filter; name it tcp-<protocol> (for example tcp-dubbo) or set appProtocol: tcp",
-				p.Number, tcpSubset)
-		}
-		return fmt.Sprintf("port %s: istiod does not know the protocol of %s %q, so its waypoint sniffs the port (HTTP inspector): connections that look like HTTP skip the protocol filter; name it tcp-<protocol> (for example tcp-dubbo) or set appProtocol: tcp",
-			p, field, name)
-	case PortHTTP:
-		return fmt.Sprintf("port %s: istiod reads %s %q as HTTP, so its waypoint builds only an HTTP chain for the port and the protocol filter is not applied; name it tcp-<protocol> or set appProtocol: tcp",
-			p, field, name)
+	switch {
+	case kind == PortSniffed && name == "":
+		return fmt.Sprintf("port %s has no %s, so istiod's waypoint sniffs it (HTTP inspector): connections that look like HTTP skip the protocol filter; %s", p, field, fix)
+	case kind == PortSniffed:
+		return fmt.Sprintf("port %s: istiod does not know the protocol of %s %q, so its waypoint sniffs the port (HTTP inspector): connections that look like HTTP skip the protocol filter; %s", p, field, name, fix)
+	case kind == PortHTTP:
+		return fmt.Sprintf("port %s: istiod reads %s %q as HTTP, so its waypoint builds only an HTTP chain for the port and the protocol filter is not applied; %s", p, field, name, fix)
 	}
 	return ""
 }

@@ -11,6 +11,8 @@ import (
 // protocol.Parse (pkg/config/kube/conversion.go, pkg/config/protocol/instance.go
 // at the pinned commit) read port names and appProtocols, as waypoint.go
 // then builds chains for them.
+var kube = &model.Service{Ref: model.ObjectRef{Kind: "Service"}}
+
 func TestClassifyFollowsIstiod(t *testing.T) {
 	for _, c := range []struct {
 		name, app string
@@ -34,11 +36,11 @@ func TestClassifyFollowsIstiod(t *testing.T) {
 		{"x", "kubernetes.io/h2c", 1, PortHTTP},
 		{"x", "kubernetes.io/wss", 1, PortTCP},
 	} {
-		got, _ := Classify(&model.Port{Name: c.name, AppProtocol: c.app, Number: c.number})
+		got, _ := Classify(kube, &model.Port{Name: c.name, AppProtocol: c.app, Number: c.number})
 		if got != c.want {
 			t.Errorf("name %q appProtocol %q port %d: got %s, want %s", c.name, c.app, c.number, got, c.want)
 		}
-		if msg := PortProblem(&model.Port{Name: c.name, AppProtocol: c.app, Number: c.number}); (msg == "") != (c.want == PortTCP) {
+		if msg := PortProblem(kube, &model.Port{Name: c.name, AppProtocol: c.app, Number: c.number}); (msg == "") != (c.want == PortTCP) {
 			t.Errorf("name %q appProtocol %q: problem %q for kind %s", c.name, c.app, msg, c.want)
 		}
 	}
@@ -57,8 +59,8 @@ func TestNames(t *testing.T) {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	}
-	if !strings.HasPrefix(PortProblem(&model.Port{Name: "dubbo", Number: 20880}), "port 20880/dubbo") {
-		t.Errorf("PortProblem should name the port: %q", PortProblem(&model.Port{Name: "dubbo", Number: 20880}))
+	if !strings.HasPrefix(PortProblem(kube, &model.Port{Name: "dubbo", Number: 20880}), "port 20880/dubbo") {
+		t.Errorf("PortProblem should name the port: %q", PortProblem(kube, &model.Port{Name: "dubbo", Number: 20880}))
 	}
 }
 
@@ -73,6 +75,31 @@ func TestParseClusterName(t *testing.T) {
 	for _, bad := range []string{"outbound|20880||" + h, "inbound-vip|20880||" + h, "inbound-vip|20880|http|" + h, "inbound-vip|x|tcp|" + h, "inbound-vip|20880|tcp/|" + h, "BlackHoleCluster"} {
 		if _, _, _, ok := ParseClusterName(bad); ok {
 			t.Errorf("ParseClusterName(%q) accepted", bad)
+		}
+	}
+}
+
+// TestClassifyServiceEntry: istiod reads a ServiceEntry port's protocol
+// field as a whole (convertPort), never its name.
+func TestClassifyServiceEntry(t *testing.T) {
+	se := &model.Service{Ref: model.ObjectRef{Group: "networking.istio.io", Kind: "ServiceEntry"}}
+	for _, c := range []struct {
+		name, protocol string
+		want           PortKind
+	}{
+		{"tcp-dubbo", "TCP", PortTCP},
+		{"tcp-dubbo", "", PortSniffed},
+		{"tcp-dubbo", "tcp-dubbo", PortSniffed}, // not split at '-'
+		{"dubbo", "TCP", PortTCP},
+		{"tcp-dubbo", "HTTP", PortHTTP},
+		{"x", "", PortSniffed},
+	} {
+		p := &model.Port{Name: c.name, DeclaredProtocol: c.protocol, Number: 3306}
+		if got, _ := Classify(se, p); got != c.want {
+			t.Errorf("ServiceEntry port name %q protocol %q: got %s, want %s", c.name, c.protocol, got, c.want)
+		}
+		if msg := PortProblem(se, p); (msg == "") != (c.want == PortTCP) {
+			t.Errorf("ServiceEntry port %q/%q: problem %q", c.name, c.protocol, msg)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func servicesFromServiceEntry(o *networkingv1.ServiceEntry, origin Origin) []*Se
 			if tp == 0 {
 				tp = p.Number
 			}
-			svc.Ports = append(svc.Ports, &Port{Name: p.Name, Number: p.Number, TargetPort: tp, ProtocolInfo: info})
+			svc.Ports = append(svc.Ports, &Port{Name: p.Name, Number: p.Number, TargetPort: tp, DeclaredProtocol: p.Protocol, ProtocolInfo: info})
 		}
 		svc.Revision = RevisionOf(svc)
 		out = append(out, svc)

@@ -65,6 +65,10 @@ type Port struct {
 	TargetPortName string
 	// AppProtocol is the appProtocol field as written (Kubernetes only).
 	AppProtocol string
+	// DeclaredProtocol is a ServiceEntry port's protocol field as written
+	// ("TCP", "HTTP", or empty): istiod reads such a port's protocol from
+	// it alone, not from the name.
+	DeclaredProtocol string
 	// ProtocolInfo is the protocol aeraki detected for this port.
 	ProtocolInfo
 }

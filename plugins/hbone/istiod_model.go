@@ -39,7 +39,7 @@ func IstiodWaypointModel(view *model.View, wp *model.Waypoint, patched func(svc 
 		}
 		s := &wpService{svc: svc}
 		for _, port := range svc.Ports {
-			kind, _ := istiodwaypoint.Classify(port)
+			kind, _ := istiodwaypoint.Classify(svc, port)
 			name := istiodwaypoint.ChainName(svc.Hostname, port.Number)
 			cluster := istiodwaypoint.ClusterName(svc.Hostname, port.Number, "")
 			if kind == istiodwaypoint.PortHTTP {
