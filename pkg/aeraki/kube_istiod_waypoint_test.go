@@ -16,11 +16,13 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	dubbov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/dubbo_proxy/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	thriftv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/thrift_proxy/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
@@ -50,7 +52,9 @@ const (
 // An ADS client posing as the waypoint's Envoy gets from istiod a
 // main_internal whose chain for each service carries aeraki's filter with
 // the MetaRouter's routes, every cluster those routes name is in the CDS
-// istiod sends it, and editing a MetaRouter changes the waypoint's LDS; a
+// istiod sends it, editing a MetaRouter changes the waypoint's LDS, and a
+// DubboAuthorizationPolicy on callers puts network RBAC on
+// io.istio.peer_principal before dubbo_proxy in istiod's chain; a
 // delta client posing as a ztunnel gets the Dubbo service's WDS entry
 // naming the waypoint. The chain and cluster names are istiod's (package
 // istiodwaypoint): when istiod renames them this test fails naming what
@@ -123,6 +127,43 @@ func TestIstiodWaypointServesAerakiRoutes(t *testing.T) {
 		return ""
 	})
 	t.Logf("kubectl patch reached istiod's waypoint through aeraki and istiod in %v", time.Since(start).Round(time.Millisecond))
+
+	// A DubboAuthorizationPolicy on callers becomes network RBAC on the
+	// caller's identity, which istiod's connect_terminate puts in filter
+	// state: inserted before dubbo_proxy in istiod's chain.
+	k.MustStdin(t, `apiVersion: dubbo.aeraki.io/v1alpha1
+kind: DubboAuthorizationPolicy
+metadata: {name: no-untrusted, namespace: ambient-istio}
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source: {namespaces: [untrusted]}
+`, "apply", "-f", "-")
+	wp.waitFor(t, "the DubboAuthorizationPolicy's RBAC before dubbo_proxy in istiod's chain", func(x *wpXDS) string {
+		for _, fc := range x.listeners[istiodwaypoint.MainInternal].GetFilterChains() {
+			if fc.GetName() != dubboChain {
+				continue
+			}
+			var names []string
+			for _, f := range fc.GetFilters() {
+				names = append(names, f.GetName())
+			}
+			want := []string{istiodwaypoint.MetadataExchangeFilter, "envoy.filters.network.rbac", "envoy.filters.network.dubbo_proxy"}
+			if strings.Join(names, ",") != strings.Join(want, ",") {
+				return fmt.Sprintf("chain %s filters %v, want %v", dubboChain, names, want)
+			}
+			rbac := &rbacv3.RBAC{}
+			if err := fc.GetFilters()[1].GetTypedConfig().UnmarshalTo(rbac); err != nil {
+				return err.Error()
+			}
+			if b, _ := protojson.Marshal(rbac); !strings.Contains(string(b), "io.istio.peer_principal") || !strings.Contains(string(b), "untrusted") {
+				return "the RBAC filter does not check io.istio.peer_principal"
+			}
+			return ""
+		}
+		return "no chain " + dubboChain
+	})
 
 	// A ztunnel asking istiod for workloads learns that the Dubbo
 	// service is behind the waypoint.
