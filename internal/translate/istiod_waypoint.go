@@ -53,6 +53,16 @@ func istiodWaypointOf(view *model.View, svc *model.Service) *model.Waypoint {
 	return b.Waypoint
 }
 
+// hasIstiodWaypoint reports whether the mesh has a waypoint istiod serves.
+func hasIstiodWaypoint(view *model.View) bool {
+	for _, wp := range view.Waypoints() {
+		if wp.ServedBy == model.ServedByIstiod {
+			return true
+		}
+	}
+	return false
+}
+
 // istiodClusterPatches handles cluster settings (Redis credentials, Redis
 // Cluster discovery, the consistent-hash load balancer) for a waypoint
 // istiod serves. Its clusters are istiod's, and istiod applies no

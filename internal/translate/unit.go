@@ -98,7 +98,13 @@ type unit struct {
 // port a plugin with a NetworkFilterBuilder claims.
 func planUnits(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot) []unitKey {
 	var out []unitKey
-	for _, svc := range snap.View().Services() {
+	view := snap.View()
+	istiod := hasIstiodWaypoint(view) // else no binding lookups per service
+	for _, svc := range view.Services() {
+		var wp *model.Waypoint
+		if istiod {
+			wp = istiodWaypointOf(view, svc)
+		}
 		for _, port := range svc.Ports {
 			p := reg.ForPort(port)
 			if p == nil {
@@ -110,7 +116,7 @@ func planUnits(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapsho
 			for _, role := range []plugin.Role{plugin.RoleSidecarOutbound, plugin.RoleSidecarInbound} {
 				out = append(out, unitKey{key: UnitKey(role, svc.Hostname, port.Number), role: role, host: svc.Hostname, port: port.Number, plugin: p, profile: targets.ForRole(role)})
 			}
-			if wp := istiodWaypointOf(snap.View(), svc); wp != nil {
+			if wp != nil {
 				out = append(out, unitKey{key: WaypointUnitKey(wp.Ref, svc.Hostname, port.Number), role: plugin.RoleWaypoint, host: svc.Hostname, port: port.Number,
 					plugin: p, waypoint: wp.Ref, servedBy: model.ServedByIstiod, profile: targets.ForIstioWaypoint()})
 			}

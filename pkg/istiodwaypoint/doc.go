@@ -21,9 +21,15 @@
 //     for HTTP ports; ports of unknown protocol get both chains and the HTTP
 //     inspector picks one per connection; pod-addressed traffic goes to the
 //     chains direct-tcp and direct-http.
-//   - pilot/pkg/model/service.go (BuildSubsetKey) and the waypoint's CDS as
-//     that istiod sends it: clusters inbound-vip|<port>|tcp|<host>, and
-//     inbound-vip|<port>|tcp/<subset>|<host> for each DestinationRule subset.
+//   - pilot/pkg/networking/core/cluster_waypoint.go (buildWaypointInboundVIP):
+//     for every service bound to the waypoint, clusters
+//     inbound-vip|<port>|tcp|<host> for its TCP and sniffed ports, and
+//     inbound-vip|<port>|tcp/<subset>|<host> for each DestinationRule subset;
+//     no BlackHoleCluster. pilot/pkg/networking/core/cluster.go
+//     (BuildClusters, case model.Waypoint) applies no EnvoyFilter CLUSTER
+//     MERGE to them, only inserted clusters.
+//   - pilot/pkg/serviceregistry/serviceentry/conversion.go (convertPort): a
+//     ServiceEntry port's protocol is protocol.Parse of its protocol field.
 //   - pkg/config/kube/conversion.go (ConvertProtocol) and
 //     pkg/config/protocol/instance.go (Parse, IsTCP, IsHTTP): a port's
 //     protocol is its appProtocol when set, else its name, up to the first
