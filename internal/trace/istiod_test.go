@@ -130,3 +130,19 @@ func text(t *testing.T, r *trace.Result) string {
 	}
 	return b.String()
 }
+
+// TestTraceStockInstall: Istio's Rust ztunnel (--ztunnel rust) into
+// istiod's waypoint, aeraki's route, istiod's v2 cluster, delivered.
+func TestTraceStockInstall(t *testing.T) {
+	res := renderIstioExample(t)
+	tr, err := trace.Run(res.Output, trace.Request{From: istioConsumer, To: "dubbo-provider:20880", Ztunnel: trace.ZtunnelRust,
+		Attributes: map[string]string{"interface": demoInterface, "method": "sayHello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := text(t, tr)
+	if tr.Outcome != trace.Delivered || tr.Destination != "10.244.2.12:20880" ||
+		!strings.Contains(out, "say-hello-to-v2\n") || !strings.Contains(out, istiodwaypoint.ClusterName(istioDubbo, 20880, "v2")+"  [istiod]") {
+		t.Fatalf("want the Rust ztunnel, aeraki's route in istiod's waypoint and istiod's v2 cluster, delivered to v2:\n%s", out)
+	}
+}
