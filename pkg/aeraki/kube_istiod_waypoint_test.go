@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
 	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
@@ -167,7 +165,11 @@ spec:
 
 	// A ztunnel asking istiod for workloads learns that the Dubbo
 	// service is behind the waypoint.
-	waitWDSWaypoint(t, ist.XDSAddr, dubboHost, wpAddress)
+	if got := ztunnelWDS(t, ist.XDSAddr, wpNamespace, "dubbo-provider"); got.ip != wpAddress || got.port != istiodwaypoint.HBONEPort {
+		t.Errorf("istiod's WDS names waypoint %s:%d for %s, want %s:%d", got.ip, got.port, dubboHost, wpAddress, istiodwaypoint.HBONEPort)
+	} else {
+		t.Logf("ztunnel WDS: %s behind waypoint %s:%d", dubboHost, got.ip, got.port)
+	}
 }
 
 // wpXDS is the latest LDS and CDS a waypoint received.
@@ -376,131 +378,4 @@ func (w *wpWatch) waitFor(t *testing.T, what string, missing func(*wpXDS) string
 			t.Fatalf("istiod did not send the waypoint %s within 2 minutes: %s", what, last)
 		}
 	}
-}
-
-// waitWDSWaypoint subscribes to istiod's workload discovery as a ztunnel
-// (delta xDS, type istio.workload.Address) and waits for the service's
-// entry naming the waypoint at wpAddr, port 15008.
-func waitWDSWaypoint(t *testing.T, addr, host, wpAddr string) {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	defer conn.Close()
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zt := testenv.Sidecar{IP: "10.244.1.2", Pod: "ztunnel-abcde", Namespace: "istio-system", Labels: map[string]string{"app": "ztunnel"}}.Node()
-	zt.Id = "ztunnel~10.244.1.2~ztunnel-abcde.istio-system~istio-system.svc.cluster.local"
-	const wdsType = "type.googleapis.com/istio.workload.Address"
-	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: zt, TypeUrl: wdsType}); err != nil {
-		t.Fatal(err)
-	}
-	want := netip.MustParseAddr(wpAddr).AsSlice()
-	var seen []string
-	for {
-		r, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("istiod sent no WDS entry for %s naming waypoint %s (services seen: %v): %v", host, wpAddr, seen, err)
-		}
-		_ = stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: r.GetTypeUrl(), ResponseNonce: r.GetNonce()})
-		for _, res := range r.GetResources() {
-			svc := wdsService(res.GetResource().GetValue())
-			if svc.hostname == "" {
-				continue
-			}
-			seen = append(seen, fmt.Sprintf("%s(waypoint %v:%d)", svc.hostname, netip.AddrFrom4([4]byte(pad4(svc.waypointIP))), svc.waypointPort))
-			if svc.hostname == host && string(svc.waypointIP) == string(want) && svc.waypointPort == istiodwaypoint.HBONEPort {
-				t.Logf("ztunnel WDS: %s behind waypoint %s:%d", host, wpAddr, svc.waypointPort)
-				return
-			}
-		}
-	}
-}
-
-func pad4(b []byte) []byte {
-	if len(b) == 4 {
-		return b
-	}
-	return make([]byte, 4)
-}
-
-// wdsEntry is what the test reads of an istio.workload.Address holding a
-// Service, decoded by field number from istiod's pkg/workloadapi/workload.proto
-// at the pinned commit: Address.service = 2; Service.hostname = 3,
-// Service.waypoint = 7; GatewayAddress.address = 2 (NetworkAddress),
-// hbone_mtls_port = 3; NetworkAddress.address = 2. (The Go types live in
-// the istio module, which the main module does not depend on.)
-type wdsEntry struct {
-	hostname     string
-	waypointIP   []byte
-	waypointPort uint32
-}
-
-func wdsService(b []byte) wdsEntry {
-	var out wdsEntry
-	svc := field(b, 2)
-	if svc == nil {
-		return out
-	}
-	out.hostname = string(field(svc, 3))
-	if gw := field(svc, 7); gw != nil {
-		out.waypointIP = field(field(gw, 2), 2)
-		out.waypointPort = uint32(varint(gw, 3))
-	}
-	return out
-}
-
-// field returns the last length-delimited field num of a message.
-func field(b []byte, num protowire.Number) []byte {
-	var out []byte
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return nil
-		}
-		b = b[l:]
-		if typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return nil
-			}
-			if n == num {
-				out = v
-			}
-			b = b[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(n, typ, b)
-		if m < 0 {
-			return nil
-		}
-		b = b[m:]
-	}
-	return out
-}
-
-// varint returns varint field num of a message.
-func varint(b []byte, num protowire.Number) uint64 {
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return 0
-		}
-		b = b[l:]
-		if typ == protowire.VarintType && n == num {
-			v, _ := protowire.ConsumeVarint(b)
-			return v
-		}
-		m := protowire.ConsumeFieldValue(n, typ, b)
-		if m < 0 {
-			return 0
-		}
-		b = b[m:]
-	}
-	return 0
 }
