@@ -126,10 +126,22 @@ func (b *Builder) Add(obj runtime.Object, origin Origin) error {
 		return errs
 	}
 	var rev Revision
+	var hashErr error
+	compute := func() Revision {
+		r, err := revisionOfObject(obj, meta)
+		hashErr = err
+		return r
+	}
 	if b.memo != nil {
-		rev = b.memo.revision(obj, func() Revision { return revisionOfObject(obj, meta) })
+		rev = b.memo.revision(obj, compute)
 	} else {
-		rev = revisionOfObject(obj, meta)
+		rev = compute()
+	}
+	if rev == "" {
+		// No content hash means no way to tell a change from none: a
+		// fallback (such as printing the object) would include pointers
+		// and differ on every build, or hide a change.
+		return fmt.Errorf("model: %s cannot be encoded to compute its revision (%v); it is left out: check the object's fields", ref, hashErr)
 	}
 	e := &entry{ref: ref, origin: origin, obj: obj, rev: rev, seq: len(b.objects)}
 	if old, ok := b.objects[ref.Key()]; ok {
@@ -221,14 +233,16 @@ func ObjectRevision(obj runtime.Object) (Revision, error) {
 
 // revisionOfObject hashes what matters of an object: everything but status
 // and the bookkeeping metadata the API server changes on every write.
-func revisionOfObject(obj runtime.Object, meta metav1.Object) Revision {
+// An object that does not encode to JSON has no revision ("", and the
+// error).
+func revisionOfObject(obj runtime.Object, meta metav1.Object) (Revision, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		return RevisionOf(fmt.Sprintf("%#v", obj))
+		return "", err
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return RevisionOf(string(raw))
+		return RevisionOf(string(raw)), nil // the bytes themselves: deterministic
 	}
 	keepReadStatus(obj, m)
 	delete(m, "apiVersion")
@@ -240,7 +254,7 @@ func revisionOfObject(obj runtime.Object, meta metav1.Object) Revision {
 			delete(ann, "kubectl.kubernetes.io/last-applied-configuration")
 		}
 	}
-	return RevisionOf(m)
+	return RevisionOf(m), nil
 }
 
 // readStatus lists, by kind, the status fields the model reads. The rest of

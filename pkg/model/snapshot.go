@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -167,6 +168,14 @@ func (s *Snapshot) View() *View { return &View{snap: s} }
 // whether a later snapshot changes what was built from this one.
 func (s *Snapshot) TrackedView(deps Deps) *View { return &View{snap: s, deps: deps} }
 
+// TrackedViewLocked is TrackedView for a build that reads from several
+// goroutines (a ProxyBuilder fanning out its lookups): every record into
+// deps is made holding mu, the lock the caller's other writers of deps
+// (the translator's L7 callback) hold too.
+func (s *Snapshot) TrackedViewLocked(deps Deps, mu *sync.Mutex) *View {
+	return &View{snap: s, deps: deps, mu: mu}
+}
+
 // Revision returns the current revision of a dependency key recorded by a
 // tracked View ("" when nothing is there).
 func (s *Snapshot) Revision(key string) Revision { return s.revs[key] }
@@ -217,6 +226,7 @@ func (s *Snapshot) index(entries []*entry) {
 		slices      = map[string][]*discoveryv1.EndpointSlice{} // ns/service -> slices
 		ses         []*entry
 		wes         []*entry
+		gwRefs      []ObjectRef
 	)
 	for _, e := range entries {
 		switch o := e.obj.(type) {
@@ -242,6 +252,7 @@ func (s *Snapshot) index(entries []*entry) {
 			wes = append(wes, e)
 		case *gatewayv1.Gateway:
 			s.gateways = append(s.gateways, o)
+			gwRefs = append(gwRefs, e.ref)
 		}
 	}
 	for _, e := range wes {
@@ -260,9 +271,12 @@ func (s *Snapshot) index(entries []*entry) {
 		if w.IP != "" {
 			if _, taken := s.workloadsByIP[w.IP]; !taken {
 				s.workloadsByIP[w.IP] = w
+				s.revs["ip:"+w.IP] = w.Revision
 			}
 		}
 	}
+	sort.Slice(gwRefs, func(i, j int) bool { return gwRefs[i].Key() < gwRefs[j].Key() })
+	s.reviseList("gateways", gwRefs)
 
 	for _, e := range k8sServices {
 		o := e.obj.(*corev1.Service)
@@ -298,7 +312,11 @@ func (s *Snapshot) index(entries []*entry) {
 }
 
 // routingPrefixes are the dependency keys of the routing indexes.
-var routingPrefixes = []string{"dr:", "vs:", "mr:", "ap:", "rs:", "rd:", "dap:"}
+var routingPrefixes = []string{"dr:", "vs:", "mr:", "ap:", "rs:", "rd:", "dap:", "list:"}
+
+// listKey is the dependency key of the list of every routing object of a
+// kind (the View's All* methods).
+func listKey(kind string) string { return "list:" + kind }
 
 // isRoutingKind reports whether objects of kind configure routing rather
 // than describe the mesh: dropping one changes only the routing indexes.
@@ -361,6 +379,11 @@ func (s *Snapshot) indexRouting(entries []*entry) {
 	sortByCreation(s.rsList)
 	sortByCreation(s.rdList)
 	sortByCreation(s.dapList)
+	s.reviseList(listKey("MetaRouter"), refsOf(s.mrList))
+	s.reviseList(listKey("ApplicationProtocol"), refsOf(s.apList))
+	s.reviseList(listKey("RedisService"), refsOf(s.rsList))
+	s.reviseList(listKey("RedisDestination"), refsOf(s.rdList))
+	s.reviseList(listKey("DubboAuthorizationPolicy"), refsOf(s.dapList))
 }
 
 // object is what the routing indexes hold: Kubernetes objects with metadata.

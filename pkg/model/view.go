@@ -2,6 +2,7 @@ package model
 
 import (
 	"strconv"
+	"sync"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,12 +21,18 @@ import (
 type View struct {
 	snap *Snapshot
 	deps Deps
+	mu   *sync.Mutex // guards deps when the build reads from several goroutines
 }
 
 func (v *View) track(key string) {
-	if v.deps != nil {
-		v.deps[key] = v.snap.revs[key]
+	if v.deps == nil {
+		return
 	}
+	if v.mu != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+	}
+	v.deps[key] = v.snap.revs[key]
 }
 
 // Options returns the mesh settings (domain suffix, root namespace, trust domain).
@@ -118,7 +125,7 @@ func (v *View) MetaRouters(hostname string) []*metaprotocolv1alpha1.MetaRouter {
 // AllMetaRouters returns every MetaRouter; the core uses it to report
 // routers whose hosts match no service.
 func (v *View) AllMetaRouters() []*metaprotocolv1alpha1.MetaRouter {
-	v.track("services")
+	v.track(listKey("MetaRouter"))
 	return v.snap.mrList
 }
 
@@ -131,6 +138,7 @@ func (v *View) ApplicationProtocol(protocol Protocol) *metaprotocolv1alpha1.Appl
 
 // ApplicationProtocols returns every ApplicationProtocol.
 func (v *View) ApplicationProtocols() []*metaprotocolv1alpha1.ApplicationProtocol {
+	v.track(listKey("ApplicationProtocol"))
 	return v.snap.apList
 }
 
@@ -141,7 +149,10 @@ func (v *View) RedisServices(hostname string) []*redisv1alpha1.RedisService {
 }
 
 // AllRedisServices returns every RedisService.
-func (v *View) AllRedisServices() []*redisv1alpha1.RedisService { return v.snap.rsList }
+func (v *View) AllRedisServices() []*redisv1alpha1.RedisService {
+	v.track(listKey("RedisService"))
+	return v.snap.rsList
+}
 
 // RedisDestinations returns the RedisDestinations for a hostname.
 func (v *View) RedisDestinations(hostname string) []*redisv1alpha1.RedisDestination {
@@ -150,7 +161,10 @@ func (v *View) RedisDestinations(hostname string) []*redisv1alpha1.RedisDestinat
 }
 
 // AllRedisDestinations returns every RedisDestination.
-func (v *View) AllRedisDestinations() []*redisv1alpha1.RedisDestination { return v.snap.rdList }
+func (v *View) AllRedisDestinations() []*redisv1alpha1.RedisDestination {
+	v.track(listKey("RedisDestination"))
+	return v.snap.rdList
+}
 
 // DubboAuthorizationPolicies returns the policies of a namespace.
 func (v *View) DubboAuthorizationPolicies(namespace string) []*dubbov1alpha1.DubboAuthorizationPolicy {
@@ -160,6 +174,7 @@ func (v *View) DubboAuthorizationPolicies(namespace string) []*dubbov1alpha1.Dub
 
 // AllDubboAuthorizationPolicies returns every DubboAuthorizationPolicy.
 func (v *View) AllDubboAuthorizationPolicies() []*dubbov1alpha1.DubboAuthorizationPolicy {
+	v.track(listKey("DubboAuthorizationPolicy"))
 	return v.snap.dapList
 }
 
@@ -183,7 +198,13 @@ func (v *View) Workloads() []*Workload {
 }
 
 // WorkloadByIP returns the workload with this address, or nil.
-func (v *View) WorkloadByIP(ip string) *Workload { return v.snap.workloadsByIP[ip] }
+func (v *View) WorkloadByIP(ip string) *Workload {
+	v.track("ip:" + ip)
+	return v.snap.workloadsByIP[ip]
+}
 
 // Gateways returns the Gateway API Gateways of the snapshot.
-func (v *View) Gateways() []*gatewayv1.Gateway { return v.snap.gateways }
+func (v *View) Gateways() []*gatewayv1.Gateway {
+	v.track("gateways")
+	return v.snap.gateways
+}
