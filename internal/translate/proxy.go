@@ -35,38 +35,60 @@ type ProxyResult struct {
 	// Revision is a content hash of every resource.
 	Revision model.Revision
 
-	deps model.Deps
-	// units are the L7 chains the build asked for: a reuse of this
-	// result reports them as used again (they are part of deps, so they
-	// are unchanged too).
-	units []*unit
+	deps  model.Deps // nil: build again next time
+	units []*unit    // the units its build consumed through L7
 }
 
 // proxyBuild holds the state of building the proxies of one translation:
-// the units built or reused so far (protocol chains asked for by
-// ProxyBuilders), shared by the proxies built in parallel.
+// the unit cache the protocol chains ProxyBuilders ask for go through,
+// shared by the proxies built in parallel.
 type proxyBuild struct {
 	t     *Translator
 	snap  *model.Snapshot
+	cache *unitCache
 	mu    sync.Mutex
-	units map[string]*unit
 	stats *Stats
 }
 
-func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, units map[string]*unit, stats *Stats) []*ProxyResult {
-	pb := &proxyBuild{t: t, snap: snap, units: units, stats: stats}
+// buildProxies builds (or reuses) every proxy of every ProxyBuilder. The
+// diagnostics returned are about the builders themselves (a ProxyIDs that
+// panicked); each proxy carries its own.
+func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cache *unitCache) ([]*ProxyResult, []model.Diagnostic) {
+	pb := &proxyBuild{t: t, snap: snap, cache: cache, stats: cache.stats}
 	type job struct {
 		p  plugin.Plugin
 		b  plugin.ProxyBuilder
 		id string
 	}
 	var jobs []job
+	var keptProxies []*ProxyResult
+	var diags []model.Diagnostic
 	for _, p := range t.opts.Registry.Plugins() {
 		b, ok := p.(plugin.ProxyBuilder)
 		if !ok {
 			continue
 		}
-		for _, id := range safeProxyIDs(b, snap) {
+		ids, err := safeProxyIDs(b, snap)
+		if err != nil {
+			// Without the list of proxies nothing can be built; serving
+			// none would publish empty config to every connected proxy of
+			// the plugin. Keep the last translation's, stale.
+			stale := t.staleProxiesOf(p.Name())
+			kept := "no proxy of the plugin gets config until this is fixed"
+			if len(stale) > 0 {
+				kept = fmt.Sprintf("the %d proxies of the last translation keep their last good config until this is fixed", len(stale))
+			}
+			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Reason: "PluginPanic", Plugin: p.Name(),
+				Message: fmt.Sprintf("listing the proxies to build: %v; %s", err, kept)})
+			t.opts.Log.Error(err, "listing proxies failed", "plugin", p.Name())
+			for _, r := range stale {
+				cache.carry(r.units)
+				pb.stats.ProxiesReused++
+			}
+			keptProxies = append(keptProxies, stale...)
+			continue
+		}
+		for _, id := range ids {
 			jobs = append(jobs, job{p, b, id})
 		}
 	}
@@ -78,74 +100,95 @@ func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, uni
 	if ctx.Err() != nil {
 		// Proxies never started are nil: the caller reports ctx's error
 		// and drops the lot (sorting them would dereference nil).
-		return nil
+		return nil, nil
 	}
+	out = append(out, keptProxies...)
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, diags
+}
+
+// staleProxiesOf returns copies of the last translation's proxies of a
+// plugin, marked stale, for a translation where the plugin could not say
+// which proxies to build. Their deps are dropped, so the next translation
+// that can list them builds them again.
+func (t *Translator) staleProxiesOf(name string) []*ProxyResult {
+	var out []*ProxyResult
+	for _, prev := range t.proxies {
+		if prev.Plugin != name || prev.Revision == "" {
+			continue
+		}
+		r := *prev
+		r.Stale, r.deps = true, nil
+		out = append(out, &r)
+	}
 	return out
 }
 
-func safeProxyIDs(b plugin.ProxyBuilder, snap *model.Snapshot) (ids []string) {
+func safeProxyIDs(b plugin.ProxyBuilder, snap *model.Snapshot) (ids []string, err error) {
 	defer func() {
-		if recover() != nil {
-			ids = nil
+		if r := recover(); r != nil {
+			ids, err = nil, fmt.Errorf("plugin panicked: %v", r)
 		}
 	}()
-	return b.ProxyIDs(snap.View())
+	return b.ProxyIDs(snap.View()), nil
 }
 
 func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *ProxyResult {
 	key := name + "|" + id
 	prev := pb.t.proxies[key]
-	if prev != nil && !prev.deps.Changed(pb.snap) {
-		// Units the proxy used are part of its deps, so they are unchanged
-		// too; record them as used in this translation (without this a
-		// translation that reused a waypoint left its chains out of
-		// Output.Units and forgot them for the next one).
+	if prev != nil && prev.deps != nil && !prev.deps.Changed(pb.snap) {
+		// The units the proxy used are part of its deps, so they are
+		// unchanged too: they are this translation's units as well.
+		pb.cache.carry(prev.units)
 		pb.mu.Lock()
 		pb.stats.ProxiesReused++
-		for _, u := range prev.units {
-			if _, ok := pb.units[u.key]; !ok {
-				pb.units[u.key] = u
-				pb.stats.UnitsReused++
-			}
-		}
 		pb.mu.Unlock()
 		return prev
 	}
 	deps := model.Deps{}
-	view := pb.snap.TrackedView(deps)
+	// A ProxyBuilder may read the view and ask for chains from several
+	// goroutines: the view's records and the chains' deps go into deps
+	// under one lock.
 	var depsMu sync.Mutex
-	var used []*unit
+	view := pb.snap.TrackedViewLocked(deps, &depsMu)
+	var consumed []*unit
 	l7 := func(req plugin.L7Request) (plugin.L7Chain, bool) {
 		if req.Profile == nil {
 			req.Profile = pb.t.opts.Targets.ForRole(req.Role)
 		}
 		u := pb.unit(req, nil)
-		if u == nil || u.Skipped {
+		if u == nil {
 			return plugin.L7Chain{}, false
 		}
 		chainUnits := []*unit{u}
 		chain := plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}
-		for i := range u.Callers {
-			c := u.Callers[i]
-			v := pb.unit(req, &c)
-			if v == nil || v.Skipped {
-				// The default chain assumes these callers are served here:
-				// refuse them rather than let them fall through to it.
-				chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, FailedClosed: true})
-				continue
+		if !u.Skipped {
+			for i := range u.Callers {
+				c := u.Callers[i]
+				v := pb.unit(req, &c)
+				if v != nil {
+					chainUnits = append(chainUnits, v)
+				}
+				if v == nil || v.Skipped {
+					// The default chain assumes these callers are served here:
+					// refuse them rather than let them fall through to it.
+					chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, FailedClosed: true})
+					continue
+				}
+				chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, Filters: v.Filters, RouteConfig: v.RouteConfig, FailedClosed: v.FailedClosed})
 			}
-			chainUnits = append(chainUnits, v)
-			chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, Filters: v.Filters, RouteConfig: v.RouteConfig, FailedClosed: v.FailedClosed})
 		}
 		depsMu.Lock()
-		for _, u := range chainUnits {
-			for k, r := range u.deps {
+		for _, cu := range chainUnits {
+			for k, r := range cu.deps {
 				deps[k] = r
 			}
 		}
-		used = append(used, u)
+		consumed = append(consumed, chainUnits...)
 		depsMu.Unlock()
+		if u.Skipped {
+			return plugin.L7Chain{}, false
+		}
 		return chain, true
 	}
 	ctx := plugin.NewProxyContext(name, view, l7)
@@ -153,7 +196,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	res := &ProxyResult{Plugin: name, deps: deps}
 	proxy, err := runProxy(b, ctx, id)
 	depsMu.Lock()
-	res.units = used
+	res.units = consumed
 	depsMu.Unlock()
 	if err == nil {
 		err = gateProxy(proxy)
@@ -193,27 +236,23 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	return res
 }
 
-// unit returns the chain for a service port in a role, building it once
-// per translation and reusing the previous translation's when its inputs
-// are unchanged.
+// unit returns the chain for a service port in a role (for one caller
+// class when caller is set), from the translation's unit cache.
 func (pb *proxyBuild) unit(req plugin.L7Request, caller *plugin.Caller) *unit {
-	role, svc, port, waypoint := req.Role, req.Service, req.Port, req.Waypoint
-	p := pb.t.opts.Registry.ForPort(port)
+	p := pb.t.opts.Registry.ForPort(req.Port)
 	if p == nil {
 		return nil
 	}
 	if _, ok := p.(plugin.NetworkFilterBuilder); !ok {
 		return nil
 	}
-	key := UnitKey(role, svc.Hostname, port.Number)
+	host, port := req.Service.Hostname, req.Port.Number
+	key := keyFor(req.Role, host, port, req.Waypoint, req.Profile, pb.t.opts.Targets.ForRole(req.Role))
 	var servedBy model.WaypointServer
-	if role == plugin.RoleWaypoint {
-		key, servedBy = WaypointUnitKey(waypoint, svc.Hostname, port.Number), model.ServedByAeraki
+	if req.Role == plugin.RoleWaypoint {
+		servedBy = model.ServedByAeraki
 	}
-	if req.Profile != pb.t.opts.Targets.ForRole(role) {
-		key += "|" + req.Profile.Name // built for another build than the role's own
-	}
-	byCaller := req.ByCaller && role == plugin.RoleWaypoint
+	byCaller := req.ByCaller && req.Role == plugin.RoleWaypoint
 	if byCaller {
 		key += "|by-caller"
 		if caller != nil {
@@ -222,31 +261,7 @@ func (pb *proxyBuild) unit(req plugin.L7Request, caller *plugin.Caller) *unit {
 	} else if caller != nil {
 		return nil
 	}
-	pb.mu.Lock()
-	if u, ok := pb.units[key]; ok {
-		pb.mu.Unlock()
-		return u
-	}
-	pb.mu.Unlock()
-	prev := pb.t.units[key]
-	var u *unit
-	if prev != nil && prev.Plugin == p.Name() && prev.Profile == req.Profile && prev.ServedBy == servedBy && !prev.deps.Changed(pb.snap) {
-		u = prev
-	} else {
-		u = pb.t.build(pb.snap, unitKey{key: key, role: role, host: svc.Hostname, port: port.Number, plugin: p, waypoint: waypoint, servedBy: servedBy, profile: req.Profile, byCaller: byCaller, caller: caller}, prev)
-	}
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	if existing, ok := pb.units[key]; ok {
-		return existing
-	}
-	pb.units[key] = u
-	if u == prev {
-		pb.stats.UnitsReused++
-	} else {
-		pb.stats.UnitsBuilt++
-	}
-	return u
+	return pb.cache.get(unitKey{key: key, role: req.Role, host: host, port: port, plugin: p, waypoint: req.Waypoint, servedBy: servedBy, profile: req.Profile, byCaller: byCaller, caller: caller})
 }
 
 func runProxy(b plugin.ProxyBuilder, ctx *plugin.ProxyContext, id string) (p *plugin.Proxy, err error) {

@@ -28,3 +28,20 @@ func TestRevisionSeesEveryByte(t *testing.T) {
 		t.Fatalf("the same proxy gives revisions %s and %s", a, b)
 	}
 }
+
+// Configs that do not marshal (a string that is not valid UTF-8) still get
+// revisions that tell them apart and repeat for equal input. Marshal stops
+// at the bad field, so hashing its output gave every config that differs
+// only after that field one revision: the change was never served.
+func TestRevisionOfUnmarshalableConfig(t *testing.T) {
+	proxy := func(stat string) *plugin.Proxy {
+		return &plugin.Proxy{ID: "p", Clusters: []*clusterv3.Cluster{{Name: "c-\xff", AltStatName: stat}}}
+	}
+	a, b := proxyRevision(proxy("a")), proxyRevision(proxy("b"))
+	if a == b {
+		t.Fatalf("clusters that differ after an invalid name give the same revision %s", a)
+	}
+	if again := proxyRevision(proxy("a")); again != a {
+		t.Fatalf("the same config gives revisions %s and %s", a, again)
+	}
+}

@@ -115,19 +115,18 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	t.checked = checked
 	eff := snap.Without(rejected)
 
-	keys := planUnits(t.opts.Registry, t.opts.Targets, eff)
-	units, stats := t.buildUnits(ctx, eff, keys)
+	var stats Stats
+	cache := newUnitCache(t, eff, &stats)
+	buildUnits(ctx, cache, planUnits(t.opts.Registry, t.opts.Targets, eff), t.opts.Workers)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	current := map[string]*unit{}
-	for _, u := range units {
-		current[u.key] = u
-	}
-	proxies := t.buildProxies(ctx, eff, current, &stats)
+	proxies, proxyDiags := t.buildProxies(ctx, eff, cache)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	current := cache.units()
+	diags = append(diags, proxyDiags...)
 	out := &Output{Snapshot: eff, Stats: stats, Proxies: proxies}
 	for _, u := range current {
 		out.Units = append(out.Units, u.Unit)
@@ -158,7 +157,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	sort.Slice(out.Rejected, func(i, j int) bool { return out.Rejected[i].Key() < out.Rejected[j].Key() })
 	out.Diagnostics = normalize(snap, diags)
 	out.Stats.Duration = time.Since(start)
-	t.opts.Log.V(1).Info("translated", "units", len(units), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
+	t.opts.Log.V(1).Info("translated", "units", len(current), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
 		"envoyFilters", len(out.EnvoyFilters), "rejected", len(out.Rejected), "duration", out.Stats.Duration)
 	return out, nil
 }

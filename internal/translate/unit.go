@@ -136,26 +136,9 @@ func UnitKey(role plugin.Role, host string, port uint32) string {
 	return role.String() + "|" + host + "|" + strconv.FormatUint(uint64(port), 10)
 }
 
-func (t *Translator) buildUnits(ctx context.Context, snap *model.Snapshot, keys []unitKey) ([]*unit, Stats) {
-	out := make([]*unit, len(keys))
-	var stats Stats
-	var mu sync.Mutex
-	parallel(ctx, len(keys), t.opts.Workers, func(i int) {
-		k := keys[i]
-		prev := t.units[k.key]
-		if prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && prev.ServedBy == k.servedBy && !prev.deps.Changed(snap) {
-			out[i] = prev
-			mu.Lock()
-			stats.UnitsReused++
-			mu.Unlock()
-			return
-		}
-		out[i] = t.build(snap, k, prev)
-		mu.Lock()
-		stats.UnitsBuilt++
-		mu.Unlock()
-	})
-	return out, stats
+// buildUnits builds or reuses the planned units through the cache.
+func buildUnits(ctx context.Context, c *unitCache, keys []unitKey, workers int) {
+	parallel(ctx, len(keys), workers, func(i int) { c.get(keys[i]) })
 }
 
 // build runs one plugin for one unit, catching panics, and puts its output
@@ -322,8 +305,35 @@ func failure(pluginName string, svc *model.Service, port *model.Port, role plugi
 	case errors.As(err, &pe):
 		d = pe.Diagnostic()
 	}
-	d.Message = fmt.Sprintf("building %s port %s for %s (proxy build %s): %s", svc.Hostname, port, role, p.Name, strings.TrimSpace(err.Error()))
+	d.Message = fmt.Sprintf("building %s port %s for %s (proxy build %s): %s", svc.Hostname, port, role, p.Name, causeText(err))
 	return d
+}
+
+// causeText is err's text without what the diagnostic already says: a
+// plugin.Error renders "plugin <name>: <object>: <cause>" and a wrapped
+// model.Diagnostic its object and plugin, which the diagnostic carries in
+// its own fields (and prints once).
+func causeText(err error) string {
+	text := err.Error()
+	var pe *plugin.Error
+	if errors.As(err, &pe) {
+		text = strings.Replace(text, pe.Error(), bareText(pe.Err), 1)
+	} else {
+		text = bareText(err)
+	}
+	return strings.TrimSpace(text)
+}
+
+// bareText is a model.Diagnostic's field and message, or err's text.
+func bareText(err error) string {
+	var d model.Diagnostic
+	if errors.As(err, &d) && err.Error() == d.Error() {
+		if d.Field != "" {
+			return d.Field + ": " + d.Message
+		}
+		return d.Message
+	}
+	return err.Error()
 }
 
 func revisionOf(rc proto.Message, filters []*listenerv3.Filter, patches []ClusterPatch) model.Revision {

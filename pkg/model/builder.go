@@ -228,7 +228,7 @@ func ObjectRevision(obj runtime.Object) (Revision, error) {
 	if err != nil {
 		return "", err
 	}
-	return revisionOfObject(obj, meta), nil
+	return revisionOfObject(obj, meta)
 }
 
 // revisionOfObject hashes what matters of an object: everything but status
