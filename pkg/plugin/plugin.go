@@ -66,8 +66,15 @@ type ObjectValidator interface {
 
 // Configurable plugins accept options from the command line
 // (`--plugin-option dubbo.filter=dubbo_proxy`). Configure is called once,
-// before any build, with the options addressed to this plugin; unknown keys
-// must be an error that lists the known ones.
+// before any build, with the options addressed to this plugin, and only
+// when there are some; unknown keys must be an error that lists the known
+// ones.
+//
+// A plugin has one configuration: the Options its constructor takes in Go
+// (what a custom build chooses). The command-line keys are another
+// spelling of the same fields, applied over them: a key not given keeps
+// the constructor's value, so Configure must never reset a field it was
+// not given.
 type Configurable interface {
 	Configure(options map[string]string) error
 }

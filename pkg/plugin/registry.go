@@ -90,7 +90,8 @@ func (r *Registry) ForPort(p *model.Port) Plugin {
 
 // Configure hands each Configurable plugin its options. options maps
 // "<plugin>.<key>" to a value; a key addressed to an unknown plugin or to
-// a plugin that takes no options is an error.
+// a plugin that takes no options is an error. A plugin no option is
+// addressed to is not called: it keeps what its constructor was given.
 func (r *Registry) Configure(options map[string]string) error {
 	per := map[string]map[string]string{}
 	for k, v := range options {
@@ -108,12 +109,12 @@ func (r *Registry) Configure(options map[string]string) error {
 	}
 	for _, p := range r.plugins {
 		opts := per[p.Name()]
+		if len(opts) == 0 {
+			continue
+		}
 		c, ok := p.(Configurable)
 		if !ok {
-			if len(opts) > 0 {
-				return fmt.Errorf("plugin option for %q: the plugin takes no options", p.Name())
-			}
-			continue
+			return fmt.Errorf("plugin option for %q: the plugin takes no options", p.Name())
 		}
 		if err := c.Configure(opts); err != nil {
 			return fmt.Errorf("plugin %s: %w", p.Name(), err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/golden"
 	"github.com/aeraki-ng/aeraki/internal/plugingolden"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 )
 
@@ -30,5 +31,37 @@ func TestConfigureRejectsUnknownFilter(t *testing.T) {
 	p, _ := dubbo.New(dubbo.Options{})
 	if err := p.Configure(map[string]string{"colour": "blue"}); err == nil || !strings.Contains(err.Error(), "known: filter") {
 		t.Fatalf("want an error listing known options, got %v", err)
+	}
+}
+
+// Defect: Registry.Configure with no options reset what New was given
+// (Filter: dubbo_proxy reverted to auto). The constructor's options are
+// the configuration; command-line keys override only what they name.
+func TestConfigureKeepsConstructorOptions(t *testing.T) {
+	p, err := dubbo.New(dubbo.Options{Filter: dubbo.FilterDubboProxy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := plugin.NewRegistry(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Configure(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Configure(map[string]string{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Description(); !strings.Contains(d, "filter dubbo_proxy") {
+		t.Fatalf("after Configure without options: %q, want the constructor's dubbo_proxy", d)
+	}
+	if err := reg.Configure(map[string]string{"dubbo.filter": "generic_proxy"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Description(); !strings.Contains(d, "filter generic_proxy") {
+		t.Fatalf("after --plugin-option dubbo.filter=generic_proxy: %q", d)
+	}
+	if _, err := dubbo.New(dubbo.Options{Filter: "grpc"}); err == nil {
+		t.Fatal("New accepted an unknown filter")
 	}
 }

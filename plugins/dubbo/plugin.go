@@ -68,13 +68,24 @@ type Options struct {
 	Filter string
 }
 
-// New returns the Dubbo plugin.
+// New returns the Dubbo plugin. Options are its configuration; the
+// command line (Configure) can override them key by key.
 func New(opts Options) (*Plugin, error) {
-	p := &Plugin{}
-	if err := p.Configure(map[string]string{"filter": opts.Filter}); err != nil {
+	f, err := parseFilter(opts.Filter)
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return &Plugin{filter: f}, nil
+}
+
+func parseFilter(v string) (string, error) {
+	switch v {
+	case "", FilterAuto:
+		return FilterAuto, nil
+	case FilterGenericProxy, FilterDubboProxy:
+		return v, nil
+	}
+	return "", fmt.Errorf("option filter=%q: use %s, %s or %s", v, FilterAuto, FilterGenericProxy, FilterDubboProxy)
 }
 
 // Name implements plugin.Plugin.
@@ -91,20 +102,18 @@ func (p *Plugin) Description() string {
 	return fmt.Sprintf("Dubbo routing by interface, method and attachments (filter %s)", p.filter)
 }
 
-// Configure implements plugin.Configurable. Keys: filter (auto | generic_proxy | dubbo_proxy).
+// Configure implements plugin.Configurable. Keys: filter (auto |
+// generic_proxy | dubbo_proxy), the command-line form of Options.Filter;
+// a key not given keeps the value New was given.
 func (p *Plugin) Configure(opts map[string]string) error {
-	p.filter = FilterAuto
 	for k, v := range opts {
 		switch k {
 		case "filter":
-			switch v {
-			case "", FilterAuto:
-				p.filter = FilterAuto
-			case FilterGenericProxy, FilterDubboProxy:
-				p.filter = v
-			default:
-				return fmt.Errorf("option filter=%q: use %s, %s or %s", v, FilterAuto, FilterGenericProxy, FilterDubboProxy)
+			f, err := parseFilter(v)
+			if err != nil {
+				return err
 			}
+			p.filter = f
 		default:
 			known := []string{"filter"}
 			sort.Strings(known)

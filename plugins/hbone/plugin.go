@@ -27,12 +27,13 @@ var (
 	_ plugin.Configurable = (*Plugin)(nil)
 )
 
-// Configure implements plugin.Configurable.
+// Configure implements plugin.Configurable; a key not given keeps its
+// value.
 func (p *Plugin) Configure(opts map[string]string) error {
-	p.ztunnelSAs = nil
 	for k, v := range opts {
 		switch k {
 		case OptionZtunnelServiceAccounts:
+			p.ztunnelSAs = nil
 			for _, sa := range strings.Split(v, ",") {
 				sa = strings.TrimSpace(sa)
 				ns, name, ok := strings.Cut(sa, "/")
