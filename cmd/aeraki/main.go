@@ -2,6 +2,9 @@
 // Redis and user-defined protocols. See pkg/aeraki for the commands.
 package main
 
-import "github.com/aeraki-ng/aeraki/pkg/aeraki"
+import (
+	"github.com/aeraki-ng/aeraki/pkg/aeraki"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
+)
 
-func main() { aeraki.Main() }
+func main() { aeraki.Main(builtin.Plugins()...) }

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/aeraki-ng/aeraki/internal/render"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // BenchmarkRenderMemory renders generated meshes of Dubbo service ports,
@@ -25,11 +25,8 @@ import (
 // has an outbound and an inbound EnvoyFilter patch. Results and the
 // command are in docs/performance.md.
 func BenchmarkRenderMemory(b *testing.B) {
-	builtin, err := aeraki.Builtin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, err := plugin.NewRegistry(builtin...)
+	defaults := builtin.Plugins()
+	reg, err := plugin.NewRegistry(defaults...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // FuzzRender is what `aeraki render` does with arbitrary YAML: decode it,
@@ -21,11 +21,8 @@ import (
 // valid meshes (examples/, Aeraki's demo manifests, plugin goldens);
 // plain `go test` runs them.
 func FuzzRender(f *testing.F) {
-	builtin, err := aeraki.Builtin()
-	if err != nil {
-		f.Fatal(err)
-	}
-	reg, err := plugin.NewRegistry(builtin...)
+	defaults := builtin.Plugins()
+	reg, err := plugin.NewRegistry(defaults...)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,17 +8,14 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/testenv"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 func registry(t *testing.T) *plugin.Registry {
 	t.Helper()
-	ps, err := aeraki.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := builtin.Plugins()
 	reg, err := plugin.NewRegistry(ps...)
 	if err != nil {
 		t.Fatal(err)

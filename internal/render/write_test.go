@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/aeraki-ng/aeraki/internal/render"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // oldWrite is how render wrote manifests before it streamed them: every
@@ -48,11 +48,8 @@ func oldWrite(t *testing.T, objects []map[string]any, format string) []byte {
 // JSON round trip prints exactly what the old writer printed, for every
 // input the golden tests render and for scalars the round trip changes.
 func TestStreamedOutputIsByteIdentical(t *testing.T) {
-	builtin, err := aeraki.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := plugin.NewRegistry(builtin...)
+	defaults := builtin.Plugins()
+	reg, err := plugin.NewRegistry(defaults...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,9 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/render"
 	"github.com/aeraki-ng/aeraki/internal/trace"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // Thrift, Redis and Dubbo authorization through a waypoint, with the
@@ -19,10 +19,7 @@ const shopClient = "shop/client"
 // renderTestdata renders testdata/<dir> with the built-in plugins.
 func renderTestdata(t *testing.T, dir string) *render.Result {
 	t.Helper()
-	ps, err := aeraki.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := builtin.Plugins()
 	reg, err := plugin.NewRegistry(ps...)
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,10 @@ package aeraki_test
 import (
 	"testing"
 
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/plugin/plugintest"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // envoySidecars are targets whose sidecars run upstream Envoy.
@@ -50,10 +50,7 @@ spec: {protocol: mydubbo, codec: dubbo}`},
 // TestBuiltinPluginsConform runs plugintest on every built-in plugin, so
 // the built-in plugins are held to what third-party plugins are.
 func TestBuiltinPluginsConform(t *testing.T) {
-	plugins, err := aeraki.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugins := builtin.Plugins()
 	for _, p := range plugins {
 		if _, ok := p.(plugin.NetworkFilterBuilder); !ok {
 			continue

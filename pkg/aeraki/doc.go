@@ -6,12 +6,14 @@
 //
 //	import (
 //		"github.com/aeraki-ng/aeraki/pkg/aeraki"
+//		"github.com/aeraki-ng/aeraki/plugins/builtin"
 //		"example.com/awesomerpc"
 //	)
 //
-//	func main() { aeraki.Main(awesomerpc.New()) }
+//	func main() { aeraki.Main(builtin.With(awesomerpc.New())...) }
 //
-// Main registers the built-in plugins and the ones given, and exits with the
-// status of the subcommand. Registration fails loudly, before anything
+// Main registers exactly the plugins given (the caller chooses: the
+// default set of plugins/builtin, with some replaced or dropped, plus its
+// own) and exits with the status of the subcommand. Registration fails loudly, before anything
 // runs, when two plugins share a name or a protocol.
 package aeraki

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,7 +50,7 @@ func TestDocsShowRealOutput(t *testing.T) {
 			blocks++
 			command := string(sm[1])
 			var stdout, stderr bytes.Buffer
-			code := aeraki.Run(context.Background(), strings.Fields(command), &stdout, &stderr)
+			code := aeraki.Run(context.Background(), strings.Fields(command), &stdout, &stderr, builtin.Plugins()...)
 			if code != 0 && code != 3 { // 3: a trace that stops, which docs show on purpose
 				t.Errorf("%s: aeraki %s: exit %d\n%s", file, command, code, stderr.String())
 				failed = true

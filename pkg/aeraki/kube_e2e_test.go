@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ func serve(t *testing.T, args ...string) *serving {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	args = append([]string{"serve", "--plaintext-address", s.xds, "--debug-address", s.debug, "--monitoring-address", freeAddr(t)}, args...)
-	go func() { done <- Run(ctx, args, &bytes.Buffer{}, s.stderr) }()
+	go func() { done <- Run(ctx, args, &bytes.Buffer{}, s.stderr, builtin.Plugins()...) }()
 	stopped := false
 	s.stop = func() {
 		if stopped {
@@ -137,7 +138,7 @@ func renderJSON(t *testing.T, paths ...string) map[string]map[string]any {
 		args = append(args, "-f", p)
 	}
 	var out, errOut bytes.Buffer
-	if code := Run(context.Background(), args, &out, &errOut); code != 0 {
+	if code := Run(context.Background(), args, &out, &errOut, builtin.Plugins()...); code != 0 {
 		t.Fatalf("aeraki render exited with %d:\n%s", code, errOut.String())
 	}
 	var list struct {

@@ -12,24 +12,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
-	"github.com/aeraki-ng/aeraki/plugins/dubbo"
-	"github.com/aeraki-ng/aeraki/plugins/hbone"
-	"github.com/aeraki-ng/aeraki/plugins/metaprotocol"
-	"github.com/aeraki-ng/aeraki/plugins/proxyless"
-	"github.com/aeraki-ng/aeraki/plugins/redis"
-	"github.com/aeraki-ng/aeraki/plugins/thrift"
 )
 
-// Main runs the aeraki command with the built-in plugins plus extra, and
-// exits the process with its status.
+// Main runs the aeraki command with exactly the plugins given, and exits
+// the process with its status. cmd/aeraki passes builtin.Plugins(); a
+// custom build passes builtin.With(its own...) or any list it likes.
 //
 // SIGINT and SIGTERM end the command's context: serve drains and exits 0,
 // render and trace stop where they are (mid-load included) and exit with
 // 128 + the signal's number, as a shell reports a process the signal
 // killed. A second signal exits at once.
-func Main(extra ...plugin.Plugin) {
+func Main(plugins ...plugin.Plugin) {
 	ctx, stop := signalContext()
-	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, extra...)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, plugins...)
 	stop()
 	os.Exit(code)
 }
@@ -70,24 +65,10 @@ func signalContext() (context.Context, func()) {
 	}
 }
 
-// Builtin returns fresh instances of the plugins every aeraki binary has.
-func Builtin() ([]plugin.Plugin, error) {
-	d, err := dubbo.New(dubbo.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return []plugin.Plugin{d, thrift.New(), redis.New(), metaprotocol.New(metaprotocol.Options{}), hbone.New(), proxyless.New()}, nil
-}
-
 // Run runs the aeraki command with args (without the program name) and
 // returns the exit status. It is Main without the process: tests call it.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, extra ...plugin.Plugin) int {
-	builtin, err := Builtin()
-	if err != nil {
-		fmt.Fprintf(stderr, "aeraki: %v\n", err)
-		return 2
-	}
-	reg, err := plugin.NewRegistry(append(builtin, extra...)...)
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, plugins ...plugin.Plugin) int {
+	reg, err := plugin.NewRegistry(plugins...)
 	if err != nil {
 		fmt.Fprintf(stderr, "aeraki: %v\n", err)
 		return 2

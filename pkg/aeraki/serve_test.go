@@ -11,6 +11,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
+	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutines
@@ -44,6 +48,48 @@ func freeAddr(t testing.TB) string {
 }
 
 func TestServeRunsUntilCanceledAndExitsZero(t *testing.T) {
+	serveUntilCanceled(t, builtin.Plugins())
+}
+
+// ownDubbo stands for a custom build's own Dubbo plugin.
+type ownDubbo struct{ *dubbo.Plugin }
+
+func (ownDubbo) Description() string { return "our own dubbo" }
+
+// TestCustomBuildsServe: the caller chooses the plugins. A build without
+// hbone (sidecars only) and a build that replaces the builtin dubbo plugin
+// start, translate and serve.
+func TestCustomBuildsServe(t *testing.T) {
+	d, err := dubbo.New(dubbo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		plugins []plugin.Plugin
+		listed  string
+		absent  string
+	}{
+		{"without-hbone", builtin.Without(builtin.Plugins(), "hbone"), "dubbo", "hbone"},
+		{"own-dubbo", builtin.With(ownDubbo{d}), "our own dubbo", "Dubbo routing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := Run(context.Background(), []string{"plugins"}, &out, &errOut, c.plugins...); code != 0 {
+				t.Fatalf("plugins exited %d: %s", code, errOut.String())
+			}
+			if !strings.Contains(out.String(), c.listed) || strings.Contains(out.String(), c.absent) {
+				t.Fatalf("aeraki plugins:\n%s\nwant %q listed and no %q", out.String(), c.listed, c.absent)
+			}
+			serveUntilCanceled(t, c.plugins)
+		})
+	}
+}
+
+// serveUntilCanceled runs `aeraki serve` with plugins on a Dubbo service
+// until it is ready and has generated config, then stops it.
+func serveUntilCanceled(t *testing.T, plugins []plugin.Plugin) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "svc.yaml"), []byte(`
 apiVersion: v1
@@ -63,7 +109,7 @@ spec:
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"serve", "--config-dir", dir, "--plaintext-address", "127.0.0.1:0",
-			"--monitoring-address", freeAddr(t), "--debug-address", debug, "--log-format", "json"}, &stdout, &stderr)
+			"--monitoring-address", freeAddr(t), "--debug-address", debug, "--log-format", "json"}, &stdout, &stderr, plugins...)
 	}()
 
 	deadline := time.Now().Add(20 * time.Second)
@@ -106,7 +152,7 @@ func TestServeWithoutConfigDirNamesTheFlag(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), []string{"serve"}, &stdout, &stderr)
+	code := Run(context.Background(), []string{"serve"}, &stdout, &stderr, builtin.Plugins()...)
 	if code == 0 || !strings.Contains(stderr.String(), "no config source: pass --config-dir DIR") || !strings.Contains(stderr.String(), "--kubeconfig") {
 		t.Fatalf("serve without --config-dir: exit %d, stderr %q", code, stderr.String())
 	}
@@ -119,7 +165,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"serve", "--config-dir", t.TempDir(), "--plaintext-address", "256.0.0.1:1"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := Run(context.Background(), args, &stdout, &stderr); code == 0 {
+		if code := Run(context.Background(), args, &stdout, &stderr, builtin.Plugins()...); code == 0 {
 			t.Errorf("%v: exit 0, want an error", args)
 		} else if stderr.Len() == 0 {
 			t.Errorf("%v: no error message", args)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 // its signal handling) by starting this test binary again.
 func TestMain(m *testing.M) {
 	if os.Getenv("AERAKI_TEST_RUN_MAIN") == "1" {
-		Main()
+		Main(builtin.Plugins()...)
 	}
 	os.Exit(m.Run())
 }

@@ -3,6 +3,7 @@ package aeraki_test
 import (
 	"bytes"
 	"context"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"strings"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 
 func runCLI(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := aeraki.Run(context.Background(), args, &out, &errOut)
+	code := aeraki.Run(context.Background(), args, &out, &errOut, builtin.Plugins()...)
 	return code, out.String(), errOut.String()
 }
 

@@ -3,6 +3,7 @@ package aeraki
 import (
 	"bytes"
 	"context"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"os"
 	"regexp"
 	"strings"
@@ -28,7 +29,7 @@ func TestVersionMatchesChart(t *testing.T) {
 
 func TestVersionCommand_PrintsStamps(t *testing.T) {
 	var out bytes.Buffer
-	if code := Run(context.Background(), []string{"version"}, &out, &out); code != 0 {
+	if code := Run(context.Background(), []string{"version"}, &out, &out, builtin.Plugins()...); code != 0 {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
 	lines := strings.Split(out.String(), "\n")
