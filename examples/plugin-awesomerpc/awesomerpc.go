@@ -49,8 +49,9 @@ import (
 // Protocol is the protocol name the plugin claims.
 const Protocol model.Protocol = "awesomerpc"
 
-// Inputs maps MetaRouter attributes onto generic_proxy's request inputs.
-var Inputs = genericproxy.Inputs{Host: "service", Method: "method"}
+// Inputs maps MetaRouter attributes onto generic_proxy's request inputs
+// (a function, so no importer can change them).
+func Inputs() genericproxy.Inputs { return genericproxy.Inputs{Host: "service", Method: "method"} }
 
 // attributeName is what the codec accepts as a property key.
 var attributeName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
@@ -104,7 +105,7 @@ func (*Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error)
 		}
 		routes = append(routes, r)
 	}
-	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.WithDefault(ctx, routes), Inputs), nil
+	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.WithDefault(ctx, routes), Inputs()), nil
 }
 
 // carried leaves the port at L4 when the proxy's build lacks generic_proxy

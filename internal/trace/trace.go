@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/hbonenames"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
-	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
 
 // Request is a call as `aeraki trace` takes it.
@@ -211,7 +211,7 @@ func (n *meshNetwork) ztunnelOf(ip netip.Addr) string {
 	if w == nil || w.Node == "" {
 		return ""
 	}
-	if id := hbone.ZtunnelID(w.Node); n.proxies[id] != nil {
+	if id := hbonenames.ZtunnelID(w.Node); n.proxies[id] != nil {
 		return id
 	}
 	return ""
@@ -220,7 +220,7 @@ func (n *meshNetwork) ztunnelOf(ip netip.Addr) string {
 // Outbound implements Network: a pod's node's ztunnel, port 15001.
 func (n *meshNetwork) Outbound(src netip.Addr) (string, uint32) {
 	if id := n.ztunnelOf(src); id != "" {
-		return id, hbone.PortOutbound
+		return id, hbonenames.PortOutbound
 	}
 	return "", 0
 }
@@ -228,15 +228,15 @@ func (n *meshNetwork) Outbound(src netip.Addr) (string, uint32) {
 // Owner implements Network.
 func (n *meshNetwork) Owner(ip netip.Addr) string {
 	if wp := n.view.WaypointAt(ip.String()); wp != nil {
-		return hbone.WaypointID(wp.Namespace, wp.Name)
+		return hbonenames.WaypointID(wp.Namespace, wp.Name)
 	}
 	return n.ztunnelOf(ip)
 }
 
 // InboundPlaintextPort implements Network: ztunnels capture plaintext for their pods on 15006.
 func (n *meshNetwork) InboundPlaintextPort(proxy string) uint32 {
-	if kind, _, err := hbone.ParseID(proxy); err == nil && kind == plugin.ProxyKindZtunnel {
-		return hbone.PortInboundPlaintext
+	if kind, _, err := hbonenames.ParseID(proxy); err == nil && kind == plugin.ProxyKindZtunnel {
+		return hbonenames.PortInboundPlaintext
 	}
 	return 0
 }
@@ -244,7 +244,7 @@ func (n *meshNetwork) InboundPlaintextPort(proxy string) uint32 {
 // Recaptured implements Network: what ztunnel_outbound passes through is
 // still the pod's own connection.
 func (n *meshNetwork) Recaptured(proxy, listener string) bool {
-	return listener == hbone.ListenerZtunnelOutbound
+	return listener == hbonenames.ListenerZtunnelOutbound
 }
 
 // Name implements Network.

@@ -192,3 +192,12 @@ func Weighted(routes []metaroute.Route) *metaroute.Route {
 func reportUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {
 	metaroute.WarnUnsupported(ctx, r, "Envoy's generic_proxy", metaroute.FeatureTimeout|metaroute.FeatureRetries)
 }
+
+// DubboCodecName is the Envoy name of generic_proxy's Dubbo codec.
+const DubboCodecName = "envoy.generic_proxy.codecs.dubbo"
+
+// DubboInputs maps MetaRouter attributes onto generic_proxy's Dubbo codec:
+// the service interface is the request's host, the method its method. The
+// dubbo plugin and the meta-protocol plugin's Dubbo codec both route with
+// it; it is a function so no caller can change what the other sees.
+func DubboInputs() Inputs { return Inputs{Host: "interface", Method: "method"} }

@@ -38,7 +38,7 @@ const (
 // Envoy names of generic_proxy's Dubbo codec and of the router, which a
 // build must have for the plugin to choose generic_proxy.
 const (
-	CodecName  = "envoy.generic_proxy.codecs.dubbo"
+	CodecName  = genericproxy.DubboCodecName
 	RouterName = "envoy.filters.generic.router"
 )
 
@@ -47,9 +47,6 @@ const (
 	AttrInterface = "interface"
 	AttrMethod    = "method"
 )
-
-// Inputs maps MetaRouter attributes onto the Dubbo codec of generic_proxy.
-var Inputs = genericproxy.Inputs{Host: AttrInterface, Method: AttrMethod}
 
 // Plugin builds Dubbo filters. The zero value is not usable; call New.
 type Plugin struct {
@@ -176,7 +173,7 @@ func (p *Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, erro
 		return nil, plugin.Errorf(Name, w.Object, "WeightsNotImplemented",
 			"%s: route %q splits calls by weight, which Envoy's generic_proxy does not implement (every call would end in cluster_not_found), and the filter option is generic_proxy; use filter=auto (dubbo_proxy for such ports) or a single destination", w.Field, w.Name)
 	}
-	return p.authorize(ctx, genericproxy.RouteConfig(ctx, name, routes, Inputs))
+	return p.authorize(ctx, genericproxy.RouteConfig(ctx, name, routes, genericproxy.DubboInputs()))
 }
 
 // BuildNetworkFilters implements plugin.NetworkFilterBuilder.

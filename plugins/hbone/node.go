@@ -1,11 +1,9 @@
 package hbone
 
 import (
-	"fmt"
-	"strings"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
+	"github.com/aeraki-ng/aeraki/pkg/hbonenames"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
@@ -35,26 +33,14 @@ const (
 	MetadataLabels = "LABELS"
 )
 
-// ZtunnelID is the proxy id of the ztunnel on a node.
-func ZtunnelID(node string) string { return string(plugin.ProxyKindZtunnel) + "/" + node }
+// ZtunnelID is hbonenames.ZtunnelID: the proxy id of the ztunnel on a node.
+func ZtunnelID(node string) string { return hbonenames.ZtunnelID(node) }
 
-// WaypointID is the proxy id of a waypoint Gateway.
-func WaypointID(namespace, name string) string {
-	return string(plugin.ProxyKindWaypoint) + "/" + namespace + "/" + name
-}
+// WaypointID is hbonenames.WaypointID: the proxy id of a waypoint Gateway.
+func WaypointID(namespace, name string) string { return hbonenames.WaypointID(namespace, name) }
 
-// ParseID splits a proxy id into its kind and parts: [node] for a
-// ztunnel, [namespace, name] for a waypoint.
-func ParseID(id string) (plugin.ProxyKind, []string, error) {
-	parts := strings.Split(id, "/")
-	switch {
-	case len(parts) == 2 && parts[0] == string(plugin.ProxyKindZtunnel) && parts[1] != "":
-		return plugin.ProxyKindZtunnel, parts[1:], nil
-	case len(parts) == 3 && parts[0] == string(plugin.ProxyKindWaypoint) && parts[1] != "" && parts[2] != "":
-		return plugin.ProxyKindWaypoint, parts[1:], nil
-	}
-	return "", nil, fmt.Errorf("proxy id %q: write ztunnel/<node> or waypoint/<namespace>/<name>", id)
-}
+// ParseID is hbonenames.ParseID.
+func ParseID(id string) (plugin.ProxyKind, []string, error) { return hbonenames.ParseID(id) }
 
 // MatchNode implements plugin.ProxyBuilder with the convention above.
 func (p *Plugin) MatchNode(node *corev3.Node) (string, bool) {

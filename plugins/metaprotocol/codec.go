@@ -12,7 +12,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
-	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+	"github.com/aeraki-ng/aeraki/plugins/dubbo" // dubbo_proxy, which carries the Dubbo codec on builds without generic_proxy
 )
 
 // codec is how a port's traffic is parsed.
@@ -39,7 +39,7 @@ var stockCodecs = map[string]func(name string) codec{
 }
 
 func dubboCodec(name string) codec {
-	return codec{name: name, stock: xds.TypedConfig(dubbo.CodecName, &dubbocodecv3.DubboCodecConfig{}), inputs: dubbo.Inputs, dubbo: true}
+	return codec{name: name, stock: xds.TypedConfig(genericproxy.DubboCodecName, &dubbocodecv3.DubboCodecConfig{}), inputs: genericproxy.DubboInputs(), dubbo: true}
 }
 
 func http1Codec(name string) codec {

@@ -1,0 +1,44 @@
+package layering
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/aeraki-ng/aeraki/"
+
+// TestCoreImportsNoPlugin: the core (pkg/, internal/) never imports a
+// plugin, so a custom build chooses its plugins (aeraki.Main takes the
+// list) and tools such as aeraki trace read the names they share with a
+// plugin from a package both import (pkg/hbonenames). Only cmd/aeraki
+// and plugins/builtin assemble plugins; tests may use them.
+func TestCoreImportsNoPlugin(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for _, dir := range []string{"pkg", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				if strings.HasPrefix(p, module+"plugins/") {
+					rel, _ := filepath.Rel(root, path)
+					t.Errorf("%s imports %s: the core must not depend on a plugin; move what both need to a package under pkg/", rel, p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
