@@ -60,6 +60,9 @@ func Render(opts Options) (*Result, error) { return RenderContext(context.Backgr
 // loading stops between two reads or documents, translation between two
 // units.
 func RenderContext(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Model.Protocols == nil && opts.Registry != nil {
+		opts.Model.Protocols = opts.Registry // the plugins decide which protocol a port means
+	}
 	b := model.NewBuilder(opts.Model)
 	diags, err := file.LoadPaths(ctx, opts.Paths, opts.Recursive, b, opts.File)
 	if err != nil {

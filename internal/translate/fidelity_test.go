@@ -44,7 +44,7 @@ func genericFilter(ctx *plugin.BuildContext, split bool) []*listenerv3.Filter {
 		c.Weight, r.Destinations[0].Weight = 50, 50
 		r.Destinations = append(r.Destinations, c)
 	}
-	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), []metaroute.Route{r}, dubbo.Inputs)
+	rc := genericproxy.RouteConfig(ctx, ctx.StatPrefix(), []metaroute.Route{r}, genericproxy.DubboInputs())
 	return []*listenerv3.Filter{genericproxy.Filter(ctx.StatPrefix(), xds.TypedConfig(dubbo.CodecName, &dubbocodecv3.DubboCodecConfig{}), rc)}
 }
 

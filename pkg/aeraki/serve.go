@@ -111,6 +111,7 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	if err := e.registry.Configure(f.mesh.pluginOptions); err != nil {
 		return err
 	}
+	f.mesh.model.Protocols = e.registry // the plugins decide which protocol a port means
 	targets, cat, err := f.mesh.builds()
 	if err != nil {
 		return err

@@ -39,6 +39,10 @@ type Options struct {
 	// itself. Default DefaultWaypointClass. Gateways of class
 	// istio-waypoint are waypoints too, served by istiod.
 	WaypointClass string
+	// Protocols decides which protocol a port's appProtocol and name
+	// mean (DetectProtocolWith): the plugin registry. Nil: the first name
+	// either spells.
+	Protocols ProtocolClaims
 }
 
 func (o Options) withDefaults() Options {

@@ -8,7 +8,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
-func serviceFromK8s(o *corev1.Service, origin Origin, suffix string) *Service {
+func serviceFromK8s(o *corev1.Service, origin Origin, suffix string, claims ProtocolClaims) *Service {
 	svc := &Service{
 		Ref:       ObjectRef{Kind: "Service", Namespace: o.Namespace, Name: o.Name},
 		Origin:    origin,
@@ -39,7 +39,7 @@ func serviceFromK8s(o *corev1.Service, origin Origin, suffix string) *Service {
 			TargetPort:     targetPortNumber(p.TargetPort, p.Port),
 			TargetPortName: p.TargetPort.StrVal,
 			AppProtocol:    app,
-			ProtocolInfo:   DetectProtocol(p.Name, app),
+			ProtocolInfo:   DetectProtocolWith(claims, p.Name, app),
 		}
 		svc.Ports = append(svc.Ports, port)
 	}
@@ -47,7 +47,7 @@ func serviceFromK8s(o *corev1.Service, origin Origin, suffix string) *Service {
 	return svc
 }
 
-func servicesFromServiceEntry(o *networkingv1.ServiceEntry, origin Origin) []*Service {
+func servicesFromServiceEntry(o *networkingv1.ServiceEntry, origin Origin, claims ProtocolClaims) []*Service {
 	var out []*Service
 	var selector map[string]string
 	if ws := o.Spec.GetWorkloadSelector(); ws != nil {
@@ -72,10 +72,7 @@ func servicesFromServiceEntry(o *networkingv1.ServiceEntry, origin Origin) []*Se
 			}
 		}
 		for _, p := range o.Spec.Ports {
-			info := DetectProtocol(p.Name, "")
-			if info.Protocol == ProtocolUnknown {
-				info = DetectProtocol(p.Protocol, "")
-			}
+			info := serviceEntryProtocol(claims, p.Name, p.Protocol)
 			tp := p.TargetPort
 			if tp == 0 {
 				tp = p.Number
@@ -234,4 +231,15 @@ func ptrString(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// serviceEntryProtocol is the protocol of a ServiceEntry port. Its
+// protocol field is Istio's word for it: HTTP, HTTP2 and GRPC ports are
+// HTTP whatever their name. For TCP (or unset) the name may say more
+// ("tcp-dubbo"), as on a Kubernetes Service.
+func serviceEntryProtocol(claims ProtocolClaims, name, protocol string) ProtocolInfo {
+	if p := detect(nil, source{"protocol", protocol}); p.Protocol == ProtocolHTTP {
+		return p
+	}
+	return detect(claims, source{"name", name}, source{"protocol", protocol})
 }

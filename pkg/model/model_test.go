@@ -11,7 +11,15 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
+// claimSet stands for a registry claiming these names and every meta-protocol.
+type claimSet map[model.Protocol]bool
+
+func (c claimSet) ClaimsProtocol(p model.ProtocolInfo) bool { return p.Meta || c[p.Protocol] }
+
+// TestDetectProtocol: names are parsed lexically and the claims decide;
+// the model knows no plugin's protocol.
 func TestDetectProtocol(t *testing.T) {
+	claims := claimSet{"dubbo": true, "thrift": true, "redis": true, "awesomerpc": true}
 	for _, c := range []struct {
 		name, app string
 		want      model.Protocol
@@ -34,11 +42,28 @@ func TestDetectProtocol(t *testing.T) {
 		{"web", "metaprotocol-trpc", "trpc", true, "appProtocol"},
 		{"web", "kubernetes.io/h2c", "http", false, "appProtocol"},
 		{"tcp-dubbo", "unknown-thing", "dubbo", false, "name"},
+		{"tcp-awesomerpc", "", "awesomerpc", false, "name"},
+		{"awesomerpc-v1", "", "awesomerpc", false, "name"},
+		{"tcp", "awesomerpc", "awesomerpc", false, "appProtocol"},
+		{"tcp-metaprotocol-awesomerpc", "", "awesomerpc", true, "name"},
+		{"tcp-echo", "", "tcp", false, "name"},
+		{"echo", "", "", false, ""},
+		{"tcp-dubbo", "example.com/custom", "dubbo", false, "name"},
 	} {
-		got := model.DetectProtocol(c.name, c.app)
+		got := model.DetectProtocolWith(claims, c.name, c.app)
 		if got.Protocol != c.want || got.Meta != c.meta || got.Source != c.source {
 			t.Errorf("DetectProtocol(%q, %q) = %+v, want %q meta=%v from %q", c.name, c.app, got, c.want, c.meta, c.source)
 		}
+	}
+}
+
+// Without claims the first name spelled wins.
+func TestDetectProtocolWithoutClaims(t *testing.T) {
+	if got := model.DetectProtocol("tcp-echo", "awesomerpc"); got.Protocol != "awesomerpc" || got.Source != "appProtocol" {
+		t.Errorf("got %+v", got)
+	}
+	if got := model.DetectProtocol("tcp-echo", ""); got.Protocol != "echo" {
+		t.Errorf("got %+v", got)
 	}
 }
 

@@ -280,13 +280,13 @@ func (s *Snapshot) index(entries []*entry) {
 
 	for _, e := range k8sServices {
 		o := e.obj.(*corev1.Service)
-		svc := serviceFromK8s(o, e.origin, s.opts.DomainSuffix)
+		svc := serviceFromK8s(o, e.origin, s.opts.DomainSuffix, s.opts.Protocols)
 		s.addService(svc)
 		s.setEndpoints(svc, s.k8sEndpoints(svc, slices[o.Namespace+"/"+o.Name]))
 	}
 	for _, e := range ses {
 		o := e.obj.(*networkingv1.ServiceEntry)
-		for _, svc := range servicesFromServiceEntry(o, e.origin) {
+		for _, svc := range servicesFromServiceEntry(o, e.origin, s.opts.Protocols) {
 			s.addService(svc)
 			s.setEndpoints(svc, s.serviceEntryEndpoints(svc, o))
 		}

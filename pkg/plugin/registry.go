@@ -88,6 +88,17 @@ func (r *Registry) ForPort(p *model.Port) Plugin {
 	return nil
 }
 
+// ClaimsProtocol implements model.ProtocolClaims: whether a registered
+// plugin owns ports of p. Build snapshots with the registry as
+// model.Options.Protocols so a port's appProtocol or name means the
+// protocol a plugin of this binary claims.
+func (r *Registry) ClaimsProtocol(p model.ProtocolInfo) bool {
+	if _, ok := r.byProtocol[p.Protocol]; ok {
+		return true
+	}
+	return p.Meta && r.anyMeta != nil
+}
+
 // Configure hands each Configurable plugin its options. options maps
 // "<plugin>.<key>" to a value; a key addressed to an unknown plugin or to
 // a plugin that takes no options is an error. A plugin no option is

@@ -117,7 +117,7 @@ func newKit(p plugin.Plugin, opts Options) (*kit, error) {
 	if err := reg.Configure(prefixed(p.Name(), opts.PluginOptions)); err != nil {
 		return nil, err
 	}
-	port := &model.Port{Name: opts.PortName, ProtocolInfo: model.DetectProtocol(opts.PortName, "")}
+	port := &model.Port{Name: opts.PortName, ProtocolInfo: model.DetectProtocolWith(reg, opts.PortName, "")}
 	if o := reg.ForPort(port); o == nil || o.Name() != p.Name() {
 		return nil, fmt.Errorf("port %q (protocol %q) is not claimed by plugin %q: set Options.PortName or Options.Protocol", opts.PortName, port.Protocol, p.Name())
 	}
@@ -146,7 +146,7 @@ type result struct {
 // translateScenario runs the whole pipeline once on a fresh translator.
 func (k *kit) translateScenario(t *testing.T, sc scenario) *result {
 	t.Helper()
-	b := model.NewBuilder(model.Options{})
+	b := model.NewBuilder(model.Options{Protocols: k.reg})
 	for _, d := range file.LoadBytes("scenario.yaml", []byte(k.mesh()+"\n---\n"+sc.router+"\n---\n"+k.opts.Manifests), b, file.Options{DefaultNamespace: Namespace}) {
 		if d.Severity == model.SeverityError {
 			t.Fatalf("plugintest scenario input is invalid (is Options.Manifests valid YAML?): %s", d)
