@@ -13,8 +13,11 @@
 //	  protocol: awesomerpc
 //	  codec: awesomerpc.codec.v1.CodecConfig
 //
-// Service ports named tcp-metaprotocol-awesomerpc (or with appProtocol
-// metaprotocol-awesomerpc) are the plugin's. MetaRouter attributes map to
+// The plugin claims the protocol name "awesomerpc", so the ports aeraki
+// gives it are named tcp-awesomerpc (or awesomerpc, awesomerpc-<suffix>),
+// or have appProtocol: awesomerpc; Aeraki's tcp-metaprotocol-awesomerpc
+// works too. No list in aeraki names the protocol: the plugin registry
+// decides which plugin owns a name. MetaRouter attributes map to
 // the codec: "service" and "method" are the call's service and method,
 // every other attribute is a property of the call.
 //

@@ -10,6 +10,7 @@ import (
 	"example.com/awesomerpc"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/plugin/plugintest"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 const applicationProtocol = `apiVersion: metaprotocol.aeraki.io/v1alpha1
@@ -32,7 +33,44 @@ func targets(t *testing.T, codec string) plugin.Targets {
 // TestConformance runs aeraki's conformance kit on the plugin, for
 // proxies running the AwesomeRPC build.
 func TestConformance(t *testing.T) {
-	plugintest.Run(t, awesomerpc.New(), plugintest.Options{Manifests: applicationProtocol, Targets: targets(t, "awesomerpc.codec.v1.CodecConfig")})
+	for _, port := range []string{"tcp-awesomerpc", "tcp-metaprotocol-awesomerpc"} {
+		t.Run(port, func(t *testing.T) {
+			plugintest.Run(t, awesomerpc.New(), plugintest.Options{PortName: port, Manifests: applicationProtocol, Targets: targets(t, "awesomerpc.codec.v1.CodecConfig")})
+		})
+	}
+}
+
+// TestClaimsItsProtocolName: next to every builtin plugin, the plugin owns
+// ports named tcp-awesomerpc or with appProtocol awesomerpc (which wins
+// over a name another plugin claims), and Aeraki's
+// tcp-metaprotocol-awesomerpc; a port named for no plugin stays unowned.
+func TestClaimsItsProtocolName(t *testing.T) {
+	reg, err := plugin.NewRegistry(builtin.With(awesomerpc.New())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := plugintest.SnapshotWith(t, reg, `apiVersion: v1
+kind: Service
+metadata: {name: greeter}
+spec:
+  ports:
+  - {name: tcp-awesomerpc, port: 7001}
+  - {name: tcp-dubbo, appProtocol: awesomerpc, port: 7002}
+  - {name: tcp-metaprotocol-awesomerpc, port: 7003}
+  - {name: awesomerpc-v2, port: 7004}
+  - {name: tcp-dubbo, port: 7005}
+  - {name: tcp-coolrpc, port: 7006}`)
+	svc := snap.View().Service("greeter.plugintest.svc.cluster.local")
+	want := map[uint32]string{7001: "awesomerpc", 7002: "awesomerpc", 7003: "awesomerpc", 7004: "awesomerpc", 7005: "dubbo", 7006: ""}
+	for _, port := range svc.Ports {
+		got := ""
+		if p := reg.ForPort(port); p != nil {
+			got = p.Name()
+		}
+		if got != want[port.Number] {
+			t.Errorf("port %d (%s, appProtocol %q, protocol %q): owned by %q, want %q", port.Number, port.Name, port.AppProtocol, port.Protocol, got, want[port.Number])
+		}
+	}
 }
 
 // TestStockBuildsStayAtL4: istio-proxy has neither generic_proxy nor the
@@ -55,7 +93,7 @@ const service = `apiVersion: v1
 kind: Service
 metadata: {name: greeter}
 spec:
-  ports: [{name: tcp-metaprotocol-awesomerpc, port: 7777}]
+  ports: [{name: tcp-awesomerpc, port: 7777}]
 ---
 apiVersion: metaprotocol.aeraki.io/v1alpha1
 kind: MetaRouter

@@ -16,9 +16,24 @@ import (
 // by ---), the way aeraki reads files, for a plugin's own unit tests.
 // Namespaced objects without a namespace go to namespace "plugintest". A
 // document aeraki would refuse fails the test.
+//
+// Without a registry, a port's protocol is the first name its appProtocol
+// or name spells; use SnapshotWith to have the plugins of a registry
+// decide, as aeraki does.
 func Snapshot(t testing.TB, manifests string) *model.Snapshot {
 	t.Helper()
-	b := model.NewBuilder(model.Options{})
+	return SnapshotWith(t, nil, manifests)
+}
+
+// SnapshotWith is Snapshot with the ports' protocols decided by reg (the
+// plugins of the binary under test), as aeraki decides them.
+func SnapshotWith(t testing.TB, reg *plugin.Registry, manifests string) *model.Snapshot {
+	t.Helper()
+	opts := model.Options{}
+	if reg != nil {
+		opts.Protocols = reg
+	}
+	b := model.NewBuilder(opts)
 	for _, d := range file.LoadBytes("manifests.yaml", []byte(manifests), b, file.Options{DefaultNamespace: Namespace}) {
 		if d.Severity == model.SeverityError {
 			t.Fatalf("plugintest.Snapshot: %s", d)
