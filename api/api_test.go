@@ -53,6 +53,7 @@ import (
 	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+	"github.com/aeraki-ng/aeraki/internal/testenv"
 )
 
 const modulePath = "github.com/aeraki-ng/aeraki"
@@ -93,27 +94,16 @@ func repoRoot(t *testing.T) string {
 	}
 }
 
-// corpusDir returns Aeraki's demo manifests: $AERAKI_CORPUS, else
-// ../shared/aeraki-corpus beside the repository (where CI puts shared/), else
-// shared/aeraki-corpus inside it. It skips the test when none exists.
+// corpusDir returns Aeraki's demo manifests (the compatibility corpus,
+// testenv.RequireCorpus: $AERAKI_CORPUS, else shared/aeraki-corpus beside
+// the checkout or a parent); without it the test fails saying so.
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	root := repoRoot(t)
-	candidates := []string{
-		os.Getenv("AERAKI_CORPUS"),
-		filepath.Join(root, "..", "shared", "aeraki-corpus"),
-		filepath.Join(root, "shared", "aeraki-corpus"),
+	dir := testenv.RequireCorpus(t)
+	if st, err := os.Stat(filepath.Join(dir, "aeraki-crd.yaml")); err != nil || st.IsDir() {
+		t.Fatalf("CORPUS INCOMPLETE: %s has no aeraki-crd.yaml; point %s at the corpus", dir, testenv.CorpusEnv)
 	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if st, err := os.Stat(filepath.Join(c, "aeraki-crd.yaml")); err == nil && !st.IsDir() {
-			return c
-		}
-	}
-	t.Skipf("Aeraki corpus not found (looked for aeraki-crd.yaml in %q); set AERAKI_CORPUS to its directory", candidates[1:])
-	return ""
+	return dir
 }
 
 // document is one YAML document of a manifest file, as JSON.

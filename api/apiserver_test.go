@@ -116,7 +116,7 @@ var ourKinds = map[string]string{
 }
 
 // TestCorpusAppliesToAPIServer applies every document of Aeraki's demo
-// manifests (../shared/aeraki-corpus, except Aeraki's own CRDs) with the
+// manifests (the compatibility corpus, except Aeraki's own CRDs) with the
 // real kubectl, one at a time and in file order, to an API server holding
 // crd/ and Istio's CRDs. Every MetaRouter, ApplicationProtocol,
 // RedisService, RedisDestination and DubboAuthorizationPolicy must be

@@ -7,7 +7,7 @@
 // source and needs to know nothing of Kubernetes: Run starts the cache, the
 // election and the source together, and stops them together. Every replica
 // watches, translates and serves xDS and MCP; only the leader writes status
-// (DESIGN.md §9). Losing the Lease stops the writes, not the serving, and
+// (docs/architecture.md, "Replicas"). Losing the Lease stops the writes, not the serving, and
 // the replica campaigns again.
 //
 // /ready needs no help from here: the server is ready once it published

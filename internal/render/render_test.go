@@ -86,7 +86,7 @@ type corpusCase struct {
 	errors    []string
 }
 
-// corpus documents what each folder of ../shared/aeraki-corpus renders to.
+// corpus documents what each folder of the compatibility corpus renders to.
 // Folders holding several alternative versions of one MetaRouter (v1, v2,
 // traffic split, ...) render the last one in file order, as kubectl apply
 // would leave it; the earlier ones are reported as replaced (warnings).
@@ -124,16 +124,11 @@ var corpus = map[string]corpusCase{
 	"metaprotocol-thrift/rate-limit-server":  {namespace: "meta-thrift"},
 }
 
-// corpusDir is the compatibility corpus, or skips the test saying so
-// loudly: the corpus checks are the project's evidence that Aeraki users'
-// manifests still work.
+// corpusDir is the compatibility corpus; without it the test fails
+// saying so (testenv.RequireCorpus).
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := testenv.CorpusDir()
-	if dir == "" {
-		t.Skipf("SKIPPED: Aeraki's compatibility corpus (shared/aeraki-corpus) was not found beside the checkout or its parents; set %s to its path to run the corpus checks", testenv.CorpusEnv)
-	}
-	return dir
+	return testenv.RequireCorpus(t)
 }
 
 // TestCorpusRenders renders every folder of Aeraki's demo manifests and

@@ -1,5 +1,5 @@
-// Package server is `aeraki serve`: the running control plane of
-// DESIGN.md §3. It takes snapshots from a source, has the translator turn
+// Package server is `aeraki serve`: the running control plane
+// (docs/architecture.md). It takes snapshots from a source, has the translator turn
 // them into config, and serves that config over gRPC on a TLS address
 // (15012) and a plaintext one (15010), each optional:
 //

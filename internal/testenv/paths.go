@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // ModulePath is the module whose root RepoRoot looks for.
@@ -137,4 +138,28 @@ func CorpusDir() string {
 			return ""
 		}
 	}
+}
+
+// CorpusOptOut is the value of $AERAKI_CORPUS that skips the corpus tests
+// on purpose (a checkout without the corpus).
+const CorpusOptOut = "none"
+
+// RequireCorpus returns the compatibility corpus directory. When it cannot
+// be found the test fails, saying where it looked and how to point at it:
+// a skip would pass unseen (go test prints nothing for skipped tests of a
+// passing package), and the corpus checks are the evidence that Aeraki
+// users' manifests still work. AERAKI_CORPUS=none skips them knowingly.
+func RequireCorpus(t testing.TB) string {
+	t.Helper()
+	if os.Getenv(CorpusEnv) == CorpusOptOut {
+		t.Skipf("SKIPPED: %s=%s: the compatibility corpus checks are off", CorpusEnv, CorpusOptOut)
+	}
+	dir := CorpusDir()
+	if dir == "" {
+		t.Fatalf("CORPUS ABSENT: Aeraki's compatibility corpus (shared/aeraki-corpus) is not beside the checkout or any parent directory; set %s to its path, or %s=%s to skip the corpus checks", CorpusEnv, CorpusEnv, CorpusOptOut)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("CORPUS ABSENT: %s=%q is not a directory; point it at the corpus, or set %s=%s to skip the corpus checks", CorpusEnv, dir, CorpusEnv, CorpusOptOut)
+	}
+	return dir
 }

@@ -19,7 +19,8 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/translate"
 )
 
-// Ports of aeraki serve, the ones istiod users expect (DESIGN.md §9).
+// Ports of aeraki serve, the ones istiod users expect (istiod's own: 15010
+// plaintext xDS, 15014 monitoring; docs/architecture.md).
 const (
 	xdsPort        = "15010"
 	monitoringPort = "15014"
