@@ -42,3 +42,41 @@ func TestCoreImportsNoPlugin(t *testing.T) {
 		}
 	}
 }
+
+// TestStandsAlone: README, docs and code comments never point outside the
+// repository (a design file or a shared folder beside it): the project's
+// own docs say what it does. Tests may locate the compatibility corpus
+// (internal/testenv.RequireCorpus), so test files are not checked.
+func TestStandsAlone(t *testing.T) {
+	root := filepath.Join("..", "..")
+	banned := []string{"../" + "shared", "DESIGN" + ".md"}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", ".cache", "bin", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, "_test.go") || !(strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".md")) {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range banned {
+			if strings.Contains(string(b), s) {
+				rel, _ := filepath.Rel(root, path)
+				t.Errorf("%s mentions %q: say it in the project's own docs (docs/architecture.md) instead", rel, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
