@@ -123,7 +123,7 @@ func rustZtunnel(view *model.View, src netip.Addr, dst netip.AddrPort) (*RustZtu
 	if err != nil {
 		return nil, fmt.Errorf("--ztunnel rust: waypoint %s/%s address %q: %v", wp.Namespace, wp.Name, addrs[0], err)
 	}
-	z.Waypoint = netip.AddrPortFrom(ip, hbone.PortHBONE)
+	z.Waypoint = netip.AddrPortFrom(ip, hbonenames.PortHBONE)
 	z.WaypointIdentities = []string{view.WaypointIdentity(wp)}
 	z.Pods = map[string]string{}
 	for _, p := range view.Workloads() {
