@@ -5,6 +5,7 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/hbonenames"
 	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -29,7 +30,7 @@ func istiodWaypoints(out *translate.Output, view *model.View, proxies map[string
 		if wp.ServedBy != model.ServedByIstiod {
 			continue
 		}
-		id := hbone.WaypointID(wp.Namespace, wp.Name)
+		id := hbonenames.WaypointID(wp.Namespace, wp.Name)
 		ours := map[string]bool{}
 		chains := patchedChains(out.EnvoyFilters, wp, ours)
 		proxies[id] = hbone.IstiodWaypointModel(view, wp, func(svc *model.Service, port *model.Port) ([]*listenerv3.Filter, *listenerv3.Filter) {

@@ -3,6 +3,7 @@ package translate_test
 import (
 	"context"
 	"fmt"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
-	"github.com/aeraki-ng/aeraki/pkg/aeraki"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
@@ -190,10 +190,7 @@ func (m propMesh) mutate(r *rand.Rand, universe []slot) string {
 
 func builtinTranslator(t testing.TB) *translate.Translator {
 	t.Helper()
-	plugins, err := aeraki.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugins := builtin.Plugins()
 	reg, err := plugin.NewRegistry(plugins...)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package xdsload_test
 import (
 	"bytes"
 	"context"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"net"
 	"net/http"
 	"sync"
@@ -56,7 +57,7 @@ func TestLoadClientAgainstServe(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- aeraki.Run(ctx, []string{"serve", "--config-dir", dir, "--plaintext-address", xds, "--tls-address", "off",
-			"--insecure-plaintext-proxies", "--pprof", "--debug-address", debug, "--monitoring-address", freeAddr(t)}, &stderr, &stderr)
+			"--insecure-plaintext-proxies", "--pprof", "--debug-address", debug, "--monitoring-address", freeAddr(t)}, &stderr, &stderr, builtin.Plugins()...)
 	}()
 	defer func() {
 		cancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestAgentCommand(t *testing.T) {
 	go func() {
 		done <- Run(ctx, []string{"agent", "--ca-address", ist.SecureXDSAddr, "--ca-server-name", "istiod.istio-system.svc",
 			"--ca-token-file", filepath.Join(files, "istio-token"), "--ca-root-cert-file", filepath.Join(files, "root-cert.pem"),
-			"--sds-socket", socket}, &bytes.Buffer{}, &stderr)
+			"--sds-socket", socket}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
 	}()
 	defer func() {
 		cancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -92,7 +93,7 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		start := time.Now()
 		go func() {
 			done <- Run(ctx, []string{"serve", "--kubeconfig", kubeconfig, "--plaintext-address", xds, "--debug-address", debug,
-				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json"}, &bytes.Buffer{}, &stderr)
+				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json"}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
 		}()
 		var ready time.Duration
 		for deadline := time.Now().Add(10 * time.Minute); ready == 0; time.Sleep(20 * time.Millisecond) {
