@@ -67,6 +67,34 @@ func exitWithin(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer, bound time.Dura
 	}
 }
 
+// waitReadingManifests waits until the child has read the first of
+// bigMesh's files (about 300 KB each), so it is past process start-up and
+// has installed its signal handling (Main does that before it runs a
+// command): a signal sent earlier gets the default action, which says
+// nothing about aeraki, and start-up under -race takes longer than any
+// fixed sleep. It reads the child's read count from /proc/<pid>/io and
+// falls back to a fixed wait where that file does not exist.
+func waitReadingManifests(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/io", cmd.Process.Pid)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			time.Sleep(300 * time.Millisecond)
+			return
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var n int64
+			if _, err := fmt.Sscanf(line, "rchar: %d", &n); err == nil && n > 128<<10 {
+				return
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("aeraki %v read no manifests within 60s", cmd.Args[1:])
+}
+
 // bigMesh writes n Dubbo services (a few seconds of loading and minutes
 // of rendering on a laptop) into a temporary directory.
 func bigMesh(t *testing.T, n int) string {
@@ -105,6 +133,7 @@ func TestRenderStopsOnSignal(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd, stdout, stderr := aerakiProcess(t, "render", "-f", dir)
+			waitReadingManifests(t, cmd)
 			time.Sleep(c.after)
 			if err := cmd.Process.Signal(c.sig); err != nil {
 				t.Fatal(err)
@@ -142,7 +171,8 @@ func TestServeStopsOnSignal(t *testing.T) {
 			if c.ready {
 				waitReady(t, debug, stderr)
 			} else {
-				time.Sleep(300 * time.Millisecond)
+				waitReadingManifests(t, cmd)
+				time.Sleep(100 * time.Millisecond)
 			}
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
