@@ -162,6 +162,7 @@ func firstGeneration(b *testing.B, log string) time.Duration {
 		if !strings.Contains(line, `"config generated"`) || !strings.Contains(line, `"generation":1,`) {
 			continue
 		}
+		b.Logf("aeraki: %s", line)
 		m := map[string]any{}
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			b.Fatalf("aeraki's log line %s: %v", line, err)
