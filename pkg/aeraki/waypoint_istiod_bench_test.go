@@ -23,6 +23,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -52,7 +53,7 @@ var gvrGateway = schema.GroupVersionResource{Group: "gateway.networking.k8s.io",
 // for the same mesh, on the real kube-apiserver and the real istiod in
 // ambient mode (internal/testenv). The benchmark loads N Services with a
 // Dubbo port (tcp-dubbo 20880), a DestinationRule with subsets v1 and v2,
-// two Pods (v1, v2, Running with an IP) and an EndpointSlice each, into
+// two Pods (v1, v2, Running with an IP, captured by istio-cni) and an EndpointSlice each, into
 // one ambient namespace whose istio.io/use-waypoint label binds them all
 // to a waypoint, with two waypoint Gateways (status.addresses written as
 // istiod's or aeraki's controller would), their Services and istiod's
@@ -254,7 +255,11 @@ func loadWaypointMesh(b *testing.B, dyn dynamic.Interface, n int) {
 					pod := fmt.Sprintf("%s-v%d", name, v+1)
 					ip := fmt.Sprintf("10.%d.%d.%d", 128+v, i>>8&255, i&255)
 					create(gvrPod, benchNS, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": pod,
-						"labels": map[string]any{"app": name, "version": fmt.Sprintf("v%d", v+1)}},
+						"labels": map[string]any{"app": name, "version": fmt.Sprintf("v%d", v+1)},
+						// What istio-cni writes on a captured pod: istiod then sends
+						// HBONE endpoints (pilot/pkg/serviceregistry/ambient/workloads.go,
+						// setTunnelProtocol), as to a real ambient mesh.
+						"annotations": map[string]any{"ambient.istio.io/redirection": "enabled"}},
 						"spec": map[string]any{"nodeName": fmt.Sprintf("node-%d", i%10), "containers": []any{map[string]any{"name": "app", "image": "dubbo", "ports": []any{map[string]any{"containerPort": int64(20880)}}}}}},
 						running(ip))
 					endpoints = append(endpoints, map[string]any{"addresses": []any{ip}, "conditions": map[string]any{"ready": true},
@@ -365,6 +370,26 @@ func (a *wpAnswer) describe() string {
 	fmt.Fprintf(&sb, "\n  %d load assignments, %d endpoints", len(a.loads), eps)
 	if len(a.loads) > 0 {
 		fmt.Fprintf(&sb, "; e.g. %s (%d B)", a.loads[0].GetClusterName(), proto.Size(a.loads[0]))
+	}
+	// One service's chain, clusters and load assignments in full, to
+	// compare field by field.
+	const one = "svc-00000."
+	for _, l := range a.listeners {
+		for _, fc := range l.GetFilterChains() {
+			if strings.Contains(fc.GetName(), one) {
+				fmt.Fprintf(&sb, "\n  chain: %s", protojson.Format(fc))
+			}
+		}
+	}
+	for _, c := range a.clusters {
+		if strings.Contains(c.GetName(), one) {
+			fmt.Fprintf(&sb, "\n  cluster: %s", protojson.Format(c))
+		}
+	}
+	for _, la := range a.loads {
+		if strings.Contains(la.GetClusterName(), one) {
+			fmt.Fprintf(&sb, "\n  load assignment: %s", protojson.Format(la))
+		}
 	}
 	return sb.String()
 }
