@@ -32,8 +32,9 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
+	"github.com/aeraki-ng/aeraki/pkg/hbonenames"
 	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
-	"github.com/aeraki-ng/aeraki/plugins/hbone"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // The namespace of the side-by-side mesh and its two waypoints: istiod's
@@ -103,7 +104,7 @@ func BenchmarkWaypointVsIstiod(b *testing.B) {
 	go func() {
 		done <- Run(ctx, []string{"serve", "--kubeconfig", kubeconfig, "--plaintext-address", xdsAddr, "--debug-address", debug,
 			"--monitoring-address", freeAddr(b), "--tls-address", "off", "--insecure-plaintext-proxies",
-			"--waypoint-controller=false", "--log-format", "json"}, &bytes.Buffer{}, &stderr)
+			"--waypoint-controller=false", "--log-format", "json"}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
 	}()
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get("http://" + debug + "/ready"); err == nil {
@@ -119,7 +120,7 @@ func BenchmarkWaypointVsIstiod(b *testing.B) {
 	}
 	var ours, theirs *wpAnswer
 	for range b.N {
-		ours = askWaypoint(b, xdsAddr, &corev3.Node{Id: hbone.WaypointID(benchNS, benchAerakiWP)}, n)
+		ours = askWaypoint(b, xdsAddr, &corev3.Node{Id: hbonenames.WaypointID(benchNS, benchAerakiWP)}, n)
 	}
 	cancel()
 	<-done
