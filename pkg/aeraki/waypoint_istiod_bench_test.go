@@ -54,9 +54,9 @@ var gvrGateway = schema.GroupVersionResource{Group: "gateway.networking.k8s.io",
 // for the same mesh, on the real kube-apiserver and the real istiod in
 // ambient mode (internal/testenv). The benchmark loads N Services with a
 // Dubbo port (tcp-dubbo 20880), a DestinationRule with subsets v1 and v2,
-// two Pods (v1, v2, Running with an IP, captured by istio-cni) and an EndpointSlice each, into
-// one ambient namespace whose istio.io/use-waypoint label binds them all
-// to a waypoint, with two waypoint Gateways (status.addresses written as
+// two Pods (v1, v2, Running with an IP, captured by istio-cni) and an
+// EndpointSlice each, into one ambient namespace whose
+// istio.io/use-waypoint label binds them all to a waypoint, with two waypoint Gateways (status.addresses written as
 // istiod's or aeraki's controller would), their Services and istiod's
 // waypoint Pod.
 //
@@ -69,8 +69,11 @@ var gvrGateway = schema.GroupVersionResource{Group: "gateway.networking.k8s.io",
 // as istiod's waypoint Pod (waypoint~<ip>~<pod>.<ns>~<ns>.svc.cluster.local)
 // asks the same. Reported per server: ms from the first request to the
 // last of the three answers, and the bytes of each answer (the marshalled
-// DiscoveryResponse), and the ratios aeraki/istiod. Names and types of
-// what each sent are logged (-v). Slow, so only when asked:
+// DiscoveryResponse); aeraki's first generation (the whole mesh, from its
+// "config generated" log: aeraki builds ahead, istiod on request); the
+// ratios aeraki/istiod of bytes, of the answer, and of generation plus
+// answer (build-ratio). Names and types of what each sent are logged
+// (-v). Slow, so only when asked:
 //
 //	AERAKI_BENCH_ISTIOD=1000 KUBEBUILDER_ASSETS=$PWD/.cache/bin \
 //	  go test ./pkg/aeraki -run '^$' -bench WaypointVsIstiod -benchtime 1x -v
