@@ -3,8 +3,6 @@ package translate
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -175,7 +173,7 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 	}
 	groups := map[string]*group{}
 	for _, u := range units {
-		if u.Role != plugin.RoleWaypoint || u.Skipped || !u.IstiodWaypoint() {
+		if u.Skipped || !u.IstiodWaypoint() {
 			continue
 		}
 		k := u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname
@@ -191,20 +189,14 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 		if ctx.Err() != nil {
 			return nil
 		}
-		sort.Slice(g.units, func(i, j int) bool { return g.units[i].Port.Number < g.units[j].Port.Number })
 		name := envoyFilterName("waypoint-"+g.wp.Name, g.svc.Hostname)
-		key := g.wp.Namespace + "/" + name
-		if a := prev[key]; a != nil && slices.Equal(a.units, g.units) {
-			next[key] = a
-			out = append(out, a.ef)
-			continue
-		}
-		ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
-		ef.Spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
-		ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
-		ef.Revision = envoyFilterRevision(ef)
-		next[key] = &assembled{units: g.units, ef: ef}
-		out = append(out, ef)
+		out = append(out, reuseAssembled(prev, next, g.wp.Namespace, name, g.units, func() *EnvoyFilter {
+			ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
+			ef.Spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
+			ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
+			ef.Revision = envoyFilterRevision(ef)
+			return ef
+		}))
 	}
 	return out
 }

@@ -73,6 +73,21 @@ type assembled struct {
 	ef    *EnvoyFilter
 }
 
+// reuseAssembled returns the EnvoyFilter ns/name of units (sorted here by
+// port): the previous translation's when prev assembled it from the same
+// units, else a new one from build. Either way next records it.
+func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
+	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+	key := ns + "/" + name
+	if a := prev[key]; a != nil && slices.Equal(a.units, units) {
+		next[key] = a
+		return a.ef
+	}
+	a := &assembled{units: units, ef: build()}
+	next[key] = a
+	return a.ef
+}
+
 // sidecarEnvoyFilters assembles, for every service with plugin-built
 // ports, one outbound EnvoyFilter in the root namespace that patches every
 // sidecar's listener for the service, and one inbound EnvoyFilter in the
@@ -106,24 +121,13 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	root := snap.Options().RootNamespace
 	var out []*EnvoyFilter
 	next := make(map[string]*assembled, len(prev))
-	reuse := func(ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
-		sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
-		key := ns + "/" + name
-		if a := prev[key]; a != nil && slices.Equal(a.units, units) {
-			next[key] = a
-			return a.ef
-		}
-		a := &assembled{units: units, ef: build()}
-		next[key] = a
-		return a.ef
-	}
 	for _, g := range groups {
 		if ctx.Err() != nil {
 			return nil, prev, nil // the caller reports ctx's error
 		}
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
-			out = append(out, reuse(root, name, g.outbound, func() *EnvoyFilter {
+			out = append(out, reuseAssembled(prev, next, root, name, g.outbound, func() *EnvoyFilter {
 				return assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
 			}))
 		}
@@ -131,7 +135,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 		// (external endpoints) has no sidecars of its own to patch.
 		if len(g.inbound) > 0 && len(g.svc.Selector) > 0 {
 			name := envoyFilterName("inbound", g.svc.Hostname)
-			out = append(out, reuse(g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
+			out = append(out, reuseAssembled(prev, next, g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
 				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
 				return assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
 			}))
