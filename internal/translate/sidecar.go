@@ -92,7 +92,8 @@ func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*
 // ports, one outbound EnvoyFilter in the root namespace that patches every
 // sidecar's listener for the service, and one inbound EnvoyFilter in the
 // service's namespace that patches the virtualInbound chain of the pods
-// the service selects. prev is the previous translation's assembly; the
+// the service selects, in no order (the caller sorts them with the
+// waypoints' ones). prev is the previous translation's assembly; the
 // returned map is this one's.
 func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled, []model.Diagnostic) {
 	type group struct {
@@ -141,7 +142,6 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			}))
 		}
 	}
-	sortEnvoyFilters(out)
 	return out, next, diags
 }
 
