@@ -83,9 +83,11 @@ func (c *unitCache) units() map[string]*unit {
 // waypoint has its own); and "|<profile>" appended when the chain is built
 // for another build than its role's own.
 func keyFor(role plugin.Role, host string, port uint32, waypoint model.ObjectRef, p, roleProfile *profile.Profile) string {
-	key := UnitKey(role, host, port)
+	var key string
 	if role == plugin.RoleWaypoint {
 		key = WaypointUnitKey(waypoint, host, port)
+	} else {
+		key = UnitKey(role, host, port)
 	}
 	if p != roleProfile {
 		key += "|" + p.Name
