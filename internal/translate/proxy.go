@@ -161,8 +161,9 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 			return plugin.L7Chain{}, false
 		}
 		chainUnits := []*unit{u}
-		chain := plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}
+		var chain plugin.L7Chain // only for a unit that is not skipped
 		if !u.Skipped {
+			chain = plugin.L7Chain{Plugin: u.Plugin, Filters: u.Filters, RouteConfig: u.RouteConfig, FailedClosed: u.FailedClosed, PatchCluster: chainPatcher(u.ClusterPatches)}
 			for i := range u.Callers {
 				c := u.Callers[i]
 				v := pb.unit(req, &c)
