@@ -101,9 +101,10 @@ func policiesFor(ctx *plugin.BuildContext) []*dubbov1alpha1.DubboAuthorizationPo
 // chains of caller classes never report: the default chain reports for
 // the port.
 func compileAuthz(ctx *plugin.BuildContext, report bool) *authzPlan {
-	plan := compileAuthzFor(ctx, knowledgeFor(ctx), report && ctx.Caller == nil)
+	classes := callerClasses(ctx)
+	plan := compileAuthzFor(ctx, knowledgeFor(ctx, classes), report && ctx.Caller == nil)
 	if report {
-		tooManyCallers(ctx, plan)
+		tooManyCallers(ctx, plan, classes)
 	}
 	return plan
 }

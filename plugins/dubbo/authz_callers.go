@@ -85,9 +85,9 @@ func callerClasses(ctx *plugin.BuildContext) []plugin.Caller {
 }
 
 // tooManyCallers reports a port whose policies name more caller classes
-// than MaxCallerClasses.
-func tooManyCallers(ctx *plugin.BuildContext, plan *authzPlan) {
-	if !ctx.ByCaller || ctx.Caller != nil || !plan.inexact || len(callerClasses(ctx)) > 0 {
+// than MaxCallerClasses; classes are callerClasses(ctx).
+func tooManyCallers(ctx *plugin.BuildContext, plan *authzPlan, classes []plugin.Caller) {
+	if !ctx.ByCaller || ctx.Caller != nil || !plan.inexact || len(classes) > 0 {
 		return
 	}
 	for _, ref := range plan.policies {
@@ -119,10 +119,9 @@ type callerKnowledge struct {
 	namespaces map[string]bool // namespaces with a class of their own
 }
 
-// knowledgeFor is what ctx's chain knows about its callers, or nil when
-// it serves every caller.
-func knowledgeFor(ctx *plugin.BuildContext) *callerKnowledge {
-	classes := callerClasses(ctx)
+// knowledgeFor is what ctx's chain knows about its callers, given the
+// port's classes (callerClasses(ctx)), or nil when it serves every caller.
+func knowledgeFor(ctx *plugin.BuildContext, classes []plugin.Caller) *callerKnowledge {
 	if len(classes) == 0 {
 		return nil
 	}
