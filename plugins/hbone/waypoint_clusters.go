@@ -9,7 +9,6 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -46,7 +45,7 @@ func (c *vipClusters) add(host string, port uint32, subset string) string {
 // would find no cluster.
 func (c *vipClusters) addReferenced(svc *model.Service, filters []*listenerv3.Filter) {
 	for _, f := range filters {
-		for _, name := range referencedClusters(f) {
+		for _, name := range xds.ReferencedClusters(f) {
 			if name == plugin.ClusterBlackHole {
 				continue // every waypoint has it: where denied calls go
 			}
@@ -74,9 +73,6 @@ func parseVIPCluster(name string) (vipKey, bool) {
 	}
 	return vipKey{name: name, host: parts[3], port: uint32(port), subset: parts[2]}, true
 }
-
-// referencedClusters finds the cluster names anywhere in m (xds.ReferencedClusters).
-func referencedClusters(m proto.Message) []string { return xds.ReferencedClusters(m) }
 
 // allClusters lists the waypoint's clusters, sorted by name, and the EDS
 // resources of the inbound-vip ones.

@@ -124,7 +124,7 @@ func TestWaypoint_PortNoPluginOwnsIsTCP(t *testing.T) {
 	if len(c.GetFilters()) != 1 || c.GetFilters()[0].GetName() != filterTCPProxy {
 		t.Fatalf("want tcp_proxy, got %v", c.GetFilters())
 	}
-	if got := referencedClusters(c.GetFilters()[0]); len(got) != 1 || got[0] != "inbound-vip|20880||svc.ns.svc.cluster.local" {
+	if got := xds.ReferencedClusters(c.GetFilters()[0]); len(got) != 1 || got[0] != "inbound-vip|20880||svc.ns.svc.cluster.local" {
 		t.Fatalf("tcp_proxy cluster %v", got)
 	}
 }
