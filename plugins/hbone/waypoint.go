@@ -5,6 +5,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	networkinputv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/matching/common_inputs/network/v3"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -141,18 +142,13 @@ func (w *waypoint) portChain(svc *model.Service, port *model.Port) *wpPort {
 	return out
 }
 
-// filterStateInput is the config type of Envoy's
-// envoy.matching.inputs.filter_state network input, which picks chains by
-// caller.
-const filterStateInput = "envoy.extensions.matching.common_inputs.network.v3.FilterStateInput"
-
 // PicksByCaller reports whether a waypoint running build picks its
 // chains by the caller's identity (L7Request.ByCaller): it needs the
-// filter-state matching input (upstream Envoy has it; istio-proxy's
-// extension list does not), else plugins build one chain per port and
-// report what it cannot enforce.
+// filter-state matching input inputPeerPrincipal configures (upstream
+// Envoy has it; istio-proxy's extension list does not), else plugins
+// build one chain per port and report what it cannot enforce.
 func PicksByCaller(build *profile.Profile) bool {
-	return build.HasType(filterStateInput)
+	return build.HasType(string((&networkinputv3.FilterStateInput{}).ProtoReflect().Descriptor().FullName()))
 }
 
 // l7Chain is a protocol plugin's chain, or a deny chain when it failed.
