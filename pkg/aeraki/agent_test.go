@@ -30,18 +30,14 @@ func TestAgentCommand(t *testing.T) {
 	testenv.RequireIstiod(t)
 	cfg, kubeconfig := testenv.StartKube(t, testenv.IstioCRDDir())
 	ist := testenv.StartIstiod(t, testenv.IstiodOptions{Kubeconfig: kubeconfig, CA: true})
-	files := t.TempDir()
-	write(t, files, "istio-token", testenv.ServiceAccountToken(t, cfg, "demo", "waypoint", testenv.IstioCAAudience, time.Hour))
-	write(t, files, "root-cert.pem", string(ist.RootCert(t, "istio-system")))
+	ca := caFlags(t, cfg, ist, "demo", "waypoint")
 	socket := filepath.Join(t.TempDir(), "socket")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"agent", "--ca-address", ist.SecureXDSAddr, "--ca-server-name", "istiod.istio-system.svc",
-			"--ca-token-file", filepath.Join(files, "istio-token"), "--ca-root-cert-file", filepath.Join(files, "root-cert.pem"),
-			"--sds-socket", socket}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
+		done <- Run(ctx, append([]string{"agent", "--sds-socket", socket}, ca...), &bytes.Buffer{}, &stderr, builtin.Plugins()...)
 	}()
 	defer func() {
 		cancel()

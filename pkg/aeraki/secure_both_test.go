@@ -2,10 +2,8 @@ package aeraki
 
 import (
 	"crypto/tls"
-	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
 )
@@ -20,16 +18,12 @@ func TestBothCertificateSources(t *testing.T) {
 	testenv.RequireIstiod(t)
 	cfg, kubeconfig := testenv.StartKube(t, testenv.IstioCRDDir())
 	ist := testenv.StartIstiod(t, testenv.IstiodOptions{Kubeconfig: kubeconfig, CA: true})
-	files := t.TempDir()
-	write(t, files, "istio-token", testenv.ServiceAccountToken(t, cfg, "istio-system", "aeraki", testenv.IstioCAAudience, time.Hour))
-	write(t, files, "root-cert.pem", string(ist.RootCert(t, "istio-system")))
 	secret := t.TempDir()
 	issuer := testenv.NewCA(t, "cert-manager issuer")
 	issuer.WriteSecretDir(t, secret, issuer.Issue(t, aerakiDNS))
 	tlsAddr := freeAddr(t)
-	serve(t, "--config-dir", t.TempDir(), "--tls-address", tlsAddr, "--tls-cert-dir", secret,
-		"--ca-address", ist.SecureXDSAddr, "--ca-server-name", "istiod.istio-system.svc",
-		"--ca-token-file", filepath.Join(files, "istio-token"), "--ca-root-cert-file", filepath.Join(files, "root-cert.pem"))
+	serve(t, append([]string{"--config-dir", t.TempDir(), "--tls-address", tlsAddr, "--tls-cert-dir", secret},
+		caFlags(t, cfg, ist, "istio-system", "aeraki")...)...)
 
 	presented := func(sni string) (dns, uris []string) {
 		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // only reads what is presented

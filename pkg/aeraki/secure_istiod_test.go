@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
 )
@@ -84,6 +85,19 @@ func write(t *testing.T, dir, name, content string) {
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// caFlags mounts what a pod running as ns/sa reads to get its identity
+// from ist's CA (the projected token, audience istio-ca, and the mesh
+// root from the istio-ca-root-cert ConfigMap) and returns the --ca-*
+// flags of aeraki serve and aeraki agent that read them.
+func caFlags(t *testing.T, cfg *rest.Config, ist *testenv.Istiod, ns, sa string) []string {
+	t.Helper()
+	files := t.TempDir()
+	write(t, files, "istio-token", testenv.ServiceAccountToken(t, cfg, ns, sa, testenv.IstioCAAudience, time.Hour))
+	write(t, files, "root-cert.pem", string(ist.RootCert(t, "istio-system")))
+	return []string{"--ca-address", ist.SecureXDSAddr, "--ca-server-name", "istiod.istio-system.svc",
+		"--ca-token-file", filepath.Join(files, "istio-token"), "--ca-root-cert-file", filepath.Join(files, "root-cert.pem")}
 }
 
 // TestIstiodReadsMCPOverTLS: istiod's configSources point at aeraki's TLS
