@@ -191,43 +191,24 @@ func loadMesh(b *testing.B, dyn dynamic.Interface, n int) {
 		create(gvrNamespace, "", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": fmt.Sprintf("ns-%02d", i)}})
 	}
 	create(gvrNamespace, "", map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "istio-system"}})
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				name, ns := fmt.Sprintf("svc-%05d", i), fmt.Sprintf("ns-%02d", i%100)
-				host := name + "." + ns + ".svc.cluster.local"
-				ip := fmt.Sprintf("10.%d.%d.%d", 100+i>>16&255, i>>8&255, i&255)
-				labels := map[string]any{"app": name, "version": "v1"}
-				create(gvrService, ns, map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": name},
-					"spec": map[string]any{"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}}}})
-				create(gvrDR, ns, map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": map[string]any{"name": name},
-					"spec": map[string]any{"host": host, "subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}, map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}}}}})
-				create(gvrMetaRouter, ns, metaRouter(name, ns, "v2").Object)
-				create(gvrPod, ns, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name + "-0", "labels": labels},
-					"spec": map[string]any{"nodeName": fmt.Sprintf("node-%d", i%100), "containers": []any{map[string]any{"name": "app", "image": "dubbo"}}}})
-				create(gvrEndpointSlice, ns, map[string]any{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-					"metadata":    map[string]any{"name": name + "-0", "labels": map[string]any{"kubernetes.io/service-name": name}},
-					"addressType": "IPv4", "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}},
-					"endpoints": []any{map[string]any{"addresses": []any{ip}, "conditions": map[string]any{"ready": true},
-						"targetRef": map[string]any{"kind": "Pod", "name": name + "-0", "namespace": ns}}}})
-			}
-		}()
-	}
-	for i := range n {
-		if firstErr.Load() != nil {
-			break
-		}
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if err := firstErr.Load(); err != nil {
-		b.Fatal(err)
-	}
+	inParallel(b, n, &firstErr, func(i int) {
+		name, ns := fmt.Sprintf("svc-%05d", i), fmt.Sprintf("ns-%02d", i%100)
+		host := name + "." + ns + ".svc.cluster.local"
+		ip := fmt.Sprintf("10.%d.%d.%d", 100+i>>16&255, i>>8&255, i&255)
+		labels := map[string]any{"app": name, "version": "v1"}
+		create(gvrService, ns, map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}}}})
+		create(gvrDR, ns, map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{"host": host, "subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}, map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}}}}})
+		create(gvrMetaRouter, ns, metaRouter(name, ns, "v2").Object)
+		create(gvrPod, ns, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": name + "-0", "labels": labels},
+			"spec": map[string]any{"nodeName": fmt.Sprintf("node-%d", i%100), "containers": []any{map[string]any{"name": "app", "image": "dubbo"}}}})
+		create(gvrEndpointSlice, ns, map[string]any{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+			"metadata":    map[string]any{"name": name + "-0", "labels": map[string]any{"kubernetes.io/service-name": name}},
+			"addressType": "IPv4", "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}},
+			"endpoints": []any{map[string]any{"addresses": []any{ip}, "conditions": map[string]any{"ready": true},
+				"targetRef": map[string]any{"kind": "Pod", "name": name + "-0", "namespace": ns}}}})
+	})
 }
 
 // updateRouter points svc-00000's sayHello at subset and returns when the
@@ -333,5 +314,30 @@ func (w *versionWatcher) wait(b *testing.B, d time.Duration, what string, ok fun
 		case <-deadline:
 			b.Fatalf("MCP: no %s within %s (have %d EnvoyFilters)", what, d, len(v))
 		}
+	}
+}
+
+// inParallel calls each(i) for i in [0, n) from 16 writers, hands out no
+// more work once firstErr holds an error, and fails b with that error.
+func inParallel(b *testing.B, n int, firstErr *atomic.Value, each func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				each(i)
+			}
+		})
+	}
+	for i := range n {
+		if firstErr.Load() != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,52 +240,33 @@ func loadWaypointMesh(b *testing.B, dyn dynamic.Interface, n int) {
 		b.Fatal(err)
 	}
 
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				name := fmt.Sprintf("svc-%05d", i)
-				host := name + "." + benchNS + ".svc.cluster.local"
-				create(gvrService, benchNS, map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": name},
-					"spec": map[string]any{"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}}}}, nil)
-				create(gvrDR, benchNS, map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": map[string]any{"name": name},
-					"spec": map[string]any{"host": host, "subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}, map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}}}}}, nil)
-				var endpoints []any
-				for v := range 2 {
-					pod := fmt.Sprintf("%s-v%d", name, v+1)
-					ip := fmt.Sprintf("10.%d.%d.%d", 128+v, i>>8&255, i&255)
-					create(gvrPod, benchNS, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": pod,
-						"labels": map[string]any{"app": name, "version": fmt.Sprintf("v%d", v+1)},
-						// What istio-cni writes on a captured pod: istiod then sends
-						// HBONE endpoints (pilot/pkg/serviceregistry/ambient/workloads.go,
-						// setTunnelProtocol), as to a real ambient mesh.
-						"annotations": map[string]any{"ambient.istio.io/redirection": "enabled"}},
-						"spec": map[string]any{"nodeName": fmt.Sprintf("node-%d", i%10), "containers": []any{map[string]any{"name": "app", "image": "dubbo", "ports": []any{map[string]any{"containerPort": int64(20880)}}}}}},
-						running(ip))
-					endpoints = append(endpoints, map[string]any{"addresses": []any{ip}, "conditions": map[string]any{"ready": true},
-						"targetRef": map[string]any{"kind": "Pod", "name": pod, "namespace": benchNS}})
-				}
-				create(gvrEndpointSlice, benchNS, map[string]any{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-					"metadata":    map[string]any{"name": name + "-0", "labels": map[string]any{"kubernetes.io/service-name": name}},
-					"addressType": "IPv4", "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}},
-					"endpoints": endpoints}, nil)
-			}
-		}()
-	}
-	for i := range n {
-		if firstErr.Load() != nil {
-			break
+	inParallel(b, n, &firstErr, func(i int) {
+		name := fmt.Sprintf("svc-%05d", i)
+		host := name + "." + benchNS + ".svc.cluster.local"
+		create(gvrService, benchNS, map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{"selector": map[string]any{"app": name}, "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}}}}, nil)
+		create(gvrDR, benchNS, map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{"host": host, "subsets": []any{map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}}, map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}}}}}, nil)
+		var endpoints []any
+		for v := range 2 {
+			pod := fmt.Sprintf("%s-v%d", name, v+1)
+			ip := fmt.Sprintf("10.%d.%d.%d", 128+v, i>>8&255, i&255)
+			create(gvrPod, benchNS, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": pod,
+				"labels": map[string]any{"app": name, "version": fmt.Sprintf("v%d", v+1)},
+				// What istio-cni writes on a captured pod: istiod then sends
+				// HBONE endpoints (pilot/pkg/serviceregistry/ambient/workloads.go,
+				// setTunnelProtocol), as to a real ambient mesh.
+				"annotations": map[string]any{"ambient.istio.io/redirection": "enabled"}},
+				"spec": map[string]any{"nodeName": fmt.Sprintf("node-%d", i%10), "containers": []any{map[string]any{"name": "app", "image": "dubbo", "ports": []any{map[string]any{"containerPort": int64(20880)}}}}}},
+				running(ip))
+			endpoints = append(endpoints, map[string]any{"addresses": []any{ip}, "conditions": map[string]any{"ready": true},
+				"targetRef": map[string]any{"kind": "Pod", "name": pod, "namespace": benchNS}})
 		}
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if err := firstErr.Load(); err != nil {
-		b.Fatal(err)
-	}
+		create(gvrEndpointSlice, benchNS, map[string]any{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+			"metadata":    map[string]any{"name": name + "-0", "labels": map[string]any{"kubernetes.io/service-name": name}},
+			"addressType": "IPv4", "ports": []any{map[string]any{"name": "tcp-dubbo", "port": int64(20880)}},
+			"endpoints": endpoints}, nil)
+	})
 }
 
 // bindNamespace points the namespace's istio.io/use-waypoint at wp.
