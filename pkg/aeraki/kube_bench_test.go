@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/aeraki-ng/aeraki/plugins/builtin"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -212,19 +213,27 @@ func loadMesh(b *testing.B, dyn dynamic.Interface, n int) {
 }
 
 // updateRouter points svc-00000's sayHello at subset and returns when the
-// API server answered the write.
+// API server answered the write. aeraki's status writer updates the same
+// object, so a write may lose the optimistic-concurrency race: it is
+// retried with the current resourceVersion, a bounded number of times.
 func updateRouter(b *testing.B, dyn dynamic.Interface, subset string) time.Time {
 	ctx := context.Background()
-	cur, err := dyn.Resource(gvrMetaRouter).Namespace("ns-00").Get(ctx, "svc-00000", metav1.GetOptions{})
-	if err != nil {
-		b.Fatal(err)
+	routers := dyn.Resource(gvrMetaRouter).Namespace("ns-00")
+	for attempt := 0; ; attempt++ {
+		cur, err := routers.Get(ctx, "svc-00000", metav1.GetOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		next := metaRouter("svc-00000", "ns-00", subset)
+		next.SetResourceVersion(cur.GetResourceVersion())
+		_, err = routers.Update(ctx, next, metav1.UpdateOptions{})
+		if err == nil {
+			return time.Now()
+		}
+		if !apierrors.IsConflict(err) || attempt == 9 {
+			b.Fatal(err)
+		}
 	}
-	next := metaRouter("svc-00000", "ns-00", subset)
-	next.SetResourceVersion(cur.GetResourceVersion())
-	if _, err := dyn.Resource(gvrMetaRouter).Namespace("ns-00").Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	return time.Now()
 }
 
 // versionWatcher is an MCP client posing as istiod that records, for
