@@ -50,7 +50,7 @@ func startCluster(t *testing.T) *cluster {
 	}
 	cfg, kubeconfig := testenv.StartKube(t, filepath.Join(root, "crd"), testenv.IstioCRDDir())
 	k := testenv.RequireKubectl(t, kubeconfig)
-	scheme, err := kube.NewScheme()
+	scheme, err := kube.NewScheme(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

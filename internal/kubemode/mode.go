@@ -70,7 +70,7 @@ func New(opts Options) (*Mode, error) {
 		return nil, err
 	}
 	opts.LeaderElection = le
-	scheme, err := kube.NewScheme()
+	scheme, err := kube.NewScheme(opts.Model.Kinds)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func New(opts Options) (*Mode, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := status.NewWriter(status.Options{Client: cl.GetClient(), Log: opts.Log.WithName("status")})
+	w, err := status.NewWriter(status.Options{Client: cl.GetClient(), Kinds: opts.Model.Kinds, Log: opts.Log.WithName("status")})
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func Render(opts Options) (*Result, error) { return RenderContext(context.Backgr
 // units.
 func RenderContext(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Model.Protocols == nil && opts.Registry != nil {
-		opts.Model.Protocols = opts.Registry // the plugins decide which protocol a port means
+		opts.Model = opts.Registry.Bind(opts.Model) // the plugins decide which protocol a port means and bring their kinds
 	}
 	b := model.NewBuilder(opts.Model)
 	diags, err := file.LoadPaths(ctx, opts.Paths, opts.Recursive, b, opts.File)

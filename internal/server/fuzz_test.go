@@ -89,7 +89,7 @@ func newFuzzServer() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := model.NewBuilder(model.Options{})
+	b := model.NewBuilder(reg.Bind(model.Options{}))
 	dir := filepath.Join(root, "examples", "ambient-dubbo")
 	entries, err := os.ReadDir(dir)
 	if err != nil {

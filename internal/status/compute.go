@@ -12,15 +12,6 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
-// Kinds are the kinds that get a status, by "group/Kind".
-var Kinds = map[string]bool{
-	"metaprotocol.aeraki.io/MetaRouter":          true,
-	"metaprotocol.aeraki.io/ApplicationProtocol": true,
-	"redis.aeraki.io/RedisService":               true,
-	"redis.aeraki.io/RedisDestination":           true,
-	"dubbo.aeraki.io/DubboAuthorizationPolicy":   true,
-}
-
 // refReasons are the reasons that mean a reference does not resolve.
 var refReasons = map[string]bool{
 	conditions.ReasonHostNotFound:   true,
@@ -44,7 +35,8 @@ type Result struct {
 	Conditions []metav1.Condition
 }
 
-// Compute returns the status of every object of the Kinds in snap (the
+// Compute returns the status of every object in snap whose kind has a
+// status (model.Kind.Status) (the
 // snapshot as the source delivered it, before the translator left rejected
 // objects out), from the diagnostics of the source and the translation
 // and from what the translation built. The result is keyed by
@@ -73,7 +65,7 @@ func Compute(snap *model.Snapshot, sourceDiags []model.Diagnostic, out *translat
 	}
 	results := map[string]Result{}
 	for _, o := range snap.Objects() {
-		if !Kinds[o.Ref.Group+"/"+o.Ref.Kind] {
+		if k, ok := snap.Kinds().Lookup(o.Ref.Group, o.Ref.Kind); !ok || k.Status == nil {
 			continue
 		}
 		var gen int64

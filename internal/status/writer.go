@@ -14,18 +14,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
-	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
-	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 	"github.com/aeraki-ng/aeraki/internal/source"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
 // Options configure a Writer.
 type Options struct {
 	// Client reads the objects (from the informer cache, which must hold
-	// the five kinds) and writes their status subresource. Required.
+	// every kind with a status) and writes their status subresource.
+	// Required.
 	Client client.Client
+	// Kinds are the plugins' kinds (model.Options.Kinds); with the core
+	// kinds they say how to read and set each object's status
+	// (model.Kind.Status).
+	Kinds []model.Kind
 	// Log receives structured logs; logr.Discard() when unset.
 	Log logr.Logger
 	// RetryAfter is the wait before a pass that failed (a conflict, an
@@ -37,8 +40,9 @@ type Options struct {
 // called by every replica after each published generation; Run writes,
 // and runs only while the replica leads.
 type Writer struct {
-	opts Options
-	wake chan struct{}
+	opts  Options
+	kinds *model.KindIndex
+	wake  chan struct{}
 
 	mu      sync.Mutex
 	desired map[string]Result // from the latest generation
@@ -56,7 +60,7 @@ func NewWriter(opts Options) (*Writer, error) {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Second
 	}
-	return &Writer{opts: opts, wake: make(chan struct{}, 1)}, nil
+	return &Writer{opts: opts, kinds: model.NewKindIndex(opts.Kinds), wake: make(chan struct{}, 1)}, nil
 }
 
 // Observe records the status a published generation implies. It is cheap
@@ -164,7 +168,7 @@ func (w *Writer) pass(ctx context.Context, desired map[string]Result, confirmed 
 // sync writes one object's status if it differs from r. It reports
 // whether it wrote.
 func (w *Writer) sync(ctx context.Context, r Result) (bool, error) {
-	obj, st, err := newObject(r.Ref.Group, r.Ref.Kind)
+	obj, st, err := w.newObject(r.Ref.Group, r.Ref.Kind)
 	if err != nil {
 		return false, err
 	}
@@ -213,24 +217,16 @@ func equal(st *conditions.Status, r Result) bool {
 	return true
 }
 
-// newObject returns an empty object of one of the Kinds and its status.
-func newObject(group, kind string) (client.Object, *conditions.Status, error) {
-	switch group + "/" + kind {
-	case "metaprotocol.aeraki.io/MetaRouter":
-		o := &metaprotocolv1alpha1.MetaRouter{}
-		return o, &o.Status, nil
-	case "metaprotocol.aeraki.io/ApplicationProtocol":
-		o := &metaprotocolv1alpha1.ApplicationProtocol{}
-		return o, &o.Status, nil
-	case "redis.aeraki.io/RedisService":
-		o := &redisv1alpha1.RedisService{}
-		return o, &o.Status, nil
-	case "redis.aeraki.io/RedisDestination":
-		o := &redisv1alpha1.RedisDestination{}
-		return o, &o.Status, nil
-	case "dubbo.aeraki.io/DubboAuthorizationPolicy":
-		o := &dubbov1alpha1.DubboAuthorizationPolicy{}
-		return o, &o.Status, nil
+// newObject returns an empty object of a kind with a status, and that
+// status.
+func (w *Writer) newObject(group, kind string) (client.Object, *conditions.Status, error) {
+	k, ok := w.kinds.Lookup(group, kind)
+	if !ok || k.Status == nil {
+		return nil, nil, fmt.Errorf("status: %s.%s has no status aeraki writes", kind, group)
 	}
-	return nil, nil, fmt.Errorf("status: %s.%s has no status aeraki writes", kind, group)
+	o, ok := k.New().(client.Object)
+	if !ok {
+		return nil, nil, fmt.Errorf("status: %s is not a Kubernetes object", k)
+	}
+	return o, k.Status(o), nil
 }

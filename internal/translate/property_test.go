@@ -159,7 +159,7 @@ func (m propMesh) snapshot(t *testing.T, universe []slot) *model.Snapshot {
 			docs = append(docs, s.yaml(v))
 		}
 	}
-	b := model.NewBuilder(model.Options{})
+	b := model.NewBuilder(model.Options{Kinds: builtinKinds(t)})
 	for _, d := range file.LoadBytes("mesh.yaml", []byte(strings.Join(docs, "---\n")), b, file.Options{}) {
 		if d.Severity == model.SeverityError {
 			t.Fatalf("generated mesh: %s\n%s", d, strings.Join(docs, "---\n"))
@@ -186,6 +186,17 @@ func (m propMesh) mutate(r *rand.Rand, universe []slot) string {
 		delete(m, s.key)
 		return "delete " + s.key
 	}
+}
+
+// builtinKinds are the kinds the builtin plugins bring, for snapshots of
+// meshes with their objects (RedisServices, DubboAuthorizationPolicies).
+func builtinKinds(t testing.TB) []model.Kind {
+	t.Helper()
+	reg, err := plugin.NewRegistry(builtin.Plugins()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg.Kinds()
 }
 
 func builtinTranslator(t testing.TB) *translate.Translator {

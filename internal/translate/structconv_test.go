@@ -65,7 +65,7 @@ func TestStructOfMatchesTheJSONRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := model.NewBuilder(model.Options{})
+		b := model.NewBuilder(model.Options{Kinds: builtinKinds(t)})
 		file.LoadBytes(filepath.Base(in), data, b, file.Options{}) // bad inputs are part of the goldens
 		out := builtinTranslator(t).Translate(b.Build())
 		name := strings.TrimPrefix(in, "../../")
@@ -186,7 +186,7 @@ spec:
   - {name: hello, match: {attributes: {method: {exact: sayHello}}}, route: [{destination: {host: @NAME@, subset: v2}, weight: 90}, {destination: {host: @NAME@, subset: v1}, weight: 10}]}
   - {name: default, route: [{destination: {host: @NAME@, subset: v1}}]}`))
 	}
-	bld := model.NewBuilder(model.Options{})
+	bld := model.NewBuilder(model.Options{Kinds: builtinKinds(b)})
 	for _, d := range file.LoadBytes("mesh.yaml", []byte(strings.Join(docs, "\n---\n")), bld, file.Options{}) {
 		if d.Severity == model.SeverityError {
 			b.Fatal(d)

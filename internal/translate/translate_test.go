@@ -57,7 +57,7 @@ spec:
 
 func snapshot(t *testing.T, docs ...string) *model.Snapshot {
 	t.Helper()
-	b := model.NewBuilder(model.Options{})
+	b := model.NewBuilder(model.Options{Kinds: builtinKinds(t)})
 	diags := file.LoadBytes("mesh.yaml", []byte(strings.Join(docs, "\n---\n")), b, file.Options{})
 	for _, d := range diags {
 		if d.Severity == model.SeverityError {

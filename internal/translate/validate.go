@@ -11,13 +11,6 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
-// routingKinds are the objects plugins validate; the others (Services,
-// Pods, ...) describe the mesh rather than configure it.
-var routingKinds = map[string]bool{
-	"MetaRouter": true, "ApplicationProtocol": true, "RedisService": true, "RedisDestination": true,
-	"DubboAuthorizationPolicy": true, "VirtualService": true, "DestinationRule": true,
-}
-
 // validated is the core's verdict on one MetaRouter, kept while the
 // router and everything the checks read (its hosts' services and subsets,
 // recorded by a tracked view) are unchanged, so an edit does not
@@ -67,8 +60,8 @@ func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot
 		})
 		ctx.Targets = targets
 		for _, o := range objects {
-			if !routingKinds[o.Ref.Kind] {
-				continue
+			if k, ok := snap.Kinds().Lookup(o.Ref.Group, o.Ref.Kind); !ok || !k.Routing {
+				continue // describes the mesh rather than configures it
 			}
 			diags = append(diags, safeValidate(v, ctx, o)...)
 		}

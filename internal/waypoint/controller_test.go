@@ -56,7 +56,7 @@ func waitGateway(t *testing.T, c client.Client, name string, ok func(*gatewayv1.
 // object in another namespace makes Programmed False with the reason.
 func TestControllerDeploysAndReports(t *testing.T) {
 	cfg, _ := testenv.StartKube(t, testenv.GatewayAPICRDDir())
-	scheme, err := kube.NewScheme()
+	scheme, err := kube.NewScheme(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

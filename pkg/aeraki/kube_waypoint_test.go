@@ -87,7 +87,7 @@ func TestAerakiWaypointInAmbientMesh(t *testing.T) {
 		"--tls-address", tlsAddr, "--ca-address", ist.SecureXDSAddr, "--ca-server-name", "istiod.istio-system.svc", "--ca-token-file", tokenFile)
 	k.MustStdin(t, waypointManifests, "apply", "-f", "-")
 
-	scheme, err := kube.NewScheme()
+	scheme, err := kube.NewScheme(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/source"
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
 // Ports of aeraki serve, the ones istiod users expect (istiod's own: 15010
@@ -70,8 +73,7 @@ address defaults to 127.0.0.1, because it is a local development setup: pass
 Without it, serve runs in Kubernetes mode when it finds a cluster: --kubeconfig,
 else $KUBECONFIG, else the in-cluster config of the pod it runs in (never
 ~/.kube/config by itself). It watches the API server and writes status.conditions
-(Accepted, ResolvedRefs, Programmed) on MetaRouters, ApplicationProtocols,
-RedisServices, RedisDestinations and DubboAuthorizationPolicies. Every replica
+(Accepted, ResolvedRefs, Programmed) on every kind with a status: ` + statusKinds(e.registry) + `. Every replica
 serves; the one holding the Lease (--leader-election-*) writes status and deploys
 the Gateways of aeraki's waypoint class (--waypoint-class, aeraki-waypoint: a
 Deployment of upstream Envoy with aeraki agent, a Service, a ServiceAccount, and
@@ -112,7 +114,7 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 	if err := e.registry.Configure(f.mesh.pluginOptions); err != nil {
 		return err
 	}
-	f.mesh.model.Protocols = e.registry // the plugins decide which protocol a port means
+	f.mesh.model = e.registry.Bind(f.mesh.model) // the plugins decide which protocol a port means and bring their kinds
 	targets, cat, err := f.mesh.builds()
 	if err != nil {
 		return err
@@ -226,4 +228,16 @@ func newLogger(w io.Writer, format, level string) (logr.Logger, error) {
 		return logr.FromSlogHandler(slog.NewJSONHandler(w, opts)), nil
 	}
 	return logr.Logger{}, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// statusKinds lists the kinds aeraki writes status on with this build's
+// plugins, for serve's help.
+func statusKinds(reg *plugin.Registry) string {
+	var names []string
+	for _, k := range model.NewKindIndex(reg.Kinds()).All() {
+		if k.Status != nil {
+			names = append(names, k.GVK.Kind)
+		}
+	}
+	return strings.Join(names, ", ")
 }

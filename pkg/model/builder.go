@@ -7,17 +7,10 @@ import (
 	"sort"
 	"strings"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
-	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
-	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/re2"
 )
 
@@ -43,6 +36,10 @@ type Options struct {
 	// mean (DetectProtocolWith): the plugin registry. Nil: the first name
 	// either spells.
 	Protocols ProtocolClaims
+	// Kinds are the kinds the plugins bring (plugin.Registry.Kinds), read
+	// besides CoreKinds. A kind with the group and kind of a core kind is
+	// ignored.
+	Kinds []Kind
 }
 
 func (o Options) withDefaults() Options {
@@ -69,6 +66,7 @@ func (o Options) withDefaults() Options {
 // snapshot.
 type Builder struct {
 	opts    Options
+	kinds   *KindIndex
 	objects map[string]*entry
 	diags   []Diagnostic
 	memo    *RevisionMemo
@@ -84,33 +82,16 @@ type entry struct {
 
 // NewBuilder returns an empty Builder for a mesh with the given options.
 func NewBuilder(opts Options) *Builder {
-	return &Builder{opts: opts.withDefaults(), objects: map[string]*entry{}}
+	return &Builder{opts: opts.withDefaults(), kinds: NewKindIndex(opts.Kinds), objects: map[string]*entry{}}
 }
 
 // UseRevisionMemo makes the Builder take the revisions of objects it was
 // given in the previous build from memo instead of hashing them again.
 func (b *Builder) UseRevisionMemo(memo *RevisionMemo) { b.memo = memo }
 
-// Kinds the model reads. Sources decode these and skip everything else.
-var modelKinds = map[string]bool{
-	"/Service": true, "/Pod": true, "/Namespace": true, "/Secret": true,
-	"discovery.k8s.io/EndpointSlice":             true,
-	"networking.istio.io/ServiceEntry":           true,
-	"networking.istio.io/WorkloadEntry":          true,
-	"networking.istio.io/DestinationRule":        true,
-	"networking.istio.io/VirtualService":         true,
-	"gateway.networking.k8s.io/Gateway":          true,
-	"gateway.networking.k8s.io/GatewayClass":     true,
-	"metaprotocol.aeraki.io/MetaRouter":          true,
-	"metaprotocol.aeraki.io/ApplicationProtocol": true,
-	"redis.aeraki.io/RedisService":               true,
-	"redis.aeraki.io/RedisDestination":           true,
-	"dubbo.aeraki.io/DubboAuthorizationPolicy":   true,
-}
-
-// Reads reports whether the model uses objects of this group and kind;
-// sources skip the others.
-func Reads(group, kind string) bool { return modelKinds[group+"/"+kind] }
+// Kinds returns the kinds the snapshot reads; sources decode and watch
+// those and skip everything else.
+func (b *Builder) Kinds() *KindIndex { return b.kinds }
 
 // Add puts obj into the snapshot under construction. The Builder takes
 // ownership: callers must not modify obj afterwards. Adding an object with
@@ -119,12 +100,9 @@ func Reads(group, kind string) bool { return modelKinds[group+"/"+kind] }
 // An object with numbers out of the range the data plane takes (ports
 // outside 1..65535) is not added: the error is FieldErrors.
 func (b *Builder) Add(obj runtime.Object, origin Origin) error {
-	ref, meta, err := refOf(obj)
+	ref, meta, err := b.kinds.refOf(obj)
 	if err != nil {
 		return err
-	}
-	if !Reads(ref.Group, ref.Kind) {
-		return fmt.Errorf("model: %s is not a kind the model reads", ref)
 	}
 	if errs := checkBounds(ref, obj); len(errs) > 0 {
 		return errs
@@ -132,7 +110,7 @@ func (b *Builder) Add(obj runtime.Object, origin Origin) error {
 	var rev Revision
 	var hashErr error
 	compute := func() Revision {
-		r, err := revisionOfObject(obj, meta)
+		r, err := revisionOfObject(obj, meta, b.kinds)
 		hashErr = err
 		return r
 	}
@@ -166,80 +144,41 @@ func (b *Builder) Delete(ref ObjectRef) { delete(b.objects, ref.Key()) }
 // Diagnostics returns what the Builder noticed while objects were added.
 func (b *Builder) Diagnostics() []Diagnostic { return append([]Diagnostic(nil), b.diags...) }
 
-func refOf(obj runtime.Object) (ObjectRef, metav1.Object, error) {
+// refOf names an object of a kind the set holds.
+func (ks *KindIndex) refOf(obj runtime.Object) (ObjectRef, metav1.Object, error) {
 	meta, ok := obj.(metav1.Object)
 	if !ok {
 		return ObjectRef{}, nil, fmt.Errorf("model: %T has no object metadata", obj)
 	}
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	kind := gvk.Kind
-	group := gvk.Group
-	if kind == "" {
-		group, kind = kindOf(obj)
+	k, ok := ks.ofObject(obj)
+	if !ok {
+		if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Kind != "" {
+			return ObjectRef{}, nil, fmt.Errorf("model: %s is not a kind the model reads (no plugin of this build brings it)", gvk.GroupKind())
+		}
+		return ObjectRef{}, nil, fmt.Errorf("model: %T is not a kind the model reads (no plugin of this build brings it)", obj)
 	}
-	if kind == "" {
-		return ObjectRef{}, nil, fmt.Errorf("model: %T has no kind set", obj)
-	}
-	return ObjectRef{Group: group, Kind: kind, Namespace: meta.GetNamespace(), Name: meta.GetName()}, meta, nil
+	return ObjectRef{Group: k.GVK.Group, Kind: k.GVK.Kind, Namespace: meta.GetNamespace(), Name: meta.GetName()}, meta, nil
 }
 
-func kindOf(obj runtime.Object) (string, string) {
-	switch obj.(type) {
-	case *corev1.Service:
-		return "", "Service"
-	case *corev1.Pod:
-		return "", "Pod"
-	case *corev1.Namespace:
-		return "", "Namespace"
-	case *corev1.Secret:
-		return "", "Secret"
-	case *discoveryv1.EndpointSlice:
-		return "discovery.k8s.io", "EndpointSlice"
-	case *networkingv1.ServiceEntry:
-		return "networking.istio.io", "ServiceEntry"
-	case *networkingv1.WorkloadEntry:
-		return "networking.istio.io", "WorkloadEntry"
-	case *networkingv1.DestinationRule:
-		return "networking.istio.io", "DestinationRule"
-	case *networkingv1.VirtualService:
-		return "networking.istio.io", "VirtualService"
-	case *gatewayv1.Gateway:
-		return "gateway.networking.k8s.io", "Gateway"
-	case *gatewayv1.GatewayClass:
-		return "gateway.networking.k8s.io", "GatewayClass"
-	case *metaprotocolv1alpha1.MetaRouter:
-		return "metaprotocol.aeraki.io", "MetaRouter"
-	case *metaprotocolv1alpha1.ApplicationProtocol:
-		return "metaprotocol.aeraki.io", "ApplicationProtocol"
-	case *redisv1alpha1.RedisService:
-		return "redis.aeraki.io", "RedisService"
-	case *redisv1alpha1.RedisDestination:
-		return "redis.aeraki.io", "RedisDestination"
-	case *dubbov1alpha1.DubboAuthorizationPolicy:
-		return "dubbo.aeraki.io", "DubboAuthorizationPolicy"
-	}
-	return "", ""
-}
-
-// ObjectRevision is the revision Build gives obj: what the model reads of
+// ObjectRevision is the revision a Builder with these kinds gives obj: what the model reads of
 // it (everything but status and the bookkeeping metadata the API server
 // changes on every write, with the status fields the model does read).
 // Two versions of an object with the same revision make the same
 // snapshot, so a source can ignore an update that does not change it
 // (aeraki's own status writes, for one).
-func ObjectRevision(obj runtime.Object) (Revision, error) {
-	_, meta, err := refOf(obj)
-	if err != nil {
-		return "", err
+func (ks *KindIndex) ObjectRevision(obj runtime.Object) (Revision, error) {
+	meta, ok := obj.(metav1.Object)
+	if !ok {
+		return "", fmt.Errorf("model: %T has no object metadata", obj)
 	}
-	return revisionOfObject(obj, meta)
+	return revisionOfObject(obj, meta, ks)
 }
 
 // revisionOfObject hashes what matters of an object: everything but status
 // and the bookkeeping metadata the API server changes on every write.
 // An object that does not encode to JSON has no revision ("", and the
 // error).
-func revisionOfObject(obj runtime.Object, meta metav1.Object) (Revision, error) {
+func revisionOfObject(obj runtime.Object, meta metav1.Object, ks *KindIndex) (Revision, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return "", err
@@ -248,7 +187,8 @@ func revisionOfObject(obj runtime.Object, meta metav1.Object) (Revision, error) 
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return RevisionOf(string(raw)), nil // the bytes themselves: deterministic
 	}
-	keepReadStatus(obj, m)
+	k, _ := ks.ofObject(obj)
+	keepReadStatus(k.ReadStatus, m)
 	delete(m, "apiVersion")
 	if md, ok := m["metadata"].(map[string]any); ok {
 		for _, k := range []string{"resourceVersion", "managedFields", "uid", "generation", "selfLink"} {
@@ -261,31 +201,20 @@ func revisionOfObject(obj runtime.Object, meta metav1.Object) (Revision, error) 
 	return RevisionOf(m), nil
 }
 
-// readStatus lists, by kind, the status fields the model reads. The rest of
-// every status is bookkeeping that must not count as a change: aeraki's own
-// status writes on its objects, Pod conditions, Gateway conditions. A Pod's
-// IP arrives in its status after the Pod was created, so without these a
-// Pod that got its IP would look unchanged to the source and the
-// translator (a Kubernetes source sees exactly that sequence).
-var readStatus = map[string][]string{
-	"Pod":     {"podIP", "podIPs", "phase"},
-	"Gateway": {"addresses"},
-}
-
 // keepReadStatus trims the "status" of an object's JSON form m to the
-// fields the model reads for its kind, or removes it.
-func keepReadStatus(obj runtime.Object, m map[string]any) {
+// fields the model reads for its kind (Kind.ReadStatus), or removes it.
+// The rest of every status is bookkeeping that must not count as a
+// change: aeraki's own status writes, Pod conditions. A Pod's IP arrives
+// in its status after the Pod was created, so without this a Pod that got
+// its IP would look unchanged to the source and the translator.
+func keepReadStatus(fields []string, m map[string]any) {
 	st, ok := m["status"].(map[string]any)
 	delete(m, "status")
 	if !ok {
 		return
 	}
-	_, kind := kindOf(obj)
-	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
-		kind = k
-	}
 	kept := map[string]any{}
-	for _, f := range readStatus[kind] {
+	for _, f := range fields {
 		if v, ok := st[f]; ok {
 			kept[f] = v
 		}
@@ -301,7 +230,7 @@ func (b *Builder) Build() *Snapshot {
 	if b.memo != nil {
 		b.memo.rotate()
 	}
-	s := newSnapshot(b.opts)
+	s := newSnapshot(b.opts, b.kinds)
 	entries := make([]*entry, 0, len(b.objects))
 	for _, e := range b.objects {
 		entries = append(entries, e)

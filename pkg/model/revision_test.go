@@ -40,7 +40,7 @@ func rev(t *testing.T, obj interface {
 	metav1.Object
 }) Revision {
 	t.Helper()
-	r, err := revisionOfObject(obj, obj)
+	r, err := revisionOfObject(obj, obj, NewKindIndex(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +58,8 @@ func (unencodable) MarshalJSON() ([]byte, error) { return nil, errors.New("no en
 func TestRevisionOfUnencodableObjectIsRefused(t *testing.T) {
 	a := unencodable{&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}}}
 	b := unencodable{a.Pod.DeepCopy()}
-	ra, errA := revisionOfObject(a, a.Pod)
-	rb, _ := revisionOfObject(b, b.Pod)
+	ra, errA := revisionOfObject(a, a.Pod, NewKindIndex(nil))
+	rb, _ := revisionOfObject(b, b.Pod, NewKindIndex(nil))
 	if ra != rb {
 		t.Fatalf("equal objects got revisions %q and %q: the hash is not deterministic", ra, rb)
 	}

@@ -11,11 +11,10 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
-	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 )
 
 // ObjectInfo is one object of a Snapshot with where it came from.
@@ -34,6 +33,7 @@ type ObjectInfo struct {
 // All methods are safe for concurrent use.
 type Snapshot struct {
 	opts    Options
+	kinds   *KindIndex
 	objects map[string]ObjectInfo
 
 	services      map[string][]*Service // by hostname, preferred first
@@ -45,12 +45,7 @@ type Snapshot struct {
 	mrList        []*metaprotocolv1alpha1.MetaRouter
 	aps           map[string]*metaprotocolv1alpha1.ApplicationProtocol
 	apList        []*metaprotocolv1alpha1.ApplicationProtocol
-	rss           map[string][]*redisv1alpha1.RedisService
-	rsList        []*redisv1alpha1.RedisService
-	rds           map[string][]*redisv1alpha1.RedisDestination
-	rdList        []*redisv1alpha1.RedisDestination
-	daps          map[string][]*dubbov1alpha1.DubboAuthorizationPolicy
-	dapList       []*dubbov1alpha1.DubboAuthorizationPolicy
+	routing       map[schema.GroupKind]*routingIndex // every routing kind, core or a plugin's
 	secrets       map[string]*corev1.Secret
 	workloads     []*Workload
 	workloadsByIP map[string]*Workload
@@ -64,9 +59,10 @@ type Snapshot struct {
 	entries []*entry // what Build indexed, for Without
 }
 
-func newSnapshot(opts Options) *Snapshot {
+func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 	return &Snapshot{
 		opts:          opts,
+		kinds:         kinds,
 		objects:       map[string]ObjectInfo{},
 		services:      map[string][]*Service{},
 		endpoints:     map[string][]Endpoint{},
@@ -74,9 +70,7 @@ func newSnapshot(opts Options) *Snapshot {
 		vss:           map[string][]*networkingv1.VirtualService{},
 		mrs:           map[string][]*metaprotocolv1alpha1.MetaRouter{},
 		aps:           map[string]*metaprotocolv1alpha1.ApplicationProtocol{},
-		rss:           map[string][]*redisv1alpha1.RedisService{},
-		rds:           map[string][]*redisv1alpha1.RedisDestination{},
-		daps:          map[string][]*dubbov1alpha1.DubboAuthorizationPolicy{},
+		routing:       map[schema.GroupKind]*routingIndex{},
 		secrets:       map[string]*corev1.Secret{},
 		workloadsByIP: map[string]*Workload{},
 		workloadsByNN: map[string]*Workload{},
@@ -96,12 +90,12 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	routingOnly := true
 	for _, e := range s.entries {
 		if drop[e.ref.Key()] {
-			routingOnly = routingOnly && isRoutingKind(e.ref.Kind)
+			routingOnly = routingOnly && s.isRoutingKind(e.ref)
 			continue
 		}
 		kept = append(kept, e)
 	}
-	out := newSnapshot(s.opts)
+	out := newSnapshot(s.opts, s.kinds)
 	for _, e := range kept {
 		out.objects[e.ref.Key()] = s.objects[e.ref.Key()]
 	}
@@ -117,7 +111,7 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	out.secrets, out.namespaces, out.gateways, out.ambient = s.secrets, s.namespaces, s.gateways, s.ambient
 	out.workloads, out.workloadsByIP, out.workloadsByNN = s.workloads, s.workloadsByIP, s.workloadsByNN
 	for k, r := range s.revs {
-		if !hasAnyPrefix(k, routingPrefixes) {
+		if !strings.HasPrefix(k, routingPrefix) {
 			out.revs[k] = r
 		}
 	}
@@ -125,14 +119,8 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	return out
 }
 
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
+// Kinds returns the kinds the snapshot reads: the core's and the plugins'.
+func (s *Snapshot) Kinds() *KindIndex { return s.kinds }
 
 // Options returns the mesh settings the snapshot was built with.
 func (s *Snapshot) Options() Options { return s.opts }
@@ -311,97 +299,6 @@ func (s *Snapshot) index(entries []*entry) {
 	s.indexAmbient()
 }
 
-// routingPrefixes are the dependency keys of the routing indexes.
-var routingPrefixes = []string{"dr:", "vs:", "mr:", "ap:", "rs:", "rd:", "dap:", "list:"}
-
-// listKey is the dependency key of the list of every routing object of a
-// kind (the View's All* methods).
-func listKey(kind string) string { return "list:" + kind }
-
-// isRoutingKind reports whether objects of kind configure routing rather
-// than describe the mesh: dropping one changes only the routing indexes.
-func isRoutingKind(kind string) bool {
-	switch kind {
-	case "DestinationRule", "VirtualService", "MetaRouter", "ApplicationProtocol", "RedisService", "RedisDestination", "DubboAuthorizationPolicy":
-		return true
-	}
-	return false
-}
-
-// indexRouting indexes the routing objects by the hosts (or namespace)
-// they name, and records the revisions of those lists.
-func (s *Snapshot) indexRouting(entries []*entry) {
-	for _, e := range entries {
-		switch o := e.obj.(type) {
-		case *networkingv1.DestinationRule:
-			h := ResolveHost(o.Spec.Host, o.Namespace, s.opts.DomainSuffix)
-			s.drs[h] = append(s.drs[h], o)
-		case *networkingv1.VirtualService:
-			for _, h := range uniqueHosts(o.Spec.Hosts, o.Namespace, s.opts.DomainSuffix) {
-				s.vss[h] = append(s.vss[h], o)
-			}
-		case *metaprotocolv1alpha1.MetaRouter:
-			s.mrList = append(s.mrList, o)
-			for _, h := range uniqueHosts(o.Spec.Hosts, o.Namespace, s.opts.DomainSuffix) {
-				s.mrs[h] = append(s.mrs[h], o)
-			}
-		case *metaprotocolv1alpha1.ApplicationProtocol:
-			s.apList = append(s.apList, o)
-			p := strings.ToLower(o.Spec.Protocol)
-			if prev, ok := s.aps[p]; !ok || o.Name < prev.Name {
-				s.aps[p] = o
-			}
-		case *redisv1alpha1.RedisService:
-			s.rsList = append(s.rsList, o)
-			for _, h := range uniqueHosts(o.Spec.Host, o.Namespace, s.opts.DomainSuffix) {
-				s.rss[h] = append(s.rss[h], o)
-			}
-		case *redisv1alpha1.RedisDestination:
-			s.rdList = append(s.rdList, o)
-			h := ResolveHost(o.Spec.Host, o.Namespace, s.opts.DomainSuffix)
-			s.rds[h] = append(s.rds[h], o)
-		case *dubbov1alpha1.DubboAuthorizationPolicy:
-			s.dapList = append(s.dapList, o)
-			s.daps[o.Namespace] = append(s.daps[o.Namespace], o)
-		}
-	}
-	indexRevisions(s, "dr:", s.drs)
-	indexRevisions(s, "vs:", s.vss)
-	indexRevisions(s, "mr:", s.mrs)
-	indexRevisions(s, "rs:", s.rss)
-	indexRevisions(s, "rd:", s.rds)
-	indexRevisions(s, "dap:", s.daps)
-	for p, ap := range s.aps {
-		s.reviseList("ap:"+p, refsOf([]*metaprotocolv1alpha1.ApplicationProtocol{ap}))
-	}
-	sortByCreation(s.mrList)
-	sortByCreation(s.apList)
-	sortByCreation(s.rsList)
-	sortByCreation(s.rdList)
-	sortByCreation(s.dapList)
-	s.reviseList(listKey("MetaRouter"), refsOf(s.mrList))
-	s.reviseList(listKey("ApplicationProtocol"), refsOf(s.apList))
-	s.reviseList(listKey("RedisService"), refsOf(s.rsList))
-	s.reviseList(listKey("RedisDestination"), refsOf(s.rdList))
-	s.reviseList(listKey("DubboAuthorizationPolicy"), refsOf(s.dapList))
-}
-
-// object is what the routing indexes hold: Kubernetes objects with metadata.
-type object interface {
-	metav1.Object
-	runtime.Object
-}
-
-// indexRevisions orders each list of an index the way routing objects
-// are merged and records the list's revision under prefix+key, the key a
-// View tracks when it reads that list.
-func indexRevisions[T object](s *Snapshot, prefix string, index map[string][]T) {
-	for k, l := range index {
-		sortByCreation(l)
-		s.reviseList(prefix+k, refsOf(l))
-	}
-}
-
 // reviseList records the revision of a list of objects under key.
 func (s *Snapshot) reviseList(key string, refs []ObjectRef) {
 	revs := make([]Revision, len(refs))
@@ -454,28 +351,18 @@ func uniqueHosts(hosts []string, ns, suffix string) []string {
 // sortByCreation orders objects the way Istio merges routing objects:
 // oldest first, then by namespace and name, so the result does not depend
 // on the order a source delivered them in.
-func sortByCreation[T metav1.Object](list []T) {
+func sortByCreation(list []*entry) {
 	sort.SliceStable(list, func(i, j int) bool {
-		ti, tj := list[i].GetCreationTimestamp(), list[j].GetCreationTimestamp()
+		a, b := list[i].obj.(metav1.Object), list[j].obj.(metav1.Object)
+		ti, tj := a.GetCreationTimestamp(), b.GetCreationTimestamp()
 		if !ti.Equal(&tj) {
 			return ti.Before(&tj)
 		}
-		if list[i].GetNamespace() != list[j].GetNamespace() {
-			return list[i].GetNamespace() < list[j].GetNamespace()
+		if a.GetNamespace() != b.GetNamespace() {
+			return a.GetNamespace() < b.GetNamespace()
 		}
-		return list[i].GetName() < list[j].GetName()
+		return a.GetName() < b.GetName()
 	})
-}
-
-func refsOf[T runtime.Object](list []T) []ObjectRef {
-	out := make([]ObjectRef, 0, len(list))
-	for _, o := range list {
-		r, _, err := refOf(o)
-		if err == nil {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // ObjectByKey returns one object by ObjectRef.Key.

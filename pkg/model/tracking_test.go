@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -29,12 +28,12 @@ func TestEveryPublicLookupRecordsADependency(t *testing.T) {
 			[]runtime.Object{&metaprotocolv1alpha1.ApplicationProtocol{ObjectMeta: meta("ap"), Spec: metaprotocolv1alpha1.ApplicationProtocolSpec{Protocol: "trpc", Codec: "x"}}}},
 		{"AllMetaRouters", func(v *model.View) { v.AllMetaRouters() },
 			[]runtime.Object{&metaprotocolv1alpha1.MetaRouter{ObjectMeta: meta("mr"), Spec: metaprotocolv1alpha1.MetaRouterSpec{Hosts: []string{"elsewhere"}}}}},
-		{"AllRedisServices", func(v *model.View) { v.AllRedisServices() },
+		{"ObjectsOfKind", func(v *model.View) { v.ObjectsOfKind(pluginKind.GroupKind()) },
 			[]runtime.Object{&redisv1alpha1.RedisService{ObjectMeta: meta("rs"), Spec: redisv1alpha1.RedisServiceSpec{Host: []string{"elsewhere"}}}}},
-		{"AllRedisDestinations", func(v *model.View) { v.AllRedisDestinations() },
-			[]runtime.Object{&redisv1alpha1.RedisDestination{ObjectMeta: meta("rd"), Spec: redisv1alpha1.RedisDestinationSpec{Host: "elsewhere"}}}},
-		{"AllDubboAuthorizationPolicies", func(v *model.View) { v.AllDubboAuthorizationPolicies() },
-			[]runtime.Object{&dubbov1alpha1.DubboAuthorizationPolicy{ObjectMeta: meta("dap")}}},
+		{"ObjectsForHost", func(v *model.View) { v.ObjectsForHost(pluginKind.GroupKind(), "cache.ns.svc.cluster.local") },
+			[]runtime.Object{&redisv1alpha1.RedisService{ObjectMeta: meta("rs"), Spec: redisv1alpha1.RedisServiceSpec{Host: []string{"cache"}}}}},
+		{"ObjectsInNamespace", func(v *model.View) { v.ObjectsInNamespace(pluginKind.GroupKind(), "ns") },
+			[]runtime.Object{&redisv1alpha1.RedisService{ObjectMeta: meta("rs"), Spec: redisv1alpha1.RedisServiceSpec{Host: []string{"elsewhere"}}}}},
 		{"WorkloadByIP", func(v *model.View) { v.WorkloadByIP("10.1.0.1") },
 			[]runtime.Object{pod("p1", "10.1.0.1", nil)}},
 		{"Gateways", func(v *model.View) { v.Gateways() },
@@ -81,11 +80,19 @@ func TestTrackedViewLockedRecordsFromManyGoroutines(t *testing.T) {
 // build is a snapshot of namespace ns with objs.
 func build(t *testing.T, objs ...runtime.Object) *model.Snapshot {
 	t.Helper()
-	b := model.NewBuilder(model.Options{})
+	b := model.NewBuilder(model.Options{Kinds: []model.Kind{pluginKind}})
 	must(t, b.Add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}, model.Origin{}))
 	must(t, b.Add(service("a", nil), model.Origin{}))
 	for _, o := range objs {
 		must(t, b.Add(o, model.Origin{}))
 	}
 	return b.Build()
+}
+
+// pluginKind is a kind the core does not read, brought the way a plugin
+// brings its own (model.Options.Kinds).
+var pluginKind = model.Kind{
+	GVK: redisv1alpha1.SchemeGroupVersion.WithKind("RedisService"), Resource: "redisservices", Namespaced: true,
+	New: func() runtime.Object { return &redisv1alpha1.RedisService{} }, AddToScheme: redisv1alpha1.AddToScheme,
+	Routing: true, Hosts: func(o runtime.Object) []string { return o.(*redisv1alpha1.RedisService).Spec.Host },
 }

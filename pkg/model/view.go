@@ -8,9 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
-	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 )
 
 // View is the read-only window plugins get on a Snapshot. Every lookup is
@@ -79,7 +77,7 @@ func (v *View) Endpoints(hostname string, port uint32) []Endpoint {
 
 // DestinationRules returns the DestinationRules for a hostname, oldest first.
 func (v *View) DestinationRules(hostname string) []*networkingv1.DestinationRule {
-	v.track("dr:" + hostname)
+	v.track(hostKey(gkDestinationRule, hostname))
 	return v.snap.drs[hostname]
 }
 
@@ -112,70 +110,34 @@ func (v *View) Subset(hostname, name string) (Subset, bool) {
 
 // VirtualServices returns the VirtualServices that name a hostname, oldest first.
 func (v *View) VirtualServices(hostname string) []*networkingv1.VirtualService {
-	v.track("vs:" + hostname)
+	v.track(hostKey(gkVirtualService, hostname))
 	return v.snap.vss[hostname]
 }
 
 // MetaRouters returns the MetaRouters that name a hostname, oldest first.
 func (v *View) MetaRouters(hostname string) []*metaprotocolv1alpha1.MetaRouter {
-	v.track("mr:" + hostname)
+	v.track(hostKey(gkMetaRouter, hostname))
 	return v.snap.mrs[hostname]
 }
 
 // AllMetaRouters returns every MetaRouter; the core uses it to report
 // routers whose hosts match no service.
 func (v *View) AllMetaRouters() []*metaprotocolv1alpha1.MetaRouter {
-	v.track(listKey("MetaRouter"))
+	v.track(listKey(gkMetaRouter))
 	return v.snap.mrList
 }
 
 // ApplicationProtocol returns the ApplicationProtocol that defines a
 // meta-protocol name (its spec.protocol), or nil.
 func (v *View) ApplicationProtocol(protocol Protocol) *metaprotocolv1alpha1.ApplicationProtocol {
-	v.track("ap:" + string(protocol))
+	v.track(protocolKey(string(protocol)))
 	return v.snap.aps[string(protocol)]
 }
 
 // ApplicationProtocols returns every ApplicationProtocol.
 func (v *View) ApplicationProtocols() []*metaprotocolv1alpha1.ApplicationProtocol {
-	v.track(listKey("ApplicationProtocol"))
+	v.track(listKey(gkApplicationProtocol))
 	return v.snap.apList
-}
-
-// RedisServices returns the RedisServices that name a hostname.
-func (v *View) RedisServices(hostname string) []*redisv1alpha1.RedisService {
-	v.track("rs:" + hostname)
-	return v.snap.rss[hostname]
-}
-
-// AllRedisServices returns every RedisService.
-func (v *View) AllRedisServices() []*redisv1alpha1.RedisService {
-	v.track(listKey("RedisService"))
-	return v.snap.rsList
-}
-
-// RedisDestinations returns the RedisDestinations for a hostname.
-func (v *View) RedisDestinations(hostname string) []*redisv1alpha1.RedisDestination {
-	v.track("rd:" + hostname)
-	return v.snap.rds[hostname]
-}
-
-// AllRedisDestinations returns every RedisDestination.
-func (v *View) AllRedisDestinations() []*redisv1alpha1.RedisDestination {
-	v.track(listKey("RedisDestination"))
-	return v.snap.rdList
-}
-
-// DubboAuthorizationPolicies returns the policies of a namespace.
-func (v *View) DubboAuthorizationPolicies(namespace string) []*dubbov1alpha1.DubboAuthorizationPolicy {
-	v.track("dap:" + namespace)
-	return v.snap.daps[namespace]
-}
-
-// AllDubboAuthorizationPolicies returns every DubboAuthorizationPolicy.
-func (v *View) AllDubboAuthorizationPolicies() []*dubbov1alpha1.DubboAuthorizationPolicy {
-	v.track(listKey("DubboAuthorizationPolicy"))
-	return v.snap.dapList
 }
 
 // Secret returns a Secret, for plugins that read credentials (Redis auth).

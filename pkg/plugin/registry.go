@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
@@ -16,13 +18,15 @@ type Registry struct {
 	byName     map[string]Plugin
 	byProtocol map[model.Protocol]Plugin
 	anyMeta    Plugin
+	kinds      []model.Kind
+	kindOwner  map[schema.GroupKind]Plugin
 }
 
 // NewRegistry registers plugins in order. It fails, naming both plugins,
 // when two share a name or claim the same protocol: a binary with an
 // ambiguous owner for a port must not start.
 func NewRegistry(plugins ...Plugin) (*Registry, error) {
-	r := &Registry{byName: map[string]Plugin{}, byProtocol: map[model.Protocol]Plugin{}}
+	r := &Registry{byName: map[string]Plugin{}, byProtocol: map[model.Protocol]Plugin{}, kindOwner: map[schema.GroupKind]Plugin{}}
 	for _, p := range plugins {
 		if err := r.register(p); err != nil {
 			return nil, err
@@ -54,6 +58,9 @@ func (r *Registry) register(p Plugin) error {
 			return fmt.Errorf("plugin registry: protocol %q is claimed by both %q and %q; remove one of the plugins from the build", proto, prev.Name(), name)
 		}
 		r.byProtocol[proto] = p
+	}
+	if err := r.registerKinds(p); err != nil {
+		return err
 	}
 	r.byName[name] = p
 	r.plugins = append(r.plugins, p)

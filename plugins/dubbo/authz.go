@@ -88,9 +88,9 @@ func PolicyRef(p *dubbov1alpha1.DubboAuthorizationPolicy) model.ObjectRef {
 // policiesFor are the policies that apply to the service being built: its
 // namespace's and the mesh root namespace's.
 func policiesFor(ctx *plugin.BuildContext) []*dubbov1alpha1.DubboAuthorizationPolicy {
-	out := append([]*dubbov1alpha1.DubboAuthorizationPolicy(nil), ctx.Model.DubboAuthorizationPolicies(ctx.Service.Namespace)...)
+	out := append([]*dubbov1alpha1.DubboAuthorizationPolicy(nil), AuthorizationPolicies(ctx.Model, ctx.Service.Namespace)...)
 	if root := ctx.Model.Options().RootNamespace; root != "" && root != ctx.Service.Namespace {
-		out = append(out, ctx.Model.DubboAuthorizationPolicies(root)...)
+		out = append(out, AuthorizationPolicies(ctx.Model, root)...)
 	}
 	return out
 }

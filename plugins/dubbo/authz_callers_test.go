@@ -66,7 +66,7 @@ spec:
   - from: [{source: {principals: [` + strings.Join(principals, ", ") + `]}}]
     to: [{operation: {methods: [cancelAll]}}]
 `
-	b := model.NewBuilder(model.Options{})
+	b := model.NewBuilder(model.Options{Kinds: (&Plugin{}).Kinds()})
 	for _, d := range file.LoadBytes("mesh.yaml", []byte(doc), b, file.Options{}) {
 		if d.Severity == model.SeverityError {
 			t.Fatal(d)

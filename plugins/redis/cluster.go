@@ -77,7 +77,7 @@ func (p *Plugin) PatchCluster(ctx *plugin.BuildContext, subset string) (*cluster
 
 // destinationFor returns the oldest RedisDestination of the host being built.
 func destinationFor(ctx *plugin.BuildContext) *redisv1alpha1.RedisDestination {
-	rds := ctx.Model.RedisDestinations(ctx.Service.Hostname)
+	rds := RedisDestinations(ctx.Model, ctx.Service.Hostname)
 	if len(rds) == 0 {
 		return nil
 	}

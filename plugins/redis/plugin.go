@@ -75,7 +75,7 @@ func (p *Plugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Fi
 
 // serviceFor returns the oldest RedisService naming the host being built.
 func serviceFor(ctx *plugin.BuildContext) *redisv1alpha1.RedisService {
-	rss := ctx.Model.RedisServices(ctx.Service.Hostname)
+	rss := RedisServices(ctx.Model, ctx.Service.Hostname)
 	if len(rss) == 0 {
 		return nil
 	}
@@ -84,7 +84,7 @@ func serviceFor(ctx *plugin.BuildContext) *redisv1alpha1.RedisService {
 
 // warnShadowed reports RedisServices for the host that an older one shadows.
 func warnShadowed(ctx *plugin.BuildContext) {
-	rss := ctx.Model.RedisServices(ctx.Service.Hostname)
+	rss := RedisServices(ctx.Model, ctx.Service.Hostname)
 	for _, later := range rss[min(1, len(rss)):] {
 		ctx.Warnf(serviceRef(later), "spec.host", conditions.ReasonUnsupportedValue,
 			"ignored for %s: RedisService %s/%s is older and configures it", ctx.Service.Hostname, rss[0].Namespace, rss[0].Name)

@@ -7,49 +7,14 @@ import (
 	"reflect"
 	"strings"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	kjson "sigs.k8s.io/json"
 
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
-	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
-	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
-
-// kind describes how to decode one kind the model reads.
-type kind struct {
-	versions  []string // accepted versions; nil means any
-	clustered bool
-	newObject func() runtime.Object
-}
-
-// kinds maps "group/Kind" to its decoder. Istio kinds accept every served
-// version (v1alpha3, v1beta1, v1): their specs are identical.
-var kinds = map[string]kind{
-	"/Service":                                   {versions: []string{"v1"}, newObject: func() runtime.Object { return &corev1.Service{} }},
-	"/Pod":                                       {versions: []string{"v1"}, newObject: func() runtime.Object { return &corev1.Pod{} }},
-	"/Secret":                                    {versions: []string{"v1"}, newObject: func() runtime.Object { return &corev1.Secret{} }},
-	"/Namespace":                                 {versions: []string{"v1"}, clustered: true, newObject: func() runtime.Object { return &corev1.Namespace{} }},
-	"discovery.k8s.io/EndpointSlice":             {versions: []string{"v1"}, newObject: func() runtime.Object { return &discoveryv1.EndpointSlice{} }},
-	"networking.istio.io/ServiceEntry":           {newObject: func() runtime.Object { return &networkingv1.ServiceEntry{} }},
-	"networking.istio.io/WorkloadEntry":          {newObject: func() runtime.Object { return &networkingv1.WorkloadEntry{} }},
-	"networking.istio.io/DestinationRule":        {newObject: func() runtime.Object { return &networkingv1.DestinationRule{} }},
-	"networking.istio.io/VirtualService":         {newObject: func() runtime.Object { return &networkingv1.VirtualService{} }},
-	"gateway.networking.k8s.io/Gateway":          {versions: []string{"v1", "v1beta1"}, newObject: func() runtime.Object { return &gatewayv1.Gateway{} }},
-	"gateway.networking.k8s.io/GatewayClass":     {versions: []string{"v1", "v1beta1"}, clustered: true, newObject: func() runtime.Object { return &gatewayv1.GatewayClass{} }},
-	"metaprotocol.aeraki.io/MetaRouter":          {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &metaprotocolv1alpha1.MetaRouter{} }},
-	"metaprotocol.aeraki.io/ApplicationProtocol": {versions: []string{"v1alpha1"}, clustered: true, newObject: func() runtime.Object { return &metaprotocolv1alpha1.ApplicationProtocol{} }},
-	"redis.aeraki.io/RedisService":               {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &redisv1alpha1.RedisService{} }},
-	"redis.aeraki.io/RedisDestination":           {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &redisv1alpha1.RedisDestination{} }},
-	"dubbo.aeraki.io/DubboAuthorizationPolicy":   {versions: []string{"v1alpha1"}, newObject: func() runtime.Object { return &dubbov1alpha1.DubboAuthorizationPolicy{} }},
-}
 
 // header is the part of a document every Kubernetes object has.
 type header struct {
@@ -147,7 +112,7 @@ type decoded struct {
 }
 
 // decode turns one JSON document into a typed object, or says why not.
-func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
+func decode(doc []byte, origin model.Origin, kinds *model.KindIndex, defaultNamespace string) decoded {
 	h, note := decodeHeader(doc, origin)
 	if note != nil {
 		return decoded{note: note}
@@ -158,16 +123,17 @@ func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
 			Message: fmt.Sprintf("invalid apiVersion %q: %v", h.APIVersion, err)}}
 	}
 	ref := model.ObjectRef{Group: gv.Group, Kind: h.Kind, Namespace: h.Metadata.Namespace, Name: h.Metadata.Name}
-	k, ok := kinds[gv.Group+"/"+h.Kind]
+	k, ok := kinds.Lookup(gv.Group, h.Kind)
 	if !ok {
 		return decoded{note: &model.Diagnostic{Severity: model.SeverityInfo, Object: ref, Origin: origin, Reason: "Skipped",
-			Message: fmt.Sprintf("skipped: aeraki does not use %s objects", displayGK(gv.Group, h.Kind))}}
+			Message: fmt.Sprintf("skipped: aeraki does not use %s objects (neither the core nor a plugin of this build reads them)", displayGK(gv.Group, h.Kind))}}
 	}
-	if k.versions != nil && !contains(k.versions, gv.Version) {
+	if !k.AcceptsVersion(gv.Version) {
+		versions := append([]string{k.GVK.Version}, k.FileVersions...)
 		return decoded{note: &model.Diagnostic{Severity: model.SeverityError, Object: ref, Origin: origin, Reason: "InvalidObject", Field: "apiVersion",
-			Message: fmt.Sprintf("version %q of %s is not supported; use %s", gv.Version, displayGK(gv.Group, h.Kind), strings.Join(prefixAll(gv.Group, k.versions), " or "))}}
+			Message: fmt.Sprintf("version %q of %s is not supported; use %s", gv.Version, displayGK(gv.Group, h.Kind), strings.Join(prefixAll(gv.Group, versions), " or "))}}
 	}
-	if k.clustered {
+	if !k.Namespaced {
 		ref.Namespace = ""
 	} else if ref.Namespace == "" {
 		ref.Namespace = defaultNamespace
@@ -178,7 +144,7 @@ func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
 	if h.Metadata.Name == "" {
 		return errf("metadata.name", "name is required")
 	}
-	obj := k.newObject()
+	obj := k.New()
 	strict, err := kjson.UnmarshalStrict(doc, obj)
 	if err != nil {
 		return errf("", "cannot decode: %s", cleanJSONError(err))
@@ -191,7 +157,7 @@ func decode(doc []byte, origin model.Origin, defaultNamespace string) decoded {
 		return errf("", "%s; fix or remove the field (see `kubectl explain %s`)", strings.Join(msgs, "; "), strings.ToLower(h.Kind))
 	}
 	meta := obj.(metav1.Object)
-	if k.clustered {
+	if !k.Namespaced {
 		meta.SetNamespace("")
 	} else if meta.GetNamespace() == "" {
 		meta.SetNamespace(defaultNamespace)
@@ -237,13 +203,4 @@ func prefixAll(group string, versions []string) []string {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -69,6 +69,6 @@ func FuzzDecode(f *testing.F) {
 // isNull reports whether a document decodes to YAML's null (`~`, `null`,
 // or only a document marker), which is no object and nothing to report.
 func isNull(doc []byte) bool {
-	d := decodeDocuments(context.Background(), "n.yaml", doc, Options{})
+	d := decodeDocuments(context.Background(), "n.yaml", doc, model.NewKindIndex(nil), Options{})
 	return len(d) == 0
 }

@@ -94,7 +94,7 @@ func loadFile(ctx context.Context, r *reader, path, name string, b *model.Builde
 	if note != nil {
 		return []model.Diagnostic{*note}
 	}
-	return addDocuments(decodeDocuments(ctx, name, data, opts), b)
+	return addDocuments(decodeDocuments(ctx, name, data, b.Kinds(), opts), b)
 }
 
 // List returns the manifest files under dir (relative, slash-separated,
@@ -147,7 +147,7 @@ func list(ctx context.Context, dir string, recursive bool) ([]string, error) {
 
 // LoadBytes reads the documents of one file (named rel in diagnostics) into b.
 func LoadBytes(rel string, data []byte, b *model.Builder, opts Options) []model.Diagnostic {
-	return addDocuments(decodeDocuments(context.Background(), rel, data, opts), b)
+	return addDocuments(decodeDocuments(context.Background(), rel, data, b.Kinds(), opts), b)
 }
 
 // document is one decoded document of a file: an object to add, or a note
@@ -159,8 +159,9 @@ type document struct {
 
 // decodeDocuments decodes the documents of one file (named rel), without
 // adding them anywhere, so the watcher can keep them while the file is
-// unchanged. It stops early, returning what it decoded, when ctx ends.
-func decodeDocuments(ctx context.Context, rel string, data []byte, opts Options) []document {
+// unchanged. Documents of kinds outside kinds are skipped. It stops early,
+// returning what it decoded, when ctx ends.
+func decodeDocuments(ctx context.Context, rel string, data []byte, kinds *model.KindIndex, opts Options) []document {
 	if opts.DefaultNamespace == "" {
 		opts.DefaultNamespace = "default"
 	}
@@ -191,7 +192,7 @@ func decodeDocuments(ctx context.Context, rel string, data []byte, opts Options)
 			note(model.Diagnostic{Severity: model.SeverityInfo, Origin: origin, Reason: "Skipped", Message: "not a Kubernetes object (a list); skipped"})
 			continue
 		}
-		out = append(out, document{decoded: decode(js, origin, opts.DefaultNamespace), origin: origin})
+		out = append(out, document{decoded: decode(js, origin, kinds, opts.DefaultNamespace), origin: origin})
 	}
 	return out
 }

@@ -215,7 +215,7 @@ func (w *Watcher) load(ctx context.Context, cache loadCache) (source.Update, err
 		sum := sha256.Sum256(data)
 		f, ok := cache.files[rel]
 		if !ok || f.sum != sum {
-			f = decodedFile{sum: sum, docs: decodeDocuments(ctx, rel, data, w.opts.File)}
+			f = decodedFile{sum: sum, docs: decodeDocuments(ctx, rel, data, b.Kinds(), w.opts.File)}
 			if err := ctx.Err(); err != nil {
 				return source.Update{}, err // f may be partial: not cached
 			}

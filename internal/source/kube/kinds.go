@@ -6,33 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/aeraki-ng/aeraki/pkg/model"
 )
-
-// candidates are the kinds the source knows how to watch, at the version
-// it reads. Only those the model reads (model.Reads) are watched, so a kind
-// the model drops stops being watched, and a kind it adds needs one line
-// here (and the RBAC rule in charts/aeraki/templates/rbac.yaml, then
-// `make install-manifests` for examples/install).
-var candidates = []schema.GroupVersionKind{
-	{Version: "v1", Kind: "Namespace"},
-	{Version: "v1", Kind: "Service"},
-	{Version: "v1", Kind: "Pod"},
-	{Version: "v1", Kind: "Secret"},
-	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"},
-	{Group: "networking.istio.io", Version: "v1", Kind: "ServiceEntry"},
-	{Group: "networking.istio.io", Version: "v1", Kind: "WorkloadEntry"},
-	{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule"},
-	{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"},
-	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "GatewayClass"},
-	{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "Gateway"},
-	{Group: "metaprotocol.aeraki.io", Version: "v1alpha1", Kind: "MetaRouter"},
-	{Group: "metaprotocol.aeraki.io", Version: "v1alpha1", Kind: "ApplicationProtocol"},
-	{Group: "redis.aeraki.io", Version: "v1alpha1", Kind: "RedisService"},
-	{Group: "redis.aeraki.io", Version: "v1alpha1", Kind: "RedisDestination"},
-	{Group: "dubbo.aeraki.io", Version: "v1alpha1", Kind: "DubboAuthorizationPolicy"},
-}
 
 // optionalKind reports whether the source runs on without a kind it may
 // not read (see the package documentation on least privilege).
@@ -80,13 +54,15 @@ func (k kind) newList() (client.ObjectList, error) {
 	return l, nil
 }
 
-// modelKinds returns the candidates the model reads.
-func modelKinds() []schema.GroupVersionKind {
+// modelKinds returns the kinds the model reads, the core's and the
+// plugins' (model.Options.Kinds), at the version each is watched at.
+// Each needs its RBAC rule (charts/aeraki/templates/rbac.yaml for the
+// builtins, rendered by `make install-manifests`; a plugin's own kinds in
+// the ClusterRole its users add).
+func (s *Source) modelKinds() []schema.GroupVersionKind {
 	var out []schema.GroupVersionKind
-	for _, gvk := range candidates {
-		if model.Reads(gvk.Group, gvk.Kind) {
-			out = append(out, gvk)
-		}
+	for _, k := range s.kindIdx.All() {
+		out = append(out, k.GVK)
 	}
 	return out
 }

@@ -6,26 +6,22 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
-	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
-	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
 // NewScheme returns a scheme with every type Kubernetes mode reads or
 // writes: the Kubernetes built-ins (including Leases and access reviews),
-// Istio networking v1, Gateway API v1 and aeraki's own groups. Callers build
-// their controller-runtime cluster with it so the cache and the source agree
-// on types.
-func NewScheme() (*runtime.Scheme, error) {
+// Istio networking v1, Gateway API v1 and the API groups of every kind the
+// model reads, the core's and those of extra (the plugins' kinds,
+// model.Options.Kinds). Callers build their controller-runtime cluster
+// with it so the cache, the source and the status writer agree on types.
+func NewScheme(extra []model.Kind) (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme,
-		networkingv1.AddToScheme,
-		gatewayv1.AddToScheme,
-		metaprotocolv1alpha1.AddToScheme,
-		redisv1alpha1.AddToScheme,
-		dubbov1alpha1.AddToScheme,
-	} {
+	adds := []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, gatewayv1.AddToScheme}
+	for _, k := range model.NewKindIndex(extra).All() {
+		adds = append(adds, k.AddToScheme)
+	}
+	for _, add := range adds {
 		if err := add(s); err != nil {
 			return nil, err
 		}

@@ -53,9 +53,10 @@ type Options struct {
 
 // Source is the source.Source of Kubernetes mode. Create it with New.
 type Source struct {
-	opts   Options
-	scheme *runtime.Scheme
-	synced atomic.Bool
+	opts    Options
+	scheme  *runtime.Scheme
+	kindIdx *model.KindIndex // what the model reads
+	synced  atomic.Bool
 
 	mu     sync.Mutex
 	active []kind          // watched kinds, in candidate order
@@ -84,7 +85,7 @@ func New(opts Options) (*Source, error) {
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
 	}
-	return &Source{opts: opts, scheme: opts.Client.Scheme(), absent: map[string]bool{}, denied: map[string]bool{}, dirty: make(chan struct{}, 1)}, nil
+	return &Source{opts: opts, scheme: opts.Client.Scheme(), kindIdx: model.NewKindIndex(opts.Model.Kinds), absent: map[string]bool{}, denied: map[string]bool{}, dirty: make(chan struct{}, 1)}, nil
 }
 
 // HasSynced reports whether every watched kind has been listed and the
@@ -97,7 +98,7 @@ func (s *Source) HasSynced() bool { return s.synced.Load() }
 // reads. It returns nil when ctx ends, and an error when a required kind
 // cannot be read.
 func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
-	for _, gvk := range modelKinds() {
+	for _, gvk := range s.modelKinds() {
 		if err := s.watch(ctx, gvk, false); err != nil {
 			return err
 		}
@@ -266,7 +267,7 @@ func (s *Source) waitSynced(ctx context.Context) error {
 
 // handler turns informer events into dirty marks. Resyncs (same
 // resourceVersion) are ignored: nothing changed. So are updates that do
-// not change what the model reads (model.ObjectRevision), above all
+// not change what the model reads (KindIndex.ObjectRevision), above all
 // aeraki's own status writes: each is a watch event, and while status was
 // being written for a large mesh they kept restarting the debounce, so
 // that every edit waited the debouncer's maximum wait (a second) instead
@@ -283,7 +284,7 @@ func (h eventHandler) OnUpdate(oldObj, newObj any) {
 		if o.GetResourceVersion() == n.GetResourceVersion() {
 			return
 		}
-		if same(o, n) {
+		if h.s.same(o, n) {
 			return
 		}
 	}
@@ -293,12 +294,12 @@ func (h eventHandler) OnUpdate(oldObj, newObj any) {
 // same reports whether two versions of an object give the model the same
 // thing. Cached objects may lack their kind (the cache's transform sets
 // it, but the event can come first): then they are not compared.
-func same(o, n client.Object) bool {
+func (s *Source) same(o, n client.Object) bool {
 	if o.GetObjectKind().GroupVersionKind().Kind == "" || n.GetObjectKind().GroupVersionKind().Kind == "" {
 		return false
 	}
-	ro, err1 := model.ObjectRevision(o)
-	rn, err2 := model.ObjectRevision(n)
+	ro, err1 := s.kindIdx.ObjectRevision(o)
+	rn, err2 := s.kindIdx.ObjectRevision(n)
 	return err1 == nil && err2 == nil && ro == rn
 }
 func (h eventHandler) OnDelete(any) { h.s.markDirty() }

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 // Run's result arrives on the returned error channel.
 func run(t *testing.T, cfg *rest.Config, recheck time.Duration) (<-chan source.Update, <-chan error) {
 	t.Helper()
-	scheme, err := kube.NewScheme()
+	scheme, err := kube.NewScheme(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestSource(t *testing.T) {
 		t.Skip(err)
 	}
 	cfg, _ := testenv.StartKube(t, filepath.Join(root, "crd"), testenv.IstioCRDDir())
-	scheme, _ := kube.NewScheme()
+	scheme, _ := kube.NewScheme(nil)
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestRBAC(t *testing.T) {
 		t.Skip(err)
 	}
 	cfg, _ := testenv.StartKube(t, filepath.Join(root, "crd"), testenv.IstioCRDDir())
-	scheme, _ := kube.NewScheme()
+	scheme, _ := kube.NewScheme(nil)
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)

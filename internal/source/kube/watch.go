@@ -114,7 +114,7 @@ func (s *Source) allowed(ctx context.Context, group, resource string) (bool, err
 func (s *Source) recheckAbsent(ctx context.Context) {
 	s.mu.Lock()
 	var todo []schema.GroupVersionKind
-	for _, gvk := range modelKinds() {
+	for _, gvk := range s.modelKinds() {
 		if s.absent[gvk.String()] {
 			todo = append(todo, gvk)
 		}

@@ -18,8 +18,9 @@ import (
 // document aeraki would refuse fails the test.
 //
 // Without a registry, a port's protocol is the first name its appProtocol
-// or name spells; use SnapshotWith to have the plugins of a registry
-// decide, as aeraki does.
+// or name spells and only the core's kinds are read; use SnapshotWith to
+// have the plugins of a registry decide and bring their kinds, as aeraki
+// does.
 func Snapshot(t testing.TB, manifests string) *model.Snapshot {
 	t.Helper()
 	return SnapshotWith(t, nil, manifests)
@@ -31,7 +32,7 @@ func SnapshotWith(t testing.TB, reg *plugin.Registry, manifests string) *model.S
 	t.Helper()
 	opts := model.Options{}
 	if reg != nil {
-		opts.Protocols = reg
+		opts = reg.Bind(opts)
 	}
 	b := model.NewBuilder(opts)
 	for _, d := range file.LoadBytes("manifests.yaml", []byte(manifests), b, file.Options{DefaultNamespace: Namespace}) {

@@ -146,7 +146,7 @@ type result struct {
 // translateScenario runs the whole pipeline once on a fresh translator.
 func (k *kit) translateScenario(t *testing.T, sc scenario) *result {
 	t.Helper()
-	b := model.NewBuilder(model.Options{Protocols: k.reg})
+	b := model.NewBuilder(k.reg.Bind(model.Options{}))
 	for _, d := range file.LoadBytes("scenario.yaml", []byte(k.mesh()+"\n---\n"+sc.router+"\n---\n"+k.opts.Manifests), b, file.Options{DefaultNamespace: Namespace}) {
 		if d.Severity == model.SeverityError {
 			t.Fatalf("plugintest scenario input is invalid (is Options.Manifests valid YAML?): %s", d)

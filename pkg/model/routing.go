@@ -1,0 +1,178 @@
+package model
+
+import (
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+)
+
+// routingIndex holds the objects of one routing kind, each list ordered
+// the way Istio merges routing objects (sortByCreation).
+type routingIndex struct {
+	byHost      map[string][]runtime.Object // by resolved host (kinds with Hosts)
+	byNamespace map[string][]runtime.Object
+	all         []runtime.Object
+}
+
+// Dependency keys of the routing indexes. Every one starts with
+// routingPrefix, so Without can tell them from the mesh's keys.
+const routingPrefix = "r:"
+
+func hostKey(gk schema.GroupKind, host string) string {
+	return routingPrefix + gk.String() + "@" + host
+}
+func namespaceKey(gk schema.GroupKind, ns string) string {
+	return routingPrefix + gk.String() + "#" + ns
+}
+func listKey(gk schema.GroupKind) string { return routingPrefix + gk.String() }
+
+// protocolKey is the key of the ApplicationProtocol that defines a
+// meta-protocol name.
+func protocolKey(p string) string { return routingPrefix + "protocol:" + p }
+
+// isRoutingKind reports whether the object configures routing rather than
+// describes the mesh: dropping one changes only the routing indexes.
+func (s *Snapshot) isRoutingKind(ref ObjectRef) bool {
+	k, ok := s.kinds.byGK[schema.GroupKind{Group: ref.Group, Kind: ref.Kind}]
+	return ok && k.Routing
+}
+
+// indexRouting indexes the objects of every routing kind by the hosts
+// they name and by namespace, and records the revisions of those lists.
+func (s *Snapshot) indexRouting(entries []*entry) {
+	byKind := map[schema.GroupKind][]*entry{}
+	for _, e := range entries {
+		gk := schema.GroupKind{Group: e.ref.Group, Kind: e.ref.Kind}
+		if k, ok := s.kinds.byGK[gk]; ok && k.Routing {
+			byKind[gk] = append(byKind[gk], e)
+		}
+	}
+	for _, k := range s.kinds.list {
+		if !k.Routing {
+			continue
+		}
+		gk := k.GroupKind()
+		list := byKind[gk]
+		sortByCreation(list)
+		idx := &routingIndex{byHost: map[string][]runtime.Object{}, byNamespace: map[string][]runtime.Object{}}
+		hostRevs := map[string][]Revision{}
+		nsRevs := map[string][]Revision{}
+		all := make([]Revision, 0, len(list))
+		for _, e := range list {
+			idx.all = append(idx.all, e.obj)
+			all = append(all, e.rev)
+			idx.byNamespace[e.ref.Namespace] = append(idx.byNamespace[e.ref.Namespace], e.obj)
+			nsRevs[e.ref.Namespace] = append(nsRevs[e.ref.Namespace], e.rev)
+			if k.Hosts == nil {
+				continue
+			}
+			for _, h := range uniqueHosts(k.Hosts(e.obj), e.ref.Namespace, s.opts.DomainSuffix) {
+				idx.byHost[h] = append(idx.byHost[h], e.obj)
+				hostRevs[h] = append(hostRevs[h], e.rev)
+			}
+		}
+		for h, r := range hostRevs {
+			s.revs[hostKey(gk, h)] = RevisionOf(r)
+		}
+		for ns, r := range nsRevs {
+			s.revs[namespaceKey(gk, ns)] = RevisionOf(r)
+		}
+		s.revs[listKey(gk)] = RevisionOf(all)
+		s.routing[gk] = idx
+	}
+	s.indexCoreRouting(byKind[gkApplicationProtocol])
+}
+
+// indexCoreRouting keeps typed copies of the core's routing indexes, which
+// every unit build reads, and the ApplicationProtocol of each protocol
+// name (the oldest-named one wins).
+func (s *Snapshot) indexCoreRouting(aps []*entry) {
+	s.drs = typedIndex[*networkingv1.DestinationRule](s.routing[gkDestinationRule].byHost)
+	s.vss = typedIndex[*networkingv1.VirtualService](s.routing[gkVirtualService].byHost)
+	s.mrs = typedIndex[*metaprotocolv1alpha1.MetaRouter](s.routing[gkMetaRouter].byHost)
+	s.mrList = typedList[*metaprotocolv1alpha1.MetaRouter](s.routing[gkMetaRouter].all)
+	s.apList = typedList[*metaprotocolv1alpha1.ApplicationProtocol](s.routing[gkApplicationProtocol].all)
+	winner := map[string]*entry{}
+	for _, e := range aps {
+		ap := e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
+		p := strings.ToLower(ap.Spec.Protocol)
+		if prev, ok := winner[p]; !ok || ap.Name < prev.ref.Name {
+			winner[p] = e
+		}
+	}
+	for p, e := range winner {
+		s.aps[p] = e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
+		s.revs[protocolKey(p)] = RevisionOf([]Revision{e.rev})
+	}
+}
+
+func typedIndex[T runtime.Object](m map[string][]runtime.Object) map[string][]T {
+	out := make(map[string][]T, len(m))
+	for k, l := range m {
+		out[k] = typedList[T](l)
+	}
+	return out
+}
+
+func typedList[T runtime.Object](l []runtime.Object) []T {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make([]T, len(l))
+	for i, o := range l {
+		out[i] = o.(T)
+	}
+	return out
+}
+
+// ObjectsForHost returns the objects of a routing kind that name a
+// hostname, oldest first, and records the read: a plugin's own kinds are
+// found the way the core finds MetaRouters. Nil for a kind the snapshot
+// does not read or that has no Hosts.
+func (v *View) ObjectsForHost(gk schema.GroupKind, hostname string) []runtime.Object {
+	v.track(hostKey(gk, hostname))
+	if idx := v.snap.routing[gk]; idx != nil {
+		return idx.byHost[hostname]
+	}
+	return nil
+}
+
+// ObjectsInNamespace returns the objects of a routing kind in a namespace,
+// oldest first, and records the read.
+func (v *View) ObjectsInNamespace(gk schema.GroupKind, namespace string) []runtime.Object {
+	v.track(namespaceKey(gk, namespace))
+	if idx := v.snap.routing[gk]; idx != nil {
+		return idx.byNamespace[namespace]
+	}
+	return nil
+}
+
+// ObjectsOfKind returns every object of a routing kind, oldest first, and
+// records the read: the caller depends on all of them.
+func (v *View) ObjectsOfKind(gk schema.GroupKind) []runtime.Object {
+	v.track(listKey(gk))
+	if idx := v.snap.routing[gk]; idx != nil {
+		return idx.all
+	}
+	return nil
+}
+
+// ForHost is ObjectsForHost for a plugin's typed helpers: the objects as
+// T, the kind's Go type.
+func ForHost[T runtime.Object](v *View, gk schema.GroupKind, hostname string) []T {
+	return typedList[T](v.ObjectsForHost(gk, hostname))
+}
+
+// InNamespace is ObjectsInNamespace as T.
+func InNamespace[T runtime.Object](v *View, gk schema.GroupKind, namespace string) []T {
+	return typedList[T](v.ObjectsInNamespace(gk, namespace))
+}
+
+// OfKind is ObjectsOfKind as T.
+func OfKind[T runtime.Object](v *View, gk schema.GroupKind) []T {
+	return typedList[T](v.ObjectsOfKind(gk))
+}
