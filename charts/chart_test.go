@@ -14,6 +14,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // object is one rendered manifest.
@@ -399,6 +402,45 @@ func TestCRDsAreCRDDir(t *testing.T) {
 		b, _ := os.ReadFile(dst[i])
 		if !bytes.Equal(a, b) {
 			t.Errorf("charts/aeraki/crds/%s differs from crd/: run `make chart-crds`", filepath.Base(src[i]))
+		}
+	}
+}
+
+// TestClusterRoleGrantsEveryKind: the chart's ClusterRole lets aeraki read
+// every kind the model reads with the builtin plugins (read from their
+// descriptors, model.Kind.Resource) and patch the status of every kind
+// with one, so a kind added to the core or a builtin plugin without its
+// RBAC rule fails here rather than at start-up in a cluster. Secrets are
+// granted separately (rbac.redisSecrets).
+func TestClusterRoleGrantsEveryKind(t *testing.T) {
+	dir, h := chart(t)
+	role := find(t, render(t, h, dir, "aeraki", "istio-system"), "ClusterRole", "aeraki")
+	granted := map[string]bool{} // group/resource/verb
+	rules, _ := role["rules"].([]any)
+	for _, r := range rules {
+		for _, g := range get(r, "apiGroups").([]any) {
+			for _, res := range get(r, "resources").([]any) {
+				for _, v := range get(r, "verbs").([]any) {
+					granted[g.(string)+"/"+res.(string)+"/"+v.(string)] = true
+				}
+			}
+		}
+	}
+	reg, err := plugin.NewRegistry(builtin.Plugins()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range model.NewKindIndex(reg.Kinds()).All() {
+		if k.GVK.Group == "" && k.GVK.Kind == "Secret" {
+			continue
+		}
+		for _, v := range []string{"get", "list", "watch"} {
+			if !granted[k.GVK.Group+"/"+k.Resource+"/"+v] {
+				t.Errorf("the ClusterRole does not grant %s on %s (%s); add it to charts/aeraki/templates/rbac.yaml and run make install-manifests", v, k.Resource, k)
+			}
+		}
+		if k.Status != nil && !granted[k.GVK.Group+"/"+k.Resource+"/status/patch"] {
+			t.Errorf("the ClusterRole does not grant patch on %s/status (%s has a status aeraki writes)", k.Resource, k)
 		}
 	}
 }

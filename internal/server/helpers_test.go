@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
+	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
 	"github.com/aeraki-ng/aeraki/plugins/proxyless"
@@ -57,7 +58,7 @@ func startServerWith(t testing.TB, dir string, adjust func(*Options), extra ...p
 		t.Fatal(err)
 	}
 	log := testLogger(t)
-	src, err := file.NewWatcher(file.WatcherOptions{Dir: dir, Debounce: 10 * time.Millisecond, Log: log.WithName("source")})
+	src, err := file.NewWatcher(file.WatcherOptions{Dir: dir, Debounce: 10 * time.Millisecond, Model: reg.Bind(model.Options{}), Log: log.WithName("source")})
 	if err != nil {
 		t.Fatal(err)
 	}

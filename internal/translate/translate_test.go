@@ -14,6 +14,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 	"github.com/aeraki-ng/aeraki/plugins/dubbo"
+	"github.com/aeraki-ng/aeraki/plugins/redis"
 )
 
 const mesh = `apiVersion: v1
@@ -280,6 +281,27 @@ func TestValidationGateKeepsLastGood(t *testing.T) {
 	for _, u := range fresh.Units {
 		if !u.FailedClosed {
 			t.Errorf("unit %s did not fail closed", u.Key)
+		}
+	}
+}
+
+// TestSnapshotWithoutThePluginsKindsIsReported: a snapshot built from
+// model options not bound to the registry skipped the plugins' kinds; the
+// translation says so instead of building as if no RedisService existed.
+func TestSnapshotWithoutThePluginsKindsIsReported(t *testing.T) {
+	tr := newTranslator(t, redis.New())
+	out := tr.Translate(model.NewBuilder(model.Options{}).Build())
+	found := false
+	for _, d := range out.Diagnostics {
+		found = found || (d.Reason == "KindNotRead" && d.Plugin == "redis" && strings.Contains(d.Message, "RedisService.redis.aeraki.io"))
+	}
+	if !found {
+		t.Fatalf("no KindNotRead error for the redis plugin's kinds: %v", out.Diagnostics)
+	}
+	bound := tr.Translate(model.NewBuilder(model.Options{Kinds: redis.New().Kinds()}).Build())
+	for _, d := range bound.Diagnostics {
+		if d.Reason == "KindNotRead" {
+			t.Fatalf("a bound snapshot reported %s", d)
 		}
 	}
 }

@@ -28,7 +28,7 @@ type validated struct {
 // through lookups that are not tracked.)
 func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, prev map[string]*validated) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
 	view := snap.View()
-	var diags []model.Diagnostic
+	diags := unreadKinds(reg, snap)
 	next := make(map[string]*validated, len(prev))
 	for _, mr := range view.AllMetaRouters() {
 		ref := metaroute.RouterRef(mr)
@@ -138,4 +138,21 @@ func hasErrors(ds []model.Diagnostic) bool {
 		}
 	}
 	return false
+}
+
+// unreadKinds reports the kinds the plugins bring that the snapshot was
+// built without: its source was given model options not bound to the
+// registry (plugin.Registry.Bind), so objects of those kinds were skipped
+// as unknown and their plugins build as if there were none.
+func unreadKinds(reg *plugin.Registry, snap *model.Snapshot) []model.Diagnostic {
+	var out []model.Diagnostic
+	for _, k := range reg.Kinds() {
+		gk := k.GroupKind()
+		if _, ok := snap.Kinds().Lookup(gk.Group, gk.Kind); ok {
+			continue
+		}
+		out = append(out, model.Diagnostic{Severity: model.SeverityError, Reason: "KindNotRead", Plugin: reg.KindOwner(gk).Name(),
+			Message: fmt.Sprintf("the snapshot was built without kind %s, which the plugin brings: its objects were skipped; build the source's model options with plugin.Registry.Bind", k)})
+	}
+	return out
 }

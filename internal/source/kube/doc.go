@@ -6,12 +6,15 @@
 //
 // # What is watched
 //
-// Every kind the model reads (model.Reads): Services, EndpointSlices, Pods,
+// Every kind the model reads, from its descriptor (model.CoreKinds and the
+// plugins' kinds in model.Options.Kinds): Services, EndpointSlices, Pods,
 // Namespaces and Secrets; Istio's ServiceEntry, WorkloadEntry,
 // DestinationRule and VirtualService (networking.istio.io/v1); Gateway API
-// Gateways and GatewayClasses (gateway.networking.k8s.io/v1); and aeraki's
-// five kinds. All are watched cluster-wide, because a MetaRouter in one
-// namespace may route to a Service in any other.
+// Gateways and GatewayClasses (gateway.networking.k8s.io/v1); aeraki's
+// MetaRouter and ApplicationProtocol; and whatever kinds the plugins of
+// the build bring (with the builtins, Redis's and Dubbo's policies). All
+// are watched cluster-wide, because a MetaRouter in one namespace may
+// route to a Service in any other.
 //
 // A kind whose CRD is not installed (Gateway API is often absent) is left
 // out with one log line, and looked for again every RecheckInterval: when it

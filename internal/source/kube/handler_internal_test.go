@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	metav1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
 // TestUpdatesTheModelDoesNotReadAreIgnored: an update that changes only
@@ -14,7 +15,7 @@ import (
 // Pod's conditions) does not mark the source dirty, so it does not
 // restart the debounce; a spec change, or a Pod's IP, does.
 func TestUpdatesTheModelDoesNotReadAreIgnored(t *testing.T) {
-	s := &Source{dirty: make(chan struct{}, 1)}
+	s := &Source{dirty: make(chan struct{}, 1), kindIdx: model.NewKindIndex(nil)}
 	h := s.handler()
 	dirty := func() bool {
 		select {
