@@ -17,11 +17,6 @@ const module = "github.com/aeraki-ng/aeraki/"
 // for chains.
 var testHarness = map[string]bool{"../../internal/plugingolden": true}
 
-// knownImports are the core's remaining plugin imports, each to be moved
-// out: trace models the chain istiod builds for its waypoints with the
-// hbone plugin's own code (hbone.IstiodWaypointModel).
-var knownImports = map[string]string{"internal/trace/istiod.go": module + "plugins/hbone"}
-
 // TestCoreImportsNoPlugin: the core (pkg/, internal/) never imports a
 // plugin, so a custom build chooses its plugins (aeraki.Main takes the
 // list) and tools such as aeraki trace read the names they share with a
@@ -44,9 +39,6 @@ func TestCoreImportsNoPlugin(t *testing.T) {
 			for _, imp := range f.Imports {
 				p, _ := strconv.Unquote(imp.Path.Value)
 				rel, _ := filepath.Rel(root, path)
-				if knownImports[filepath.ToSlash(rel)] == p {
-					continue
-				}
 				if strings.HasPrefix(p, module+"plugins/") {
 					t.Errorf("%s imports %s: the core must not depend on a plugin; move what both need to a package under pkg/", rel, p)
 				}

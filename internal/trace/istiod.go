@@ -10,7 +10,6 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
-	"github.com/aeraki-ng/aeraki/plugins/hbone"
 )
 
 // ByIstiod marks a hop through config istiod generates (Hop.By), in a
@@ -19,13 +18,17 @@ import (
 const ByIstiod = "istiod"
 
 // istiodWaypoints adds to proxies a model of every waypoint istiod serves
-// (hbone.IstiodWaypointModel) with aeraki's EnvoyFilters for it applied as
+// (the plugin.IstiodWaypointModeler of the build's plugins) with aeraki's EnvoyFilters for it applied as
 // istiod applies them (pilot/pkg/networking/core/envoyfilter/listener_patch.go:
 // INSERT_BEFORE puts a filter before the matched tcp_proxy, REPLACE
 // replaces it), and returns, by proxy id, the names of the filters
 // aeraki's patches put in.
 func istiodWaypoints(out *translate.Output, view *model.View, proxies map[string]*plugin.Proxy, profiles map[string]*profile.Profile) map[string]map[string]bool {
 	marked := map[string]map[string]bool{}
+	modeler := istiodModeler(out.Registry)
+	if modeler == nil {
+		return marked
+	}
 	for _, wp := range view.Waypoints() {
 		if wp.ServedBy != model.ServedByIstiod {
 			continue
@@ -33,7 +36,7 @@ func istiodWaypoints(out *translate.Output, view *model.View, proxies map[string
 		id := hbonenames.WaypointID(wp.Namespace, wp.Name)
 		ours := map[string]bool{}
 		chains := patchedChains(out.EnvoyFilters, wp, ours)
-		proxies[id] = hbone.IstiodWaypointModel(view, wp, func(svc *model.Service, port *model.Port) ([]*listenerv3.Filter, *listenerv3.Filter) {
+		proxies[id] = modeler.IstiodWaypointModel(view, wp, func(svc *model.Service, port *model.Port) ([]*listenerv3.Filter, *listenerv3.Filter) {
 			c := chains[istiodwaypoint.ChainName(svc.Hostname, port.Number)]
 			return c.before, c.terminal
 		})
@@ -47,6 +50,19 @@ func istiodWaypoints(out *translate.Output, view *model.View, proxies map[string
 		marked[id] = ours
 	}
 	return marked
+}
+
+// istiodModeler is the plugin that models istiod's waypoints, or nil.
+func istiodModeler(reg *plugin.Registry) plugin.IstiodWaypointModeler {
+	if reg == nil {
+		return nil
+	}
+	for _, p := range reg.Plugins() {
+		if m, ok := p.(plugin.IstiodWaypointModeler); ok {
+			return m
+		}
+	}
+	return nil
 }
 
 // patch is what aeraki's EnvoyFilter does to one of istiod's chains.

@@ -65,6 +65,10 @@ type Output struct {
 	// Snapshot is the snapshot the plugins saw: the input without the
 	// objects that failed validation.
 	Snapshot *model.Snapshot
+	// Registry is the plugins that built it, for tools that read the
+	// output with a plugin's help (aeraki trace models the waypoints
+	// istiod serves with a plugin.IstiodWaypointModeler).
+	Registry *plugin.Registry
 	// EnvoyFilters are the patches for istiod, sorted by namespace and
 	// name: for sidecars, and for the waypoints istiod serves (these
 	// carry WaypointAnnotation and target the waypoint's Gateway).
@@ -127,7 +131,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	}
 	current := cache.units()
 	diags = append(diags, proxyDiags...)
-	out := &Output{Snapshot: eff, Stats: stats, Proxies: proxies}
+	out := &Output{Snapshot: eff, Registry: t.opts.Registry, Stats: stats, Proxies: proxies}
 	for _, u := range current {
 		out.Units = append(out.Units, u.Unit)
 		diags = append(diags, u.Diagnostics...)

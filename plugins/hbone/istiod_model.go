@@ -8,7 +8,9 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
-// IstiodWaypointModel is a model, for `aeraki trace`, of the config istiod
+var _ plugin.IstiodWaypointModeler = (*Plugin)(nil)
+
+// IstiodWaypointModel implements plugin.IstiodWaypointModeler: a model, for `aeraki trace`, of the config istiod
 // serves a waypoint of class istio-waypoint, which aeraki does not serve
 // and so never sees: built from the same data path as aeraki's own
 // waypoints (connect_terminate, main_internal, connect_originate; istiod's
@@ -27,7 +29,7 @@ import (
 // replaces tcp_proxy (nil: istiod's tcp_proxy to the port's cluster stays). The istio.metadata_exchange filter
 // istiod puts first in each chain is left out: it only exchanges peer
 // metadata for telemetry.
-func IstiodWaypointModel(view *model.View, wp *model.Waypoint, patched func(svc *model.Service, port *model.Port) (before []*listenerv3.Filter, terminal *listenerv3.Filter)) *plugin.Proxy {
+func (*Plugin) IstiodWaypointModel(view *model.View, wp *model.Waypoint, patched func(svc *model.Service, port *model.Port) (before []*listenerv3.Filter, terminal *listenerv3.Filter)) *plugin.Proxy {
 	ctx := plugin.NewProxyContext(Name, view, nil)
 	id := WaypointID(wp.Namespace, wp.Name)
 	w := &waypoint{ctx: ctx, view: view, id: id, wp: wp, td: view.Options().TrustDomain}
