@@ -339,8 +339,16 @@ spec:
 		t.Errorf("config_dump for an unknown proxy: status %d, want 404", code)
 	}
 
+	// The generation's state is recorded just after its config is
+	// published to the streams, so the dump may briefly lag what the
+	// client above received.
 	var diags DiagnosticsDump
-	getJSON(t, "http://"+srv.DebugAddr()+"/debug/diagnostics", &diags)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		getJSON(t, "http://"+srv.DebugAddr()+"/debug/diagnostics", &diags)
+		if diags.Generation != 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	var found bool
 	for _, d := range diags.Diagnostics {
 		if d.Severity == "error" && d.Object.Name == "broken" && strings.Contains(d.Text, "bad.yaml") {
