@@ -9,6 +9,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/plugins/redis"
 )
 
 const service = `apiVersion: v1
@@ -172,4 +173,33 @@ func TestLoadPathsIsOneLevelUnlessRecursive(t *testing.T) {
 			t.Errorf("recursive=%v: loaded nested file = %v", recursive, got)
 		}
 	}
+}
+
+// TestPluginKindsAreReadOnlyWhenBrought: a document of a plugin's kind
+// is decoded when the model options carry the plugin's kinds, with the
+// versions its descriptor accepts, and skipped with a note saying no
+// plugin of the build reads it otherwise.
+func TestPluginKindsAreReadOnlyWhenBrought(t *testing.T) {
+	const doc = `apiVersion: redis.aeraki.io/v1alpha1
+kind: RedisService
+metadata: {name: cache}
+spec: {host: [cache]}
+`
+	without := model.NewBuilder(model.Options{})
+	wantOne(t, file.LoadBytes("r.yaml", []byte(doc), without, file.Options{}), model.SeverityInfo,
+		"skipped", "RedisService.redis.aeraki.io", "nor a plugin of this build")
+	if n := len(without.Build().Objects()); n != 0 {
+		t.Fatalf("%d objects read without the plugin's kind", n)
+	}
+
+	with := model.NewBuilder(model.Options{Kinds: redis.New().Kinds()})
+	if diags := file.LoadBytes("r.yaml", []byte(doc), with, file.Options{DefaultNamespace: "apps"}); len(diags) != 0 {
+		t.Fatalf("diagnostics %v", diags)
+	}
+	if _, ok := with.Build().Object(model.ObjectRef{Group: "redis.aeraki.io", Kind: "RedisService", Namespace: "apps", Name: "cache"}); !ok {
+		t.Fatal("the RedisService was not read with the plugin's kinds")
+	}
+	bad := strings.Replace(doc, "v1alpha1", "v9", 1)
+	wantOne(t, file.LoadBytes("r.yaml", []byte(bad), model.NewBuilder(model.Options{Kinds: redis.New().Kinds()}), file.Options{}), model.SeverityError,
+		`version "v9" of RedisService.redis.aeraki.io is not supported; use redis.aeraki.io/v1alpha1`)
 }
