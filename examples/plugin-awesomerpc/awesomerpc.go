@@ -27,6 +27,21 @@
 // its own; Profile shows how to make one. generic_proxy does not
 // implement weighted clusters, so a route that splits calls by weight is
 // refused with an error on its MetaRouter.
+//
+// The plugin also brings a CRD of its own, AwesomeRPCPolicy
+// (awesomerpc.example.com/v1alpha1, api/v1alpha1 and crd/), to show what
+// the SDK lets a plugin do with one (see Kinds):
+//
+//	apiVersion: awesomerpc.example.com/v1alpha1
+//	kind: AwesomeRPCPolicy
+//	metadata: {name: greeter, namespace: demo}
+//	spec:
+//	  hosts: [greeter]
+//	  timeout: 1.5s
+//
+// Its timeout becomes the timeout of every generic_proxy route the plugin
+// builds for those hosts that has none of its own. A policy naming a host
+// without an AwesomeRPC port is refused, with an error on the policy.
 package awesomerpc
 
 import (
@@ -40,6 +55,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"example.com/awesomerpc/api/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/genericproxy"
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
@@ -108,7 +124,24 @@ func (*Plugin) BuildRouteConfig(ctx *plugin.BuildContext) (proto.Message, error)
 		}
 		routes = append(routes, r)
 	}
-	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), metaroute.WithDefault(ctx, routes), Inputs()), nil
+	routes = metaroute.WithDefault(ctx, routes)
+	if d, ok := policyTimeout(ctx); ok {
+		// generic_proxy's RouteAction.timeout bounds a call from the end
+		// of the request to the end of the response; 0s disables it.
+		// Envoy reads it in RouteEntryImpl (timeout_, default 15s;
+		// source/extensions/filters/network/generic_proxy/route_impl.cc)
+		// and RouterFilter::mayRequestStreamEnd arms a timer with it when it
+		// is positive, answering DeadlineExceeded (router/router.cc); the
+		// field is declared in
+		// api/envoy/extensions/filters/network/generic_proxy/action/v3/action.proto.
+		// genericproxy.Action copies Route.Timeout into it.
+		for i := range routes {
+			if routes[i].Timeout == 0 {
+				routes[i].Timeout = d
+			}
+		}
+	}
+	return genericproxy.RouteConfig(ctx, ctx.StatPrefix(), routes, Inputs()), nil
 }
 
 // carried leaves the port at L4 when the proxy's build lacks generic_proxy
@@ -161,10 +194,13 @@ func codecConfig(view *model.View) (*corev3.TypedExtensionConfig, error) {
 }
 
 // ValidateObject implements plugin.ObjectValidator: MetaRouters for
-// AwesomeRPC ports may only use attribute names the codec understands, and
-// the protocol's ApplicationProtocol must name a codec.
+// AwesomeRPC ports may only use attribute names the codec understands, the
+// protocol's ApplicationProtocol must name a codec, and an AwesomeRPCPolicy
+// must name AwesomeRPC services and a valid timeout.
 func (*Plugin) ValidateObject(ctx *plugin.ValidateContext, obj model.ObjectInfo) []model.Diagnostic {
 	switch o := obj.Object.(type) {
+	case *v1alpha1.AwesomeRPCPolicy:
+		return validatePolicy(ctx, obj.Ref, o)
 	case *metaprotocolv1alpha1.MetaRouter:
 		if len(ctx.ClaimedPorts(o.Spec.Hosts, o.Namespace)) == 0 {
 			return nil

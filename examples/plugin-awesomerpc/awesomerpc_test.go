@@ -30,13 +30,23 @@ func targets(t *testing.T, codec string) plugin.Targets {
 	return tg
 }
 
+// conformancePolicy is an AwesomeRPCPolicy for the conformance kit's
+// service, so every scenario also runs with the plugin's own kind read,
+// validated and applied.
+const conformancePolicy = `apiVersion: awesomerpc.example.com/v1alpha1
+kind: AwesomeRPCPolicy
+metadata: {name: conformance}
+spec: {hosts: [` + plugintest.Host + `], timeout: 2s}`
+
 // TestConformance runs aeraki's conformance kit on the plugin, for
-// proxies running the AwesomeRPC build.
+// proxies running the AwesomeRPC build, with and without a policy.
 func TestConformance(t *testing.T) {
 	for _, port := range []string{"tcp-awesomerpc", "tcp-metaprotocol-awesomerpc"} {
-		t.Run(port, func(t *testing.T) {
-			plugintest.Run(t, awesomerpc.New(), plugintest.Options{PortName: port, Manifests: applicationProtocol, Targets: targets(t, "awesomerpc.codec.v1.CodecConfig")})
-		})
+		for name, manifests := range map[string]string{"no-policy": applicationProtocol, "policy": applicationProtocol + "\n---\n" + conformancePolicy} {
+			t.Run(port+"/"+name, func(t *testing.T) {
+				plugintest.Run(t, awesomerpc.New(), plugintest.Options{PortName: port, Manifests: manifests, Targets: targets(t, "awesomerpc.codec.v1.CodecConfig")})
+			})
+		}
 	}
 }
 
