@@ -61,11 +61,12 @@ test-deps:
 
 # KUBEBUILDER_ASSETS points controller-runtime's envtest at the cached
 # etcd and kube-apiserver; tests that need them skip without it.
-# The example plugin module is tested too, so an SDK change that would
-# break outside authors fails here first.
+# The example plugin module is tested too, its Kubernetes test on the same
+# API server binaries (pkg/plugin/plugintest/kubetest), so an SDK change
+# that would break outside authors fails here first.
 test: test-deps lint
 	KUBEBUILDER_ASSETS=$(BIN) $(GO) test -count=1 ./...
-	cd examples/plugin-awesomerpc && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) test -count=1 ./...
+	cd examples/plugin-awesomerpc && GOWORK=off $(GO) vet ./... && KUBEBUILDER_ASSETS=$(BIN) GOWORK=off $(GO) test -count=1 ./...
 
 lint:
 	$(GO) vet ./...

@@ -30,10 +30,15 @@ import (
 // performance claim.
 const kubeWait = time.Minute
 
+// aerakiInstall is aeraki's own install (its ServiceAccount and RBAC,
+// generated from its chart), which the plugin's deploy/rbac.yaml extends.
+var aerakiInstall = []string{"../../examples/install/serviceaccount.yaml", "../../examples/install/rbac.yaml"}
+
 // TestKubernetesStatus applies the plugin's CRD to a real API server,
 // creates a Service with an AwesomeRPC port, a policy for it and one for
 // a service without such a port, runs aeraki serve in Kubernetes mode
-// with the plugin, and checks what a user sees in kubectl: the good
+// with the plugin, as aeraki's ServiceAccount with aeraki's RBAC plus
+// deploy/rbac.yaml, and checks what a user sees in kubectl: the good
 // policy Accepted and Programmed, the bad one not accepted, with the
 // plugin's reason.
 func TestKubernetesStatus(t *testing.T) {
@@ -49,6 +54,8 @@ func TestKubernetesStatus(t *testing.T) {
 	for _, ns := range []string{"demo", "istio-system"} { // istio-system holds aeraki's Lease
 		create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
+	c.Apply(t, aerakiInstall...)
+	c.Apply(t, "deploy/rbac.yaml")
 	create(&metaprotocolv1alpha1.ApplicationProtocol{ObjectMeta: metav1.ObjectMeta{Name: "awesomerpc"},
 		Spec: metaprotocolv1alpha1.ApplicationProtocolSpec{Protocol: "awesomerpc", Codec: "awesomerpc.codec.v1.CodecConfig"}})
 	create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "greeter", Namespace: "demo"},
@@ -68,7 +75,7 @@ func TestKubernetesStatus(t *testing.T) {
 	create(policy("greeter", "greeter", "1.5s"))
 	create(policy("web", "web", "1s"))
 
-	serve(t, "--kubeconfig", c.Kubeconfig,
+	serve(t, "--kubeconfig", c.Impersonate(t, "istio-system", "aeraki"),
 		"--proxy-profile", "envoy-awesomerpc.profile.yaml", "--sidecar-proxy", "envoy-awesomerpc")
 
 	good := waitForCondition(t, cl, "greeter", conditions.TypeProgrammed)
@@ -91,6 +98,31 @@ func TestKubernetesStatus(t *testing.T) {
 	}
 	if p := apimeta.FindStatusCondition(bad.Status.Conditions, conditions.TypeProgrammed); p == nil || p.Status != metav1.ConditionFalse {
 		t.Errorf("policy demo/web: want Programmed=False, got %+v", bad.Status.Conditions)
+	}
+}
+
+// TestKubernetesNeedsThePluginsRBAC: without deploy/rbac.yaml, aeraki
+// (with aeraki's RBAC only) refuses to start, naming the rule to add.
+func TestKubernetesNeedsThePluginsRBAC(t *testing.T) {
+	c := kubetest.Start(t, kubetest.Options{CRDDirs: []string{"crd"}})
+	cl := c.Client(t)
+	if err := cl.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Apply(t, aerakiInstall...)
+	ctx, cancel := context.WithTimeout(context.Background(), kubeWait)
+	defer cancel()
+	var stderr bytes.Buffer
+	code := aeraki.Run(ctx, []string{"serve", "--kubeconfig", c.Impersonate(t, "istio-system", "aeraki"),
+		"--plaintext-address", freeAddr(t), "--debug-address", freeAddr(t), "--monitoring-address", freeAddr(t)},
+		&bytes.Buffer{}, &stderr, builtin.With(awesomerpc.New())...)
+	if code == 0 || ctx.Err() != nil {
+		t.Fatalf("aeraki serve without the plugin's RBAC: exit %d (context %v), want a refusal at start-up:\n%s", code, ctx.Err(), stderr.String())
+	}
+	for _, want := range []string{"may not list and watch AwesomeRPCPolicy.awesomerpc.example.com", `resource "awesomerpcpolicies"`, "ClusterRole"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("aeraki's refusal does not say %q:\n%s", want, stderr.String())
+		}
 	}
 }
 

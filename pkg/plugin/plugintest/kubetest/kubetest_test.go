@@ -110,3 +110,26 @@ func TestSkipsWithTheFix(t *testing.T) {
 		t.Errorf("nothing said on stderr: %q", stderr.String())
 	}
 }
+
+// TestApplyAndImpersonate: manifests are created as written, and a
+// ServiceAccount's kubeconfig has the rights its RBAC grants, no more.
+func TestApplyAndImpersonate(t *testing.T) {
+	c := Start(t, Options{CRDDirs: []string{"testdata/crd"}})
+	c.Apply(t, "testdata/rbac")
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Impersonate(t, "default", "reader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := (&Cluster{Config: cfg}).Client(t)
+	ctx := context.Background()
+	widgets := &unstructured.UnstructuredList{}
+	widgets.SetAPIVersion("kubetest.example.com/v1")
+	widgets.SetKind("WidgetList")
+	if err := sa.List(ctx, widgets); err != nil {
+		t.Errorf("the ServiceAccount may list Widgets (testdata/rbac), yet: %v", err)
+	}
+	var mrs metaprotocolv1alpha1.MetaRouterList
+	if err := (&Cluster{Config: cfg}).Client(t, metaprotocolv1alpha1.AddToScheme).List(ctx, &mrs); !apierrors.IsForbidden(err) {
+		t.Errorf("the ServiceAccount was granted nothing on MetaRouters, yet listing them gave %v", err)
+	}
+}
