@@ -19,11 +19,12 @@ func RequireKube(t testing.TB) {
 	}
 }
 
-// StartKube starts etcd and kube-apiserver (envtest, bound to 127.0.0.1 on
-// free ports, through kubetest.Start) with the CRDs found in crdDirs installed, and stops them when the
-// test ends. It returns an admin rest.Config and the path of an equivalent
-// kubeconfig file written into t.TempDir() (for out-of-process clients such as
-// istiod or kubectl). It skips the test when the binaries are missing.
+// StartKube starts etcd and kube-apiserver (envtest through kubetest.Start,
+// bound to 127.0.0.1 on free ports) with the CRDs found in crdDirs
+// installed, and stops them when the test ends. It returns an admin
+// rest.Config and the path of an equivalent kubeconfig file written into
+// t.TempDir() (for out-of-process clients such as istiod or kubectl). It
+// skips the test when the binaries are missing.
 func StartKube(t testing.TB, crdDirs ...string) (*rest.Config, string) {
 	t.Helper()
 	return StartKubeWith(t, KubeOptions{}, crdDirs...)
