@@ -14,11 +14,11 @@ import (
 func pluginsCommand(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "plugins",
-		Short: "List the plugins built into this binary and the protocols they claim",
+		Short: "List the plugins built into this binary, the protocols they claim and the kinds they bring",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tPROTOCOLS\tCAPABILITIES\tDESCRIPTION")
+			fmt.Fprintln(w, "NAME\tPROTOCOLS\tKINDS\tCAPABILITIES\tDESCRIPTION")
 			for _, p := range e.registry.Plugins() {
 				var protos []string
 				for _, pr := range p.Protocols() {
@@ -28,11 +28,24 @@ func pluginsCommand(e *env) *cobra.Command {
 				if d, ok := p.(plugin.Describer); ok {
 					desc = d.Description()
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name(), strings.Join(protos, ","), strings.Join(capabilities(p), ","), desc)
+				kinds := []string{}
+				if kp, ok := p.(plugin.KindProvider); ok {
+					for _, k := range kp.Kinds() {
+						kinds = append(kinds, k.String())
+					}
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.Name(), orDash(protos), orDash(kinds), strings.Join(capabilities(p), ","), desc)
 			}
 			return w.Flush()
 		},
 	}
+}
+
+func orDash(list []string) string {
+	if len(list) == 0 {
+		return "-"
+	}
+	return strings.Join(list, ",")
 }
 
 func capabilities(p plugin.Plugin) []string {

@@ -172,3 +172,24 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginsListsTheKindsEachBrings: `aeraki plugins` says which kinds
+// each plugin brings, so an operator knows what RBAC and CRDs a build
+// needs.
+func TestPluginsListsTheKindsEachBrings(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"plugins"}, &out, &errOut, builtin.Plugins()...); code != 0 {
+		t.Fatalf("plugins exited %d: %s", code, errOut.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		want := map[string]string{"redis": "RedisService.redis.aeraki.io,RedisDestination.redis.aeraki.io",
+			"dubbo": "DubboAuthorizationPolicy.dubbo.aeraki.io", "hbone": "-", "NAME": "KINDS"}[f[0]]
+		if want != "" && f[2] != want {
+			t.Errorf("aeraki plugins: %s brings %q, want %q\n%s", f[0], f[2], want, out.String())
+		}
+	}
+}
