@@ -7,10 +7,7 @@ import (
 	"sort"
 	"sync"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -37,24 +34,36 @@ type ProxyResult struct {
 
 	deps  model.Deps // nil: build again next time
 	units []*unit    // the units its build consumed through L7
+
+	// What its build returned, before the included pieces were added:
+	// a proxy whose build is unchanged but whose pieces changed is
+	// assembled again from these.
+	own      *plugin.Proxy
+	ownRev   model.Revision
+	ownDiags []model.Diagnostic
+	ownGRPC  []grpcCall
+	reads    map[string]model.Revision // pieces whose Value the build read
+	included []string                  // pieces whose resources it includes, in order
+	pieces   []*piece                  // every piece it used, transitively, by key
 }
 
 // proxyBuild holds the state of building the proxies of one translation:
 // the unit cache the protocol chains ProxyBuilders ask for go through,
 // shared by the proxies built in parallel.
 type proxyBuild struct {
-	t     *Translator
-	snap  *model.Snapshot
-	cache *unitCache
-	mu    sync.Mutex
-	stats *Stats
+	t      *Translator
+	snap   *model.Snapshot
+	cache  *unitCache
+	pieces *pieceCache
+	mu     sync.Mutex
+	stats  *Stats
 }
 
 // buildProxies builds (or reuses) every proxy of every ProxyBuilder. The
 // diagnostics returned are about the builders themselves (a ProxyIDs that
 // panicked); each proxy carries its own.
-func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cache *unitCache) ([]*ProxyResult, []model.Diagnostic) {
-	pb := &proxyBuild{t: t, snap: snap, cache: cache, stats: cache.stats}
+func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cache *unitCache, pieces *pieceCache) ([]*ProxyResult, []model.Diagnostic) {
+	pb := &proxyBuild{t: t, snap: snap, cache: cache, pieces: pieces, stats: cache.stats}
 	type job struct {
 		p  plugin.Plugin
 		b  plugin.ProxyBuilder
@@ -136,14 +145,33 @@ func safeProxyIDs(b plugin.ProxyBuilder, snap *model.Snapshot) (ids []string, er
 func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *ProxyResult {
 	key := name + "|" + id
 	prev := pb.t.proxies[key]
-	if prev != nil && prev.deps != nil && !prev.deps.Changed(pb.snap) {
+	if prev != nil && prev.deps != nil && !prev.deps.Changed(pb.snap) && !pb.pieces.readsChanged(name, prev.reads, nil) {
 		// The units the proxy used are part of its deps, so they are
 		// unchanged too: they are this translation's units as well.
 		pb.cache.carry(prev.units)
 		pb.mu.Lock()
 		pb.stats.ProxiesReused++
 		pb.mu.Unlock()
-		return prev
+		for _, k := range prev.included {
+			pb.pieces.get(name, k, nil, nil) // up to date, for the closure
+		}
+		closure := pb.pieces.closure(prev.reads, prev.included)
+		if samePieces(closure, prev.pieces) || prev.own == nil {
+			// Unchanged, or a build that failed and fails again.
+			return prev
+		}
+		// Its build would give the same: only pieces it uses changed
+		// (the resources of one it includes, the findings of one it
+		// read). Swap them in.
+		pb.mu.Lock()
+		pb.stats.ProxiesReassembled++
+		pb.mu.Unlock()
+		res := &ProxyResult{Plugin: name, Profile: prev.Profile, deps: prev.deps, units: prev.units, own: prev.own, ownRev: prev.ownRev,
+			ownDiags: prev.ownDiags, ownGRPC: prev.ownGRPC, reads: prev.reads, included: prev.included}
+		if err := pb.assemble(res, closure); err != nil {
+			return pb.failed(res, prev, name, id, err)
+		}
+		return res
 	}
 	deps := model.Deps{}
 	// A ProxyBuilder may read the view and ask for chains from several
@@ -194,46 +222,125 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	}
 	ctx := plugin.NewProxyContext(name, view, l7)
 	ctx.Targets = pb.t.opts.Targets
+	ctx.Pieces = &pieceSource{c: pb.pieces, plugin: name}
 	res := &ProxyResult{Plugin: name, deps: deps}
 	proxy, err := runProxy(b, ctx, id)
 	depsMu.Lock()
 	res.units = consumed
 	depsMu.Unlock()
+	res.reads, res.included = ctx.SharedReads(), ctx.IncludedKeys()
 	if err == nil {
-		err = gateProxy(proxy)
+		err = gateResources(proxy)
 	}
 	var warnings []model.Diagnostic
 	if err == nil {
 		res.Profile = pb.t.opts.Targets.ForKind(proxy.Kind)
 		warnings, err = pb.t.proxyFidelity(res.Profile, proxy)
 	}
-	res.Diagnostics = append(ctx.Reports(), warnings...)
+	res.ownDiags = append(ctx.Reports(), warnings...)
 	pb.mu.Lock()
 	pb.stats.ProxiesBuilt++
 	pb.mu.Unlock()
-	if err != nil {
-		d := model.Diagnostic{Severity: model.SeverityError, Reason: "PluginError", Plugin: name,
-			Message: fmt.Sprintf("building proxy %s: %v", id, err)}
-		var fe *fidelityError
-		if errors.As(err, &fe) {
-			d.Reason = fe.findings[0].Reason
-		}
-		// prev holds good config when it has a revision: built fine, or
-		// itself kept from an earlier good build (a second failure in a
-		// row must not drop it).
-		if prev != nil && prev.Revision != "" {
-			d.Message += "; the last good config is kept"
-			res.Proxy, res.Stale, res.Revision, res.Profile = prev.Proxy, true, prev.Revision, prev.Profile
-		} else {
-			d.Message += "; the proxy gets no config until this is fixed"
-			res.Proxy = &plugin.Proxy{ID: id}
-		}
-		res.Diagnostics = append(res.Diagnostics, d)
-		pb.t.opts.Log.Error(err, "proxy build failed", "plugin", name, "proxy", id)
-		return res
+	if err == nil {
+		res.own, res.ownRev, res.ownGRPC = proxy, proxyRevision(proxy), grpcCalls(proxy.Listeners)
+		err = pb.assemble(res, pb.pieces.closure(res.reads, res.included))
 	}
-	res.Proxy = proxy
-	res.Revision = proxyRevision(proxy)
+	if err != nil {
+		if res.Diagnostics == nil {
+			res.Diagnostics = res.ownDiags
+		}
+		return pb.failed(res, prev, name, id, err)
+	}
+	return res
+}
+
+// assemble makes res the proxy as served: its own resources, then those
+// of the pieces it includes, checked together (names unique per type,
+// gRPC clusters present, the pieces' resources against the proxy's
+// build), with its own findings and those of every piece it used.
+func (pb *proxyBuild) assemble(res *ProxyResult, closure []*piece) error {
+	res.pieces = closure
+	res.Diagnostics = append([]model.Diagnostic(nil), res.ownDiags...)
+	for _, p := range closure {
+		res.Diagnostics = append(res.Diagnostics, p.diags...)
+	}
+	byKey := map[string]*piece{}
+	for _, p := range closure {
+		byKey[p.key] = p
+	}
+	var included []*piece
+	var shared []*plugin.SharedPiece
+	for _, k := range res.included {
+		p := byKey[k]
+		if p == nil || p.err != nil {
+			if p != nil {
+				return p.err
+			}
+			return fmt.Errorf("shared piece %s is missing", k)
+		}
+		included = append(included, p)
+		shared = append(shared, p.SharedPiece)
+	}
+	for _, k := range sortedKeysOf(res.reads) {
+		if p := byKey[k]; p == nil || p.err != nil {
+			if p != nil {
+				return p.err
+			}
+			return fmt.Errorf("shared piece %s is missing", k)
+		}
+	}
+	proxy := res.own.WithPieces(shared...)
+	var errs []error
+	if len(included) > 0 {
+		errs = append(errs, uniqueNames(proxy)...)
+	}
+	calls := res.ownGRPC
+	for _, p := range included {
+		calls = append(calls, p.grpc...)
+		f := pb.pieces.fidelityFor(p, res.Profile, res.own.ID)
+		if f.err != nil {
+			errs = append(errs, f.err)
+		}
+		for _, w := range f.warnings {
+			w.Message = fmt.Sprintf("proxy %s: %s", res.own.ID, w.Message)
+			res.Diagnostics = append(res.Diagnostics, w)
+		}
+	}
+	errs = append(errs, grpcClustersExist(proxy, calls)...)
+	if len(errs) > 0 {
+		var fe *fidelityError
+		for _, e := range errs {
+			if errors.As(e, &fe) {
+				return e
+			}
+		}
+		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
+	}
+	res.Proxy, res.Revision = proxy, composedRevision(res.ownRev, included)
+	return nil
+}
+
+// failed is the result of a proxy whose build (or assembly) failed: the
+// last good config, stale, when there is one.
+func (pb *proxyBuild) failed(res, prev *ProxyResult, name, id string, err error) *ProxyResult {
+	d := model.Diagnostic{Severity: model.SeverityError, Reason: "PluginError", Plugin: name,
+		Message: fmt.Sprintf("building proxy %s: %v", id, err)}
+	var fe *fidelityError
+	if errors.As(err, &fe) {
+		d.Reason = fe.findings[0].Reason
+	}
+	// prev holds good config when it has a revision: built fine, or
+	// itself kept from an earlier good build (a second failure in a
+	// row must not drop it).
+	if prev != nil && prev.Revision != "" {
+		d.Message += "; the last good config is kept"
+		res.Proxy, res.Stale, res.Revision, res.Profile = prev.Proxy, true, prev.Revision, prev.Profile
+	} else {
+		d.Message += "; the proxy gets no config until this is fixed"
+		res.Proxy, res.Revision = &plugin.Proxy{ID: id}, ""
+	}
+	res.Diagnostics = append(res.Diagnostics, d)
+	pb.t.opts.Log.Error(err, "proxy build failed", "plugin", name, "proxy", id)
 	return res
 }
 
@@ -281,9 +388,9 @@ func runProxy(b plugin.ProxyBuilder, ctx *plugin.ProxyContext, id string) (p *pl
 	return p, err
 }
 
-// gateProxy validates every resource of a proxy and checks that names are
-// unique per type, as Envoy requires.
-func gateProxy(p *plugin.Proxy) error {
+// gateResources validates every resource of a proxy (or of a shared
+// piece) and checks that names are unique per type, as Envoy requires.
+func gateResources(p *plugin.Proxy) error {
 	var errs []error
 	check := func(kind, name string, m proto.Message, seen map[string]bool) {
 		if name == "" {
@@ -316,11 +423,52 @@ func gateProxy(p *plugin.Proxy) error {
 	for _, r := range p.Secrets {
 		check("secret", r.GetName(), r, seen)
 	}
-	errs = append(errs, grpcClustersExist(p)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// uniqueNames checks that an assembled proxy (its own resources and the
+// pieces it includes, each valid on its own) names no two resources of
+// a type alike.
+func uniqueNames(p *plugin.Proxy) []error {
+	var errs []error
+	check := func(kind string, names func(yield func(string) bool)) {
+		seen := map[string]bool{}
+		for n := range names {
+			if seen[n] {
+				errs = append(errs, fmt.Errorf("%s %q defined twice (by the proxy and a shared piece it includes, or by two pieces)", kind, n))
+			}
+			seen[n] = true
+		}
+	}
+	check("listener", func(yield func(string) bool) {
+		for _, r := range p.Listeners {
+			yield(r.GetName())
+		}
+	})
+	check("route configuration", func(yield func(string) bool) {
+		for _, r := range p.Routes {
+			yield(r.GetName())
+		}
+	})
+	check("cluster", func(yield func(string) bool) {
+		for _, r := range p.Clusters {
+			yield(r.GetName())
+		}
+	})
+	check("cluster load assignment", func(yield func(string) bool) {
+		for _, r := range p.Endpoints {
+			yield(r.GetClusterName())
+		}
+	})
+	check("secret", func(yield func(string) bool) {
+		for _, r := range p.Secrets {
+			yield(r.GetName())
+		}
+	})
+	return errs
 }
 
 // grpcClustersExist checks that every gRPC service a proxy's network
@@ -329,23 +477,18 @@ func gateProxy(p *plugin.Proxy) error {
 // gRPC cluster, which would take every chain of that listener down with
 // it. Transport sockets are not checked: their SDS source is a cluster of
 // the proxy's bootstrap (sds-grpc), not of its xDS config.
-func grpcClustersExist(p *plugin.Proxy) []error {
+func grpcClustersExist(p *plugin.Proxy, calls []grpcCall) []error {
+	if len(calls) == 0 {
+		return nil
+	}
 	have := map[string]bool{}
 	for _, c := range p.Clusters {
 		have[c.GetName()] = true
 	}
 	var errs []error
-	for _, l := range p.Listeners {
-		chains := append([]*listenerv3.FilterChain{l.GetDefaultFilterChain()}, l.GetFilterChains()...)
-		for _, fc := range chains {
-			for _, f := range fc.GetFilters() {
-				xds.Walk(f, func(m protoreflect.Message) {
-					g, ok := m.Interface().(*corev3.GrpcService_EnvoyGrpc)
-					if ok && !have[g.GetClusterName()] {
-						errs = append(errs, fmt.Errorf("listener %q chain %q: filter %s calls gRPC cluster %q, which the proxy does not have", l.GetName(), fc.GetName(), f.GetName(), g.GetClusterName()))
-					}
-				})
-			}
+	for _, c := range calls {
+		if !have[c.cluster] {
+			errs = append(errs, fmt.Errorf("listener %q chain %q: filter %s calls gRPC cluster %q, which the proxy does not have", c.listener, c.chain, c.filter, c.cluster))
 		}
 	}
 	return errs

@@ -41,6 +41,7 @@ type Translator struct {
 	mu      sync.Mutex
 	units   map[string]*unit        // by unit key, from the last translation
 	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
+	pieces  map[string]*piece       // shared pieces by key, from the last translation
 	efs     map[string]*assembled   // by namespace/name, from the last translation
 	checked map[string]*validated   // core MetaRouter checks by object key, from the last translation
 }
@@ -57,7 +58,7 @@ func New(opts Options) (*Translator, error) {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	opts.Targets = withDefaults(opts.Targets)
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, efs: map[string]*assembled{}, checked: map[string]*validated{}}, nil
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, efs: map[string]*assembled{}, checked: map[string]*validated{}}, nil
 }
 
 // Output is the result of one translation.
@@ -92,8 +93,16 @@ type Stats struct {
 	UnitsBuilt int
 	// UnitsReused is how many units were taken from the previous translation.
 	UnitsReused int
-	// ProxiesBuilt and ProxiesReused count whole-proxy builds likewise.
+	// ProxiesBuilt and ProxiesReused count whole-proxy builds likewise: a
+	// reused proxy's build did not run.
 	ProxiesBuilt, ProxiesReused int
+	// ProxiesReassembled counts the reused proxies that were served
+	// something new all the same: the resources of a shared piece they
+	// include changed (plugin.ProxyContext.Include), or its findings.
+	ProxiesReassembled int
+	// SharedBuilt and SharedReused count the shared pieces
+	// (plugin.SharedPiece) built and taken from the last translation.
+	SharedBuilt, SharedReused int
 	// Duration is the wall time of the translation.
 	Duration time.Duration
 }
@@ -125,7 +134,8 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	proxies, proxyDiags := t.buildProxies(ctx, eff, cache)
+	pieces := newPieceCache(t, eff, &stats)
+	proxies, proxyDiags := t.buildProxies(ctx, eff, cache, pieces)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -149,6 +159,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	out.EnvoyFilters, t.efs = efs, assembled
 	diags = append(diags, shared...)
 	t.units = current
+	t.pieces = pieces.cur
 	t.proxies = map[string]*ProxyResult{}
 	for _, p := range proxies {
 		t.proxies[p.Plugin+"|"+p.ID] = p

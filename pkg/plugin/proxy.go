@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"fmt"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -132,16 +134,86 @@ type ProxyContext struct {
 	// L7 asks the plugin that owns the port for its chain. ok is false
 	// when no plugin owns the port: the caller proxies it at L4.
 	L7 func(req L7Request) (chain L7Chain, ok bool)
+	// Pieces is where Shared and Include get the pieces proxies share:
+	// the translator's cache of the translation; NewProxyContext sets a
+	// memo local to the context.
+	Pieces SharedSource
 
-	plugin  string
-	reports []model.Diagnostic
+	plugin   string
+	reports  []model.Diagnostic
+	reads    map[string]model.Revision
+	included []string
+	pieces   []*SharedPiece
+	reported map[string]bool
 }
 
 // NewProxyContext is how the core (and tests) create a context for one
 // BuildProxy call, with the default targets.
 func NewProxyContext(pluginName string, view *model.View, l7 func(L7Request) (L7Chain, bool)) *ProxyContext {
-	return &ProxyContext{Model: view, L7: l7, Targets: DefaultTargets(), plugin: pluginName}
+	return &ProxyContext{Model: view, L7: l7, Targets: DefaultTargets(), Pieces: newMemoSource(pluginName, view), plugin: pluginName}
 }
+
+// Shared returns the Value of the piece under key, built by build at most
+// once per translation however many proxies ask: the proxy depends on the
+// piece's Revision, not on what the piece read. Use it for what many
+// proxies compute alike from the whole mesh.
+func (c *ProxyContext) Shared(key string, build SharedBuild) (any, error) {
+	p, err := c.piece(key, build)
+	if err != nil {
+		return nil, err
+	}
+	if c.reads == nil {
+		c.reads = map[string]model.Revision{}
+	}
+	c.reads[key] = p.Revision
+	return p.Value, nil
+}
+
+// Include makes the resources of the piece under key part of the proxy,
+// after the ones BuildProxy returns. The proxy does not depend on them:
+// when the piece changes, the translator swaps its new resources in and
+// the proxy's build does not run again. Names must not clash with the
+// proxy's own resources or another included piece's.
+func (c *ProxyContext) Include(key string, build SharedBuild) error {
+	p, err := c.piece(key, build)
+	if err != nil {
+		return err
+	}
+	for _, k := range c.included {
+		if k == key {
+			return nil
+		}
+	}
+	c.included = append(c.included, key)
+	c.pieces = append(c.pieces, p)
+	return nil
+}
+
+func (c *ProxyContext) piece(key string, build SharedBuild) (*SharedPiece, error) {
+	p, diags, err := c.Pieces.Piece(key, build)
+	if err != nil {
+		return nil, fmt.Errorf("shared piece %s: %w", key, err)
+	}
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	if !c.reported[key] {
+		c.reported[key] = true
+		c.reports = append(c.reports, diags...)
+	}
+	return p, nil
+}
+
+// SharedReads returns the pieces whose Value the build read, with the
+// Revision of each it saw.
+func (c *ProxyContext) SharedReads() map[string]model.Revision { return c.reads }
+
+// Included returns the pieces the build included, in order; IncludedKeys
+// their keys.
+func (c *ProxyContext) Included() []*SharedPiece { return c.pieces }
+
+// IncludedKeys returns the keys of the pieces the build included, in order.
+func (c *ProxyContext) IncludedKeys() []string { return c.included }
 
 // Plugin is the name of the plugin the context was made for.
 func (c *ProxyContext) Plugin() string { return c.plugin }
@@ -152,5 +224,6 @@ func (c *ProxyContext) Report(d model.Diagnostic) {
 	c.reports = append(c.reports, d)
 }
 
-// Reports returns what was reported.
+// Reports returns what was reported, with (for a context made by
+// NewProxyContext) the findings of the pieces the build used.
 func (c *ProxyContext) Reports() []model.Diagnostic { return c.reports }
