@@ -38,6 +38,34 @@ func TestBindings_WorkloadWaypointReachedThroughItsServiceAddress(t *testing.T) 
 	if c := r.Find(trace.StepChain, "waypoint/shared/all-wp"); c[len(c)-2].Name != hbone.ChainDirectTCP {
 		t.Fatalf("waypoint chains %+v", c)
 	}
+	// A pod address is no service's: ztunnel_outbound hands it to
+	// ztunnel_outbound_pods, which sends it to the pod's waypoint.
+	if got := names(r.Find(trace.StepListener, "ztunnel/node-1")); got != "ztunnel_outbound ztunnel_outbound_pods connect_originate" {
+		t.Fatalf("ztunnel/node-1 listeners %s\n%s", got, dump(r))
+	}
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); !strings.HasPrefix(got, hbone.ChainToPods+" to-waypoint|shared/all-wp ") {
+		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
+	}
+}
+
+// An address outside the mesh, from a mesh pod, is no service's and no
+// mesh pod's: it passes through ztunnel_outbound_pods.
+func TestBindings_AddressOutsideTheMeshPassesThroughThePodsListener(t *testing.T) {
+	r := call(t, renderBindings(t), "apps/web-0", "10.9.9.9:80", nil)
+	if r.Outcome != trace.PassedThrough || r.Destination != "10.9.9.9:80" {
+		t.Fatalf("%s %s\n%s", r.Outcome, r.Destination, dump(r))
+	}
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); got != hbone.ChainToPods+" "+hbone.ChainPassthrough {
+		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
+	}
+}
+
+func names(steps []trace.Hop) string {
+	var out []string
+	for _, s := range steps {
+		out = append(out, s.Name)
+	}
+	return strings.Join(out, " ")
 }
 
 func TestBindings_MissingWaypointFailsClosed(t *testing.T) {

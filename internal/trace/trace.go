@@ -241,10 +241,11 @@ func (n *meshNetwork) InboundPlaintextPort(proxy string) uint32 {
 	return 0
 }
 
-// Recaptured implements Network: what ztunnel_outbound passes through is
-// still the pod's own connection.
+// Recaptured implements Network: what ztunnel_outbound (or, for a
+// destination that is no service, ztunnel_outbound_pods) passes through
+// is still the pod's own connection.
 func (n *meshNetwork) Recaptured(proxy, listener string) bool {
-	return listener == hbonenames.ListenerZtunnelOutbound
+	return listener == hbonenames.ListenerZtunnelOutbound || listener == hbonenames.ListenerZtunnelOutboundPods
 }
 
 // Name implements Network.

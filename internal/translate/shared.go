@@ -20,16 +20,16 @@ import (
 // piece is one shared piece (plugin.SharedPiece) of a translation, with
 // what it was built from.
 type piece struct {
-	key    string
-	plugin string
-	build  plugin.SharedBuild // kept to rebuild it in a later translation
-	deps   model.Deps         // the snapshot keys it read
-	reads  map[string]model.Revision
-	*plugin.SharedPiece       // nil when the build failed
-	err    error
-	diags  []model.Diagnostic // its own findings (not those of the pieces it read)
-	resRev model.Revision     // hash of its resources
-	grpc   []grpcCall         // the gRPC clusters its listeners' filters call
+	key                 string
+	plugin              string
+	build               plugin.SharedBuild // kept to rebuild it in a later translation
+	deps                model.Deps         // the snapshot keys it read
+	reads               map[string]model.Revision
+	*plugin.SharedPiece // nil when the build failed
+	err                 error
+	diags               []model.Diagnostic // its own findings (not those of the pieces it read)
+	resRev              model.Revision     // hash of its resources
+	grpc                []grpcCall         // the gRPC clusters its listeners' filters call
 
 	mu       sync.Mutex
 	fidelity map[*profile.Profile]*pieceFidelity // checked once per build a proxy of it runs

@@ -24,6 +24,12 @@ const (
 const (
 	// ListenerZtunnelOutbound captures the node's pods' outbound connections.
 	ListenerZtunnelOutbound = "ztunnel_outbound"
+	// ListenerZtunnelOutboundPods is the ztunnel's internal listener for
+	// outbound connections addressed to no service: it picks, by
+	// destination IP, how to reach a mesh pod (through its waypoint, or
+	// straight over HBONE), else passes the connection through. It is the
+	// same on every node, so a pod added to the mesh changes only it.
+	ListenerZtunnelOutboundPods = "ztunnel_outbound_pods"
 	// ListenerZtunnelInbound terminates HBONE for the node's pods.
 	ListenerZtunnelInbound = "ztunnel_inbound"
 	// ListenerZtunnelInboundPlaintext accepts plaintext for the node's pods.
@@ -49,6 +55,9 @@ const (
 	ClusterBlackHole = "BlackHoleCluster"
 	// ClusterEncap is a single internal endpoint: the connect_originate listener.
 	ClusterEncap = "encap"
+	// ClusterZtunnelOutboundPods is a single internal endpoint: the
+	// ztunnel_outbound_pods listener.
+	ClusterZtunnelOutboundPods = "ztunnel_outbound_pods"
 	// ClusterMainInternal is a single internal endpoint: the main_internal listener.
 	ClusterMainInternal = "main_internal"
 	// ClusterConnectOriginate is the waypoint's HBONE cluster (ORIGINAL_DST, port 15008).
@@ -64,6 +73,9 @@ const (
 	// ChainLoopGuard drops connections addressed to the ztunnel's own
 	// outbound port, which would otherwise loop.
 	ChainLoopGuard = "loop_guard"
+	// ChainToPods hands a connection addressed to no service on to the
+	// ztunnel_outbound_pods listener.
+	ChainToPods = "to_pods"
 	// ChainDirect tunnels to a mesh pod addressed by its own IP.
 	ChainDirect = "direct"
 	// ChainInboundPlaintext delivers captured plaintext to a local pod.

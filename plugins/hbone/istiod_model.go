@@ -63,7 +63,7 @@ func (*Plugin) IstiodWaypointModel(view *model.View, wp *model.Waypoint, patched
 		}
 		w.services = append(w.services, s)
 	}
-	w.collectWorkloads()
+	_ = w.collectWorkloads() // a context of its own: the piece's build does not fail
 	p := &plugin.Proxy{ID: id, Kind: plugin.ProxyKindWaypoint}
 	p.Listeners = append(p.Listeners, w.connectTerminateListener(), w.mainInternalListener(), w.connectOriginateListener())
 	clusters, eds := w.allClusters()

@@ -10,6 +10,7 @@ const (
 	PortOutbound                    = hbonenames.PortOutbound
 	PortInboundPlaintext            = hbonenames.PortInboundPlaintext
 	ListenerZtunnelOutbound         = hbonenames.ListenerZtunnelOutbound
+	ListenerZtunnelOutboundPods     = hbonenames.ListenerZtunnelOutboundPods
 	ListenerZtunnelInbound          = hbonenames.ListenerZtunnelInbound
 	ListenerZtunnelInboundPlaintext = hbonenames.ListenerZtunnelInboundPlaintext
 	ListenerConnectOriginate        = hbonenames.ListenerConnectOriginate
@@ -20,11 +21,13 @@ const (
 	ClusterBlackHole                = hbonenames.ClusterBlackHole
 	ClusterEncap                    = hbonenames.ClusterEncap
 	ClusterMainInternal             = hbonenames.ClusterMainInternal
+	ClusterZtunnelOutboundPods      = hbonenames.ClusterZtunnelOutboundPods
 	ClusterConnectOriginate         = hbonenames.ClusterConnectOriginate
 	ClusterInboundDeliver           = hbonenames.ClusterInboundDeliver
 	ChainPassthrough                = hbonenames.ChainPassthrough
 	ChainLoopGuard                  = hbonenames.ChainLoopGuard
 	ChainDirect                     = hbonenames.ChainDirect
+	ChainToPods                     = hbonenames.ChainToPods
 	ChainInboundPlaintext           = hbonenames.ChainInboundPlaintext
 	ChainDirectTCP                  = hbonenames.ChainDirectTCP
 	ChainBlackHole                  = hbonenames.ChainBlackHole

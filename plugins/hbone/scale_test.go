@@ -50,10 +50,12 @@ func scaleMesh(tb testing.TB, pods, services int) *model.Snapshot {
 // ztunnelSize is the bytes of the local node's listeners+clusters and of its endpoints.
 func ztunnelSize(tb testing.TB, snap *model.Snapshot) (config, endpoints int) {
 	tb.Helper()
-	p, err := New().BuildProxy(plugin.NewProxyContext(Name, snap.View(), nil), ZtunnelID("local"))
+	ctx := plugin.NewProxyContext(Name, snap.View(), nil)
+	p, err := New().BuildProxy(ctx, ZtunnelID("local"))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	p = p.WithPieces(ctx.Included()...)
 	for _, l := range p.Listeners {
 		config += proto.Size(l)
 	}

@@ -1,8 +1,6 @@
 package hbone
 
 import (
-	"sort"
-
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	networkinputv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/matching/common_inputs/network/v3"
@@ -59,7 +57,9 @@ func buildWaypoint(ctx *plugin.ProxyContext, id string, wp *model.Waypoint) (*pl
 		ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: wp.Ref, Reason: "WaypointUnreachable", Message: wp.Problem})
 	}
 	w.collectServices()
-	w.collectWorkloads()
+	if err := w.collectWorkloads(); err != nil {
+		return nil, err
+	}
 
 	p := &plugin.Proxy{ID: id, Kind: plugin.ProxyKindWaypoint}
 	p.Listeners = append(p.Listeners, w.connectTerminateListener(), w.mainInternalListener(), w.connectOriginateListener())
@@ -93,14 +93,15 @@ func (w *waypoint) collectServices() {
 }
 
 // collectWorkloads finds the captured pods bound to the waypoint, whose
-// own IPs it then serves.
-func (w *waypoint) collectWorkloads() {
-	for _, wl := range w.view.Workloads() {
-		if ok, _ := w.view.Captured(wl); ok && w.bound(w.view.WorkloadWaypoint(wl)) {
-			w.workloads = append(w.workloads, wl.IP)
-		}
+// own IPs it then serves: a shared piece per waypoint (shared.go), so
+// the waypoint is built again only when its own pods change.
+func (w *waypoint) collectWorkloads() error {
+	v, err := w.ctx.Shared(waypointPodsKey(w.wp), waypointPods(w.wp))
+	if err != nil {
+		return err
 	}
-	sort.Slice(w.workloads, func(i, j int) bool { return lessIP(w.workloads[i], w.workloads[j]) })
+	w.workloads = v.([]string)
+	return nil
 }
 
 // VIPChainName names a waypoint's chain for a service port:

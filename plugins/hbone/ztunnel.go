@@ -11,12 +11,20 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
+// reporter is where findings go: the proxy's context, or a shared
+// piece's.
+type reporter interface {
+	Report(d model.Diagnostic)
+}
+
 // ztunnel is what one node's ztunnel config is built from. Its parts are
 // sized by the node's own pods (local, identities) or by the mesh's
 // services and pods, never by their product: that is the scaling rule of
-// docs/ambient.md.
+// docs/ambient.md. The mesh-wide parts are shared pieces, built once per
+// translation for every ztunnel (shared.go): the node's own build reads
+// the services part and includes the resources of both.
 type ztunnel struct {
-	ctx  *plugin.ProxyContext
+	ctx  reporter
 	view *model.View
 	id   string
 	node string
@@ -24,9 +32,17 @@ type ztunnel struct {
 
 	local      []*model.Workload // captured pods on the node, by IP
 	identities []*identity       // their distinct identities, by SPIFFE id
-	services   []*ztService      // services reached without a waypoint, by hostname
-	waypoints  []*ztWaypoint     // waypoints some destination is bound to, by ref
-	direct     []string          // captured pods, mesh-wide, reached by their own IP
+	mesh       *ztServices       // the mesh's services, as every ztunnel routes them
+}
+
+// meshScan is what the mesh-wide parts of ztunnel config are collected
+// into, in a shared piece's build.
+type meshScan struct {
+	ctx       reporter
+	view      *model.View
+	services  []*ztService  // services reached without a waypoint, by hostname
+	waypoints []*ztWaypoint // waypoints some destination is bound to, by ref
+	wps       map[string]*ztWaypoint
 }
 
 // identity is one service account with pods on the node.
@@ -63,18 +79,22 @@ type ztWaypoint struct {
 func buildZtunnel(ctx *plugin.ProxyContext, id, node string) (*plugin.Proxy, error) {
 	z := &ztunnel{ctx: ctx, view: ctx.Model, id: id, node: node, td: ctx.Model.Options().TrustDomain}
 	z.collectLocal()
-	wps := map[string]*ztWaypoint{}
-	z.collectServices(wps)
-	z.collectWorkloads(wps)
-	for _, w := range wps {
-		z.waypoints = append(z.waypoints, w)
+	v, err := ctx.Shared(pieceZtunnelServices, buildZtunnelServices)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(z.waypoints, func(i, j int) bool { return z.waypoints[i].ref.Key() < z.waypoints[j].ref.Key() })
+	z.mesh = v.(*ztServices)
+	if err := ctx.Include(pieceZtunnelServices, buildZtunnelServices); err != nil {
+		return nil, err
+	}
+	if err := ctx.Include(pieceZtunnelPods, buildZtunnelPods); err != nil {
+		return nil, err
+	}
 
 	p := &plugin.Proxy{ID: id, Kind: plugin.ProxyKindZtunnel}
 	p.Listeners = append(p.Listeners, z.outboundListener(), z.originateListener(), plaintextOriginateListener(),
 		z.inboundListener(), z.inboundPlaintextListener())
-	p.Clusters, p.Endpoints = z.clusters()
+	p.Clusters = z.clusters()
 	return p, nil
 }
 
@@ -100,15 +120,15 @@ func (z *ztunnel) collectLocal() {
 // collectServices sorts the mesh's services with virtual IPs into those
 // bound to a waypoint and those reached directly. A service none of
 // whose endpoints is in the mesh is left to pass through.
-func (z *ztunnel) collectServices(wps map[string]*ztWaypoint) {
+func (z *meshScan) collectServices() {
 	for _, svc := range z.view.Services() {
 		if len(svc.Addresses) == 0 {
 			continue
 		}
 		b := z.view.ServiceWaypoint(svc)
-		z.reportBinding(b)
+		reportBinding(z.ctx, b)
 		if b.Bound {
-			w := z.waypoint(wps, b)
+			w := z.waypoint(b.Gateway, b.Waypoint)
 			w.vips = append(w.vips, svc.Addresses...)
 			continue
 		}
@@ -120,7 +140,7 @@ func (z *ztunnel) collectServices(wps map[string]*ztWaypoint) {
 
 // directService builds the ports of a service reached without a
 // waypoint, or returns nil when no endpoint of it is in the mesh.
-func (z *ztunnel) directService(svc *model.Service) *ztService {
+func (z *meshScan) directService(svc *model.Service) *ztService {
 	s := &ztService{svc: svc}
 	inMesh := false
 	for _, port := range svc.Ports {
@@ -143,7 +163,7 @@ func (z *ztunnel) directService(svc *model.Service) *ztService {
 // internal address whose metadata names the target. Mesh pods are reached
 // over HBONE (through their workload waypoint, if bound to one); others in
 // plaintext. mesh reports whether it is a mesh pod.
-func (z *ztunnel) endpoint(ep model.Endpoint) (lb *endpointv3.LbEndpoint, mesh bool) {
+func (z *meshScan) endpoint(ep model.Endpoint) (lb *endpointv3.LbEndpoint, mesh bool) {
 	if _, err := netip.ParseAddr(ep.Address); err != nil || ep.Port == 0 {
 		return nil, false
 	}
@@ -161,80 +181,61 @@ func (z *ztunnel) endpoint(ep model.Endpoint) (lb *endpointv3.LbEndpoint, mesh b
 	return internalEndpoint(ListenerConnectOriginate, target, waypoint, ep.Ready), true
 }
 
-// collectWorkloads sorts the mesh's captured pods, addressed by their own
-// IP, into those bound to a waypoint and those reached directly.
-func (z *ztunnel) collectWorkloads(wps map[string]*ztWaypoint) {
-	for _, w := range z.view.Workloads() {
-		if ok, _ := z.view.Captured(w); !ok {
-			continue
-		}
-		b := z.view.WorkloadWaypoint(w)
-		z.reportBinding(b)
-		if b.Bound {
-			wp := z.waypoint(wps, b)
-			wp.pods = append(wp.pods, w.IP)
-			continue
-		}
-		z.direct = append(z.direct, w.IP)
-	}
-}
-
-// waypoint returns the entry of the waypoint a binding names.
-func (z *ztunnel) waypoint(wps map[string]*ztWaypoint, b model.Binding) *ztWaypoint {
-	key := b.Gateway.Namespace + "/" + b.Gateway.Name
-	if w, ok := wps[key]; ok {
+// waypoint returns the entry of a waypoint destinations are bound to
+// (wp nil when the Gateway does not exist).
+func (z *meshScan) waypoint(ref model.ObjectRef, wp *model.Waypoint) *ztWaypoint {
+	key := ref.Namespace + "/" + ref.Name
+	if w, ok := z.wps[key]; ok {
 		return w
 	}
-	w := &ztWaypoint{ref: b.Gateway, wp: b.Waypoint, chain: "to-waypoint|" + key, cluster: "waypoint|" + key}
-	if b.Waypoint != nil && b.Waypoint.Problem != "" {
-		z.ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: b.Waypoint.Ref, Reason: "WaypointUnreachable", Message: b.Waypoint.Problem})
+	w := &ztWaypoint{ref: ref, wp: wp, chain: "to-waypoint|" + key, cluster: "waypoint|" + key}
+	if wp != nil && wp.Problem != "" {
+		z.ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: wp.Ref, Reason: "WaypointUnreachable", Message: wp.Problem})
 	}
-	wps[key] = w
+	z.wps[key] = w
+	z.waypoints = append(z.waypoints, w)
 	return w
+}
+
+// sortWaypoints orders the waypoints by ref.
+func (z *meshScan) sortWaypoints() {
+	sort.Slice(z.waypoints, func(i, j int) bool { return z.waypoints[i].ref.Key() < z.waypoints[j].ref.Key() })
 }
 
 // reportBinding turns a broken or ignored waypoint binding into a
 // diagnostic on the object whose label made it.
-func (z *ztunnel) reportBinding(b model.Binding) {
+func reportBinding(r reporter, b model.Binding) {
+	if d, ok := bindingProblem(b); ok {
+		r.Report(d)
+	}
+}
+
+func bindingProblem(b model.Binding) (model.Diagnostic, bool) {
 	if b.Problem == "" {
-		return
+		return model.Diagnostic{}, false
 	}
 	d := model.Diagnostic{Severity: model.SeverityWarning, Object: b.Via, Field: "metadata.labels['" + model.LabelUseWaypoint + "']", Reason: "WaypointIgnored", Message: b.Problem}
 	if b.Bound && b.Waypoint == nil {
 		d.Severity, d.Reason = model.SeverityError, "WaypointNotFound"
 	}
-	z.ctx.Report(d)
+	return d, true
 }
 
-// clusters lists every cluster of the ztunnel, sorted by name, with the
-// EDS resources of the per-service clusters.
-func (z *ztunnel) clusters() ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
+// clusters lists the node's own clusters, sorted by name: the shared
+// pieces bring the per-service and per-waypoint ones.
+func (z *ztunnel) clusters() []*clusterv3.Cluster {
 	out := []*clusterv3.Cluster{
 		originalDstCluster(ClusterPassthrough),
 		blackHoleCluster(),
 		listenerCluster(ClusterEncap, ListenerConnectOriginate),
 		originalDstCluster(ClusterInboundDeliver),
-	}
-	var eds []*endpointv3.ClusterLoadAssignment
-	for _, s := range z.services {
-		for _, p := range s.ports {
-			out = append(out, edsInternalCluster(p.name))
-			cla := &endpointv3.ClusterLoadAssignment{ClusterName: p.name}
-			if len(p.endpoints) > 0 {
-				cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: p.endpoints}}
-			}
-			eds = append(eds, cla)
-		}
-	}
-	for _, w := range z.waypoints {
-		out = append(out, waypointCluster(w))
+		listenerCluster(ClusterZtunnelOutboundPods, ListenerZtunnelOutboundPods),
 	}
 	for _, id := range z.identities {
 		out = append(out, z.tunnelCluster(id.spiffe))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	sort.Slice(eds, func(i, j int) bool { return eds[i].ClusterName < eds[j].ClusterName })
-	return out, eds
+	return out
 }
 
 // waypointCluster reaches a waypoint's pods (or service address) on port

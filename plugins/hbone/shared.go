@@ -1,0 +1,218 @@
+package hbone
+
+import (
+	"sort"
+
+	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/plugin"
+)
+
+// The shared pieces (plugin.SharedPiece) of the plugin's proxies. Every
+// ztunnel routes the whole mesh alike; only its sources (the node's pods)
+// and identities are its own. So the mesh-wide parts are built once per
+// translation, and split by what changes them:
+//
+//   - pieceZtunnelServices, from the services: the chains and the
+//     destination matcher entries of service addresses, which each node's
+//     ztunnel_outbound embeds (the node's build reads the piece), and the
+//     per-service clusters and endpoints (included as they are);
+//   - pieceZtunnelPods, from the pods: the ztunnel_outbound_pods listener
+//     and the waypoint clusters, included in every ztunnel as they are,
+//     so a pod joining or leaving the mesh changes this one small
+//     listener and no node's build runs again but the pod's own node's;
+//   - pieceWorkloadBindings, from the pods: which waypoint each captured
+//     pod is bound to, scanned once for the ztunnels' piece and the
+//     waypoints';
+//   - waypointPodsKey(waypoint): the pods bound to one waypoint, with a
+//     Revision of its own, so a pod bound elsewhere (or to none) does
+//     not rebuild the waypoint.
+const (
+	pieceZtunnelServices  = Name + "/ztunnel-services"
+	pieceZtunnelPods      = Name + "/ztunnel-pods"
+	pieceWorkloadBindings = Name + "/workload-bindings"
+)
+
+// ztServices is the Value of pieceZtunnelServices: the mesh's services as
+// every ztunnel_outbound routes them.
+type ztServices struct {
+	chains    []*listenerv3.FilterChain // one per direct service port, one per waypoint services are bound to
+	ranges    []ipRange                 // service addresses -> their chain, by destination IP
+	waypoints []model.ObjectRef         // the waypoints services are bound to
+}
+
+// buildZtunnelServices builds pieceZtunnelServices.
+func buildZtunnelServices(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
+	z := &meshScan{ctx: ctx, view: ctx.Model, wps: map[string]*ztWaypoint{}}
+	z.collectServices()
+	z.sortWaypoints()
+	v := &ztServices{}
+	passthrough := toChain(ChainPassthrough)
+	var clusters []*clusterv3.Cluster
+	var eds []*endpointv3.ClusterLoadAssignment
+	for _, s := range z.services {
+		ports := map[uint32]*xdsmatcher.Matcher_OnMatch{}
+		for _, p := range s.ports {
+			ports[p.port.Number] = toChain(p.name)
+			v.chains = append(v.chains, chain(p.name, setFilterState(carrySource()), tcpProxy(p.name, p.name)))
+			clusters = append(clusters, edsInternalCluster(p.name))
+			cla := &endpointv3.ClusterLoadAssignment{ClusterName: p.name}
+			if len(p.endpoints) > 0 {
+				cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: p.endpoints}}
+			}
+			eds = append(eds, cla)
+		}
+		v.ranges = append(v.ranges, ipRange{ips: s.svc.Addresses, onMatch: orChain(portMatcher(inputDestinationPort(), ports, passthrough), passthrough)})
+	}
+	for _, w := range z.waypoints {
+		v.chains = append(v.chains, waypointChain(w))
+		v.ranges = append(v.ranges, ipRange{ips: w.vips, onMatch: toChain(w.chain)})
+		v.waypoints = append(v.waypoints, w.ref)
+	}
+	sort.Slice(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
+	sort.Slice(eds, func(i, j int) bool { return eds[i].ClusterName < eds[j].ClusterName })
+	// No Revision: the node's build embeds the chains and matcher, so it
+	// is built again whenever anything the piece read changes.
+	return &plugin.SharedPiece{Value: v, Clusters: clusters, Endpoints: eds}, nil
+}
+
+// waypointChain hands a connection to a waypoint's cluster, with the
+// destination and source for connect_originate.
+func waypointChain(w *ztWaypoint) *listenerv3.FilterChain {
+	return chain(w.chain, setFilterState(carryDestination(), carrySource()), tcpProxy(w.chain, w.cluster))
+}
+
+// workloadBindings is the Value of pieceWorkloadBindings. Its fields are
+// exported for model.RevisionOf.
+type workloadBindings struct {
+	// Direct are the IPs of captured pods bound to no waypoint.
+	Direct []string
+	// ByWaypoint are the IPs of captured pods bound to each waypoint, by
+	// "<namespace>/<name>" of the Gateway the binding names.
+	ByWaypoint map[string][]string
+	// Gateways are the Gateways those bindings name, by the same key.
+	Gateways map[string]model.ObjectRef
+	// Problems are the bindings that are broken or ignored, as findings;
+	// the ztunnels' piece reports them.
+	Problems []model.Diagnostic
+}
+
+// buildWorkloadBindings builds pieceWorkloadBindings.
+func buildWorkloadBindings(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
+	view := ctx.Model
+	v := &workloadBindings{ByWaypoint: map[string][]string{}, Gateways: map[string]model.ObjectRef{}}
+	for _, w := range view.Workloads() {
+		if ok, _ := view.Captured(w); !ok {
+			continue
+		}
+		b := view.WorkloadWaypoint(w)
+		if d, ok := bindingProblem(b); ok {
+			v.Problems = append(v.Problems, d)
+		}
+		if b.Bound {
+			key := b.Gateway.Namespace + "/" + b.Gateway.Name
+			v.ByWaypoint[key] = append(v.ByWaypoint[key], w.IP)
+			v.Gateways[key] = b.Gateway
+			continue
+		}
+		v.Direct = append(v.Direct, w.IP)
+	}
+	return &plugin.SharedPiece{Value: v, Revision: model.RevisionOf(v)}, nil
+}
+
+// buildZtunnelPods builds pieceZtunnelPods: ztunnel_outbound_pods and the
+// clusters of every waypoint a destination is bound to.
+//
+// ztunnel_outbound hands it what is addressed to no service (chain
+// to_pods) through a cluster whose endpoint is the listener's internal
+// address, envoy_internal_address.server_listener_name (Envoy's
+// api/envoy/config/core/v3/address.proto, EnvoyInternalAddress): Envoy's
+// envoy.bootstrap.internal_listener extension, which the ztunnel's build
+// (upstream Envoy, pkg/profile) has, connects such an address to the
+// listener of that name in the same Envoy, and closes the connection when
+// there is none (source/extensions/bootstrap/internal_listener/
+// client_connection_factory.cc, findByAddress). The connection carries
+// its destination and source in filter state, which the listener's
+// original_dst filter restores (source/extensions/filters/listener/
+// original_dst/original_dst.h, the ...original_dst.local_ip and
+// remote_ip keys), as connect_originate's does.
+func buildZtunnelPods(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
+	sv, err := ctx.Shared(pieceZtunnelServices, buildZtunnelServices)
+	if err != nil {
+		return nil, err
+	}
+	bv, err := ctx.Shared(pieceWorkloadBindings, buildWorkloadBindings)
+	if err != nil {
+		return nil, err
+	}
+	services, bindings := sv.(*ztServices), bv.(*workloadBindings)
+	for _, d := range bindings.Problems {
+		ctx.Report(d)
+	}
+	z := &meshScan{ctx: ctx, view: ctx.Model, wps: map[string]*ztWaypoint{}}
+	for _, key := range sortedKeys(bindings.ByWaypoint) {
+		ref := bindings.Gateways[key]
+		w := z.waypoint(ref, ctx.Model.Waypoint(ref.Namespace, ref.Name))
+		w.pods = bindings.ByWaypoint[key]
+	}
+	var podBound []*ztWaypoint
+	podBound = append(podBound, z.waypoints...)
+	for _, ref := range services.waypoints {
+		z.waypoint(ref, ctx.Model.Waypoint(ref.Namespace, ref.Name))
+	}
+	z.sortWaypoints()
+	sort.Slice(podBound, func(i, j int) bool { return podBound[i].ref.Key() < podBound[j].ref.Key() })
+
+	passthrough := toChain(ChainPassthrough)
+	chains := []*listenerv3.FilterChain{chain(ChainPassthrough, tcpProxy(ChainPassthrough, ClusterPassthrough))}
+	var dst []ipRange
+	for _, w := range podBound {
+		chains = append(chains, waypointChain(w))
+		dst = append(dst, ipRange{ips: w.pods, onMatch: toChain(w.chain)})
+	}
+	if len(bindings.Direct) > 0 {
+		chains = append(chains, chain(ChainDirect, setFilterState(carryDestination(), carrySource()), tcpProxy(ChainDirect, ClusterEncap)))
+		dst = append(dst, ipRange{ips: bindings.Direct, onMatch: toChain(ChainDirect)})
+	}
+	l := internalListener(ListenerZtunnelOutboundPods, chains)
+	l.FilterChainMatcher = ipMatcher(inputDestinationIP(), dst, passthrough)
+
+	var clusters []*clusterv3.Cluster
+	for _, w := range z.waypoints {
+		clusters = append(clusters, waypointCluster(w))
+	}
+	return &plugin.SharedPiece{Listeners: []*listenerv3.Listener{l}, Clusters: clusters}, nil
+}
+
+// waypointPodsKey names the piece holding the pods bound to a waypoint.
+func waypointPodsKey(wp *model.Waypoint) string {
+	return Name + "/waypoint-pods/" + wp.Namespace + "/" + wp.Name
+}
+
+// waypointPods builds the piece of one waypoint's bound pods: their IPs,
+// sorted, with their own Revision.
+func waypointPods(wp *model.Waypoint) plugin.SharedBuild {
+	key := wp.Namespace + "/" + wp.Name
+	return func(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
+		bv, err := ctx.Shared(pieceWorkloadBindings, buildWorkloadBindings)
+		if err != nil {
+			return nil, err
+		}
+		ips := append([]string(nil), bv.(*workloadBindings).ByWaypoint[key]...)
+		sort.Slice(ips, func(i, j int) bool { return lessIP(ips[i], ips[j]) })
+		return &plugin.SharedPiece{Value: ips, Revision: model.RevisionOf(ips)}, nil
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
