@@ -156,7 +156,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 			pb.pieces.get(name, k, nil, nil) // up to date, for the closure
 		}
 		closure := pb.pieces.closure(prev.reads, prev.included)
-		if samePieces(closure, prev.pieces) || prev.own == nil {
+		if samePieces(closure, prev.pieces, prev.included) || prev.own == nil {
 			// Unchanged, or a build that failed and fails again.
 			return prev
 		}

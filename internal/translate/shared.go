@@ -20,16 +20,18 @@ import (
 // piece is one shared piece (plugin.SharedPiece) of a translation, with
 // what it was built from.
 type piece struct {
-	key                 string
-	plugin              string
-	build               plugin.SharedBuild // kept to rebuild it in a later translation
-	deps                model.Deps         // the snapshot keys it read
-	reads               map[string]model.Revision
 	*plugin.SharedPiece // nil when the build failed
-	err                 error
-	diags               []model.Diagnostic // its own findings (not those of the pieces it read)
-	resRev              model.Revision     // hash of its resources
-	grpc                []grpcCall         // the gRPC clusters its listeners' filters call
+
+	key      string
+	plugin   string
+	build    plugin.SharedBuild // kept to rebuild it in a later translation
+	deps     model.Deps         // the snapshot keys it read
+	reads    map[string]model.Revision
+	err      error
+	diags    []model.Diagnostic // its own findings (not those of the pieces it read)
+	diagsRev model.Revision     // hash of its findings (and error)
+	resRev   model.Revision     // hash of its resources
+	grpc     []grpcCall         // the gRPC clusters its listeners' filters call
 
 	mu       sync.Mutex
 	fidelity map[*profile.Profile]*pieceFidelity // checked once per build a proxy of it runs
@@ -172,6 +174,7 @@ func (c *pieceCache) buildPiece(pluginName, key string, build plugin.SharedBuild
 	if err != nil {
 		p.err = fmt.Errorf("shared piece %s: %w", key, err)
 		c.t.opts.Log.Error(err, "shared piece build failed", "plugin", pluginName, "piece", key)
+		p.diagsRev = model.RevisionOf([]any{p.diags, p.err.Error()})
 		return p
 	}
 	p.SharedPiece = sp
@@ -180,6 +183,7 @@ func (c *pieceCache) buildPiece(pluginName, key string, build plugin.SharedBuild
 	}
 	p.resRev = resourcesRevision(sp)
 	p.grpc = grpcCalls(sp.Listeners)
+	p.diagsRev = model.RevisionOf(p.diags)
 	return p
 }
 
@@ -292,13 +296,23 @@ func (c *pieceCache) closure(reads map[string]model.Revision, included []string)
 	return out
 }
 
-// samePieces reports whether two closures hold the same builds.
-func samePieces(a, b []*piece) bool {
+// samePieces reports whether two closures give a proxy the same: the
+// same findings from every piece, the same resources from those it
+// includes. (The Values of the pieces it read were compared already; a
+// piece read only by another piece gives the proxy nothing but findings.)
+// A piece built again may well give what it gave before.
+func samePieces(a, b []*piece, included []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if a[i] == b[i] {
+			continue
+		}
+		if a[i].key != b[i].key || a[i].diagsRev != b[i].diagsRev {
+			return false
+		}
+		if slices.Contains(included, a[i].key) && (a[i].resRev != b[i].resRev || (a[i].err == nil) != (b[i].err == nil)) {
 			return false
 		}
 	}

@@ -61,3 +61,130 @@ func TestIncremental_MetaRouterChangeRebuildsOnlyTheWaypoint(t *testing.T) {
 		t.Fatalf("after a MetaRouter edit: built %d, reused %d; want only the waypoint rebuilt", second.Stats.ProxiesBuilt, second.Stats.ProxiesReused)
 	}
 }
+
+// churnTranslate translates testdata/in/bindings.yaml, then the same mesh
+// with extra documents, and returns both outputs.
+func churnTranslate(t *testing.T, extra string) (before, after *translate.Output) {
+	t.Helper()
+	d, _ := dubbo.New(dubbo.Options{})
+	reg, err := plugin.NewRegistry(d, hbone.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := translate.New(translate.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/in/bindings.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(text string) *model.Snapshot {
+		b := model.NewBuilder(model.Options{})
+		for _, d := range file.LoadBytes("bindings.yaml", []byte(text), b, file.Options{}) {
+			if d.Severity == model.SeverityError {
+				t.Fatal(d)
+			}
+		}
+		return b.Build()
+	}
+	before = tr.Translate(load(string(data)))
+	after = tr.Translate(load(string(data) + "\n---\n" + extra))
+	return before, after
+}
+
+// changedNames lists, per proxy, the resources (type/name) that are new
+// or differ between two translations.
+func changedNames(before, after *translate.Output) map[string][]string {
+	enc := func(p *plugin.Proxy) map[string]string {
+		out := map[string]string{}
+		for _, l := range p.Listeners {
+			out["listener/"+l.GetName()] = l.String()
+		}
+		for _, c := range p.Clusters {
+			out["cluster/"+c.GetName()] = c.String()
+		}
+		for _, e := range p.Endpoints {
+			out["endpoints/"+e.GetClusterName()] = e.String()
+		}
+		return out
+	}
+	prev := map[string]map[string]string{}
+	for _, p := range before.Proxies {
+		prev[p.ID] = enc(p.Proxy)
+	}
+	res := map[string][]string{}
+	for _, p := range after.Proxies {
+		for name, text := range enc(p.Proxy) {
+			if old, ok := prev[p.ID][name]; !ok || old != text {
+				res[p.ID] = append(res[p.ID], name)
+			}
+		}
+	}
+	return res
+}
+
+// TestIncremental_PodAddedRebuildsOnlyItsNodesZtunnel: a pod joining the
+// mesh on node-1 runs node-1's ztunnel build only; every other ztunnel is
+// reused with the new ztunnel_outbound_pods swapped in (the one resource
+// that names mesh pods), and no waypoint is rebuilt: none serves the pod.
+func TestIncremental_PodAddedRebuildsOnlyItsNodesZtunnel(t *testing.T) {
+	before, after := churnTranslate(t, `apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shared}
+spec: {nodeName: node-1, serviceAccountName: client}
+status: {phase: Running, podIP: 10.1.0.77}
+`)
+	ztunnels := 0
+	for _, p := range after.Proxies {
+		if p.Kind == plugin.ProxyKindZtunnel {
+			ztunnels++
+		}
+	}
+	if ztunnels < 2 {
+		t.Fatalf("the mesh has %d ztunnels: the test needs another node's", ztunnels)
+	}
+	if after.Stats.ProxiesBuilt != 1 || after.Stats.ProxiesReassembled != ztunnels-1 {
+		t.Fatalf("built %d proxies, reassembled %d; want node-1's ztunnel built and the other %d ztunnels reassembled (stats %+v)",
+			after.Stats.ProxiesBuilt, after.Stats.ProxiesReassembled, ztunnels-1, after.Stats)
+	}
+	changed := changedNames(before, after)
+	for id, names := range changed {
+		switch {
+		case id == hbone.ZtunnelID("node-1"):
+		case strings.HasPrefix(id, "ztunnel/"):
+			if len(names) != 1 || names[0] != "listener/"+hbone.ListenerZtunnelOutboundPods {
+				t.Errorf("%s: %v changed, want only listener/%s", id, names, hbone.ListenerZtunnelOutboundPods)
+			}
+		default:
+			t.Errorf("%s: %v changed for a pod it does not serve", id, names)
+		}
+	}
+	if len(changed[hbone.ZtunnelID("node-1")]) == 0 {
+		t.Errorf("node-1's ztunnel did not change for a pod added on node-1")
+	}
+}
+
+// TestIncremental_PodBoundToAWaypointRebuildsThatWaypoint: a pod bound to
+// a waypoint for workloads rebuilds its node's ztunnel and that waypoint
+// (which now serves its address), and no other waypoint.
+func TestIncremental_PodBoundToAWaypointRebuildsThatWaypoint(t *testing.T) {
+	before, after := churnTranslate(t, `apiVersion: v1
+kind: Pod
+metadata: {name: worker-9, namespace: shared, labels: {istio.io/use-waypoint: all-wp}}
+spec: {nodeName: node-2, serviceAccountName: worker}
+status: {phase: Running, podIP: 10.2.0.99}
+`)
+	if after.Stats.ProxiesBuilt != 2 {
+		t.Fatalf("built %d proxies, want node-2's ztunnel and waypoint shared/all-wp (stats %+v)", after.Stats.ProxiesBuilt, after.Stats)
+	}
+	changed := changedNames(before, after)
+	for id, names := range changed {
+		if strings.HasPrefix(id, "waypoint/") && id != hbone.WaypointID("shared", "all-wp") {
+			t.Errorf("%s: %v changed for a pod bound to shared/all-wp", id, names)
+		}
+	}
+	if len(changed[hbone.WaypointID("shared", "all-wp")]) == 0 || len(changed[hbone.ZtunnelID("node-2")]) == 0 {
+		t.Errorf("changed %v: want node-2's ztunnel and shared/all-wp among them", changed)
+	}
+}
