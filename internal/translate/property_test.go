@@ -145,6 +145,27 @@ status: {phase: %s, podIP: 10.%d.%d.%d}
 	out = append(out, slot{key: "gwclass", variants: 1, yaml: func(int) string {
 		return "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: aeraki-waypoint}\nspec: {controllerName: aeraki.io/waypoint-controller}\n"
 	}})
+	// Last, so that one joining or leaving moves no other object's
+	// document in the generated file (and so its origin and revision).
+	for n := range 2 {
+		ns := fmt.Sprintf("mesh-%d", n)
+		// A client pod no service selects: joining, moving and leaving,
+		// it changes only the mesh's pods (shared pieces swapped into
+		// the other nodes' ztunnels); variant 2 binds it to the
+		// namespace's waypoint by its own label.
+		out = append(out, slot{key: "client/" + ns, variants: 3, yaml: func(v int) string {
+			labels := "{app: client}"
+			if v == 2 {
+				labels = "{app: client, istio.io/use-waypoint: wp}"
+			}
+			return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: %s, labels: %s}
+spec: {nodeName: node-%d, serviceAccountName: client}
+status: {phase: Running, podIP: 10.%d.9.9}
+`, ns, labels, v%2, 100+n)
+		}})
+	}
 	return out
 }
 
@@ -337,6 +358,12 @@ func (c *stopAfter) Err() error {
 
 func TestIncrementalEqualsFromScratch(t *testing.T) {
 	universe := propUniverse()
+	var clients []slot
+	for _, s := range universe {
+		if strings.HasPrefix(s.key, "client/") {
+			clients = append(clients, s)
+		}
+	}
 	seeds := []uint64{1, 2, 3, 4}
 	random := uint64(time.Now().UnixNano())
 	seeds = append(seeds, random)
@@ -344,6 +371,10 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 	if testing.Short() {
 		seeds, steps = seeds[:1], 10
 	}
+	// Shared pieces (plugin.SharedPiece) are exercised too (counted in
+	// the log); TestIncrementalEqualsFromScratchUnderPodChurn makes sure
+	// of it.
+	var sharedReused, reassembled int
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 15))
@@ -359,8 +390,14 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 			reused := 0
 			for step := range steps {
 				if step > 0 {
-					for range 1 + r.IntN(3) {
-						history = append(history, fmt.Sprintf("step %d: %s", step, m.mutate(r, universe)))
+					if r.IntN(3) == 0 {
+						// Often a step is a client pod's churn alone (the
+						// ztunnel churn of a real mesh).
+						history = append(history, fmt.Sprintf("step %d: %s", step, m.mutate(r, clients)))
+					} else {
+						for range 1 + r.IntN(3) {
+							history = append(history, fmt.Sprintf("step %d: %s", step, m.mutate(r, universe)))
+						}
 					}
 				}
 				snap := m.snapshot(t, universe)
@@ -375,6 +412,8 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 				}
 				inc := tr.Translate(snap)
 				reused += inc.Stats.UnitsReused + inc.Stats.ProxiesReused
+				sharedReused += inc.Stats.SharedReused
+				reassembled += inc.Stats.ProxiesReassembled
 				scratch := builtinTranslator(t).Translate(snap)
 				if d := firstDifference(digest(inc), digest(scratch)); d != "" {
 					t.Fatalf("seed %d, step %d: the incremental translation differs from a fresh one at %s\nchanges so far:\n%s", seed, step, d, strings.Join(history, "\n"))
@@ -390,9 +429,54 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 					kinds[f[2]] = true
 				}
 			}
-			t.Logf("seed %d: %d steps, %d reused builds, operations %v", seed, steps, reused, sortedKeys(kinds))
+			t.Logf("seed %d: %d steps, %d reused builds, operations %v; so far %d shared pieces reused, %d proxies reassembled", seed, steps, reused, sortedKeys(kinds), sharedReused, reassembled)
 		})
 	}
+}
+
+// TestIncrementalEqualsFromScratchUnderPodChurn is the property under
+// ztunnel churn: client pods no service selects join, move between
+// nodes, bind to a waypoint and leave, in every order, over the whole
+// universe with pods on every node. Each change reaches the other nodes'
+// ztunnels only as a shared piece swapped in (their builds reused), and
+// the result must still equal a fresh translation's.
+func TestIncrementalEqualsFromScratchUnderPodChurn(t *testing.T) {
+	universe := propUniverse()
+	m := propMesh{}
+	for i, s := range universe {
+		if !strings.HasPrefix(s.key, "client/") {
+			m[s.key] = i % s.variants
+		}
+	}
+	tr := builtinTranslator(t)
+	tr.Translate(m.snapshot(t, universe))
+	steps := []struct {
+		key     string
+		variant int // -1 deletes
+	}{
+		{"client/mesh-0", 0}, {"client/mesh-1", 1}, {"client/mesh-0", 1}, {"client/mesh-0", 2},
+		{"client/mesh-1", 2}, {"client/mesh-1", -1}, {"client/mesh-0", 0}, {"client/mesh-0", -1},
+		{"client/mesh-1", 0},
+	}
+	reassembled, built := 0, 0
+	for i, st := range steps {
+		if st.variant < 0 {
+			delete(m, st.key)
+		} else {
+			m[st.key] = st.variant
+		}
+		snap := m.snapshot(t, universe)
+		inc := tr.Translate(snap)
+		if d := firstDifference(digest(inc), digest(builtinTranslator(t).Translate(snap))); d != "" {
+			t.Fatalf("step %d (%s variant %d): the incremental translation differs from a fresh one at %s", i, st.key, st.variant, d)
+		}
+		reassembled += inc.Stats.ProxiesReassembled
+		built += inc.Stats.ProxiesBuilt
+	}
+	if reassembled == 0 {
+		t.Fatalf("no proxy was reassembled (%d built) over %d pod changes: the test does not exercise shared pieces", built, len(steps))
+	}
+	t.Logf("%d pod changes: %d proxies built, %d reassembled", len(steps), built, reassembled)
 }
 
 func sortedKeys(m map[string]bool) []string {
