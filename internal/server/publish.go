@@ -91,7 +91,7 @@ type publishStats struct {
 	MCPVersion          string
 }
 
-var emptySnapshot, _ = newProxySnapshot(nil)
+var emptySnapshot, _ = newProxySnapshot(nil, nil, nil)
 
 // publish makes out what clients are served. Problems found on the way
 // (which are aeraki bugs, not user errors) come back as diagnostics, with
@@ -131,6 +131,7 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 	}
 	diags = append(diags, withheldDiagnostics(withheld)...)
 
+	memo := versionMemo{} // shared pieces' messages are encoded once
 	seen := map[string]bool{}
 	for _, res := range out.Proxies {
 		key := proxyKey(res.Plugin, res.ID)
@@ -140,7 +141,11 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 			old.result = res // same config; keep the snapshot and its versions
 			continue
 		}
-		snap, err := newProxySnapshot(res.Proxy)
+		var prevSnap *proxySnapshot
+		if old != nil {
+			prevSnap = old.snap
+		}
+		snap, err := newProxySnapshot(res.Proxy, prevSnap, memo)
 		if err != nil {
 			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Reason: "PublishError", Plugin: res.Plugin,
 				Message: fmt.Sprintf("proxy %s keeps its previous config: %v", res.ID, err)})

@@ -78,9 +78,20 @@ var _ cachev3.ResourceSnapshot = (*proxySnapshot)(nil)
 // wants them updated.
 var proxyTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.SecretType}
 
+// versionMemo holds the versions of the resources encoded in one
+// publish, by message.
+type versionMemo map[proto.Message]string
+
 // newProxySnapshot indexes a proxy's resources by type and name and
 // computes their versions. p may be nil: the snapshot is then empty.
-func newProxySnapshot(p *plugin.Proxy) (*proxySnapshot, error) {
+//
+// The translator never changes a message once built: a proxy it reused
+// with a shared piece swapped in keeps its other messages, and every
+// proxy including a piece gets the piece's own messages. So a message
+// that prev (the proxy's last snapshot, or nil) served under the same
+// name, or that memo (this publish's encodings, or nil; added to) has,
+// keeps its version instead of being marshalled again.
+func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*proxySnapshot, error) {
 	s := &proxySnapshot{byType: map[string]*typeResources{}}
 	if p == nil {
 		return s, nil
@@ -94,12 +105,26 @@ func newProxySnapshot(p *plugin.Proxy) (*proxySnapshot, error) {
 		if _, dup := tr.items[name]; dup {
 			return fmt.Errorf("proxy %s: two %s resources are named %q", p.ID, typeURL, name)
 		}
-		b, err := deterministic.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("proxy %s: %s %q cannot be encoded: %w", p.ID, typeURL, name, err)
+		v, ok := memo[m]
+		if prev != nil && !ok {
+			if old := prev.byType[typeURL]; old != nil {
+				if it, seen := old.items[name]; seen && it.Resource == m {
+					v, ok = old.versions[name], true
+				}
+			}
+		}
+		if !ok {
+			b, err := deterministic.Marshal(m)
+			if err != nil {
+				return fmt.Errorf("proxy %s: %s %q cannot be encoded: %w", p.ID, typeURL, name, err)
+			}
+			v = hashBytes(b)
+			if memo != nil {
+				memo[m] = v
+			}
 		}
 		tr.items[name] = types.ResourceWithTTL{Resource: m}
-		tr.versions[name] = hashBytes(b)
+		tr.versions[name] = v
 		return nil
 	}
 	for _, r := range p.Clusters {
@@ -191,3 +216,4 @@ func (s *proxySnapshot) resources(typeURL string) []proto.Message {
 	}
 	return out
 }
+
