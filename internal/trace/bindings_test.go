@@ -39,17 +39,18 @@ func TestBindings_WorkloadWaypointReachedThroughItsServiceAddress(t *testing.T) 
 		t.Fatalf("waypoint chains %+v", c)
 	}
 	// A pod address is no service's: ztunnel_outbound hands it to
-	// ztunnel_outbound_pods, which sends it to the pod's waypoint.
-	if got := names(r.Find(trace.StepListener, "ztunnel/node-1")); got != "ztunnel_outbound ztunnel_outbound_pods connect_originate" {
+	// ztunnel_outbound_pods, which hands it to the shard of its /24, which
+	// sends it to the pod's waypoint.
+	if got := names(r.Find(trace.StepListener, "ztunnel/node-1")); got != "ztunnel_outbound ztunnel_outbound_pods ztunnel_outbound_pods|10.2.0.0/24 connect_originate" {
 		t.Fatalf("ztunnel/node-1 listeners %s\n%s", got, dump(r))
 	}
-	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); !strings.HasPrefix(got, hbone.ChainToPods+" to-waypoint|shared/all-wp ") {
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); !strings.HasPrefix(got, hbone.ChainToPods+" ztunnel_outbound_pods|10.2.0.0/24 to-waypoint|shared/all-wp ") {
 		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
 	}
 }
 
-// An address outside the mesh, from a mesh pod, is no service's and no
-// mesh pod's: it passes through ztunnel_outbound_pods.
+// An address outside the mesh, from a mesh pod, is no service's and in
+// no pod shard: it passes through ztunnel_outbound_pods.
 func TestBindings_AddressOutsideTheMeshPassesThroughThePodsListener(t *testing.T) {
 	r := call(t, renderBindings(t), "apps/web-0", "10.9.9.9:80", nil)
 	if r.Outcome != trace.PassedThrough || r.Destination != "10.9.9.9:80" {

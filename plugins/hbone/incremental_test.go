@@ -3,6 +3,7 @@ package hbone_test
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -126,14 +127,27 @@ func changedNames(before, after *translate.Output) map[string][]string {
 
 // TestIncremental_PodAddedRebuildsOnlyItsNodesZtunnel: a pod joining the
 // mesh on node-1 runs node-1's ztunnel build only; every other ztunnel is
-// reused with the new ztunnel_outbound_pods swapped in (the one resource
-// that names mesh pods), and no waypoint is rebuilt: none serves the pod.
+// reused with the new shard of ztunnel_outbound_pods for the pod's /24
+// swapped in (the one resource that names those pods), and no waypoint
+// is rebuilt: none serves the pod.
 func TestIncremental_PodAddedRebuildsOnlyItsNodesZtunnel(t *testing.T) {
+	podAdded(t, "10.1.0.77", []string{"listener/" + hbone.ListenerZtunnelOutboundPods + "|10.1.0.0/24"})
+}
+
+// TestIncremental_PodInANewRangeAddsAShard: the first pod of a /24 adds
+// its shard (listener and cluster) and the dispatcher's entry for it.
+func TestIncremental_PodInANewRangeAddsAShard(t *testing.T) {
+	shard := hbone.ListenerZtunnelOutboundPods + "|10.3.0.0/24"
+	podAdded(t, "10.3.0.5", []string{"cluster/" + shard, "listener/" + hbone.ListenerZtunnelOutboundPods, "listener/" + shard})
+}
+
+func podAdded(t *testing.T, ip string, others []string) {
+	t.Helper()
 	before, after := churnTranslate(t, `apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: shared}
 spec: {nodeName: node-1, serviceAccountName: client}
-status: {phase: Running, podIP: 10.1.0.77}
+status: {phase: Running, podIP: `+ip+`}
 `)
 	ztunnels := 0
 	for _, p := range after.Proxies {
@@ -153,8 +167,9 @@ status: {phase: Running, podIP: 10.1.0.77}
 		switch {
 		case id == hbone.ZtunnelID("node-1"):
 		case strings.HasPrefix(id, "ztunnel/"):
-			if len(names) != 1 || names[0] != "listener/"+hbone.ListenerZtunnelOutboundPods {
-				t.Errorf("%s: %v changed, want only listener/%s", id, names, hbone.ListenerZtunnelOutboundPods)
+			sort.Strings(names)
+			if strings.Join(names, " ") != strings.Join(others, " ") {
+				t.Errorf("%s: %v changed, want only %v", id, names, others)
 			}
 		default:
 			t.Errorf("%s: %v changed for a pod it does not serve", id, names)

@@ -82,6 +82,35 @@ func ipMatcher(input *xdscore.TypedExtensionConfig, ranges []ipRange, onNoMatch 
 	}
 }
 
+// prefixRange is one address prefix with what to do for an input in it.
+type prefixRange struct {
+	prefix  netip.Prefix
+	onMatch *xdsmatcher.Matcher_OnMatch
+}
+
+// prefixMatcher looks the input IP up among prefixes (exclusive, like
+// ipMatcher's ranges); nil when there is none.
+func prefixMatcher(input *xdscore.TypedExtensionConfig, ranges []prefixRange, onNoMatch *xdsmatcher.Matcher_OnMatch) *xdsmatcher.Matcher {
+	m := &xdsmatcher.IPMatcher{}
+	for _, r := range ranges {
+		m.RangeMatchers = append(m.RangeMatchers, &xdsmatcher.IPMatcher_IPRangeMatcher{
+			Ranges:    []*xdscore.CidrRange{{AddressPrefix: r.prefix.Addr().String(), PrefixLen: wrapperspb.UInt32(uint32(r.prefix.Bits()))}},
+			OnMatch:   r.onMatch,
+			Exclusive: true,
+		})
+	}
+	if len(m.RangeMatchers) == 0 {
+		return nil
+	}
+	return &xdsmatcher.Matcher{
+		MatcherType: &xdsmatcher.Matcher_MatcherTree_{MatcherTree: &xdsmatcher.Matcher_MatcherTree{
+			Input:    input,
+			TreeType: &xdsmatcher.Matcher_MatcherTree_CustomMatch{CustomMatch: xds.MatcherConfig("ip", m)},
+		}},
+		OnNoMatch: onNoMatch,
+	}
+}
+
 // cidrRanges turns addresses into host routes (/32, /128), sorted, without duplicates.
 func cidrRanges(ips []string) []*xdscore.CidrRange {
 	seen := map[string]bool{}

@@ -1,6 +1,7 @@
 package hbone
 
 import (
+	"net/netip"
 	"sort"
 
 	xdsmatcher "github.com/cncf/xds/go/xds/type/matcher/v3"
@@ -167,25 +168,114 @@ func buildZtunnelPods(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
 	z.sortWaypoints()
 	sort.Slice(podBound, func(i, j int) bool { return podBound[i].ref.Key() < podBound[j].ref.Key() })
 
-	passthrough := toChain(ChainPassthrough)
-	chains := []*listenerv3.FilterChain{chain(ChainPassthrough, tcpProxy(ChainPassthrough, ClusterPassthrough))}
-	var dst []ipRange
-	for _, w := range podBound {
-		chains = append(chains, waypointChain(w))
-		dst = append(dst, ipRange{ips: w.pods, onMatch: toChain(w.chain)})
+	// The pods by shard (podShard), and in each by where they go.
+	type shard struct {
+		prefix netip.Prefix
+		direct []string
+		byWP   map[*ztWaypoint][]string
 	}
-	if len(bindings.Direct) > 0 {
-		chains = append(chains, chain(ChainDirect, setFilterState(carryDestination(), carrySource()), tcpProxy(ChainDirect, ClusterEncap)))
-		dst = append(dst, ipRange{ips: bindings.Direct, onMatch: toChain(ChainDirect)})
+	shards := map[netip.Prefix]*shard{}
+	shardOf := func(ip string) *shard {
+		p, ok := podShard(ip)
+		if !ok {
+			return nil
+		}
+		if shards[p] == nil {
+			shards[p] = &shard{prefix: p, byWP: map[*ztWaypoint][]string{}}
+		}
+		return shards[p]
+	}
+	for _, w := range podBound {
+		for _, ip := range w.pods {
+			if sh := shardOf(ip); sh != nil {
+				sh.byWP[w] = append(sh.byWP[w], ip)
+			}
+		}
+	}
+	for _, ip := range bindings.Direct {
+		if sh := shardOf(ip); sh != nil {
+			sh.direct = append(sh.direct, ip)
+		}
+	}
+	var order []*shard
+	for _, sh := range shards {
+		order = append(order, sh)
+	}
+	sort.Slice(order, func(i, j int) bool { return lessPrefix(order[i].prefix, order[j].prefix) })
+
+	passthrough := toChain(ChainPassthrough)
+	passthroughChain := func() *listenerv3.FilterChain {
+		return chain(ChainPassthrough, tcpProxy(ChainPassthrough, ClusterPassthrough))
+	}
+	// The dispatcher: destination IP in a shard's prefix -> that shard.
+	chains := []*listenerv3.FilterChain{passthroughChain()}
+	var prefixes []prefixRange
+	listeners := []*listenerv3.Listener{nil}
+	var clusters []*clusterv3.Cluster
+	for _, sh := range order {
+		name := podsShardName(sh.prefix)
+		chains = append(chains, chain(name, setFilterState(carryDestination(), carrySource()), tcpProxy(name, name)))
+		prefixes = append(prefixes, prefixRange{prefix: sh.prefix, onMatch: toChain(name)})
+		clusters = append(clusters, listenerCluster(name, name))
+
+		// The shard: destination IP -> the pod's waypoint, or direct.
+		shChains := []*listenerv3.FilterChain{passthroughChain()}
+		var dst []ipRange
+		for _, w := range podBound {
+			if ips := sh.byWP[w]; len(ips) > 0 {
+				shChains = append(shChains, waypointChain(w))
+				dst = append(dst, ipRange{ips: ips, onMatch: toChain(w.chain)})
+			}
+		}
+		if len(sh.direct) > 0 {
+			shChains = append(shChains, chain(ChainDirect, setFilterState(carryDestination(), carrySource()), tcpProxy(ChainDirect, ClusterEncap)))
+			dst = append(dst, ipRange{ips: sh.direct, onMatch: toChain(ChainDirect)})
+		}
+		l := internalListener(name, shChains)
+		l.FilterChainMatcher = ipMatcher(inputDestinationIP(), dst, passthrough)
+		listeners = append(listeners, l)
 	}
 	l := internalListener(ListenerZtunnelOutboundPods, chains)
-	l.FilterChainMatcher = ipMatcher(inputDestinationIP(), dst, passthrough)
+	l.FilterChainMatcher = prefixMatcher(inputDestinationIP(), prefixes, passthrough)
+	listeners[0] = l
 
-	var clusters []*clusterv3.Cluster
 	for _, w := range z.waypoints {
 		clusters = append(clusters, waypointCluster(w))
 	}
-	return &plugin.SharedPiece{Listeners: []*listenerv3.Listener{l}, Clusters: clusters}, nil
+	sort.Slice(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
+	return &plugin.SharedPiece{Listeners: listeners, Clusters: clusters}, nil
+}
+
+// podShard is the shard of ztunnel_outbound_pods a pod address is in: its
+// /24 (IPv4) or /120 (IPv6), 256 addresses. Kubernetes gives each node a
+// pod range of such prefixes, so a pod joining the mesh changes the one
+// shard listener of its range, a few KB, on every other node (and the
+// dispatcher too only when it is the first pod of a new range).
+func podShard(ip string) (netip.Prefix, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	bits := 24
+	if a.Is6() {
+		bits = 120
+	}
+	p, err := a.Prefix(bits)
+	return p, err == nil
+}
+
+// podsShardName names a shard's listener, its cluster and the
+// dispatcher's chain to it: "ztunnel_outbound_pods|<prefix>".
+func podsShardName(p netip.Prefix) string {
+	return ListenerZtunnelOutboundPods + "|" + p.String()
+}
+
+func lessPrefix(a, b netip.Prefix) bool {
+	if a.Addr() != b.Addr() {
+		return a.Addr().Less(b.Addr())
+	}
+	return a.Bits() < b.Bits()
 }
 
 // waypointPodsKey names the piece holding the pods bound to a waypoint.
