@@ -90,18 +90,28 @@ func resourceName(m proto.Message) string {
 // BenchmarkZtunnelPodAdd is ztunnel churn in a running server: a client
 // pod added to (and, every other op, removed from) node-7 of an ambient
 // mesh of 5,000 Dubbo services over 100 nodes (xdsload's mesh: 10
-// namespaces with a waypoint each). It reports the proxies rebuilt and
-// pushed per op and what a delta client gets: the resources (and bytes)
-// that changed for node-7's ztunnel and for each other ztunnel.
+// namespaces with a waypoint each). It reports the proxies rebuilt,
+// reassembled (a shared piece swapped in) and pushed per op and what a
+// delta client gets: the resources (and bytes) that changed for node-7's
+// ztunnel and for each other ztunnel. The pod's address is in a /24 the
+// mesh's pods already use (range=existing: one shard of
+// ztunnel_outbound_pods changes) or in a new one (range=new: the shard is
+// new, and the dispatcher's entry for it).
 //
-//	go test ./internal/server -run '^$' -bench ZtunnelPodAdd -benchtime 6x
+//	go test ./internal/server -run '^$' -bench ZtunnelPodAdd -benchtime 4x
 func BenchmarkZtunnelPodAdd(b *testing.B) {
+	for _, c := range []struct{ name, ip string }{{"range=existing", "10.100.7.251"}, {"range=new", "10.240.0.7"}} {
+		b.Run(c.name, func(b *testing.B) { benchmarkZtunnelPodAdd(b, c.ip) })
+	}
+}
+
+func benchmarkZtunnelPodAdd(b *testing.B, ip string) {
 	const services, nodes = 5000, 100
 	pod := `apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: load-1, labels: {app: client}}
 spec: {nodeName: node-7, serviceAccountName: client}
-status: {phase: Running, podIP: 10.240.0.7}
+status: {phase: Running, podIP: ` + ip + `}
 `
 	snaps := []*model.Snapshot{ambientSnapshot(b, services, nodes, ""), ambientSnapshot(b, services, nodes, pod)}
 	d, err := dubbo.New(dubbo.Options{})
@@ -120,7 +130,7 @@ status: {phase: Running, podIP: 10.240.0.7}
 	added, _ := s.generate(snaps[1])
 	diff := changedResources(first, added)
 	s.generate(snaps[0])
-	var built, reused, pushed, i int
+	var built, reused, reassembled, pushed, i int
 	var work time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -128,6 +138,7 @@ status: {phase: Running, podIP: 10.240.0.7}
 		out, stats := s.generate(snaps[i%2])
 		built += out.Stats.ProxiesBuilt
 		reused += out.Stats.ProxiesReused
+		reassembled += out.Stats.ProxiesReassembled
 		pushed += stats.ProxiesChanged
 		work += out.Stats.Duration
 	}
@@ -142,6 +153,7 @@ status: {phase: Running, podIP: 10.240.0.7}
 	}
 	b.ReportMetric(float64(built)/float64(b.N), "proxies-built/op")
 	b.ReportMetric(float64(reused)/float64(b.N), "proxies-reused/op")
+	b.ReportMetric(float64(reassembled)/float64(b.N), "proxies-reassembled/op")
 	b.ReportMetric(float64(pushed)/float64(b.N), "proxies-pushed/op")
 	b.ReportMetric(float64(diff[hbone.ZtunnelID("node-7")][0]), "node7-resources")
 	b.ReportMetric(float64(diff[hbone.ZtunnelID("node-7")][1]), "node7-bytes")

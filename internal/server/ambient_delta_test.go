@@ -57,10 +57,11 @@ func openDeltaZtunnel(t *testing.T, ctx context.Context, addr, node string) *del
 // services with pods spread over nodes, waypoints), a client pod added on
 // one node reaches that node's ztunnel, over delta xDS, as only the
 // resources that changed (not its whole config); the other nodes'
-// ztunnels receive ztunnel_outbound_pods and nothing else: the one small
-// listener that lists the mesh's pods (their ztunnel_outbound lists only
-// service addresses and their own node's pods). BenchmarkZtunnelPodAdd
-// has the figures at 5,000 services and 100 nodes.
+// ztunnels receive the shard of ztunnel_outbound_pods for the pod's /24
+// and nothing else: the one small listener that lists those pods (their
+// ztunnel_outbound lists only service addresses and their own node's
+// pods). BenchmarkZtunnelPodAdd has the figures at 5,000 services and 100
+// nodes.
 func TestPodAddedOnANodeReachesOnlyItsZtunnel(t *testing.T) {
 	const nodes = 5
 	dir := t.TempDir()
@@ -90,7 +91,7 @@ func TestPodAddedOnANodeReachesOnlyItsZtunnel(t *testing.T) {
 kind: Pod
 metadata: {name: client, namespace: load-1, labels: {app: client}}
 spec: {nodeName: node-2, serviceAccountName: client}
-status: {phase: Running, podIP: 10.240.0.7}
+status: {phase: Running, podIP: 10.100.0.77}
 `)
 	// node-2's ztunnel gets its change first; then a bounded wait for the
 	// rest (one generation pushes every proxy it changed at once).
@@ -133,18 +134,19 @@ wait:
 	}
 	// Every ztunnel routes to every mesh pod (a pod bound to a waypoint
 	// goes to the waypoint, any other straight over HBONE), so the other
-	// nodes' ztunnel_outbound_pods has the new pod IP in its destination
-	// matcher; nothing else of theirs changes.
+	// nodes' shard of ztunnel_outbound_pods for 10.100.0.0/24 has the new
+	// pod IP in its destination matcher; nothing else of theirs changes.
+	shard := hbone.ListenerZtunnelOutboundPods + "|10.100.0.0/24"
 	for i := range zs {
 		if i == 2 {
 			continue
 		}
-		if len(got[i]) != 1 || got[i][0] != hbone.ListenerZtunnelOutboundPods {
-			t.Errorf("ztunnel node-%d got %v for a pod added on node-2; want exactly %s", i, got[i], hbone.ListenerZtunnelOutboundPods)
+		if len(got[i]) != 1 || got[i][0] != shard {
+			t.Errorf("ztunnel node-%d got %v for a pod added on node-2; want exactly %s", i, got[i], shard)
 		}
 	}
-	if !strings.Contains(strings.Join(changed, " "), hbone.ListenerZtunnelOutboundPods) {
-		t.Errorf("node-2's ztunnel got %v: want ztunnel_outbound_pods among them (the new pod is a mesh pod)", changed)
+	if !strings.Contains(strings.Join(changed, " "), shard) {
+		t.Errorf("node-2's ztunnel got %v: want %s among them (the new pod is a mesh pod)", changed, shard)
 	}
 	sort.Strings(changed)
 	t.Logf("node-2's ztunnel got %s (of %d resources)", strings.Join(changed, ", "), total[2])

@@ -91,7 +91,7 @@ type publishStats struct {
 	MCPVersion          string
 }
 
-var emptySnapshot, _ = newProxySnapshot(nil, nil, nil)
+var emptySnapshot, _, _ = newProxySnapshot(nil, nil, nil)
 
 // publish makes out what clients are served. Problems found on the way
 // (which are aeraki bugs, not user errors) come back as diagnostics, with
@@ -131,7 +131,8 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 	}
 	diags = append(diags, withheldDiagnostics(withheld)...)
 
-	memo := versionMemo{} // shared pieces' messages are encoded once
+	memo := versionMemo{}   // shared pieces' messages are encoded once
+	secrets := secretMemo{} // and checked for credentials once
 	seen := map[string]bool{}
 	for _, res := range out.Proxies {
 		key := proxyKey(res.Plugin, res.ID)
@@ -145,13 +146,22 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 		if old != nil {
 			prevSnap = old.snap
 		}
-		snap, err := newProxySnapshot(res.Proxy, prevSnap, memo)
+		snap, fresh, err := newProxySnapshot(res.Proxy, prevSnap, memo)
 		if err != nil {
 			diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Reason: "PublishError", Plugin: res.Plugin,
 				Message: fmt.Sprintf("proxy %s keeps its previous config: %v", res.ID, err)})
 			continue
 		}
-		pp := &publishedProxy{key: key, result: res, snap: snap, secret: proxyHasSecrets(res.Proxy)}
+		// Only what the proxy was not served before needs checking, unless
+		// what it was served held credentials.
+		secret := len(res.Proxy.Secrets) > 0
+		if old != nil && old.secret {
+			secret = proxyHasSecrets(res.Proxy)
+		}
+		for _, m := range fresh {
+			secret = secret || secrets.has(m)
+		}
+		pp := &publishedProxy{key: key, result: res, snap: snap, secret: secret}
 		p.proxies[key] = pp
 		p.markPublished(key, now)
 		p.install(key, pp)
@@ -380,6 +390,19 @@ func removedCount(prev, cur map[string]*mcpEntry) int {
 
 // proxyHasSecrets reports whether a proxy's config carries credentials:
 // an inline secret Redact would hide, or any SDS secret.
+// secretMemo is which messages hold credentials, for one publish.
+type secretMemo map[proto.Message]bool
+
+// has reports whether m (a listener or cluster) holds credentials.
+func (s secretMemo) has(m proto.Message) bool {
+	v, ok := s[m]
+	if !ok {
+		v = !proto.Equal(xds.Redact(m), m)
+		s[m] = v
+	}
+	return v
+}
+
 func proxyHasSecrets(px *plugin.Proxy) bool {
 	if px == nil {
 		return false

@@ -91,11 +91,15 @@ type versionMemo map[proto.Message]string
 // that prev (the proxy's last snapshot, or nil) served under the same
 // name, or that memo (this publish's encodings, or nil; added to) has,
 // keeps its version instead of being marshalled again.
-func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*proxySnapshot, error) {
+//
+// It also returns the listeners and clusters prev did not serve as they
+// are (every one when prev is nil), the ones a credentials check must look at.
+func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*proxySnapshot, []proto.Message, error) {
 	s := &proxySnapshot{byType: map[string]*typeResources{}}
 	if p == nil {
-		return s, nil
+		return s, nil, nil
 	}
+	var fresh []proto.Message
 	add := func(typeURL, name string, m proto.Message) error {
 		tr := s.byType[typeURL]
 		if tr == nil {
@@ -105,13 +109,19 @@ func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*
 		if _, dup := tr.items[name]; dup {
 			return fmt.Errorf("proxy %s: two %s resources are named %q", p.ID, typeURL, name)
 		}
-		v, ok := memo[m]
-		if prev != nil && !ok {
+		v, ok := "", false
+		if prev != nil {
 			if old := prev.byType[typeURL]; old != nil {
 				if it, seen := old.items[name]; seen && it.Resource == m {
 					v, ok = old.versions[name], true
 				}
 			}
+		}
+		if !ok && (typeURL == resourcev3.ListenerType || typeURL == resourcev3.ClusterType) {
+			fresh = append(fresh, m)
+		}
+		if !ok {
+			v, ok = memo[m]
 		}
 		if !ok {
 			b, err := deterministic.Marshal(m)
@@ -129,33 +139,33 @@ func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*
 	}
 	for _, r := range p.Clusters {
 		if err := add(resourcev3.ClusterType, r.GetName(), r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, r := range p.Endpoints {
 		if err := add(resourcev3.EndpointType, r.GetClusterName(), r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, r := range p.Listeners {
 		if err := add(resourcev3.ListenerType, r.GetName(), r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, r := range p.Routes {
 		if err := add(resourcev3.RouteType, r.GetName(), r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, r := range p.Secrets {
 		if err := add(resourcev3.SecretType, r.GetName(), r); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, tr := range s.byType {
 		tr.version = collectionVersion(tr.versions)
 	}
-	return s, nil
+	return s, fresh, nil
 }
 
 // GetVersion implements cachev3.ResourceSnapshot.
@@ -216,4 +226,3 @@ func (s *proxySnapshot) resources(typeURL string) []proto.Message {
 	}
 	return out
 }
-
