@@ -22,7 +22,13 @@
 //     core then builds one chain per class with [BuildContext].Caller set;
 //   - [Configurable] takes options from the command line;
 //   - [ProxyBuilder] owns whole proxies (the built-in HBONE plugin builds
-//     ztunnels and waypoints this way).
+//     ztunnels and waypoints this way). What many of its proxies compute
+//     alike from the whole mesh is a [SharedPiece], built once per
+//     translation ([ProxyContext].Shared reads its Value,
+//     [ProxyContext].Include serves its resources as part of the proxy):
+//     a change the piece absorbs rebuilds no proxy, and a change to its
+//     resources is swapped into every proxy including it without their
+//     builds running again.
 //
 // Plugins never see Kubernetes: a [BuildContext] hands them a read-only
 // [model.View] of the mesh, the service port and role being built, and
