@@ -274,7 +274,7 @@ func (pb *proxyBuild) assemble(res *ProxyResult, closure []*piece) error {
 		p := byKey[k]
 		if p == nil || p.err != nil {
 			if p != nil {
-				return p.err
+				return fmt.Errorf("shared piece %s: %w", k, p.err)
 			}
 			return fmt.Errorf("shared piece %s is missing", k)
 		}
@@ -284,7 +284,7 @@ func (pb *proxyBuild) assemble(res *ProxyResult, closure []*piece) error {
 	for _, k := range sortedKeysOf(res.reads) {
 		if p := byKey[k]; p == nil || p.err != nil {
 			if p != nil {
-				return p.err
+				return fmt.Errorf("shared piece %s: %w", k, p.err)
 			}
 			return fmt.Errorf("shared piece %s is missing", k)
 		}
@@ -297,14 +297,11 @@ func (pb *proxyBuild) assemble(res *ProxyResult, closure []*piece) error {
 	calls := res.ownGRPC
 	for _, p := range included {
 		calls = append(calls, p.grpc...)
-		f := pb.pieces.fidelityFor(p, res.Profile, res.own.ID)
+		f := pb.pieces.fidelityFor(p, res.Profile)
 		if f.err != nil {
 			errs = append(errs, f.err)
 		}
-		for _, w := range f.warnings {
-			w.Message = fmt.Sprintf("proxy %s: %s", res.own.ID, w.Message)
-			res.Diagnostics = append(res.Diagnostics, w)
-		}
+		res.Diagnostics = append(res.Diagnostics, f.warnings...)
 	}
 	errs = append(errs, grpcClustersExist(proxy, calls)...)
 	if len(errs) > 0 {

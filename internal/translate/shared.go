@@ -172,7 +172,7 @@ func (c *pieceCache) buildPiece(pluginName, key string, build plugin.SharedBuild
 		err = gatePiece(sp)
 	}
 	if err != nil {
-		p.err = fmt.Errorf("shared piece %s: %w", key, err)
+		p.err = err // the contexts asking for it name the piece
 		c.t.opts.Log.Error(err, "shared piece build failed", "plugin", pluginName, "piece", key)
 		p.diagsRev = model.RevisionOf([]any{p.diags, p.err.Error()})
 		return p
@@ -227,8 +227,9 @@ func resourcesRevision(sp *plugin.SharedPiece) model.Revision {
 }
 
 // fidelityFor checks a piece's resources against the build of a proxy
-// that includes it, once per build.
-func (c *pieceCache) fidelityFor(p *piece, prof *profile.Profile, proxyID string) *pieceFidelity {
+// that includes it, once per build; warnings name the piece, not the
+// proxies that include it (the same for all of them).
+func (c *pieceCache) fidelityFor(p *piece, prof *profile.Profile) *pieceFidelity {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f, ok := p.fidelity[prof]; ok {
@@ -238,7 +239,7 @@ func (c *pieceCache) fidelityFor(p *piece, prof *profile.Profile, proxyID string
 		p.fidelity = map[*profile.Profile]*pieceFidelity{}
 	}
 	f := &pieceFidelity{}
-	f.warnings, f.err = c.t.proxyFidelity(prof, &plugin.Proxy{ID: "shared piece " + p.key, Listeners: p.Listeners, Routes: p.Routes, Clusters: p.Clusters, Endpoints: p.Endpoints, Secrets: p.Secrets})
+	f.warnings, f.err = c.t.proxyFidelity(prof, &plugin.Proxy{ID: "resources of shared piece " + p.key, Listeners: p.Listeners, Routes: p.Routes, Clusters: p.Clusters, Endpoints: p.Endpoints, Secrets: p.Secrets})
 	p.fidelity[prof] = f
 	return f
 }

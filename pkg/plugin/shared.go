@@ -89,7 +89,7 @@ func NewSharedContext(pluginName string, view *model.View, source SharedSource) 
 func (c *SharedContext) Shared(key string, build SharedBuild) (any, error) {
 	p, diags, err := c.source.Piece(key, build)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("shared piece %s: %w", key, err)
 	}
 	c.reads[key] = p.Revision
 	c.reports = append(c.reports, diags...)
