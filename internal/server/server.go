@@ -520,6 +520,7 @@ func (s *Server) apply(ctx context.Context, u source.Update) {
 	s.log.Info("config generated", "generation", gen, "duration", elapsed, "translate", out.Stats.Duration,
 		"unitsBuilt", out.Stats.UnitsBuilt, "unitsReused", out.Stats.UnitsReused,
 		"proxiesBuilt", out.Stats.ProxiesBuilt, "proxiesReused", out.Stats.ProxiesReused,
+		"proxiesReassembled", out.Stats.ProxiesReassembled, "sharedBuilt", out.Stats.SharedBuilt, "sharedReused", out.Stats.SharedReused,
 		"envoyFilters", len(out.EnvoyFilters), "envoyFiltersChanged", stats.EnvoyFiltersChanged,
 		"proxiesChanged", stats.ProxiesChanged, "rejected", len(out.Rejected), "errors", counts[model.SeverityError])
 }
