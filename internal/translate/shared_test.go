@@ -24,11 +24,12 @@ func (sharingProxies) Protocols() []model.Protocol           { return nil }
 func (sharingProxies) ProxyIDs(*model.View) []string         { return []string{"a", "b"} }
 func (sharingProxies) MatchNode(*corev3.Node) (string, bool) { return "", false }
 func (s sharingProxies) BuildProxy(ctx *plugin.ProxyContext, id string) (*plugin.Proxy, error) {
-	mode := *s.mode
-	ctx.Model.Services() // a change of services builds the proxy again
+	// The pieces read the services and the plugin's mode when they run
+	// (the translator runs a piece's build again when what it read
+	// changes); the proxies read nothing else.
 	if _, err := ctx.Shared("sharing/value", func(c *plugin.SharedContext) (*plugin.SharedPiece, error) {
 		c.Model.Services()
-		if mode == "cycle" {
+		if *s.mode == "cycle" {
 			_, err := c.Shared("sharing/value", nil)
 			return nil, err
 		}
@@ -38,18 +39,21 @@ func (s sharingProxies) BuildProxy(ctx *plugin.ProxyContext, id string) (*plugin
 	}
 	if err := ctx.Include("sharing/clusters", func(c *plugin.SharedContext) (*plugin.SharedPiece, error) {
 		c.Model.Services()
-		if mode == "fail" {
+		switch *s.mode {
+		case "fail":
 			return nil, errors.New("no clusters today")
+		case "clash":
+			return &plugin.SharedPiece{Clusters: []*clusterv3.Cluster{staticCluster("own-a"), staticCluster("own-b")}}, nil
 		}
-		return &plugin.SharedPiece{Clusters: []*clusterv3.Cluster{{Name: "shared-" + mode, ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}}}}, nil
+		return &plugin.SharedPiece{Clusters: []*clusterv3.Cluster{staticCluster("shared-" + *s.mode)}}, nil
 	}); err != nil {
 		return nil, err
 	}
-	own := &clusterv3.Cluster{Name: "own-" + id, ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}}
-	if mode == "clash" {
-		own.Name = "shared-clash"
-	}
-	return &plugin.Proxy{ID: id, Kind: plugin.ProxyKindWaypoint, Clusters: []*clusterv3.Cluster{own}}, nil
+	return &plugin.Proxy{ID: id, Kind: plugin.ProxyKindWaypoint, Clusters: []*clusterv3.Cluster{staticCluster("own-" + id)}}, nil
+}
+
+func staticCluster(name string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{Name: name, ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}}
 }
 
 func clusterNames(p *plugin.Proxy) string {
@@ -63,7 +67,8 @@ func clusterNames(p *plugin.Proxy) string {
 // TestSharedPieces: a piece is built once for both proxies and its
 // resources are served after each proxy's own; a piece that fails (or
 // reads itself, or clashes with a proxy's names) leaves each proxy its
-// last good config with an error naming the piece.
+// last good config with an error naming the piece, until the piece
+// builds again: the proxies, which read nothing else, then recover.
 func TestSharedPieces(t *testing.T) {
 	mode := "one"
 	tr := newTranslator(t, sharingProxies{mode: &mode})
@@ -84,7 +89,7 @@ func TestSharedPieces(t *testing.T) {
 	for _, m := range []struct{ mode, want string }{
 		{"fail", "shared piece sharing/clusters: no clusters today; the last good config is kept"},
 		{"cycle", `shared piece sharing/value: shared piece "sharing/value" reads itself`},
-		{"clash", `cluster "shared-clash" defined twice`},
+		{"clash", `cluster "own-`},
 	} {
 		mode = "one"
 		tr := newTranslator(t, sharingProxies{mode: &mode})
@@ -97,6 +102,12 @@ func TestSharedPieces(t *testing.T) {
 			}
 			if len(p.Diagnostics) == 0 || !strings.Contains(p.Diagnostics[len(p.Diagnostics)-1].Message, m.want) {
 				t.Errorf("%s: proxy %s diagnostics %v, want %q", m.mode, p.ID, p.Diagnostics, m.want)
+			}
+		}
+		mode = "two"
+		for _, p := range tr.Translate(snap).Proxies {
+			if p.Stale || len(p.Diagnostics) != 0 || clusterNames(p.Proxy) != "own-"+p.ID+" shared-two" {
+				t.Errorf("%s, then fixed: proxy %s stale=%v clusters %q %v, want the new config", m.mode, p.ID, p.Stale, clusterNames(p.Proxy), p.Diagnostics)
 			}
 		}
 	}

@@ -192,6 +192,12 @@ func (c *ProxyContext) Include(key string, build SharedBuild) error {
 func (c *ProxyContext) piece(key string, build SharedBuild) (*SharedPiece, error) {
 	p, diags, err := c.Pieces.Piece(key, build)
 	if err != nil {
+		// The failed build depends on the piece: once it builds, so
+		// does the proxy. No Revision is "".
+		if c.reads == nil {
+			c.reads = map[string]model.Revision{}
+		}
+		c.reads[key] = ""
 		return nil, fmt.Errorf("shared piece %s: %w", key, err)
 	}
 	if c.reported == nil {

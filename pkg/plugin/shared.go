@@ -89,6 +89,7 @@ func NewSharedContext(pluginName string, view *model.View, source SharedSource) 
 func (c *SharedContext) Shared(key string, build SharedBuild) (any, error) {
 	p, diags, err := c.source.Piece(key, build)
 	if err != nil {
+		c.reads[key] = "" // this piece's failure lasts as long as that one's
 		return nil, fmt.Errorf("shared piece %s: %w", key, err)
 	}
 	c.reads[key] = p.Revision
