@@ -2,10 +2,7 @@ package layering
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -36,42 +33,24 @@ func TestCoreNamesNoPluginKind(t *testing.T) {
 	if len(pkgs) == 0 {
 		t.Fatal("the builtin plugins bring no kinds: nothing to check")
 	}
-	root := filepath.Join("..", "..")
-	for _, dir := range []string{"pkg", "internal"} {
-		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return err
+	coreFiles(t, 0, func(rel string, f *ast.File) {
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if k, ok := pkgs[p]; ok {
+				t.Errorf("%s imports %s, the package of the plugin kind %s: read it through its model.Kind descriptor instead", rel, p, k)
 			}
-			if testHarness[filepath.ToSlash(filepath.Dir(path))] {
-				return nil
-			}
-			rel, _ := filepath.Rel(root, path)
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
-			if err != nil {
-				return err
-			}
-			for _, imp := range f.Imports {
-				p, _ := strconv.Unquote(imp.Path.Value)
-				if k, ok := pkgs[p]; ok {
-					t.Errorf("%s imports %s, the package of the plugin kind %s: read it through its model.Kind descriptor instead", rel, p, k)
-				}
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				lit, ok := n.(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				for w, k := range words {
-					if strings.Contains(lit.Value, w) {
-						t.Errorf("%s: the string %s names the plugin kind %s: the core must not know a plugin's kinds", rel, lit.Value, k)
-					}
-				}
-				return true
-			})
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
-	}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			for w, k := range words {
+				if strings.Contains(lit.Value, w) {
+					t.Errorf("%s: the string %s names the plugin kind %s: the core must not know a plugin's kinds", rel, lit.Value, k)
+				}
+			}
+			return true
+		})
+	})
 }

@@ -1,6 +1,7 @@
 package layering
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -23,6 +24,21 @@ var testHarness = map[string]bool{"../../internal/plugingolden": true}
 // plugin from a package both import (pkg/hbonenames). Only cmd/aeraki
 // and plugins/builtin assemble plugins; tests may use them.
 func TestCoreImportsNoPlugin(t *testing.T) {
+	coreFiles(t, parser.ImportsOnly, func(rel string, f *ast.File) {
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(p, module+"plugins/") {
+				t.Errorf("%s imports %s: the core must not depend on a plugin; move what both need to a package under pkg/", rel, p)
+			}
+		}
+	})
+}
+
+// coreFiles parses every non-test Go file of the core (pkg/, internal/,
+// but the test harness) with mode and hands it to check with its path
+// from the repository root.
+func coreFiles(t *testing.T, mode parser.Mode, check func(rel string, f *ast.File)) {
+	t.Helper()
 	root := filepath.Join("..", "..")
 	for _, dir := range []string{"pkg", "internal"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
@@ -32,17 +48,12 @@ func TestCoreImportsNoPlugin(t *testing.T) {
 			if testHarness[filepath.ToSlash(filepath.Dir(path))] {
 				return nil
 			}
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, mode)
 			if err != nil {
 				return err
 			}
-			for _, imp := range f.Imports {
-				p, _ := strconv.Unquote(imp.Path.Value)
-				rel, _ := filepath.Rel(root, path)
-				if strings.HasPrefix(p, module+"plugins/") {
-					t.Errorf("%s imports %s: the core must not depend on a plugin; move what both need to a package under pkg/", rel, p)
-				}
-			}
+			rel, _ := filepath.Rel(root, path)
+			check(rel, f)
 			return nil
 		})
 		if err != nil {

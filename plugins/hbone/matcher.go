@@ -70,6 +70,12 @@ func ipMatcher(input *xdscore.TypedExtensionConfig, ranges []ipRange, onNoMatch 
 		}
 		m.RangeMatchers = append(m.RangeMatchers, &xdsmatcher.IPMatcher_IPRangeMatcher{Ranges: cidrs, OnMatch: r.onMatch, Exclusive: true})
 	}
+	return ipTree(input, m, onNoMatch)
+}
+
+// ipTree is the matcher tree looking input up in m; nil when m has no
+// range.
+func ipTree(input *xdscore.TypedExtensionConfig, m *xdsmatcher.IPMatcher, onNoMatch *xdsmatcher.Matcher_OnMatch) *xdsmatcher.Matcher {
 	if len(m.RangeMatchers) == 0 {
 		return nil
 	}
@@ -99,16 +105,7 @@ func prefixMatcher(input *xdscore.TypedExtensionConfig, ranges []prefixRange, on
 			Exclusive: true,
 		})
 	}
-	if len(m.RangeMatchers) == 0 {
-		return nil
-	}
-	return &xdsmatcher.Matcher{
-		MatcherType: &xdsmatcher.Matcher_MatcherTree_{MatcherTree: &xdsmatcher.Matcher_MatcherTree{
-			Input:    input,
-			TreeType: &xdsmatcher.Matcher_MatcherTree_CustomMatch{CustomMatch: xds.MatcherConfig("ip", m)},
-		}},
-		OnNoMatch: onNoMatch,
-	}
+	return ipTree(input, m, onNoMatch)
 }
 
 // cidrRanges turns addresses into host routes (/32, /128), sorted, without duplicates.
