@@ -3,7 +3,9 @@ package waypoint
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,8 +42,9 @@ const FieldOwner = "aeraki-waypoint-controller"
 //go:embed waypoint.yaml.tmpl
 var DefaultTemplate string
 
-// DefaultResync is how often every Gateway is reconciled even without a
-// change.
+// DefaultResync is how often every Gateway's objects are applied again
+// even without a change, which repairs hand edits and deletions; between
+// resyncs a wake applies only the Gateways whose objects changed.
 const DefaultResync = 30 * time.Second
 
 // Options configure a Controller.
@@ -62,7 +65,8 @@ type Options struct {
 	Template string
 	// Values fill the template.
 	Values Values
-	// Resync is how often everything is reconciled; DefaultResync when zero.
+	// Resync is how often everything is applied again, changed or not;
+	// DefaultResync when zero.
 	Resync time.Duration
 	// Log receives structured logs.
 	Log logr.Logger
@@ -112,6 +116,12 @@ type Controller struct {
 	opts Options
 	tmpl *template.Template
 	wake chan struct{}
+	// applied is, by Gateway, the fingerprint of the objects last applied
+	// for it without error: a Wake (one per generation) then skips the
+	// server-side applies of Gateways whose objects did not change. Read
+	// and written by Run's goroutine only; emptied every Resync, so drift
+	// (an object edited or deleted by hand) is repaired within one.
+	applied map[string]string
 }
 
 // New parses the template.
@@ -138,7 +148,7 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Controller{opts: opts, tmpl: t, wake: make(chan struct{}, 1)}, nil
+	return &Controller{opts: opts, tmpl: t, wake: make(chan struct{}, 1), applied: map[string]string{}}, nil
 }
 
 // ParseTemplate parses a waypoint template (DefaultTemplate when
@@ -189,6 +199,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			return nil
 		case <-c.wake:
 		case <-t.C:
+			clear(c.applied) // apply everything again: repairs drift
 		}
 	}
 }
@@ -204,13 +215,20 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return fmt.Errorf("listing Gateways: %w", err)
 	}
 	var errs []error
+	seen := map[string]bool{}
 	for i := range gws.Items {
 		gw := &gws.Items[i]
 		if string(gw.Spec.GatewayClassName) != c.opts.ClassName || gw.DeletionTimestamp != nil {
 			continue
 		}
+		seen[gw.Namespace+"/"+gw.Name] = true
 		if err := c.reconcileGateway(ctx, gw); err != nil {
 			errs = append(errs, fmt.Errorf("Gateway %s/%s: %w", gw.Namespace, gw.Name, err))
+		}
+	}
+	for k := range c.applied {
+		if !seen[k] {
+			delete(c.applied, k)
 		}
 	}
 	return errors.Join(errs...)
@@ -256,11 +274,19 @@ func (c *Controller) gatewayClass(ctx context.Context) (bool, error) {
 func (c *Controller) reconcileGateway(ctx context.Context, gw *gatewayv1.Gateway) error {
 	objs, renderErr := c.Render(gw)
 	var applyErr error
+	key := gw.Namespace + "/" + gw.Name
 	if renderErr == nil {
-		for _, o := range objs {
-			if err := c.opts.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-				applyErr = fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
-				break
+		fp, fpErr := fingerprint(objs)
+		if fpErr != nil || c.applied[key] != fp {
+			delete(c.applied, key)
+			for _, o := range objs {
+				if err := c.opts.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+					applyErr = fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
+					break
+				}
+			}
+			if applyErr == nil && fpErr == nil {
+				c.applied[key] = fp
 			}
 		}
 	}
@@ -302,6 +328,21 @@ func (c *Controller) reconcileGateway(ctx context.Context, gw *gatewayv1.Gateway
 		}
 	}
 	return errors.Join(renderErr, applyErr)
+}
+
+// fingerprint identifies a Gateway's rendered objects (their JSON, whose
+// map keys encoding/json sorts).
+func fingerprint(objs []*unstructured.Unstructured) (string, error) {
+	h := sha256.New()
+	for _, o := range objs {
+		b, err := json.Marshal(o.Object)
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Render is the Gateway's objects from the template, each in the

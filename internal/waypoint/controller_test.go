@@ -3,6 +3,7 @@ package waypoint_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/aeraki-ng/aeraki/internal/source/kube"
@@ -130,5 +133,75 @@ func TestControllerDeploysAndReports(t *testing.T) {
 	})
 	if p := apimeta.FindStatusCondition(gw.Status.Conditions, "Programmed"); p.Reason != "Invalid" || !strings.Contains(p.Message, "namespace kube-system") {
 		t.Errorf("Programmed = %+v, want Invalid naming the namespace", p)
+	}
+}
+
+// TestWakeSkipsUnchangedGateways: the server wakes the controller after
+// every generation; a Gateway whose rendered objects are unchanged since
+// they were last applied is not applied again (its status is still
+// checked), so a busy mesh does not send the API server four
+// server-side applies per waypoint per generation.
+func TestWakeSkipsUnchangedGateways(t *testing.T) {
+	cfg, _ := testenv.StartKube(t, testenv.GatewayAPICRDDir())
+	scheme, err := kube.NewScheme(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applies, serviceGets atomic.Int64
+	c := interceptor.NewClient(base, interceptor.Funcs{
+		Apply: func(ctx context.Context, cl client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			applies.Add(1)
+			return cl.Apply(ctx, obj, opts...)
+		},
+		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*corev1.Service); ok {
+				serviceGets.Add(1)
+			}
+			return cl.Get(ctx, key, obj, opts...)
+		},
+	})
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "wp", Namespace: "demo"},
+		Spec: gatewayv1.GatewaySpec{GatewayClassName: "aeraki-waypoint", Listeners: []gatewayv1.Listener{{Name: "mesh", Port: 15008, Protocol: "HBONE"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := waypoint.New(waypoint.Options{Client: c, Values: values, Resync: time.Hour, Log: testr.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctl)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ctl.Wake() // the GatewayClass is created, then accepted, on later passes
+		gw := &gatewayv1.Gateway{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "demo", Name: "wp"}, gw); err == nil &&
+			apimeta.IsStatusConditionTrue(gw.Status.Conditions, "Programmed") && len(gw.Status.Addresses) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waypoint was not deployed and programmed")
+		}
+	}
+	before, gets := applies.Load(), serviceGets.Load()
+	if before == 0 {
+		t.Fatal("nothing was applied")
+	}
+	// Three more passes, each seen by its read of the Gateway's Service.
+	for i := int64(1); i <= 3; i++ {
+		ctl.Wake()
+		for deadline := time.Now().Add(30 * time.Second); serviceGets.Load() < gets+i; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pass %d after Wake did not run", i)
+			}
+		}
+	}
+	if after := applies.Load(); after != before {
+		t.Errorf("%d applies after 3 wakes with nothing changed, want none", after-before)
 	}
 }
