@@ -22,7 +22,9 @@ import (
 
 	"github.com/aeraki-ng/aeraki/internal/source/file"
 	"github.com/aeraki-ng/aeraki/internal/translate"
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
 	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
@@ -220,6 +222,15 @@ spec:
 				if _, err := translate.StructOf(m); err != nil {
 					b.Fatal(err)
 				}
+			}
+		}
+	})
+	b.Run("fidelity-check", func(b *testing.B) {
+		build := profile.MustGet(profile.IstioProxy)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, m := range msgs {
+				fidelity.Check(build, m)
 			}
 		}
 	})
