@@ -13,18 +13,30 @@ import (
 // for through ProxyContext.L7 go through get, so a unit is built at most
 // once per translation and the next translation sees every unit this one
 // used (prev), whichever path asked for it.
+//
+// A previous unit's recorded reads are checked against the snapshot only
+// when they can have changed: when one of its keys is in the change set
+// from the previous translation's snapshot (found through the Translator's
+// inverted index), when it was never checked against that snapshot (a unit
+// kept for a stale proxy), or when there is no change set.
 type unitCache struct {
-	t     *Translator
-	snap  *model.Snapshot
-	prev  map[string]*unit // the previous translation's units, read-only
-	stats *Stats
+	t         *Translator
+	snap      *model.Snapshot
+	prev      map[string]*unit // the previous translation's units, read-only
+	stats     *Stats
+	changes   changeSet
+	touched   map[string]bool // units of prev that read a changed key
+	unchecked map[string]bool // units of prev never checked against its snapshot
 
-	mu  sync.Mutex
-	cur map[string]*unit // this translation's units
+	mu        sync.Mutex
+	cur       map[string]*unit // this translation's units
+	uncertain map[string]bool  // units of cur not checked against snap
 }
 
 func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats) *unitCache {
-	return &unitCache{t: t, snap: snap, prev: t.units, stats: stats, cur: map[string]*unit{}}
+	ch := changesBetween(t.unitsSnap, snap)
+	return &unitCache{t: t, snap: snap, prev: t.units, stats: stats, changes: ch, touched: t.unitIndex.touched(ch), unchecked: t.uncheckedUnits,
+		cur: map[string]*unit{}, uncertain: map[string]bool{}}
 }
 
 // get returns the unit for k: this translation's if it was already asked
@@ -40,11 +52,17 @@ func (c *unitCache) get(k unitKey) *unit {
 	c.mu.Unlock()
 	prev := c.prev[k.key]
 	u := prev
-	if prev == nil || prev.Plugin != k.plugin.Name() || prev.Profile != k.profile || prev.ServedBy != k.servedBy || prev.deps.Changed(c.snap) {
+	check := prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && prev.ServedBy == k.servedBy &&
+		mustCheck(c.changes, c.touched, c.unchecked, k.key)
+	if prev == nil || prev.Plugin != k.plugin.Name() || prev.Profile != k.profile || prev.ServedBy != k.servedBy ||
+		(check && prev.deps.Changed(c.snap)) {
 		u = c.t.build(c.snap, k, prev)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if check {
+		c.stats.RecordsChecked++
+	}
 	if existing, ok := c.cur[k.key]; ok {
 		return existing // built concurrently by another proxy: keep one
 	}
@@ -59,16 +77,56 @@ func (c *unitCache) get(k unitKey) *unit {
 
 // carry records units a reused proxy consumed as used by this translation
 // too, so they (their last good output, their diagnostics) stay in the
-// output and the cache for the next translation.
-func (c *unitCache) carry(units []*unit) {
+// output and the cache for the next translation. checked says whether the
+// proxy's reads, which include the units', were found unchanged in this
+// snapshot; units carried for a stale proxy were not, and the next
+// translation checks them whatever its change set.
+func (c *unitCache) carry(units []*unit, checked bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, u := range units {
 		if _, ok := c.cur[u.key]; !ok {
 			c.cur[u.key] = u
 			c.stats.UnitsReused++
+			if !checked {
+				c.uncertain[u.key] = true
+			}
 		}
 	}
+}
+
+// anyUncertain says whether one of units was not checked against snap.
+func (c *unitCache) anyUncertain(units []*unit) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range units {
+		if c.uncertain[u.key] {
+			return true
+		}
+	}
+	return false
+}
+
+// commit makes this translation's units the Translator's, keeping the
+// inverted index of their reads in step: entries for units built again
+// are replaced, those of units no longer used are dropped. It runs only
+// for a translation that is kept (not cancelled).
+func (c *unitCache) commit() {
+	idx := c.t.unitIndex
+	for k, u := range c.cur {
+		if p := c.prev[k]; p != u {
+			if p != nil {
+				idx.remove(k, p.deps)
+			}
+			idx.add(k, u.deps)
+		}
+	}
+	for k, p := range c.prev {
+		if _, ok := c.cur[k]; !ok {
+			idx.remove(k, p.deps)
+		}
+	}
+	c.t.units, c.t.unitsSnap, c.t.uncheckedUnits = c.cur, c.snap, c.uncertain
 }
 
 // units returns this translation's units by key.

@@ -387,7 +387,7 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 			}
 			tr := builtinTranslator(t)
 			var history []string
-			reused := 0
+			reused, fromChanges := 0, 0
 			for step := range steps {
 				if step > 0 {
 					if r.IntN(3) == 0 {
@@ -412,6 +412,9 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 				}
 				inc := tr.Translate(snap)
 				reused += inc.Stats.UnitsReused + inc.Stats.ProxiesReused
+				if !inc.Stats.FullCheck {
+					fromChanges++
+				}
 				sharedReused += inc.Stats.SharedReused
 				reassembled += inc.Stats.ProxiesReassembled
 				scratch := builtinTranslator(t).Translate(snap)
@@ -422,6 +425,9 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 			if reused == 0 {
 				t.Fatalf("seed %d: nothing was ever reused: the test does not exercise reuse", seed)
 			}
+			if fromChanges == 0 {
+				t.Fatalf("seed %d: no translation worked from a change set: the test does not exercise them", seed)
+			}
 			kinds := map[string]bool{}
 			for _, h := range history {
 				f := strings.Fields(h)
@@ -429,7 +435,7 @@ func TestIncrementalEqualsFromScratch(t *testing.T) {
 					kinds[f[2]] = true
 				}
 			}
-			t.Logf("seed %d: %d steps, %d reused builds, operations %v; so far %d shared pieces reused, %d proxies reassembled", seed, steps, reused, sortedKeys(kinds), sharedReused, reassembled)
+			t.Logf("seed %d: %d steps (%d from a change set), %d reused builds, operations %v; so far %d shared pieces reused, %d proxies reassembled", seed, steps, fromChanges, reused, sortedKeys(kinds), sharedReused, reassembled)
 		})
 	}
 }

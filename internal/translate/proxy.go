@@ -57,13 +57,25 @@ type proxyBuild struct {
 	pieces *pieceCache
 	mu     sync.Mutex
 	stats  *Stats
+	// touched are the previous proxies that read a key of the change set
+	// (the unit cache's, from the same snapshots); the others' deps are
+	// unchanged without reading them.
+	touched map[string]bool
+	// uncertain are the proxies of this translation whose deps were not
+	// all checked against snap (guarded by mu); the next translation
+	// checks them whatever its change set.
+	uncertain map[string]bool
 }
 
 // buildProxies builds (or reuses) every proxy of every ProxyBuilder. The
 // diagnostics returned are about the builders themselves (a ProxyIDs that
 // panicked); each proxy carries its own.
-func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cache *unitCache, pieces *pieceCache) ([]*ProxyResult, []model.Diagnostic) {
-	pb := &proxyBuild{t: t, snap: snap, cache: cache, pieces: pieces, stats: cache.stats}
+//
+// uncertain names the proxies whose deps were not all checked against
+// snap, for the Translator to keep (uncheckedProxies).
+func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cache *unitCache, pieces *pieceCache) (_ []*ProxyResult, _ []model.Diagnostic, uncertain map[string]bool) {
+	pb := &proxyBuild{t: t, snap: snap, cache: cache, pieces: pieces, stats: cache.stats, touched: t.proxyIndex.touched(cache.changes),
+		uncertain: map[string]bool{}}
 	type job struct {
 		p  plugin.Plugin
 		b  plugin.ProxyBuilder
@@ -91,7 +103,7 @@ func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cac
 				Message: fmt.Sprintf("listing the proxies to build: %v; %s", err, kept)})
 			t.opts.Log.Error(err, "listing proxies failed", "plugin", p.Name())
 			for _, r := range stale {
-				cache.carry(r.units)
+				cache.carry(r.units, false)
 				pb.stats.ProxiesReused++
 			}
 			keptProxies = append(keptProxies, stale...)
@@ -109,11 +121,11 @@ func (t *Translator) buildProxies(ctx context.Context, snap *model.Snapshot, cac
 	if ctx.Err() != nil {
 		// Proxies never started are nil: the caller reports ctx's error
 		// and drops the lot (sorting them would dereference nil).
-		return nil, nil
+		return nil, nil, nil
 	}
 	out = append(out, keptProxies...)
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, diags
+	return out, diags, pb.uncertain
 }
 
 // staleProxiesOf returns copies of the last translation's proxies of a
@@ -145,10 +157,17 @@ func safeProxyIDs(b plugin.ProxyBuilder, snap *model.Snapshot) (ids []string, er
 func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *ProxyResult {
 	key := name + "|" + id
 	prev := pb.t.proxies[key]
-	if prev != nil && prev.deps != nil && !prev.deps.Changed(pb.snap) && !pb.pieces.readsChanged(name, prev.reads, nil) {
+	check := prev != nil && prev.deps != nil && mustCheck(pb.cache.changes, pb.touched, pb.t.uncheckedProxies, key)
+	if check {
+		pb.cache.mu.Lock() // the unit cache counts its records into the same field
+		pb.stats.RecordsChecked++
+		pb.cache.mu.Unlock()
+	}
+	if prev != nil && prev.deps != nil && !(check && prev.deps.Changed(pb.snap)) &&
+		!pb.pieces.readsChanged(name, prev.reads, nil) {
 		// The units the proxy used are part of its deps, so they are
 		// unchanged too: they are this translation's units as well.
-		pb.cache.carry(prev.units)
+		pb.cache.carry(prev.units, true)
 		pb.mu.Lock()
 		pb.stats.ProxiesReused++
 		pb.mu.Unlock()
@@ -206,6 +225,13 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 				}
 				chain.ByCaller = append(chain.ByCaller, plugin.CallerChain{Caller: c, Filters: v.Filters, RouteConfig: v.RouteConfig, FailedClosed: v.FailedClosed})
 			}
+		}
+		if pb.cache.anyUncertain(chainUnits) {
+			// A unit kept for a stale proxy: its reads were not checked
+			// against this snapshot, so neither are this proxy's.
+			pb.mu.Lock()
+			pb.uncertain[key] = true
+			pb.mu.Unlock()
 		}
 		depsMu.Lock()
 		for _, cu := range chainUnits {

@@ -44,6 +44,18 @@ type Translator struct {
 	pieces  map[string]*piece       // shared pieces by key, from the last translation
 	efs     map[string]*assembled   // by namespace/name, from the last translation
 	checked map[string]*validated   // core MetaRouter checks by object key, from the last translation
+
+	// Change sets (changes.go): the snapshot the kept units and proxies
+	// were checked against, inverted indexes of their recorded reads, and
+	// the ones whose reads were not checked against it; likewise for the
+	// MetaRouter verdicts, checked against the unfiltered snapshot.
+	unitsSnap        *model.Snapshot
+	unitIndex        depIndex
+	uncheckedUnits   map[string]bool
+	proxyIndex       depIndex
+	uncheckedProxies map[string]bool
+	checkedSnap      *model.Snapshot
+	checkedIndex     depIndex
 }
 
 // New returns a Translator.
@@ -58,7 +70,8 @@ func New(opts Options) (*Translator, error) {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	opts.Targets = withDefaults(opts.Targets)
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, efs: map[string]*assembled{}, checked: map[string]*validated{}}, nil
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, efs: map[string]*assembled{}, checked: map[string]*validated{},
+		unitIndex: depIndex{}, proxyIndex: depIndex{}, checkedIndex: depIndex{}}, nil
 }
 
 // Output is the result of one translation.
@@ -103,6 +116,18 @@ type Stats struct {
 	// SharedBuilt and SharedReused count the shared pieces
 	// (plugin.SharedPiece) built and taken from the last translation.
 	SharedBuilt, SharedReused int
+	// ChangedKeys is how many dependency keys changed since the snapshot
+	// the previous translation built from (model.Diff). FullCheck is set
+	// when the translation did not work from them: no previous snapshot,
+	// other mesh options, or more than a quarter of the keys changed; then
+	// every unit's, proxy's and MetaRouter verdict's recorded reads are
+	// read against the snapshot.
+	ChangedKeys int
+	FullCheck   bool
+	// RecordsChecked counts the previous translation's units, proxies and
+	// MetaRouter verdicts whose recorded reads were read against this
+	// snapshot: with a change set, only those that read a changed key.
+	RecordsChecked int
 	// Duration is the wall time of the translation.
 	Duration time.Duration
 }
@@ -124,18 +149,19 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	diags, rejected, checked := validate(t.opts.Registry, t.opts.Targets, snap, t.checked)
-	t.checked = checked
+	var stats Stats
+	diags, rejected, checked := validate(t.opts.Registry, t.opts.Targets, snap, t.checked, changesBetween(t.checkedSnap, snap), t.checkedIndex, &stats)
+	t.checked, t.checkedSnap = checked, snap
 	eff := snap.Without(rejected)
 
-	var stats Stats
 	cache := newUnitCache(t, eff, &stats)
+	stats.ChangedKeys, stats.FullCheck = len(cache.changes.keys), cache.changes.full
 	buildUnits(ctx, cache, planUnits(t.opts.Registry, t.opts.Targets, eff), t.opts.Workers)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	pieces := newPieceCache(t, eff, &stats)
-	proxies, proxyDiags := t.buildProxies(ctx, eff, cache, pieces)
+	proxies, proxyDiags, uncertainProxies := t.buildProxies(ctx, eff, cache, pieces)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -158,12 +184,26 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	}
 	out.EnvoyFilters, t.efs = efs, assembled
 	diags = append(diags, shared...)
-	t.units = current
+	cache.commit()
 	t.pieces = pieces.cur
-	t.proxies = map[string]*ProxyResult{}
+	next := make(map[string]*ProxyResult, len(proxies))
 	for _, p := range proxies {
-		t.proxies[p.Plugin+"|"+p.ID] = p
+		next[p.Plugin+"|"+p.ID] = p
 	}
+	for k, p := range next {
+		if prev := t.proxies[k]; prev != p {
+			if prev != nil {
+				t.proxyIndex.remove(k, prev.deps)
+			}
+			t.proxyIndex.add(k, p.deps)
+		}
+	}
+	for k, prev := range t.proxies {
+		if _, ok := next[k]; !ok {
+			t.proxyIndex.remove(k, prev.deps)
+		}
+	}
+	t.proxies, t.uncheckedProxies = next, uncertainProxies
 	for k := range rejected {
 		if o, ok := snap.ObjectByKey(k); ok {
 			out.Rejected = append(out.Rejected, o.Ref)

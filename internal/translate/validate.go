@@ -25,16 +25,26 @@ type validated struct {
 // returns the findings and the keys of objects to leave out. prev holds
 // the core verdicts of the previous translation; the returned map is this
 // one's. (Plugin validators run every time: they may read the model
-// through lookups that are not tracked.)
-func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, prev map[string]*validated) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
+// through lookups that are not tracked.) ch is the change set from the
+// snapshot prev was checked against, idx the inverted index of prev's
+// reads, kept in step with the returned map: a verdict whose reads include
+// no changed key is kept without reading them.
+func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, prev map[string]*validated, ch changeSet, idx depIndex, stats *Stats) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
 	view := snap.View()
 	diags := unreadKinds(reg, snap)
 	next := make(map[string]*validated, len(prev))
+	touched := idx.touched(ch)
 	for _, mr := range view.AllMetaRouters() {
 		ref := metaroute.RouterRef(mr)
-		info, _ := snap.Object(ref)
-		if v := prev[ref.Key()]; v != nil && v.rev == info.Revision && !v.deps.Changed(snap) {
-			next[ref.Key()] = v
+		key := ref.Key()
+		info, _ := snap.ObjectByKey(key)
+		v := prev[key]
+		check := v != nil && v.rev == info.Revision && mustCheck(ch, touched, nil, key)
+		if check {
+			stats.RecordsChecked++
+		}
+		if v != nil && v.rev == info.Revision && !(check && v.deps.Changed(snap)) {
+			next[key] = v
 			diags = append(diags, v.diags...)
 			continue
 		}
@@ -44,8 +54,17 @@ func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot
 		if !hasErrors(ds) {
 			ds = append(ds, protocolCheck(reg, tracked, mr.Namespace, mr.Spec.Hosts, ref)...)
 		}
-		next[ref.Key()] = &validated{rev: info.Revision, deps: deps, diags: ds}
+		if v := prev[key]; v != nil {
+			idx.remove(key, v.deps)
+		}
+		idx.add(key, deps)
+		next[key] = &validated{rev: info.Revision, deps: deps, diags: ds}
 		diags = append(diags, ds...)
+	}
+	for k, v := range prev {
+		if _, ok := next[k]; !ok {
+			idx.remove(k, v.deps)
+		}
 	}
 	objects := snap.Objects()
 	for _, p := range reg.Plugins() {

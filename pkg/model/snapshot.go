@@ -168,6 +168,10 @@ func (s *Snapshot) TrackedViewLocked(deps Deps, mu *sync.Mutex) *View {
 // tracked View ("" when nothing is there).
 func (s *Snapshot) Revision(key string) Revision { return s.revs[key] }
 
+// DependencyKeys returns how many dependency keys the snapshot has, for
+// a caller deciding whether a Diff is small enough to work from.
+func (s *Snapshot) DependencyKeys() int { return len(s.revs) }
+
 // Deps is the set of snapshot keys a build read, with the revision each
 // had. Keys are opaque strings owned by this package.
 type Deps map[string]Revision

@@ -1,0 +1,106 @@
+package translate
+
+import "github.com/aeraki-ng/aeraki/pkg/model"
+
+// maxChangedFraction bounds the change sets the translator works from:
+// when more than 1/maxChangedFraction of a snapshot's dependency keys
+// changed (a cold start, a resync, a mesh-wide edit), looking up the
+// holders of every changed key costs about as much as checking every
+// recorded dependency, and the translator does the latter.
+const maxChangedFraction = 4
+
+// changeSet is what changed between the snapshot the previous translation
+// built from and this one's: the dependency keys whose revision differs
+// (model.Diff). A unit, proxy or MetaRouter verdict whose recorded reads
+// include none of them is reused without reading its dependencies.
+type changeSet struct {
+	// full: no usable change set (no previous snapshot, other mesh
+	// options, or too many changes); every recorded dependency is checked,
+	// as before change sets.
+	full bool
+	keys []string
+}
+
+// changesBetween returns the change set from old to cur. old is the
+// snapshot every cached record was checked against (nil: none).
+//
+// The options are compared because they are not dependency keys: a
+// build reads them through View.Options untracked. Kinds and protocol
+// claims come from the Translator's registry (plugin.Registry.Bind),
+// which is fixed for its life; a kind the snapshot reads or stops reading
+// shows as its objects' keys appearing or disappearing.
+func changesBetween(old, cur *model.Snapshot) changeSet {
+	if old == nil || !sameOptions(old.Options(), cur.Options()) {
+		return changeSet{full: true}
+	}
+	if old == cur {
+		return changeSet{}
+	}
+	keys := model.Diff(old, cur)
+	if len(keys)*maxChangedFraction > cur.DependencyKeys() {
+		return changeSet{full: true}
+	}
+	return changeSet{keys: keys}
+}
+
+func sameOptions(a, b model.Options) bool {
+	return a.DomainSuffix == b.DomainSuffix && a.RootNamespace == b.RootNamespace && a.TrustDomain == b.TrustDomain &&
+		a.RegexMaxProgramSize == b.RegexMaxProgramSize && a.WaypointClass == b.WaypointClass && len(a.Kinds) == len(b.Kinds)
+}
+
+// depIndex is the inverted index of recorded reads: dependency key ->
+// the holders (unit keys, proxy keys, MetaRouter keys) whose record
+// includes it. It may name a holder for a key the holder no longer reads
+// (that costs one extra check, never a wrong reuse); it must name every
+// holder for every key it reads, which is why it is updated only when
+// the translation that changed the holders is kept.
+type depIndex map[string]map[string]struct{}
+
+func (x depIndex) add(holder string, deps model.Deps) {
+	for k := range deps {
+		hs := x[k]
+		if hs == nil {
+			hs = map[string]struct{}{}
+			x[k] = hs
+		}
+		hs[holder] = struct{}{}
+	}
+}
+
+func (x depIndex) remove(holder string, deps model.Deps) {
+	for k := range deps {
+		if hs := x[k]; hs != nil {
+			delete(hs, holder)
+			if len(hs) == 0 {
+				delete(x, k)
+			}
+		}
+	}
+}
+
+// replace moves holder's entries from the record it had to the one it has.
+func (x depIndex) replace(holder string, old, cur model.Deps) {
+	x.remove(holder, old)
+	x.add(holder, cur)
+}
+
+// touched returns the holders that read a key of ch, nil for a full change set.
+func (x depIndex) touched(ch changeSet) map[string]bool {
+	if ch.full {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, k := range ch.keys {
+		for h := range x[k] {
+			out[h] = true
+		}
+	}
+	return out
+}
+
+// mustCheck says whether a holder's record has to be read against the
+// new snapshot: always without a change set, else when it read a changed
+// key or its record was never checked against the previous snapshot.
+func mustCheck(ch changeSet, touched, unchecked map[string]bool, holder string) bool {
+	return ch.full || touched[holder] || unchecked[holder]
+}
