@@ -33,8 +33,8 @@ type unitCache struct {
 	uncertain map[string]bool  // units of cur not checked against snap
 }
 
-func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats) *unitCache {
-	ch := changesBetween(t.unitsSnap, snap)
+// ch is the change set from t.unitsSnap to snap.
+func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats, ch changeSet) *unitCache {
 	return &unitCache{t: t, snap: snap, prev: t.units, stats: stats, changes: ch, touched: t.unitIndex.touched(ch), unchecked: t.uncheckedUnits,
 		cur: map[string]*unit{}, uncertain: map[string]bool{}}
 }

@@ -150,11 +150,18 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	defer t.mu.Unlock()
 
 	var stats Stats
-	diags, rejected, checked := validate(t.opts.Registry, t.opts.Targets, snap, t.checked, changesBetween(t.checkedSnap, snap), t.checkedIndex, &stats)
+	checkedSnap, unitsSnap := t.checkedSnap, t.unitsSnap
+	changes := changesBetween(checkedSnap, snap)
+	diags, rejected, checked := validate(t.opts.Registry, t.opts.Targets, snap, t.checked, changes, t.checkedIndex, &stats)
 	t.checked, t.checkedSnap = checked, snap
 	eff := snap.Without(rejected)
+	if eff != snap || unitsSnap != checkedSnap {
+		// Objects left out (now or last time), or a translation stopped
+		// after validating: the units' snapshots are other snapshots.
+		changes = changesBetween(unitsSnap, eff)
+	}
 
-	cache := newUnitCache(t, eff, &stats)
+	cache := newUnitCache(t, eff, &stats, changes)
 	stats.ChangedKeys, stats.FullCheck = len(cache.changes.keys), cache.changes.full
 	buildUnits(ctx, cache, planUnits(t.opts.Registry, t.opts.Targets, eff), t.opts.Workers)
 	if err := ctx.Err(); err != nil {

@@ -197,14 +197,24 @@ func Diff(old, cur *Snapshot) []string {
 		sort.Strings(out)
 		return out
 	}
+	// One pass over cur; old is walked for keys that went only when some
+	// of its keys were not met in cur (the translator diffs every
+	// snapshot against the last, so this pass is on every edit's path).
+	met := 0
 	for k, r := range cur.revs {
-		if old.revs[k] != r {
+		o, ok := old.revs[k]
+		if ok {
+			met++
+		}
+		if o != r {
 			out = append(out, k)
 		}
 	}
-	for k := range old.revs {
-		if _, ok := cur.revs[k]; !ok {
-			out = append(out, k)
+	if met < len(old.revs) {
+		for k := range old.revs {
+			if _, ok := cur.revs[k]; !ok {
+				out = append(out, k)
+			}
 		}
 	}
 	sort.Strings(out)
