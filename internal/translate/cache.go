@@ -36,7 +36,7 @@ type unitCache struct {
 // ch is the change set from t.unitsSnap to snap.
 func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats, ch changeSet) *unitCache {
 	return &unitCache{t: t, snap: snap, prev: t.units, stats: stats, changes: ch, touched: t.unitIndex.touched(ch), unchecked: t.uncheckedUnits,
-		cur: map[string]*unit{}, uncertain: map[string]bool{}}
+		cur: make(map[string]*unit, len(t.units)), uncertain: map[string]bool{}}
 }
 
 // get returns the unit for k: this translation's if it was already asked

@@ -220,6 +220,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	out.Diagnostics = normalize(snap, diags)
 	out.Stats.Duration = time.Since(start)
 	t.opts.Log.V(1).Info("translated", "units", len(current), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
+		"changedKeys", stats.ChangedKeys, "fullCheck", stats.FullCheck, "recordsChecked", stats.RecordsChecked,
 		"envoyFilters", len(out.EnvoyFilters), "rejected", len(out.Rejected), "duration", out.Stats.Duration)
 	return out, nil
 }

@@ -66,11 +66,14 @@ func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot
 			idx.remove(k, v.deps)
 		}
 	}
-	objects := snap.Objects()
+	var objects []model.ObjectInfo // sorted once, for the first validator: a sort of the whole mesh
 	for _, p := range reg.Plugins() {
 		v, ok := p.(plugin.ObjectValidator)
 		if !ok {
 			continue
+		}
+		if objects == nil {
+			objects = snap.Objects()
 		}
 		owner := p
 		ctx := plugin.NewValidateContext(p.Name(), view, func(port *model.Port) bool {
