@@ -3,6 +3,7 @@ package fidelity
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	udpatypev1 "github.com/cncf/xds/go/udpa/type/v1"
@@ -112,15 +113,58 @@ func (c Checker) Check(p *profile.Profile, m proto.Message) []Finding {
 		cat = profile.Builtin()
 	}
 	w := &walker{p: p, cat: cat, seen: map[string]bool{}}
-	w.message(m.ProtoReflect(), string(m.ProtoReflect().Descriptor().Name()))
+	w.push(0, string(m.ProtoReflect().Descriptor().Name()))
+	w.message(m.ProtoReflect())
 	return w.out
 }
 
 type walker struct {
-	p    *profile.Profile
-	cat  *profile.Catalog
-	out  []Finding
-	seen map[string]bool // path|key, so a message reached twice reports once
+	p     *profile.Profile
+	cat   *profile.Catalog
+	out   []Finding
+	seen  map[string]bool // path|key, so a message reached twice reports once
+	stack []segment       // where the walk is; rendered (path) only for a finding
+}
+
+// segment is one step of a path: ".name", "[3]" (index >= 0), "[key]"
+// or "<Type>", after sep; the first has no separator.
+type segment struct {
+	sep   byte
+	s     string
+	index int
+}
+
+func (w *walker) push(sep byte, s string) {
+	w.stack = append(w.stack, segment{sep: sep, s: s, index: -1})
+}
+func (w *walker) pushIndex(i int) { w.stack = append(w.stack, segment{sep: '[', index: i}) }
+func (w *walker) pop()            { w.stack = w.stack[:len(w.stack)-1] }
+
+// path renders where the walk is, in Envoy's field names.
+func (w *walker) path() string {
+	var b strings.Builder
+	for _, sg := range w.stack {
+		switch {
+		case sg.index >= 0:
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(sg.index))
+			b.WriteByte(']')
+		case sg.sep == '[':
+			b.WriteByte('[')
+			b.WriteString(sg.s)
+			b.WriteByte(']')
+		case sg.sep == '<':
+			b.WriteByte('<')
+			b.WriteString(sg.s)
+			b.WriteByte('>')
+		default:
+			if sg.sep != 0 {
+				b.WriteByte(sg.sep)
+			}
+			b.WriteString(sg.s)
+		}
+	}
+	return b.String()
 }
 
 func (w *walker) add(f Finding) {
@@ -132,11 +176,13 @@ func (w *walker) add(f Finding) {
 	w.out = append(w.out, f)
 }
 
-// use records an extension use: name (may be empty) with a config of typeName.
-func (w *walker) use(path, name, typeName string) bool {
+// use records an extension use, at the walk's path: name (may be empty)
+// with a config of typeName.
+func (w *walker) use(name, typeName string) bool {
 	if w.p.Supports(name, typeName) {
 		return true
 	}
+	path := w.path()
 	f := Finding{Severity: model.SeverityError, Reason: ReasonExtensionMissing, Path: path, Extension: name, Type: typeName,
 		Carriers: w.cat.Carriers(name, typeName)}
 	what := "extension " + name
@@ -159,7 +205,7 @@ func carriedBy(carriers []string) string {
 	return "builds that have it: " + strings.Join(carriers, ", ")
 }
 
-func (w *walker) message(m protoreflect.Message, path string) {
+func (w *walker) message(m protoreflect.Message) {
 	if !m.IsValid() {
 		return
 	}
@@ -168,9 +214,9 @@ func (w *walker) message(m protoreflect.Message, path string) {
 		return
 	}
 	if marker, ok := notImplemented[string(d.FullName())]; ok {
-		w.notImplemented(path, string(d.FullName()), marker)
+		w.notImplemented(string(d.FullName()), marker)
 	}
-	w.implicit(m, path)
+	w.implicit(m)
 	// A "name" string paired with one Any is an extension config.
 	nameFD := d.Fields().ByName("name")
 	var pairedAny protoreflect.FieldDescriptor
@@ -194,23 +240,24 @@ func (w *walker) message(m protoreflect.Message, path string) {
 	sort.Slice(fields, func(i, j int) bool { return fields[i].Number() < fields[j].Number() })
 	for _, fd := range fields {
 		v := m.Get(fd)
-		fp := path + "." + string(fd.Name())
-		w.field(fd, v, fp)
+		w.push('.', string(fd.Name()))
+		w.field(fd)
 		switch {
 		case fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
-				ip := fmt.Sprintf("%s[%d]", fp, i)
+				w.pushIndex(i)
 				if fd.Kind() == protoreflect.EnumKind {
-					w.enumValue(fd, l.Get(i).Enum(), ip)
+					w.enumValue(fd, l.Get(i).Enum())
 				}
 				if fd.Message() != nil {
-					w.value(l.Get(i).Message(), ip, "", isAny(fd))
+					w.value(l.Get(i).Message(), "", isAny(fd))
 				}
+				w.pop()
 			}
 		case fd.IsMap():
 			if fd.MapValue().Message() == nil {
-				continue
+				break
 			}
 			keys := make([]protoreflect.MapKey, 0, v.Map().Len())
 			v.Map().Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
@@ -223,36 +270,39 @@ func (w *walker) message(m protoreflect.Message, path string) {
 				if fd.MapKey().Kind() == protoreflect.StringKind {
 					name = k.String()
 				}
-				w.value(v.Map().Get(k).Message(), fmt.Sprintf("%s[%s]", fp, k.String()), name, isAny(fd.MapValue()))
+				w.push('[', k.String())
+				w.value(v.Map().Get(k).Message(), name, isAny(fd.MapValue()))
+				w.pop()
 			}
 		case fd.Kind() == protoreflect.EnumKind:
-			w.enumValue(fd, v.Enum(), fp)
+			w.enumValue(fd, v.Enum())
 		case fd.Message() != nil:
 			name := ""
 			if fd == pairedAny {
 				name = m.Get(nameFD).String()
 			}
-			w.value(v.Message(), fp, name, isAny(fd))
+			w.value(v.Message(), name, isAny(fd))
 		}
+		w.pop()
 	}
 }
 
 // value walks a message-typed value; an Any is an extension use (named
 // when the enclosing message or map key names it) and is walked unpacked.
-func (w *walker) value(m protoreflect.Message, path, name string, any bool) {
+func (w *walker) value(m protoreflect.Message, name string, any bool) {
 	if !any {
-		w.message(m, path)
+		w.message(m)
 		return
 	}
 	a, ok := m.Interface().(*anypb.Any)
 	if !ok || a.GetTypeUrl() == "" {
 		if name != "" {
-			w.use(path, name, "")
+			w.use(name, "")
 		}
 		return
 	}
 	typeName := typeOf(a)
-	if !w.use(path, name, typeName) {
+	if !w.use(name, typeName) {
 		return // Envoy stops at the extension it cannot find
 	}
 	inner, err := a.UnmarshalNew()
@@ -263,7 +313,9 @@ func (w *walker) value(m protoreflect.Message, path, name string, any bool) {
 	case *xdstypev3.TypedStruct, *udpatypev1.TypedStruct:
 		return // a Struct: no typed fields to check
 	}
-	w.message(inner.ProtoReflect(), path+"<"+string(inner.ProtoReflect().Descriptor().Name())+">")
+	w.push('<', string(inner.ProtoReflect().Descriptor().Name()))
+	w.message(inner.ProtoReflect())
+	w.pop()
 }
 
 // typeOf is the type Envoy looks an Any up by: the Any's own type, or the
@@ -293,36 +345,38 @@ func isAny(fd protoreflect.FieldDescriptor) bool {
 }
 
 // field reports a set field Envoy marks not implemented or deprecated.
-func (w *walker) field(fd protoreflect.FieldDescriptor, _ protoreflect.Value, path string) {
+func (w *walker) field(fd protoreflect.FieldDescriptor) {
 	full := string(fd.FullName())
 	if marker, ok := notImplemented[full]; ok {
-		w.notImplemented(path, full, marker)
+		w.notImplemented(full, marker)
 	}
 	if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
-		w.deprecated(path, full)
+		w.deprecated(full)
 	}
 }
 
-func (w *walker) enumValue(fd protoreflect.FieldDescriptor, n protoreflect.EnumNumber, path string) {
+func (w *walker) enumValue(fd protoreflect.FieldDescriptor, n protoreflect.EnumNumber) {
 	ev := fd.Enum().Values().ByNumber(n)
 	if ev == nil {
 		return
 	}
 	full := string(fd.Enum().FullName()) + "." + string(ev.Name())
 	if marker, ok := notImplemented[full]; ok {
-		w.notImplemented(path, full, marker)
+		w.notImplemented(full, marker)
 	}
 	if opts, ok := ev.Options().(*descriptorpb.EnumValueOptions); ok && opts.GetDeprecated() {
-		w.deprecated(path, full)
+		w.deprecated(full)
 	}
 }
 
-func (w *walker) notImplemented(path, full, marker string) {
+func (w *walker) notImplemented(full, marker string) {
+	path := w.path()
 	w.add(Finding{Severity: model.SeverityError, Reason: ReasonNotImplemented, Path: path, Field: full,
 		Message: fmt.Sprintf("%s: %s is marked %s in Envoy's API (%s): Envoy accepts it and does not act on it", path, full, marker, notImplementedSource)})
 }
 
-func (w *walker) deprecated(path, full string) {
+func (w *walker) deprecated(full string) {
+	path := w.path()
 	w.add(Finding{Severity: model.SeverityWarning, Reason: ReasonDeprecated, Path: path, Field: full,
 		Message: fmt.Sprintf("%s: %s is deprecated in Envoy's API (%s)", path, full, notImplementedSource)})
 }
@@ -330,23 +384,29 @@ func (w *walker) deprecated(path, full string) {
 // implicit records the extensions a message needs without naming them:
 // the cluster type its discovery type selects, the internal listener
 // bootstrap extension.
-func (w *walker) implicit(m protoreflect.Message, path string) {
+func (w *walker) implicit(m protoreflect.Message) {
 	switch x := m.Interface().(type) {
 	case *clusterv3.Cluster:
 		if x.GetClusterType() == nil {
 			if name, ok := clusterTypes[x.GetType()]; ok {
-				w.use(path+".type", name, "")
+				w.push('.', "type")
+				w.use(name, "")
+				w.pop()
 			}
 		}
 	}
 	switch m.Descriptor().FullName() {
 	case "envoy.config.listener.v3.Listener":
 		if fd := m.Descriptor().Fields().ByName("internal_listener"); fd != nil && m.Has(fd) {
-			w.use(path+".internal_listener", InternalListenerExtension, "")
+			w.push('.', "internal_listener")
+			w.use(InternalListenerExtension, "")
+			w.pop()
 		}
 	case "envoy.config.core.v3.Address":
 		if fd := m.Descriptor().Fields().ByName("envoy_internal_address"); fd != nil && m.Has(fd) {
-			w.use(path+".envoy_internal_address", InternalListenerExtension, "")
+			w.push('.', "envoy_internal_address")
+			w.use(InternalListenerExtension, "")
+			w.pop()
 		}
 	}
 }
