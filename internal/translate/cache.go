@@ -52,15 +52,16 @@ func (c *unitCache) get(k unitKey) *unit {
 	c.mu.Unlock()
 	prev := c.prev[k.key]
 	u := prev
-	check := prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && prev.ServedBy == k.servedBy &&
-		mustCheck(c.changes, c.touched, c.unchecked, k.key)
-	if prev == nil || prev.Plugin != k.plugin.Name() || prev.Profile != k.profile || prev.ServedBy != k.servedBy ||
-		(check && prev.deps.Changed(c.snap)) {
+	valid, read := false, false
+	if prev != nil && prev.Plugin == k.plugin.Name() && prev.Profile == k.profile && prev.ServedBy == k.servedBy {
+		valid, read = stillValid(c.changes, c.touched, c.unchecked, k.key, prev.deps, c.snap)
+	}
+	if !valid {
 		u = c.t.build(c.snap, k, prev)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if check {
+	if read {
 		c.stats.RecordsChecked++
 	}
 	if existing, ok := c.cur[k.key]; ok {

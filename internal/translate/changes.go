@@ -78,12 +78,6 @@ func (x depIndex) remove(holder string, deps model.Deps) {
 	}
 }
 
-// replace moves holder's entries from the record it had to the one it has.
-func (x depIndex) replace(holder string, old, cur model.Deps) {
-	x.remove(holder, old)
-	x.add(holder, cur)
-}
-
 // touched returns the holders that read a key of ch, nil for a full change set.
 func (x depIndex) touched(ch changeSet) map[string]bool {
 	if ch.full {
@@ -103,4 +97,15 @@ func (x depIndex) touched(ch changeSet) map[string]bool {
 // key or its record was never checked against the previous snapshot.
 func mustCheck(ch changeSet, touched, unchecked map[string]bool, holder string) bool {
 	return ch.full || touched[holder] || unchecked[holder]
+}
+
+// stillValid says whether a record that is otherwise reusable (same
+// object revision, plugin and build) is unchanged in snap. It reads the
+// record only when mustCheck says it must, and reports whether it did
+// (Stats.RecordsChecked).
+func stillValid(ch changeSet, touched, unchecked map[string]bool, holder string, deps model.Deps, snap *model.Snapshot) (valid, read bool) {
+	if !mustCheck(ch, touched, unchecked, holder) {
+		return true, false
+	}
+	return !deps.Changed(snap), true
 }

@@ -157,14 +157,16 @@ func safeProxyIDs(b plugin.ProxyBuilder, snap *model.Snapshot) (ids []string, er
 func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *ProxyResult {
 	key := name + "|" + id
 	prev := pb.t.proxies[key]
-	check := prev != nil && prev.deps != nil && mustCheck(pb.cache.changes, pb.touched, pb.t.uncheckedProxies, key)
-	if check {
+	valid, read := false, false
+	if prev != nil && prev.deps != nil {
+		valid, read = stillValid(pb.cache.changes, pb.touched, pb.t.uncheckedProxies, key, prev.deps, pb.snap)
+	}
+	if read {
 		pb.cache.mu.Lock() // the unit cache counts its records into the same field
 		pb.stats.RecordsChecked++
 		pb.cache.mu.Unlock()
 	}
-	if prev != nil && prev.deps != nil && !(check && prev.deps.Changed(pb.snap)) &&
-		!pb.pieces.readsChanged(name, prev.reads, nil) {
+	if valid && !pb.pieces.readsChanged(name, prev.reads, nil) {
 		// The units the proxy used are part of its deps, so they are
 		// unchanged too: they are this translation's units as well.
 		pb.cache.carry(prev.units, true)

@@ -39,11 +39,14 @@ func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot
 		key := ref.Key()
 		info, _ := snap.ObjectByKey(key)
 		v := prev[key]
-		check := v != nil && v.rev == info.Revision && mustCheck(ch, touched, nil, key)
-		if check {
+		valid, read := false, false
+		if v != nil && v.rev == info.Revision {
+			valid, read = stillValid(ch, touched, nil, key, v.deps, snap)
+		}
+		if read {
 			stats.RecordsChecked++
 		}
-		if v != nil && v.rev == info.Revision && !(check && v.deps.Changed(snap)) {
+		if valid {
 			next[key] = v
 			diags = append(diags, v.diags...)
 			continue

@@ -31,14 +31,14 @@ func (r *Registry) Kinds() []model.Kind { return append([]model.Kind(nil), r.kin
 func (r *Registry) KindOwner(gk schema.GroupKind) Plugin { return r.kindOwner[gk] }
 
 // registerKinds records the kinds of p, refusing incomplete descriptors
-// and kinds another plugin or the core already reads: two owners of a
-// kind would each validate and index it their own way.
-func (r *Registry) registerKinds(p Plugin) error {
+// and kinds another plugin or the core (core, the core's kinds) already
+// reads: two owners of a kind would each validate and index it their own
+// way.
+func (r *Registry) registerKinds(p Plugin, core *model.KindIndex) error {
 	kp, ok := p.(KindProvider)
 	if !ok {
 		return nil
 	}
-	core := model.NewKindIndex(nil)
 	for _, k := range kp.Kinds() {
 		if err := k.Validate(); err != nil {
 			return fmt.Errorf("plugin registry: plugin %q: %w", p.Name(), err)

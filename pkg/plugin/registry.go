@@ -27,15 +27,16 @@ type Registry struct {
 // ambiguous owner for a port must not start.
 func NewRegistry(plugins ...Plugin) (*Registry, error) {
 	r := &Registry{byName: map[string]Plugin{}, byProtocol: map[model.Protocol]Plugin{}, kindOwner: map[schema.GroupKind]Plugin{}}
+	core := model.NewKindIndex(nil)
 	for _, p := range plugins {
-		if err := r.register(p); err != nil {
+		if err := r.register(p, core); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
-func (r *Registry) register(p Plugin) error {
+func (r *Registry) register(p Plugin, core *model.KindIndex) error {
 	if p == nil {
 		return fmt.Errorf("plugin registry: nil plugin")
 	}
@@ -59,7 +60,7 @@ func (r *Registry) register(p Plugin) error {
 		}
 		r.byProtocol[proto] = p
 	}
-	if err := r.registerKinds(p); err != nil {
+	if err := r.registerKinds(p, core); err != nil {
 		return err
 	}
 	r.byName[name] = p
