@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -22,11 +24,19 @@ import (
 type unitCache struct {
 	t         *Translator
 	snap      *model.Snapshot
-	prev      map[string]*unit // the previous translation's units, read-only
+	prev      map[string]*unit // the previous translation's units, read-only until commit
 	stats     *Stats
 	changes   changeSet
 	touched   map[string]bool // units of prev that read a changed key
 	unchecked map[string]bool // units of prev never checked against its snapshot
+
+	// plan is the sidecar and istiod-waypoint units snap needs. When it is
+	// the previous translation's (kept: nothing it read changed), kept is
+	// set and a planned unit that needs no check is the previous one,
+	// taken without a look: cur holds only the units looked at, and a
+	// translation costs the change, not the mesh (keptPlanned).
+	plan *unitPlan
+	kept bool
 
 	mu        sync.Mutex
 	cur       map[string]*unit // this translation's units
@@ -35,8 +45,56 @@ type unitCache struct {
 
 // ch is the change set from t.unitsSnap to snap.
 func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats, ch changeSet) *unitCache {
-	return &unitCache{t: t, snap: snap, prev: t.units, stats: stats, changes: ch, touched: t.unitIndex.touched(ch), unchecked: t.uncheckedUnits,
-		cur: make(map[string]*unit, len(t.units)), uncertain: map[string]bool{}}
+	c := &unitCache{t: t, snap: snap, prev: t.units, stats: stats, changes: ch, touched: t.unitIndex.touched(ch), unchecked: t.uncheckedUnits,
+		uncertain: map[string]bool{}}
+	if t.plan.holds(ch) {
+		c.plan, c.kept = t.plan, true
+		c.cur = map[string]*unit{}
+	} else {
+		c.plan = newUnitPlan(t.opts.Registry, t.opts.Targets, snap)
+		c.cur = make(map[string]*unit, len(t.units))
+	}
+	return c
+}
+
+// work is the planned units to get: every one, or with a kept plan only
+// those whose record must be read (the others are keptPlanned).
+func (c *unitCache) work() []unitKey {
+	if !c.kept {
+		return c.plan.keys
+	}
+	var idx []int
+	add := func(holders map[string]bool) {
+		for k := range holders {
+			if i, ok := c.plan.index[k]; ok {
+				idx = append(idx, i)
+			}
+		}
+	}
+	add(c.touched)
+	for k := range c.unchecked {
+		if i, ok := c.plan.index[k]; ok && !c.touched[k] {
+			idx = append(idx, i)
+		}
+	}
+	sort.Ints(idx)
+	out := make([]unitKey, len(idx))
+	for j, i := range idx {
+		out[j] = c.plan.keys[i]
+	}
+	return out
+}
+
+// keptPlanned says whether the unit under key is a planned unit of a kept
+// plan that needs no check: the previous translation's, unchanged.
+func (c *unitCache) keptPlanned(key string) bool {
+	if !c.kept {
+		return false
+	}
+	if _, ok := c.plan.index[key]; !ok {
+		return false
+	}
+	return c.prev[key] != nil && !mustCheck(c.changes, c.touched, c.unchecked, key)
 }
 
 // get returns the unit for k: this translation's if it was already asked
@@ -44,6 +102,11 @@ func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats, ch changeSe
 // are unchanged, else a fresh build (which keeps the previous one's
 // output, stale, if the plugin fails).
 func (c *unitCache) get(k unitKey) *unit {
+	if c.keptPlanned(k.key) {
+		if p := c.prev[k.key]; p.Plugin == k.plugin.Name() && p.Profile == k.profile && p.ServedBy == k.servedBy {
+			return p // counted in finish
+		}
+	}
 	c.mu.Lock()
 	if u, ok := c.cur[k.key]; ok {
 		c.mu.Unlock()
@@ -86,7 +149,7 @@ func (c *unitCache) carry(units []*unit, checked bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, u := range units {
-		if _, ok := c.cur[u.key]; !ok {
+		if _, ok := c.cur[u.key]; !ok && !c.keptPlanned(u.key) {
 			c.cur[u.key] = u
 			c.stats.UnitsReused++
 			if !checked {
@@ -108,10 +171,61 @@ func (c *unitCache) anyUncertain(units []*unit) bool {
 	return false
 }
 
+// unitChanges is what a translation changed in the set of units: the
+// units added, and the previous units dropped or replaced (a replaced
+// unit is in both lists). Output.Units and the EnvoyFilters are patched
+// with it instead of being listed, grouped and sorted again.
+type unitChanges struct {
+	added, removed []*Unit
+}
+
+// finish counts the kept plan's units taken without a look and returns
+// what changed since the previous translation's units: with a kept plan
+// only the units looked at can have, otherwise every unit is compared.
+func (c *unitCache) finish() unitChanges {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ch unitChanges
+	diff := func(k string, u *unit) {
+		if p := c.prev[k]; p != u {
+			if p != nil {
+				ch.removed = append(ch.removed, p.Unit)
+			}
+			ch.added = append(ch.added, u.Unit)
+		}
+	}
+	if !c.kept {
+		for k, u := range c.cur {
+			diff(k, u)
+		}
+		for k, p := range c.prev {
+			if _, ok := c.cur[k]; !ok {
+				ch.removed = append(ch.removed, p.Unit)
+			}
+		}
+		return ch
+	}
+	looked := 0
+	for k, u := range c.cur {
+		if _, ok := c.plan.index[k]; ok {
+			looked++
+		}
+		diff(k, u)
+	}
+	c.stats.UnitsReused += len(c.plan.keys) - looked
+	for k := range c.t.unplannedUnits {
+		if _, ok := c.cur[k]; !ok {
+			ch.removed = append(ch.removed, c.prev[k].Unit)
+		}
+	}
+	return ch
+}
+
 // commit makes this translation's units the Translator's, keeping the
 // inverted index of their reads in step: entries for units built again
 // are replaced, those of units no longer used are dropped. It runs only
-// for a translation that is kept (not cancelled).
+// for a translation that is kept (not cancelled). With a kept plan the
+// previous map is updated in place for the units looked at.
 func (c *unitCache) commit() {
 	idx := c.t.unitIndex
 	for k, u := range c.cur {
@@ -122,19 +236,74 @@ func (c *unitCache) commit() {
 			idx.add(k, u.deps)
 		}
 	}
-	for k, p := range c.prev {
-		if _, ok := c.cur[k]; !ok {
-			idx.remove(k, p.deps)
+	unplanned := map[string]bool{}
+	for k := range c.cur {
+		if _, ok := c.plan.index[k]; !ok {
+			unplanned[k] = true
 		}
 	}
-	c.t.units, c.t.unitsSnap, c.t.uncheckedUnits = c.cur, c.snap, c.uncertain
+	if c.kept {
+		for k := range c.t.unplannedUnits {
+			if _, ok := c.cur[k]; !ok {
+				idx.remove(k, c.prev[k].deps)
+				delete(c.prev, k)
+			}
+		}
+		for k, u := range c.cur {
+			c.prev[k] = u
+		}
+	} else {
+		for k, p := range c.prev {
+			if _, ok := c.cur[k]; !ok {
+				idx.remove(k, p.deps)
+			}
+		}
+		c.t.units = c.cur
+	}
+	c.t.unitsSnap, c.t.uncheckedUnits, c.t.plan, c.t.unplannedUnits = c.snap, c.uncertain, c.plan, unplanned
 }
 
-// units returns this translation's units by key.
-func (c *unitCache) units() map[string]*unit {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cur
+// unitPlan is the output of planUnits for a snapshot, with what planning
+// read there (the service list, and with a waypoint istiod serves every
+// service's binding): a later snapshot whose change set holds none of
+// those keys needs the very same units.
+type unitPlan struct {
+	keys  []unitKey
+	index map[string]int // unit key -> position in keys
+	deps  model.Deps
+}
+
+func newUnitPlan(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot) *unitPlan {
+	p := &unitPlan{keys: planUnits(reg, targets, snap), deps: model.Deps{}}
+	// The reads of planUnits, recorded: it lists the services (their
+	// ports, which the registry maps to plugins) and, when a waypoint is
+	// istiod's, asks every service for its waypoint.
+	view := snap.TrackedView(p.deps)
+	services := view.Services()
+	if hasIstiodWaypoint(view) {
+		for _, svc := range services {
+			istiodWaypointOf(view, svc)
+		}
+	}
+	p.index = make(map[string]int, len(p.keys))
+	for i, k := range p.keys {
+		p.index[k.key] = i
+	}
+	return p
+}
+
+// holds says whether the plan is still the plan of a snapshot that
+// differs from the one it was made for by ch.
+func (p *unitPlan) holds(ch changeSet) bool {
+	if p == nil || ch.full {
+		return false
+	}
+	for _, k := range ch.keys {
+		if _, read := p.deps[k]; read {
+			return false
+		}
+	}
+	return true
 }
 
 // keyFor is the cache key of every unit: UnitKey for sidecar roles;
@@ -153,3 +322,6 @@ func keyFor(role plugin.Role, host string, port uint32, waypoint model.ObjectRef
 	}
 	return key
 }
+
+// compareUnits orders units by key, as Output.Units lists them.
+func compareUnits(a, b *Unit) int { return strings.Compare(a.Key, b.Key) }

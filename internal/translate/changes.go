@@ -1,6 +1,10 @@
 package translate
 
-import "github.com/aeraki-ng/aeraki/pkg/model"
+import (
+	"slices"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
+)
 
 // maxChangedFraction bounds the change sets the translator works from:
 // when more than 1/maxChangedFraction of a snapshot's dependency keys
@@ -108,4 +112,56 @@ func stillValid(ch changeSet, touched, unchecked map[string]bool, holder string,
 		return true, false
 	}
 	return !deps.Changed(snap), true
+}
+
+// patchSorted returns a new list: prev (sorted by cmp, keys unique)
+// without the entries of removed and with those of added, still sorted.
+// It copies prev once and compares only the changed entries (a binary
+// search each), so patching the output of a translation costs the
+// change, not a sort of the mesh.
+func patchSorted[T comparable](prev, removed, added []T, cmp func(a, b T) int) []T {
+	type op struct {
+		at  int
+		del bool
+		v   T
+	}
+	ops := make([]op, 0, len(removed)+len(added))
+	for _, r := range removed {
+		if i, ok := slices.BinarySearchFunc(prev, r, cmp); ok && prev[i] == r {
+			ops = append(ops, op{at: i, del: true})
+		}
+	}
+	slices.SortFunc(added, cmp)
+	for _, a := range added {
+		i, _ := slices.BinarySearchFunc(prev, a, cmp)
+		ops = append(ops, op{at: i, v: a})
+	}
+	// By position; at one position the additions in their order (the
+	// stable sort keeps added's), a removal of the entry there after them.
+	slices.SortStableFunc(ops, func(a, b op) int {
+		if a.at != b.at {
+			return a.at - b.at
+		}
+		if a.del != b.del {
+			if a.del {
+				return 1
+			}
+			return -1
+		}
+		return 0
+	})
+	out := make([]T, 0, len(prev)+len(added))
+	last := 0
+	for _, o := range ops {
+		if o.at > last {
+			out = append(out, prev[last:o.at]...)
+			last = o.at
+		}
+		if o.del {
+			last = o.at + 1
+		} else {
+			out = append(out, o.v)
+		}
+	}
+	return append(out, prev[last:]...)
 }

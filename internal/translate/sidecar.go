@@ -93,9 +93,9 @@ func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*
 // sidecar's listener for the service, and one inbound EnvoyFilter in the
 // service's namespace that patches the virtualInbound chain of the pods
 // the service selects, in no order (the caller sorts them with the
-// waypoints' ones). prev is the previous translation's assembly; the
-// returned map is this one's.
-func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Unit, prev map[string]*assembled) ([]*EnvoyFilter, map[string]*assembled, []model.Diagnostic) {
+// waypoints' ones). prev is the previous translation's assembly; next
+// records this one's.
+func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Unit, prev, next map[string]*assembled) ([]*EnvoyFilter, []model.Diagnostic) {
 	type group struct {
 		svc      *model.Service
 		outbound []*Unit
@@ -121,10 +121,9 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	diags := sharedWildcardListeners(groupList(groups, func(g *group) *model.Service { return g.svc }), func(svc *model.Service) *[]*Unit { return &groups[svc.Hostname].outbound })
 	root := snap.Options().RootNamespace
 	var out []*EnvoyFilter
-	next := make(map[string]*assembled, len(prev))
 	for _, g := range groups {
 		if ctx.Err() != nil {
-			return nil, prev, nil // the caller reports ctx's error
+			return nil, nil // the caller reports ctx's error
 		}
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
@@ -142,17 +141,189 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			}))
 		}
 	}
-	return out, next, diags
+	return out, diags
 }
 
-// sortEnvoyFilters orders EnvoyFilters by namespace and name.
-func sortEnvoyFilters(out []*EnvoyFilter) {
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
+// efState is the EnvoyFilter side of the last kept translation: its units
+// grouped the way they are assembled (efGroupOf), the EnvoyFilters each
+// group gave, the assembly cache and the sorted list. A translation
+// regroups and reassembles only the groups whose units changed, and
+// patches the list.
+type efState struct {
+	root      string                    // the root namespace the outbound EnvoyFilters are in
+	groups    map[string][]*Unit        // by group, sorted by key
+	made      map[string][]*EnvoyFilter // by group
+	wildcard  map[string]bool           // groups of ServiceEntries without an address
+	assembled map[string]*assembled     // by namespace/name
+	list      []*EnvoyFilter            // sorted by namespace and name
+}
+
+// efGroupOf names the EnvoyFilters a unit is part of: "s|<host>" for the
+// sidecar roles (the service's outbound and inbound EnvoyFilters),
+// "w|<waypoint>|<host>" for the chain of a waypoint istiod serves; false
+// for the units no EnvoyFilter carries.
+func efGroupOf(u *Unit) (string, bool) {
+	switch {
+	case u.Skipped:
+		return "", false
+	case u.Role == plugin.RoleSidecarOutbound || u.Role == plugin.RoleSidecarInbound:
+		return "s|" + u.Service.Hostname, true
+	case u.IstiodWaypoint():
+		return "w|" + u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname, true
+	}
+	return "", false
+}
+
+// sharesWildcard says whether a sidecar group is a ServiceEntry's without
+// an address, whose outbound patches sharedWildcardListeners weighs
+// against every other such ServiceEntry's: these groups are assembled
+// again on every translation (there are few).
+func sharesWildcard(group string, units []*Unit) bool {
+	if !strings.HasPrefix(group, "s|") || len(units) == 0 {
+		return false
+	}
+	svc := units[0].Service
+	return len(svc.Addresses) == 0 && svc.Ref.Kind == "ServiceEntry"
+}
+
+// efPatch is one translation's change to an efState, applied by commit
+// when the translation is kept.
+type efPatch struct {
+	st      *efState
+	fresh   bool                      // st is a new state
+	groups  map[string][]*Unit        // the groups assembled again (empty: gone)
+	made    map[string][]*EnvoyFilter // what they gave
+	next    map[string]*assembled     // their assembly
+	removed []*EnvoyFilter            // EnvoyFilters of theirs dropped or replaced
+	list    []*EnvoyFilter            // the new sorted list
+	diags   []model.Diagnostic        // sharedWildcardListeners'
+}
+
+// envoyFilters assembles the EnvoyFilters of a translation from the
+// changes to the units since prev's (all: every unit, for a first
+// translation or another root namespace, which renames every outbound
+// EnvoyFilter): only the groups of changed units, and those sharing a
+// wildcard listener, are assembled again, each reusing its previous
+// assembly when its units are the same. A nil patch means ctx ended.
+func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch unitChanges, all []*Unit) *efPatch {
+	root := snap.Options().RootNamespace
+	p := &efPatch{st: prev, groups: map[string][]*Unit{}, made: map[string][]*EnvoyFilter{}}
+	if prev == nil || prev.root != root {
+		p.fresh = true
+		p.st = &efState{root: root, groups: map[string][]*Unit{}, made: map[string][]*EnvoyFilter{}, wildcard: map[string]bool{}, assembled: map[string]*assembled{}}
+		if prev != nil {
+			p.st.assembled = prev.assembled // for reuse; commit starts a new one
 		}
-		return out[i].Name < out[j].Name
-	})
+		ch = unitChanges{added: all}
+	}
+	st := p.st
+	touch := func(g string) []*Unit {
+		if l, ok := p.groups[g]; ok {
+			return l
+		}
+		l := slices.Clone(st.groups[g])
+		p.groups[g] = l
+		return l
+	}
+	for _, u := range ch.removed {
+		if g, ok := efGroupOf(u); ok {
+			p.groups[g] = slices.DeleteFunc(touch(g), func(x *Unit) bool { return x == u })
+		}
+	}
+	for _, u := range ch.added {
+		if g, ok := efGroupOf(u); ok {
+			p.groups[g] = append(touch(g), u)
+		}
+	}
+	if !p.fresh {
+		for g := range st.wildcard {
+			touch(g)
+		}
+	}
+	var units []*Unit
+	for _, l := range p.groups {
+		sortUnits(l)
+		units = append(units, l...)
+	}
+	sortUnits(units) // the order a full list gives the assembly
+	p.next = make(map[string]*assembled, 2*len(p.groups))
+	_, p.diags = sidecarEnvoyFilters(ctx, snap, units, st.assembled, p.next)
+	istiodWaypointEnvoyFilters(ctx, units, st.assembled, p.next)
+	if ctx.Err() != nil {
+		return nil
+	}
+	made := make(map[*EnvoyFilter]bool, len(p.next))
+	for _, a := range p.next {
+		g, _ := efGroupOf(a.units[0])
+		p.made[g] = append(p.made[g], a.ef)
+		made[a.ef] = true
+	}
+	was := map[*EnvoyFilter]bool{}
+	if !p.fresh {
+		for g := range p.groups {
+			for _, ef := range st.made[g] {
+				was[ef] = true
+				if !made[ef] {
+					p.removed = append(p.removed, ef)
+				}
+			}
+		}
+	}
+	var added []*EnvoyFilter
+	for ef := range made {
+		if !was[ef] {
+			added = append(added, ef)
+		}
+	}
+	base := st.list
+	if p.fresh {
+		base = nil
+	}
+	p.list = patchSorted(base, p.removed, added, compareEnvoyFilters)
+	return p
+}
+
+// commit makes the patch the state of the translator's EnvoyFilters.
+func (p *efPatch) commit() *efState {
+	st := p.st
+	if p.fresh {
+		st.assembled = make(map[string]*assembled, len(p.next))
+	}
+	for g, l := range p.groups {
+		if len(l) == 0 {
+			delete(st.groups, g)
+			delete(st.made, g)
+			delete(st.wildcard, g)
+			continue
+		}
+		st.groups[g] = l
+		if m := p.made[g]; len(m) > 0 {
+			st.made[g] = m
+		} else {
+			delete(st.made, g)
+		}
+		if sharesWildcard(g, l) {
+			st.wildcard[g] = true
+		} else {
+			delete(st.wildcard, g)
+		}
+	}
+	for _, ef := range p.removed {
+		delete(st.assembled, ef.Namespace+"/"+ef.Name)
+	}
+	for k, a := range p.next {
+		st.assembled[k] = a
+	}
+	st.list = p.list
+	return st
+}
+
+// compareEnvoyFilters orders EnvoyFilters by namespace and name.
+func compareEnvoyFilters(a, b *EnvoyFilter) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
 }
 
 // groupList returns the services of groups in source order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -42,8 +43,15 @@ type Translator struct {
 	units   map[string]*unit        // by unit key, from the last translation
 	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
 	pieces  map[string]*piece       // shared pieces by key, from the last translation
-	efs     map[string]*assembled   // by namespace/name, from the last translation
 	checked map[string]*validated   // core MetaRouter checks by object key, from the last translation
+
+	// What the last translation output, kept to be patched rather than
+	// rebuilt: the unit plan and the units outside it (asked for by
+	// proxies), Output.Units, and the EnvoyFilters' grouping and list.
+	plan           *unitPlan
+	unplannedUnits map[string]bool
+	unitList       []*Unit
+	ef             *efState
 
 	// Change sets (changes.go): the snapshot the kept units and proxies
 	// were checked against, inverted indexes of their recorded reads, and
@@ -70,7 +78,7 @@ func New(opts Options) (*Translator, error) {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	opts.Targets = withDefaults(opts.Targets)
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, efs: map[string]*assembled{}, checked: map[string]*validated{},
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: map[string]*validated{},
 		unitIndex: depIndex{}, proxyIndex: depIndex{}, checkedIndex: depIndex{}}, nil
 }
 
@@ -163,7 +171,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 
 	cache := newUnitCache(t, eff, &stats, changes)
 	stats.ChangedKeys, stats.FullCheck = len(cache.changes.keys), cache.changes.full
-	buildUnits(ctx, cache, planUnits(t.opts.Registry, t.opts.Targets, eff), t.opts.Workers)
+	buildUnits(ctx, cache, cache.work(), t.opts.Workers)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -172,25 +180,28 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	current := cache.units()
+	changed := cache.finish()
 	diags = append(diags, proxyDiags...)
 	out := &Output{Snapshot: eff, Registry: t.opts.Registry, Stats: stats, Proxies: proxies}
-	for _, u := range current {
-		out.Units = append(out.Units, u.Unit)
+	// Output.Units and the EnvoyFilters are the last translation's,
+	// patched with the units that changed (all of them the first time).
+	out.Units = patchSorted(t.unitList, changed.removed, slices.Clone(changed.added), compareUnits)
+	for _, u := range out.Units {
 		diags = append(diags, u.Diagnostics...)
 	}
-	sortUnits(out.Units)
 	for _, p := range proxies {
 		diags = append(diags, p.Diagnostics...)
 	}
-	efs, assembled, shared := sidecarEnvoyFilters(ctx, eff, out.Units, t.efs)
-	efs = append(efs, istiodWaypointEnvoyFilters(ctx, out.Units, t.efs, assembled)...)
-	sortEnvoyFilters(efs)
-	if err := ctx.Err(); err != nil {
+	efs := envoyFilters(ctx, eff, t.ef, changed, out.Units)
+	if err := ctx.Err(); err != nil || efs == nil {
+		if err == nil {
+			err = context.Canceled
+		}
 		return nil, err
 	}
-	out.EnvoyFilters, t.efs = efs, assembled
-	diags = append(diags, shared...)
+	out.EnvoyFilters = efs.list
+	diags = append(diags, efs.diags...)
+	t.ef, t.unitList = efs.commit(), out.Units
 	cache.commit()
 	t.pieces = pieces.cur
 	next := make(map[string]*ProxyResult, len(proxies))
@@ -219,7 +230,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	sort.Slice(out.Rejected, func(i, j int) bool { return out.Rejected[i].Key() < out.Rejected[j].Key() })
 	out.Diagnostics = normalize(snap, diags)
 	out.Stats.Duration = time.Since(start)
-	t.opts.Log.V(1).Info("translated", "units", len(current), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
+	t.opts.Log.V(1).Info("translated", "units", len(out.Units), "built", stats.UnitsBuilt, "reused", stats.UnitsReused,
 		"changedKeys", stats.ChangedKeys, "fullCheck", stats.FullCheck, "recordsChecked", stats.RecordsChecked,
 		"envoyFilters", len(out.EnvoyFilters), "rejected", len(out.Rejected), "duration", out.Stats.Duration)
 	return out, nil
