@@ -8,7 +8,6 @@ import (
 	mcp "istio.io/api/mcp/v1alpha1"
 
 	"github.com/aeraki-ng/aeraki/internal/translate"
-	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
 // EnvoyFilterType is the MCP collection istiod reads EnvoyFilters from: the
@@ -65,35 +64,4 @@ func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
 		return nil, fmt.Errorf("EnvoyFilter %s/%s: cannot encode the MCP resource: %w", ef.Namespace, ef.Name, err)
 	}
 	return out, nil
-}
-
-// envoyFilterCollection turns the translator's EnvoyFilters into the MCP
-// collection, reusing the encoded form of every EnvoyFilter whose revision
-// did not change since prev. It returns the new entries by name.
-func envoyFilterCollection(efs []*translate.EnvoyFilter, prev map[string]*mcpEntry) (*mcpCollection, map[string]*mcpEntry, []model.Diagnostic) {
-	entries := make(map[string]*mcpEntry, len(efs))
-	coll := &mcpCollection{resources: make(map[string]*anypb.Any, len(efs)), versions: make(map[string]string, len(efs))}
-	var diags []model.Diagnostic
-	for _, ef := range efs {
-		name := ef.Namespace + "/" + ef.Name
-		e := prev[name]
-		if e == nil || e.ef.Revision != ef.Revision {
-			a, err := mcpResource(ef)
-			if err != nil {
-				diags = append(diags, model.Diagnostic{Severity: model.SeverityError, Object: ef.Ref(), Reason: "EncodeError",
-					Message: fmt.Sprintf("not sent to istiod: %v; this is a bug in aeraki, please report it", err)})
-				if e == nil {
-					continue
-				}
-				// Keep serving the last good encoding.
-			} else {
-				e = &mcpEntry{ef: ef, any: a, secret: ef.Secret}
-			}
-		}
-		entries[name] = e
-		coll.resources[name] = e.any
-		coll.versions[name] = string(e.ef.Revision)
-	}
-	coll.seal()
-	return coll, entries, diags
 }

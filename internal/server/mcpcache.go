@@ -2,6 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"slices"
 	"sort"
 	"sync"
 
@@ -11,30 +15,110 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// mcpCollection is the full state of one MCP collection. It is immutable
-// once sealed.
+// mcpCollection is the full state of one MCP collection. It is owned by
+// one mcpCache and changed in place, under that cache's lock, one
+// resource at a time: an edit costs the resources it changes, not the
+// size of the mesh.
 type mcpCollection struct {
 	version   string
 	names     []string // sorted
 	resources map[string]*anypb.Any
 	versions  map[string]string
+	digest    setDigest
 }
 
-// seal computes the collection's version and name order.
-func (c *mcpCollection) seal() {
-	c.names = make([]string, 0, len(c.resources))
-	for n := range c.resources {
-		c.names = append(c.names, n)
+func newMCPCollection() *mcpCollection {
+	c := &mcpCollection{resources: map[string]*anypb.Any{}, versions: map[string]string{}}
+	c.version = c.digest.version()
+	return c
+}
+
+// set adds or replaces a resource.
+func (c *mcpCollection) set(name string, res *anypb.Any, version string) {
+	if old, ok := c.versions[name]; ok {
+		c.digest.remove(name, old)
+	} else {
+		i, _ := slices.BinarySearch(c.names, name)
+		c.names = slices.Insert(c.names, i, name)
 	}
-	sort.Strings(c.names)
-	c.version = sortedCollectionVersion(c.names, c.versions)
+	c.resources[name], c.versions[name] = res, version
+	c.digest.add(name, version)
+	c.version = c.digest.version()
+}
+
+// remove drops a resource, if there.
+func (c *mcpCollection) remove(name string) {
+	old, ok := c.versions[name]
+	if !ok {
+		return
+	}
+	c.digest.remove(name, old)
+	if i, found := slices.BinarySearch(c.names, name); found {
+		c.names = slices.Delete(c.names, i, i+1)
+	}
+	delete(c.resources, name)
+	delete(c.versions, name)
+	c.version = c.digest.version()
 }
 
 // emptyCollection answers every collection aeraki does not produce.
-func emptyCollection() *mcpCollection {
-	c := &mcpCollection{resources: map[string]*anypb.Any{}, versions: map[string]string{}}
-	c.seal()
-	return c
+func emptyCollection() *mcpCollection { return newMCPCollection() }
+
+// setDigest is the version of a set of (name, version) pairs, kept as
+// the sum of a SHA-256 hash per pair (four 64-bit lanes, with the count),
+// so adding, replacing or removing one pair updates it in constant time.
+// It depends only on the set, not on the order of updates: a server that
+// publishes the same EnvoyFilters from scratch gives the same version.
+type setDigest struct {
+	lanes [4]uint64
+	n     uint64
+}
+
+func pairHash(name, version string) [4]uint64 {
+	h := sha256.New()
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(version))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var out [4]uint64
+	for i := range out {
+		out[i] = binary.BigEndian.Uint64(sum[8*i:])
+	}
+	return out
+}
+
+func (d *setDigest) add(name, version string) {
+	h := pairHash(name, version)
+	for i := range d.lanes {
+		d.lanes[i] += h[i]
+	}
+	d.n++
+}
+
+func (d *setDigest) remove(name, version string) {
+	h := pairHash(name, version)
+	for i := range d.lanes {
+		d.lanes[i] -= h[i]
+	}
+	d.n--
+}
+
+// version renders the digest as a collection version (24 hex digits).
+func (d *setDigest) version() string {
+	var b [40]byte
+	for i, l := range d.lanes {
+		binary.BigEndian.PutUint64(b[8*i:], l)
+	}
+	binary.BigEndian.PutUint64(b[32:], d.n)
+	sum := sha256.Sum256(b[:])
+	return hex.EncodeToString(sum[:12])
+}
+
+// mcpUpdate is one resource put into a collection.
+type mcpUpdate struct {
+	name, version string
+	res           *anypb.Any
 }
 
 // mcpCache serves Istio config collections to istiod. It is a
@@ -55,7 +139,7 @@ func emptyCollection() *mcpCollection {
 // already encoded as istiod expects, and delta requests with the changed
 // and removed resources. Every collection istiod asks for and aeraki does
 // not produce is answered empty, so istiod counts the source as synced.
-// Nothing is answered before the first Publish: an empty answer would make
+// Nothing is answered before the first Apply: an empty answer would make
 // a restarting aeraki delete every EnvoyFilter from istiod for a moment.
 type mcpCache struct {
 	mu     sync.Mutex
@@ -93,13 +177,22 @@ func (c *mcpCache) collection(typeURL string) *mcpCollection {
 	return c.empty
 }
 
-// Publish replaces the given collections, marks the cache ready and
-// answers every open watch whose client is now out of date.
-func (c *mcpCache) Publish(colls map[string]*mcpCollection) {
+// Apply changes a collection in place (puts, then removes), marks the
+// cache ready and answers every open watch whose client is now out of
+// date.
+func (c *mcpCache) Apply(typeURL string, puts []mcpUpdate, removes []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for t, coll := range colls {
-		c.colls[t] = coll
+	coll := c.colls[typeURL]
+	if coll == nil {
+		coll = newMCPCollection()
+		c.colls[typeURL] = coll
+	}
+	for _, u := range puts {
+		coll.set(u.name, u.res, u.version)
+	}
+	for _, n := range removes {
+		coll.remove(n)
 	}
 	c.ready = true
 	for id, w := range c.sotw {
@@ -116,14 +209,14 @@ func (c *mcpCache) Publish(colls map[string]*mcpCollection) {
 				delete(c.delta, id)
 			default:
 				// The stream's queue is full: the watch stays and is
-				// answered on the next Publish.
+				// answered on the next Apply.
 			}
 		}
 	}
 }
 
 // Version returns the current version of a collection ("" before the
-// first Publish).
+// first Apply).
 func (c *mcpCache) Version(typeURL string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -167,7 +260,7 @@ func (c *mcpCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subsc
 				return func() {}, nil
 			default:
 				// The stream's queue is full: keep it as a watch,
-				// answered on the next Publish.
+				// answered on the next Apply.
 			}
 		}
 	}

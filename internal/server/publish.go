@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/internal/translate"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -43,10 +43,13 @@ type publisher struct {
 	mu         sync.Mutex
 	ready      bool
 	snapshot   *model.Snapshot
-	efs        map[string]*mcpEntry       // by namespace/name
-	efOrder    []*translate.EnvoyFilter   // current, as translated
-	mcpVersion string                     // of the whole EnvoyFilter collection
-	proxies    map[string]*publishedProxy // built proxies, by cache key
+	efs        map[string]*mcpEntry        // by namespace/name
+	efOrder    []*translate.EnvoyFilter    // current, as translated
+	efDigest   setDigest                   // of efs: the whole collection's version
+	efSecret   map[string]bool             // names of the entries that carry credentials
+	efFailed   map[string]model.Diagnostic // EnvoyFilters that could not be encoded, by name
+	mcpVersion string                      // of the whole EnvoyFilter collection
+	proxies    map[string]*publishedProxy  // built proxies, by cache key
 
 	// publishedAt has its own lock: stream callbacks read it while a
 	// publish (holding mu) may be handing responses to those streams.
@@ -80,15 +83,19 @@ func newPublisher(log logr.Logger, grace time.Duration, views ...*view) *publish
 	for _, v := range views {
 		v.refs, v.timers = map[string]int{}, map[string]*time.Timer{}
 	}
-	return &publisher{log: log, views: views, grace: grace, after: time.AfterFunc, efs: map[string]*mcpEntry{},
+	return &publisher{log: log, views: views, grace: grace, after: time.AfterFunc, efs: map[string]*mcpEntry{}, efSecret: map[string]bool{}, efFailed: map[string]model.Diagnostic{},
 		proxies: map[string]*publishedProxy{}, publishedAt: map[string]time.Time{}}
 }
 
 // publishStats says what one publish changed.
 type publishStats struct {
 	EnvoyFiltersChanged int
-	ProxiesChanged      int
-	MCPVersion          string
+	// EnvoyFiltersLookedUp counts the EnvoyFilters looked up by name: the
+	// ones the translator did not hand over unchanged (the very same
+	// object as last time), added or removed.
+	EnvoyFiltersLookedUp int
+	ProxiesChanged       int
+	MCPVersion           string
 }
 
 var emptySnapshot, _, _ = newProxySnapshot(nil, nil, nil)
@@ -104,30 +111,34 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 	var stats publishStats
 	var diags []model.Diagnostic
 
-	coll, entries, ds := envoyFilterCollection(out.EnvoyFilters, p.efs)
-	diags = append(diags, ds...)
-	for name, e := range entries {
-		if old := p.efs[name]; old == nil || old != e {
-			stats.EnvoyFiltersChanged++
-		}
-	}
-	stats.EnvoyFiltersChanged += removedCount(p.efs, entries)
-	stats.MCPVersion = coll.version
-	if !p.ready || p.mcpVersion != coll.version {
+	puts, removes, lookedUp := p.updateEnvoyFilters(out.EnvoyFilters)
+	stats.EnvoyFiltersLookedUp = lookedUp
+	diags = append(diags, p.encodeFailures()...)
+	stats.EnvoyFiltersChanged = len(puts) + len(removes)
+	version := p.efDigest.version()
+	stats.MCPVersion = version
+	if !p.ready || p.mcpVersion != version {
 		p.markPublished(mcpKey, now)
 	}
-	p.mcpVersion = coll.version
-	p.efs, p.efOrder = entries, out.EnvoyFilters
+	p.mcpVersion = version
+	p.efOrder = out.EnvoyFilters
 	p.snapshot = out.Snapshot
 	var withheld []*translate.EnvoyFilter
 	for _, v := range p.views {
-		if v.credentials {
-			v.mcp.Publish(map[string]*mcpCollection{EnvoyFilterType: coll})
-			continue
+		updates := make([]mcpUpdate, 0, len(puts))
+		gone := removes
+		for _, e := range puts {
+			name := e.ef.Namespace + "/" + e.ef.Name
+			if e.secret && !v.credentials {
+				gone = append(gone, name) // became secret: no longer served here
+				continue
+			}
+			updates = append(updates, mcpUpdate{name: name, version: string(e.ef.Revision), res: e.any})
 		}
-		plain, left := withoutSecrets(coll, entries)
-		withheld = left
-		v.mcp.Publish(map[string]*mcpCollection{EnvoyFilterType: plain})
+		v.mcp.Apply(EnvoyFilterType, updates, gone)
+		if !v.credentials {
+			withheld = p.secretEnvoyFilters()
+		}
 	}
 	diags = append(diags, withheldDiagnostics(withheld)...)
 
@@ -378,14 +389,142 @@ func (p *publisher) kindOf(key string) string {
 	return ""
 }
 
-func removedCount(prev, cur map[string]*mcpEntry) int {
-	n := 0
-	for name := range prev {
-		if _, ok := cur[name]; !ok {
-			n++
+// updateEnvoyFilters brings the MCP entries in line with efs (sorted by
+// namespace and name, as translated) and returns the entries put and the
+// names removed. It walks efs beside the list published last: the
+// translator hands over the very same EnvoyFilter for one it did not
+// assemble again, so an unchanged entry costs a pointer comparison, and
+// only the changed ones are looked up, encoded and hashed.
+func (p *publisher) updateEnvoyFilters(efs []*translate.EnvoyFilter) (puts []*mcpEntry, removes []string, lookedUp int) {
+	prev := p.efOrder
+	i, j := 0, 0
+	for i < len(prev) || j < len(efs) {
+		if i < len(prev) && j < len(efs) && prev[i] == efs[j] {
+			i, j = i+1, j+1
+			continue
 		}
+		lookedUp++
+		var c int
+		switch {
+		case i == len(prev):
+			c = 1
+		case j == len(efs):
+			c = -1
+		default:
+			c = compareEnvoyFilters(prev[i], efs[j])
+		}
+		if c < 0 {
+			// prev[i] is gone; unless efs holds it further on (out of
+			// order: then it is put again below).
+			if name := prev[i].Namespace + "/" + prev[i].Name; p.drop(name) {
+				removes = append(removes, name)
+			}
+			i++
+			continue
+		}
+		if e := p.put(efs[j]); e != nil {
+			puts = append(puts, e)
+		}
+		if c == 0 {
+			i++
+		}
+		j++
 	}
-	return n
+	// Names put and removed in one walk (efs not sorted as promised):
+	// the entry stays.
+	if len(puts) > 0 && len(removes) > 0 {
+		kept := removes[:0]
+		for _, n := range removes {
+			if p.efs[n] == nil {
+				kept = append(kept, n)
+			}
+		}
+		removes = kept
+	}
+	return puts, removes, lookedUp
+}
+
+// put makes ef the entry under its name and returns the new entry, or nil
+// when what istiod is sent does not change: the revision is the entry's,
+// or ef cannot be encoded (the last good encoding stays, if any; the
+// failure is reported on every publish while it lasts).
+func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
+	name := ef.Namespace + "/" + ef.Name
+	old := p.efs[name]
+	if old != nil && old.ef.Revision == ef.Revision {
+		delete(p.efFailed, name)
+		return nil
+	}
+	a, err := mcpResource(ef)
+	if err != nil {
+		p.efFailed[name] = model.Diagnostic{Severity: model.SeverityError, Object: ef.Ref(), Reason: "EncodeError",
+			Message: fmt.Sprintf("not sent to istiod: %v; this is a bug in aeraki, please report it", err)}
+		return nil
+	}
+	delete(p.efFailed, name)
+	if old != nil {
+		p.efDigest.remove(name, string(old.ef.Revision))
+	}
+	e := &mcpEntry{ef: ef, any: a, secret: ef.Secret}
+	p.efs[name] = e
+	p.efDigest.add(name, string(ef.Revision))
+	if e.secret {
+		p.efSecret[name] = true
+	} else {
+		delete(p.efSecret, name)
+	}
+	return e
+}
+
+// drop removes the entry under name and reports whether there was one.
+func (p *publisher) drop(name string) bool {
+	delete(p.efFailed, name)
+	old := p.efs[name]
+	if old == nil {
+		return false
+	}
+	p.efDigest.remove(name, string(old.ef.Revision))
+	delete(p.efs, name)
+	delete(p.efSecret, name)
+	return true
+}
+
+// encodeFailures are the errors of the EnvoyFilters that could not be
+// encoded, by name.
+func (p *publisher) encodeFailures() []model.Diagnostic {
+	if len(p.efFailed) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(p.efFailed))
+	for n := range p.efFailed {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]model.Diagnostic, len(names))
+	for i, n := range names {
+		out[i] = p.efFailed[n]
+	}
+	return out
+}
+
+// secretEnvoyFilters are the EnvoyFilters served that carry credentials,
+// sorted, for the warnings of a view that must not carry them.
+func (p *publisher) secretEnvoyFilters() []*translate.EnvoyFilter {
+	var out []*translate.EnvoyFilter
+	for n := range p.efSecret {
+		out = append(out, p.efs[n].ef)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref().Key() < out[j].Ref().Key() })
+	return out
+}
+
+// compareEnvoyFilters orders EnvoyFilters as the translator lists them:
+// by namespace, then name.
+func compareEnvoyFilters(a, b *translate.EnvoyFilter) int {
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Name, b.Name)
 }
 
 // proxyHasSecrets reports whether a proxy's config carries credentials:
@@ -421,30 +560,6 @@ func proxyHasSecrets(px *plugin.Proxy) bool {
 		}
 	}
 	return false
-}
-
-// withoutSecrets is coll without the EnvoyFilters that carry credentials,
-// and those EnvoyFilters.
-func withoutSecrets(coll *mcpCollection, entries map[string]*mcpEntry) (*mcpCollection, []*translate.EnvoyFilter) {
-	var left []*translate.EnvoyFilter
-	for _, e := range entries {
-		if e.secret {
-			left = append(left, e.ef)
-		}
-	}
-	if len(left) == 0 {
-		return coll, nil
-	}
-	out := &mcpCollection{resources: map[string]*anypb.Any{}, versions: map[string]string{}}
-	for name, a := range coll.resources {
-		if e := entries[name]; e != nil && e.secret {
-			continue
-		}
-		out.resources[name], out.versions[name] = a, coll.versions[name]
-	}
-	out.seal()
-	sort.Slice(left, func(i, j int) bool { return left[i].Ref().Key() < left[j].Ref().Key() })
-	return out, left
 }
 
 // withheldDiagnostics warns on the objects an EnvoyFilter kept off the

@@ -185,6 +185,7 @@ type unitChanges struct {
 func (c *unitCache) finish() unitChanges {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stats.UnitsLookedAt, c.stats.Planned = len(c.cur), !c.kept
 	var ch unitChanges
 	diff := func(k string, u *unit) {
 		if p := c.prev[k]; p != u {

@@ -43,7 +43,7 @@ type Translator struct {
 	units   map[string]*unit        // by unit key, from the last translation
 	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
 	pieces  map[string]*piece       // shared pieces by key, from the last translation
-	checked map[string]*validated   // core MetaRouter checks by object key, from the last translation
+	checked *verdicts               // core MetaRouter checks, from the last translation
 
 	// What the last translation output, kept to be patched rather than
 	// rebuilt: the unit plan and the units outside it (asked for by
@@ -63,7 +63,6 @@ type Translator struct {
 	proxyIndex       depIndex
 	uncheckedProxies map[string]bool
 	checkedSnap      *model.Snapshot
-	checkedIndex     depIndex
 }
 
 // New returns a Translator.
@@ -78,8 +77,8 @@ func New(opts Options) (*Translator, error) {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	opts.Targets = withDefaults(opts.Targets)
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: map[string]*validated{},
-		unitIndex: depIndex{}, proxyIndex: depIndex{}, checkedIndex: depIndex{}}, nil
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: newVerdicts(),
+		unitIndex: depIndex{}, proxyIndex: depIndex{}}, nil
 }
 
 // Output is the result of one translation.
@@ -136,6 +135,27 @@ type Stats struct {
 	// MetaRouter verdicts whose recorded reads were read against this
 	// snapshot: with a change set, only those that read a changed key.
 	RecordsChecked int
+	// Planned is set when the translation listed the units the snapshot
+	// needs (every port of every service, planUnits); otherwise the last
+	// translation's list was kept, nothing it read having changed.
+	Planned bool
+	// UnitsLookedAt counts the units whose reuse was decided one by one:
+	// every unit when the list was made again; with a kept list only the
+	// units that read a changed key (or whose reads were never checked)
+	// and those proxies asked for. The others are the last translation's
+	// without a look.
+	UnitsLookedAt int
+	// RoutersLookedAt counts the MetaRouters whose core verdict was looked
+	// at: with a change set, those that read a changed key and those of
+	// the namespaces whose routers changed.
+	RoutersLookedAt int
+	// EnvoyFilterGroups counts the groups of units (a service's sidecar
+	// units; a service's chain in a waypoint istiod serves) assembled into
+	// EnvoyFilters or found unchanged: every group the first time, then
+	// only those of changed units (and the ServiceEntries without an
+	// address, which share listeners). Output.Units and
+	// Output.EnvoyFilters are the last translation's lists, patched.
+	EnvoyFilterGroups int
 	// Duration is the wall time of the translation.
 	Duration time.Duration
 }
@@ -160,8 +180,8 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	var stats Stats
 	checkedSnap, unitsSnap := t.checkedSnap, t.unitsSnap
 	changes := changesBetween(checkedSnap, snap)
-	diags, rejected, checked := validate(t.opts.Registry, t.opts.Targets, snap, t.checked, changes, t.checkedIndex, &stats)
-	t.checked, t.checkedSnap = checked, snap
+	diags, rejected := validate(t.opts.Registry, t.opts.Targets, snap, t.checked, changes, &stats)
+	t.checkedSnap = snap
 	eff := snap.Without(rejected)
 	if eff != snap || unitsSnap != checkedSnap {
 		// Objects left out (now or last time), or a translation stopped
@@ -199,7 +219,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 		}
 		return nil, err
 	}
-	out.EnvoyFilters = efs.list
+	out.EnvoyFilters, out.Stats.EnvoyFilterGroups = efs.list, len(efs.groups)
 	diags = append(diags, efs.diags...)
 	t.ef, t.unitList = efs.commit(), out.Units
 	cache.commit()

@@ -5,7 +5,10 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/aeraki-ng/aeraki/api/conditions"
+	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -17,58 +20,182 @@ import (
 // revalidate every router of the mesh.
 type validated struct {
 	rev   model.Revision
+	ns    string
 	deps  model.Deps
 	diags []model.Diagnostic
 }
 
+// gkMetaRouter is the kind the core checks.
+var gkMetaRouter = schema.GroupKind{Group: metaprotocolv1alpha1.GroupName, Kind: "MetaRouter"}
+
+// verdicts are the core's verdicts on every MetaRouter of the snapshot
+// last validated, updated in place by each validation (which is always
+// kept, even when the translation is stopped later).
+//
+// With a change set, only the routers whose verdict read a changed key
+// (the inverted index) and those of the namespaces whose list of routers
+// changed are looked at: a router added, edited or deleted changes its
+// namespace's list (a dependency key, found here by reading the list
+// through a tracked view once per namespace). A router in a namespace
+// that had none is not in a known namespace: the count of routers then
+// differs from the count of verdicts, and every router is looked at.
+type verdicts struct {
+	byKey     map[string]*validated
+	byNS      map[string]map[string]bool // namespace -> router keys
+	nsOfKey   map[string]string          // dependency key of a namespace's routers -> namespace
+	withDiags map[string]bool            // routers whose verdict has findings
+	idx       depIndex                   // the inverted index of the verdicts' reads
+}
+
+func newVerdicts() *verdicts {
+	return &verdicts{byKey: map[string]*validated{}, byNS: map[string]map[string]bool{}, nsOfKey: map[string]string{}, withDiags: map[string]bool{}, idx: depIndex{}}
+}
+
+// check looks at one router: its verdict is kept when its revision and
+// its recorded reads are unchanged, else the checks run again.
+func (vs *verdicts) check(reg *plugin.Registry, snap *model.Snapshot, mr *metaprotocolv1alpha1.MetaRouter, key string, ch changeSet, touched map[string]bool, stats *Stats) {
+	stats.RoutersLookedAt++
+	info, _ := snap.ObjectByKey(key)
+	v := vs.byKey[key]
+	valid, read := false, false
+	if v != nil && v.rev == info.Revision {
+		valid, read = stillValid(ch, touched, nil, key, v.deps, snap)
+	}
+	if read {
+		stats.RecordsChecked++
+	}
+	if valid {
+		return
+	}
+	ref := metaroute.RouterRef(mr)
+	deps := model.Deps{}
+	tracked := snap.TrackedView(deps)
+	ds := metaroute.Validate(tracked, mr)
+	if !hasErrors(ds) {
+		ds = append(ds, protocolCheck(reg, tracked, mr.Namespace, mr.Spec.Hosts, ref)...)
+	}
+	if v != nil {
+		vs.idx.remove(key, v.deps)
+	}
+	vs.idx.add(key, deps)
+	vs.byKey[key] = &validated{rev: info.Revision, ns: mr.Namespace, deps: deps, diags: ds}
+	if vs.byNS[mr.Namespace] == nil {
+		vs.byNS[mr.Namespace] = map[string]bool{}
+		d := model.Deps{}
+		snap.TrackedView(d).ObjectsInNamespace(gkMetaRouter, mr.Namespace)
+		for k := range d {
+			vs.nsOfKey[k] = mr.Namespace
+		}
+	}
+	vs.byNS[mr.Namespace][key] = true
+	if len(ds) > 0 {
+		vs.withDiags[key] = true
+	} else {
+		delete(vs.withDiags, key)
+	}
+}
+
+// drop forgets the verdict on a router that is gone.
+func (vs *verdicts) drop(key string) {
+	v := vs.byKey[key]
+	if v == nil {
+		return
+	}
+	vs.idx.remove(key, v.deps)
+	delete(vs.byKey, key)
+	delete(vs.withDiags, key)
+	if l := vs.byNS[v.ns]; l != nil {
+		delete(l, key)
+		if len(l) == 0 {
+			delete(vs.byNS, v.ns)
+		}
+	}
+}
+
+// update brings the verdicts to snap, ch being the change set from the
+// snapshot they were made for.
+func (vs *verdicts) update(reg *plugin.Registry, snap *model.Snapshot, ch changeSet, stats *Stats) {
+	all := snap.View().AllMetaRouters()
+	touched := vs.idx.touched(ch)
+	if !ch.full {
+		seen := map[string]bool{}
+		namespaces := map[string]bool{}
+		for _, k := range ch.keys {
+			if ns, ok := vs.nsOfKey[k]; ok {
+				namespaces[ns] = true
+			}
+		}
+		view := snap.View()
+		for ns := range namespaces {
+			here := map[string]bool{}
+			for _, o := range view.ObjectsInNamespace(gkMetaRouter, ns) {
+				mr := o.(*metaprotocolv1alpha1.MetaRouter)
+				key := metaroute.RouterRef(mr).Key()
+				here[key], seen[key] = true, true
+				vs.check(reg, snap, mr, key, ch, touched, stats)
+			}
+			for key := range vs.byNS[ns] {
+				if !here[key] {
+					vs.drop(key)
+				}
+			}
+		}
+		for key := range touched {
+			if seen[key] || vs.byKey[key] == nil {
+				continue
+			}
+			info, ok := snap.ObjectByKey(key)
+			mr, isRouter := info.Object.(*metaprotocolv1alpha1.MetaRouter)
+			if !ok || !isRouter {
+				vs.drop(key) // gone, though its namespace's list did not say so: look at all
+				ch = changeSet{full: true}
+				break
+			}
+			vs.check(reg, snap, mr, key, ch, touched, stats)
+		}
+		if !ch.full && len(all) == len(vs.byKey) {
+			return
+		}
+	}
+	// Every router, as without change sets.
+	keep := make(map[string]bool, len(all))
+	for _, mr := range all {
+		key := metaroute.RouterRef(mr).Key()
+		keep[key] = true
+		vs.check(reg, snap, mr, key, ch, touched, stats)
+	}
+	for key := range vs.byKey {
+		if !keep[key] {
+			vs.drop(key)
+		}
+	}
+}
+
+// diagnostics are the findings of every verdict, by router.
+func (vs *verdicts) diagnostics() []model.Diagnostic {
+	keys := make([]string, 0, len(vs.withDiags))
+	for k := range vs.withDiags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []model.Diagnostic
+	for _, k := range keys {
+		out = append(out, vs.byKey[k].diags...)
+	}
+	return out
+}
+
 // validate runs the core checks and every plugin's ObjectValidator, and
-// returns the findings and the keys of objects to leave out. prev holds
-// the core verdicts of the previous translation; the returned map is this
-// one's. (Plugin validators run every time: they may read the model
-// through lookups that are not tracked.) ch is the change set from the
-// snapshot prev was checked against, idx the inverted index of prev's
-// reads, kept in step with the returned map: a verdict whose reads include
-// no changed key is kept without reading them.
-func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, prev map[string]*validated, ch changeSet, idx depIndex, stats *Stats) ([]model.Diagnostic, map[string]bool, map[string]*validated) {
+// returns the findings and the keys of objects to leave out. vs holds the
+// core verdicts of the previous validation, updated here (ch is the
+// change set from the snapshot they were made for). (Plugin validators
+// run every time: they may read the model through lookups that are not
+// tracked.)
+func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, vs *verdicts, ch changeSet, stats *Stats) ([]model.Diagnostic, map[string]bool) {
 	view := snap.View()
 	diags := unreadKinds(reg, snap)
-	next := make(map[string]*validated, len(prev))
-	touched := idx.touched(ch)
-	for _, mr := range view.AllMetaRouters() {
-		ref := metaroute.RouterRef(mr)
-		key := ref.Key()
-		info, _ := snap.ObjectByKey(key)
-		v := prev[key]
-		valid, read := false, false
-		if v != nil && v.rev == info.Revision {
-			valid, read = stillValid(ch, touched, nil, key, v.deps, snap)
-		}
-		if read {
-			stats.RecordsChecked++
-		}
-		if valid {
-			next[key] = v
-			diags = append(diags, v.diags...)
-			continue
-		}
-		deps := model.Deps{}
-		tracked := snap.TrackedView(deps)
-		ds := metaroute.Validate(tracked, mr)
-		if !hasErrors(ds) {
-			ds = append(ds, protocolCheck(reg, tracked, mr.Namespace, mr.Spec.Hosts, ref)...)
-		}
-		if v := prev[key]; v != nil {
-			idx.remove(key, v.deps)
-		}
-		idx.add(key, deps)
-		next[key] = &validated{rev: info.Revision, deps: deps, diags: ds}
-		diags = append(diags, ds...)
-	}
-	for k, v := range prev {
-		if _, ok := next[k]; !ok {
-			idx.remove(k, v.deps)
-		}
-	}
+	vs.update(reg, snap, ch, stats)
+	diags = append(diags, vs.diagnostics()...)
 	var objects []model.ObjectInfo // sorted once, for the first validator: a sort of the whole mesh
 	for _, p := range reg.Plugins() {
 		v, ok := p.(plugin.ObjectValidator)
@@ -97,7 +224,7 @@ func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot
 			rejected[diags[i].Object.Key()] = true
 		}
 	}
-	return diags, rejected, next
+	return diags, rejected
 }
 
 func safeValidate(v plugin.ObjectValidator, ctx *plugin.ValidateContext, o model.ObjectInfo) (out []model.Diagnostic) {
