@@ -33,31 +33,44 @@ func newMCPCollection() *mcpCollection {
 	return c
 }
 
-// set adds or replaces a resource.
-func (c *mcpCollection) set(name string, res *anypb.Any, version string) {
-	if old, ok := c.versions[name]; ok {
-		c.digest.remove(name, old)
+// apply adds or replaces the resources of puts, then drops those named
+// in removes, and computes the version.
+func (c *mcpCollection) apply(puts []mcpUpdate, removes []string) {
+	if len(c.resources) == 0 && len(puts) > 16 {
+		c.resources, c.versions = make(map[string]*anypb.Any, len(puts)), make(map[string]string, len(puts))
+	}
+	var added []string
+	for _, u := range puts {
+		if old, ok := c.versions[u.name]; ok {
+			c.digest.remove(u.name, old)
+		} else {
+			added = append(added, u.name)
+		}
+		c.resources[u.name], c.versions[u.name] = u.res, u.version
+		c.digest.add(u.name, u.version)
+	}
+	if len(added) > 16 {
+		// Many (a first publish): one sort rather than an insertion each.
+		c.names = append(c.names, added...)
+		sort.Strings(c.names)
 	} else {
-		i, _ := slices.BinarySearch(c.names, name)
-		c.names = slices.Insert(c.names, i, name)
+		for _, n := range added {
+			i, _ := slices.BinarySearch(c.names, n)
+			c.names = slices.Insert(c.names, i, n)
+		}
 	}
-	c.resources[name], c.versions[name] = res, version
-	c.digest.add(name, version)
-	c.version = c.digest.version()
-}
-
-// remove drops a resource, if there.
-func (c *mcpCollection) remove(name string) {
-	old, ok := c.versions[name]
-	if !ok {
-		return
+	for _, n := range removes {
+		old, ok := c.versions[n]
+		if !ok {
+			continue
+		}
+		c.digest.remove(n, old)
+		if i, found := slices.BinarySearch(c.names, n); found {
+			c.names = slices.Delete(c.names, i, i+1)
+		}
+		delete(c.resources, n)
+		delete(c.versions, n)
 	}
-	c.digest.remove(name, old)
-	if i, found := slices.BinarySearch(c.names, name); found {
-		c.names = slices.Delete(c.names, i, i+1)
-	}
-	delete(c.resources, name)
-	delete(c.versions, name)
 	c.version = c.digest.version()
 }
 
@@ -75,12 +88,8 @@ type setDigest struct {
 }
 
 func pairHash(name, version string) [4]uint64 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write([]byte(version))
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	var buf [320]byte // on the stack for the usual names
+	sum := sha256.Sum256(append(append(append(buf[:0], name...), 0), version...))
 	var out [4]uint64
 	for i := range out {
 		out[i] = binary.BigEndian.Uint64(sum[8*i:])
@@ -188,12 +197,7 @@ func (c *mcpCache) Apply(typeURL string, puts []mcpUpdate, removes []string) {
 		coll = newMCPCollection()
 		c.colls[typeURL] = coll
 	}
-	for _, u := range puts {
-		coll.set(u.name, u.res, u.version)
-	}
-	for _, n := range removes {
-		coll.remove(n)
-	}
+	coll.apply(puts, removes)
 	c.ready = true
 	for id, w := range c.sotw {
 		coll := c.collection(w.req.GetTypeUrl())

@@ -210,7 +210,9 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	p := &efPatch{st: prev, groups: map[string][]*Unit{}, made: map[string][]*EnvoyFilter{}}
 	if prev == nil || prev.root != root {
 		p.fresh = true
-		p.st = &efState{root: root, groups: map[string][]*Unit{}, made: map[string][]*EnvoyFilter{}, wildcard: map[string]bool{}, assembled: map[string]*assembled{}}
+		n := len(all) / 2 // about a group per service of two roles
+		p.groups, p.made = make(map[string][]*Unit, n), make(map[string][]*EnvoyFilter, n)
+		p.st = &efState{root: root, groups: make(map[string][]*Unit, n), made: make(map[string][]*EnvoyFilter, n), wildcard: map[string]bool{}, assembled: map[string]*assembled{}}
 		if prev != nil {
 			p.st.assembled = prev.assembled // for reuse; commit starts a new one
 		}
@@ -240,7 +242,7 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 			touch(g)
 		}
 	}
-	var units []*Unit
+	units := make([]*Unit, 0, len(ch.added))
 	for _, l := range p.groups {
 		sortUnits(l)
 		units = append(units, l...)
