@@ -64,20 +64,21 @@ func sameAsFresh(t *testing.T, out *translate.Output, mesh string) {
 // translator keeps its list of units (nothing planning read changed),
 // looks at the one unit that read the router, assembles the one group of
 // EnvoyFilters of that service and looks at the routers of the router's
-// namespace only; the output is a fresh translation's. Without a kept
-// plan and patched lists every unit would be looked at and every group
-// assembled.
+// namespace only, for the core's checks and the plugins' validators (the
+// built-in Redis, Thrift and meta-protocol plugins validate objects); the
+// output is a fresh translation's. Without a kept plan, patched lists and
+// kept verdicts every unit, group and routing object would be looked at.
 func TestMetaRouterEditLooksAtItsUnitOnly(t *testing.T) {
 	tr := builtinTranslator(t)
 	first := tr.Translate(snapshot(t, spreadMesh(20, nil)))
-	if !first.Stats.Planned || first.Stats.UnitsLookedAt != 40 || first.Stats.EnvoyFilterGroups != 20 || first.Stats.RoutersLookedAt != 20 {
-		t.Fatalf("first translation: %+v, want every unit, group and router looked at", first.Stats)
+	if !first.Stats.Planned || first.Stats.UnitsLookedAt != 40 || first.Stats.EnvoyFilterGroups != 20 || first.Stats.RoutersLookedAt != 20 || first.Stats.ObjectsLookedAt != 40 {
+		t.Fatalf("first translation: %+v, want every unit, group, router and routing object looked at", first.Stats)
 	}
 	mesh := spreadMesh(20, map[string]string{"s007": "sayGoodbye"})
 	edited := tr.Translate(snapshot(t, mesh))
 	s := edited.Stats
-	if s.Planned || s.UnitsBuilt != 1 || s.UnitsLookedAt != 1 || s.UnitsReused != 39 || s.EnvoyFilterGroups != 1 || s.RoutersLookedAt != 4 {
-		t.Errorf("edit: %+v, want the plan kept, 1 unit looked at and built, 39 reused, 1 group, the 4 routers of ns2", s)
+	if s.Planned || s.UnitsBuilt != 1 || s.UnitsLookedAt != 1 || s.UnitsReused != 39 || s.EnvoyFilterGroups != 1 || s.RoutersLookedAt != 4 || s.ObjectsLookedAt != 4 {
+		t.Errorf("edit: %+v, want the plan kept, 1 unit looked at and built, 39 reused, 1 group, the 4 routers of ns2 (core checks and plugin validators)", s)
 	}
 	if got := rebuilt(first, edited); !slices.Equal(got, []string{"sidecar-outbound|s007.ns2.svc.cluster.local|20880"}) {
 		t.Errorf("rebuilt %v", got)

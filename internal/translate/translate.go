@@ -44,6 +44,7 @@ type Translator struct {
 	proxies map[string]*ProxyResult // by plugin|proxy id, from the last translation
 	pieces  map[string]*piece       // shared pieces by key, from the last translation
 	checked *verdicts               // core MetaRouter checks, from the last translation
+	objects *verdicts               // plugins' ObjectValidator findings (nil: no validator), likewise
 
 	// What the last translation output, kept to be patched rather than
 	// rebuilt: the unit plan and the units outside it (asked for by
@@ -77,7 +78,7 @@ func New(opts Options) (*Translator, error) {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	opts.Targets = withDefaults(opts.Targets)
-	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: newVerdicts(),
+	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: coreVerdicts(opts.Registry), objects: pluginVerdicts(opts.Registry, opts.Targets),
 		unitIndex: depIndex{}, proxyIndex: depIndex{}}, nil
 }
 
@@ -149,6 +150,10 @@ type Stats struct {
 	// at: with a change set, those that read a changed key and those of
 	// the namespaces whose routers changed.
 	RoutersLookedAt int
+	// ObjectsLookedAt counts likewise the routing objects whose plugin
+	// ObjectValidator findings were looked at (every validator runs again
+	// on an object looked at whose revision or recorded reads changed).
+	ObjectsLookedAt int
 	// EnvoyFilterGroups counts the groups of units (a service's sidecar
 	// units; a service's chain in a waypoint istiod serves) assembled into
 	// EnvoyFilters or found unchanged: every group the first time, then
@@ -180,7 +185,7 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	var stats Stats
 	checkedSnap, unitsSnap := t.checkedSnap, t.unitsSnap
 	changes := changesBetween(checkedSnap, snap)
-	diags, rejected := validate(t.opts.Registry, t.opts.Targets, snap, t.checked, changes, &stats)
+	diags, rejected := validate(t.opts.Registry, snap, t.checked, t.objects, changes, &stats)
 	t.checkedSnap = snap
 	eff := snap.Without(rejected)
 	if eff != snap || unitsSnap != checkedSnap {

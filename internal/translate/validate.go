@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
@@ -14,48 +16,119 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
-// validated is the core's verdict on one MetaRouter, kept while the
-// router and everything the checks read (its hosts' services and subsets,
-// recorded by a tracked view) are unchanged, so an edit does not
-// revalidate every router of the mesh.
+// validated is a verdict on one routing object (the core's checks of a
+// MetaRouter, or every plugin's ObjectValidator), kept while the object
+// and everything the checks read (recorded by a tracked view) are
+// unchanged, so an edit does not revalidate every object of the mesh.
 type validated struct {
 	rev   model.Revision
-	ns    string
+	ns    kindNS
 	deps  model.Deps
 	diags []model.Diagnostic
+}
+
+// kindNS names the objects of one routing kind in one namespace.
+type kindNS struct {
+	gk schema.GroupKind
+	ns string
 }
 
 // gkMetaRouter is the kind the core checks.
 var gkMetaRouter = schema.GroupKind{Group: metaprotocolv1alpha1.GroupName, Kind: "MetaRouter"}
 
-// verdicts are the core's verdicts on every MetaRouter of the snapshot
-// last validated, updated in place by each validation (which is always
-// kept, even when the translation is stopped later).
+// verdicts are the verdicts of one set of checks on every object of some
+// routing kinds in the snapshot last validated, updated in place by each
+// validation (which is always kept, even when the translation is stopped
+// later).
 //
-// With a change set, only the routers whose verdict read a changed key
-// (the inverted index) and those of the namespaces whose list of routers
-// changed are looked at: a router added, edited or deleted changes its
-// namespace's list (a dependency key, found here by reading the list
-// through a tracked view once per namespace). A router in a namespace
-// that had none is not in a known namespace: the count of routers then
-// differs from the count of verdicts, and every router is looked at.
+// With a change set, only the objects whose verdict read a changed key
+// (the inverted index) and those of the namespaces whose list of objects
+// of the kind changed are looked at: an object added, edited or deleted
+// changes its namespace's list (a dependency key, found here by reading
+// the list through a tracked view once per kind and namespace). An object
+// in a namespace that had none of its kind is in no known list: the count
+// of objects then differs from the count of verdicts, and every object is
+// looked at.
 type verdicts struct {
+	kinds func(*model.Snapshot) []schema.GroupKind
+	// run checks one object, reading the snapshot through view (tracked).
+	run func(view *model.View, o model.ObjectInfo) []model.Diagnostic
+	// looked counts an object looked at into the translation's Stats.
+	looked func(*Stats)
+
 	byKey     map[string]*validated
-	byNS      map[string]map[string]bool // namespace -> router keys
-	nsOfKey   map[string]string          // dependency key of a namespace's routers -> namespace
-	withDiags map[string]bool            // routers whose verdict has findings
+	byNS      map[kindNS]map[string]bool // object keys
+	nsOfKey   map[string]kindNS          // dependency key of a namespace's objects of a kind
+	withDiags map[string]bool            // objects whose verdict has findings
 	idx       depIndex                   // the inverted index of the verdicts' reads
 }
 
-func newVerdicts() *verdicts {
-	return &verdicts{byKey: map[string]*validated{}, byNS: map[string]map[string]bool{}, nsOfKey: map[string]string{}, withDiags: map[string]bool{}, idx: depIndex{}}
+func newVerdicts(kinds func(*model.Snapshot) []schema.GroupKind, run func(*model.View, model.ObjectInfo) []model.Diagnostic, looked func(*Stats)) *verdicts {
+	return &verdicts{kinds: kinds, run: run, looked: looked, byKey: map[string]*validated{}, byNS: map[kindNS]map[string]bool{}, nsOfKey: map[string]kindNS{},
+		withDiags: map[string]bool{}, idx: depIndex{}}
 }
 
-// check looks at one router: its verdict is kept when its revision and
-// its recorded reads are unchanged, else the checks run again.
-func (vs *verdicts) check(reg *plugin.Registry, snap *model.Snapshot, mr *metaprotocolv1alpha1.MetaRouter, key string, ch changeSet, touched map[string]bool, stats *Stats) {
-	stats.RoutersLookedAt++
-	info, _ := snap.ObjectByKey(key)
+// coreVerdicts are the core's checks of every MetaRouter: its hosts,
+// routes and destinations, and whether a plugin handles a port of them.
+func coreVerdicts(reg *plugin.Registry) *verdicts {
+	return newVerdicts(func(*model.Snapshot) []schema.GroupKind { return []schema.GroupKind{gkMetaRouter} },
+		func(view *model.View, o model.ObjectInfo) []model.Diagnostic {
+			mr := o.Object.(*metaprotocolv1alpha1.MetaRouter)
+			ds := metaroute.Validate(view, mr)
+			if !hasErrors(ds) {
+				ds = append(ds, protocolCheck(reg, view, mr.Namespace, mr.Spec.Hosts, o.Ref)...)
+			}
+			return ds
+		}, func(s *Stats) { s.RoutersLookedAt++ })
+}
+
+// pluginVerdicts are every plugin ObjectValidator's findings on every
+// routing object, in the order of the plugins; nil when no plugin
+// validates objects. A validator reads the mesh through its context's
+// view, tracked like a build's.
+func pluginVerdicts(reg *plugin.Registry, targets plugin.Targets) *verdicts {
+	var validators []plugin.Plugin
+	for _, p := range reg.Plugins() {
+		if _, ok := p.(plugin.ObjectValidator); ok {
+			validators = append(validators, p)
+		}
+	}
+	if len(validators) == 0 {
+		return nil
+	}
+	routing := func(snap *model.Snapshot) []schema.GroupKind {
+		var out []schema.GroupKind
+		for _, k := range snap.Kinds().All() {
+			if k.Routing { // the others describe the mesh rather than configure it
+				out = append(out, k.GroupKind())
+			}
+		}
+		return out
+	}
+	return newVerdicts(routing, func(view *model.View, o model.ObjectInfo) []model.Diagnostic {
+		var out []model.Diagnostic
+		for _, p := range validators {
+			owner := p
+			ctx := plugin.NewValidateContext(p.Name(), view, func(port *model.Port) bool {
+				o := reg.ForPort(port)
+				return o != nil && o.Name() == owner.Name()
+			})
+			ctx.Targets = targets
+			out = append(out, safeValidate(p.(plugin.ObjectValidator), ctx, o)...)
+		}
+		return out
+	}, func(s *Stats) { s.ObjectsLookedAt++ })
+}
+
+// check looks at one object: its verdict is kept when its revision and
+// its recorded reads are unchanged, else the checks run again. It
+// returns whether it looked (false: no such object).
+func (vs *verdicts) check(snap *model.Snapshot, key string, ch changeSet, touched map[string]bool, stats *Stats) bool {
+	info, ok := snap.ObjectByKey(key)
+	if !ok {
+		return false
+	}
+	vs.looked(stats)
 	v := vs.byKey[key]
 	valid, read := false, false
 	if v != nil && v.rev == info.Revision {
@@ -65,37 +138,34 @@ func (vs *verdicts) check(reg *plugin.Registry, snap *model.Snapshot, mr *metapr
 		stats.RecordsChecked++
 	}
 	if valid {
-		return
+		return true
 	}
-	ref := metaroute.RouterRef(mr)
 	deps := model.Deps{}
-	tracked := snap.TrackedView(deps)
-	ds := metaroute.Validate(tracked, mr)
-	if !hasErrors(ds) {
-		ds = append(ds, protocolCheck(reg, tracked, mr.Namespace, mr.Spec.Hosts, ref)...)
-	}
+	ds := vs.run(snap.TrackedView(deps), info)
 	if v != nil {
 		vs.idx.remove(key, v.deps)
 	}
 	vs.idx.add(key, deps)
-	vs.byKey[key] = &validated{rev: info.Revision, ns: mr.Namespace, deps: deps, diags: ds}
-	if vs.byNS[mr.Namespace] == nil {
-		vs.byNS[mr.Namespace] = map[string]bool{}
+	at := kindNS{gk: schema.GroupKind{Group: info.Ref.Group, Kind: info.Ref.Kind}, ns: info.Ref.Namespace}
+	vs.byKey[key] = &validated{rev: info.Revision, ns: at, deps: deps, diags: ds}
+	if vs.byNS[at] == nil {
+		vs.byNS[at] = map[string]bool{}
 		d := model.Deps{}
-		snap.TrackedView(d).ObjectsInNamespace(gkMetaRouter, mr.Namespace)
+		snap.TrackedView(d).ObjectsInNamespace(at.gk, at.ns)
 		for k := range d {
-			vs.nsOfKey[k] = mr.Namespace
+			vs.nsOfKey[k] = at
 		}
 	}
-	vs.byNS[mr.Namespace][key] = true
+	vs.byNS[at][key] = true
 	if len(ds) > 0 {
 		vs.withDiags[key] = true
 	} else {
 		delete(vs.withDiags, key)
 	}
+	return true
 }
 
-// drop forgets the verdict on a router that is gone.
+// drop forgets the verdict on an object that is gone.
 func (vs *verdicts) drop(key string) {
 	v := vs.byKey[key]
 	if v == nil {
@@ -112,29 +182,37 @@ func (vs *verdicts) drop(key string) {
 	}
 }
 
+// objectKey is the ObjectRef key of a routing object of kind gk.
+func objectKey(gk schema.GroupKind, o runtime.Object) string {
+	m, err := meta.Accessor(o)
+	if err != nil {
+		return ""
+	}
+	return model.ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}.Key()
+}
+
 // update brings the verdicts to snap, ch being the change set from the
 // snapshot they were made for.
-func (vs *verdicts) update(reg *plugin.Registry, snap *model.Snapshot, ch changeSet, stats *Stats) {
-	all := snap.View().AllMetaRouters()
+func (vs *verdicts) update(snap *model.Snapshot, ch changeSet, stats *Stats) {
+	view := snap.View()
+	kinds := vs.kinds(snap)
 	touched := vs.idx.touched(ch)
 	if !ch.full {
 		seen := map[string]bool{}
-		namespaces := map[string]bool{}
+		lists := map[kindNS]bool{}
 		for _, k := range ch.keys {
-			if ns, ok := vs.nsOfKey[k]; ok {
-				namespaces[ns] = true
+			if at, ok := vs.nsOfKey[k]; ok {
+				lists[at] = true
 			}
 		}
-		view := snap.View()
-		for ns := range namespaces {
+		for at := range lists {
 			here := map[string]bool{}
-			for _, o := range view.ObjectsInNamespace(gkMetaRouter, ns) {
-				mr := o.(*metaprotocolv1alpha1.MetaRouter)
-				key := metaroute.RouterRef(mr).Key()
+			for _, o := range view.ObjectsInNamespace(at.gk, at.ns) {
+				key := objectKey(at.gk, o)
 				here[key], seen[key] = true, true
-				vs.check(reg, snap, mr, key, ch, touched, stats)
+				vs.check(snap, key, ch, touched, stats)
 			}
-			for key := range vs.byNS[ns] {
+			for key := range vs.byNS[at] {
 				if !here[key] {
 					vs.drop(key)
 				}
@@ -144,25 +222,30 @@ func (vs *verdicts) update(reg *plugin.Registry, snap *model.Snapshot, ch change
 			if seen[key] || vs.byKey[key] == nil {
 				continue
 			}
-			info, ok := snap.ObjectByKey(key)
-			mr, isRouter := info.Object.(*metaprotocolv1alpha1.MetaRouter)
-			if !ok || !isRouter {
-				vs.drop(key) // gone, though its namespace's list did not say so: look at all
+			if !vs.check(snap, key, ch, touched, stats) {
+				// Gone, though its namespace's list did not say so: look at all.
 				ch = changeSet{full: true}
 				break
 			}
-			vs.check(reg, snap, mr, key, ch, touched, stats)
 		}
-		if !ch.full && len(all) == len(vs.byKey) {
-			return
+		if !ch.full {
+			n := 0
+			for _, gk := range kinds {
+				n += len(view.ObjectsOfKind(gk))
+			}
+			if n == len(vs.byKey) {
+				return
+			}
 		}
 	}
-	// Every router, as without change sets.
-	keep := make(map[string]bool, len(all))
-	for _, mr := range all {
-		key := metaroute.RouterRef(mr).Key()
-		keep[key] = true
-		vs.check(reg, snap, mr, key, ch, touched, stats)
+	// Every object, as without change sets.
+	keep := map[string]bool{}
+	for _, gk := range kinds {
+		for _, o := range view.ObjectsOfKind(gk) {
+			key := objectKey(gk, o)
+			keep[key] = true
+			vs.check(snap, key, ch, touched, stats)
+		}
 	}
 	for key := range vs.byKey {
 		if !keep[key] {
@@ -171,7 +254,7 @@ func (vs *verdicts) update(reg *plugin.Registry, snap *model.Snapshot, ch change
 	}
 }
 
-// diagnostics are the findings of every verdict, by router.
+// diagnostics are the findings of every verdict, by object.
 func (vs *verdicts) diagnostics() []model.Diagnostic {
 	keys := make([]string, 0, len(vs.withDiags))
 	for k := range vs.withDiags {
@@ -186,37 +269,17 @@ func (vs *verdicts) diagnostics() []model.Diagnostic {
 }
 
 // validate runs the core checks and every plugin's ObjectValidator, and
-// returns the findings and the keys of objects to leave out. vs holds the
-// core verdicts of the previous validation, updated here (ch is the
-// change set from the snapshot they were made for). (Plugin validators
-// run every time: they may read the model through lookups that are not
-// tracked.)
-func validate(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot, vs *verdicts, ch changeSet, stats *Stats) ([]model.Diagnostic, map[string]bool) {
-	view := snap.View()
+// returns the findings and the keys of objects to leave out. core and
+// plugins (nil: no validator) hold the verdicts of the previous
+// validation, updated here; ch is the change set from the snapshot they
+// were made for.
+func validate(reg *plugin.Registry, snap *model.Snapshot, core, plugins *verdicts, ch changeSet, stats *Stats) ([]model.Diagnostic, map[string]bool) {
 	diags := unreadKinds(reg, snap)
-	vs.update(reg, snap, ch, stats)
-	diags = append(diags, vs.diagnostics()...)
-	var objects []model.ObjectInfo // sorted once, for the first validator: a sort of the whole mesh
-	for _, p := range reg.Plugins() {
-		v, ok := p.(plugin.ObjectValidator)
-		if !ok {
-			continue
-		}
-		if objects == nil {
-			objects = snap.Objects()
-		}
-		owner := p
-		ctx := plugin.NewValidateContext(p.Name(), view, func(port *model.Port) bool {
-			o := reg.ForPort(port)
-			return o != nil && o.Name() == owner.Name()
-		})
-		ctx.Targets = targets
-		for _, o := range objects {
-			if k, ok := snap.Kinds().Lookup(o.Ref.Group, o.Ref.Kind); !ok || !k.Routing {
-				continue // describes the mesh rather than configures it
-			}
-			diags = append(diags, safeValidate(v, ctx, o)...)
-		}
+	core.update(snap, ch, stats)
+	diags = append(diags, core.diagnostics()...)
+	if plugins != nil {
+		plugins.update(snap, ch, stats)
+		diags = append(diags, plugins.diagnostics()...)
 	}
 	rejected := map[string]bool{}
 	for i := range diags {
