@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -495,14 +497,9 @@ func (p *publisher) encodeFailures() []model.Diagnostic {
 	if len(p.efFailed) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(p.efFailed))
-	for n := range p.efFailed {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]model.Diagnostic, len(names))
-	for i, n := range names {
-		out[i] = p.efFailed[n]
+	var out []model.Diagnostic
+	for _, n := range slices.Sorted(maps.Keys(p.efFailed)) {
+		out = append(out, p.efFailed[n])
 	}
 	return out
 }

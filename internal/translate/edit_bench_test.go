@@ -23,31 +23,8 @@ func benchMesh(n int, changed string) string {
 		if name == changed {
 			method = "sayGoodbye"
 		}
-		fmt.Fprintf(&b, `---
-apiVersion: v1
-kind: Service
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  clusterIP: 10.%[3]d.%[4]d.%[5]d
-  selector: {app: %[1]s}
-  ports: [{name: tcp-dubbo, port: 20880}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  host: %[1]s
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: metaprotocol.aeraki.io/v1alpha1
-kind: MetaRouter
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  hosts: [%[1]s]
-  routes:
-  - match: {attributes: {method: {exact: %[6]s}}}
-    route: [{destination: {host: %[1]s, subset: v2}}]
-`, name, ns, i>>16&255, i>>8&255, i&255, method)
+		b.WriteString("---\n")
+		b.WriteString(dubboServiceDocs(name, ns, fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), method))
 	}
 	return b.String()
 }

@@ -9,23 +9,15 @@ import (
 	"github.com/aeraki-ng/aeraki/internal/translate"
 )
 
-// spreadMesh is n Dubbo services s000.. over 5 namespaces (4 each for
-// n=20), each with a DestinationRule and a MetaRouter on its own
-// service. routes sets the method of a service's router; extra documents
-// are appended (objects of other namespaces).
-func spreadMesh(n int, routes map[string]string, extra ...string) string {
-	var docs []string
-	for i := range n {
-		name, ns := fmt.Sprintf("s%03d", i), fmt.Sprintf("ns%d", i%5)
-		method := "sayHello"
-		if m, ok := routes[name]; ok {
-			method = m
-		}
-		docs = append(docs, fmt.Sprintf(`apiVersion: v1
+// dubboServiceDocs is one Dubbo Service at ip with a DestinationRule
+// (subsets v1, v2) and a MetaRouter sending method to v2: the unit of the
+// generated meshes of these tests and benchmarks.
+func dubboServiceDocs(name, ns, ip, method string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: %[1]s, namespace: %[2]s}
 spec:
-  clusterIP: 10.0.2.%[3]d
+  clusterIP: %[3]s
   selector: {app: %[1]s}
   ports: [{name: tcp-dubbo, port: 20880}]
 ---
@@ -44,7 +36,22 @@ spec:
   routes:
   - match: {attributes: {method: {exact: %[4]s}}}
     route: [{destination: {host: %[1]s, subset: v2}}]
-`, name, ns, i+1, method))
+`, name, ns, ip, method)
+}
+
+// spreadMesh is n Dubbo services s000.. over 5 namespaces (4 each for
+// n=20), each with a DestinationRule and a MetaRouter on its own
+// service. routes sets the method of a service's router; extra documents
+// are appended (objects of other namespaces).
+func spreadMesh(n int, routes map[string]string, extra ...string) string {
+	var docs []string
+	for i := range n {
+		name, ns := fmt.Sprintf("s%03d", i), fmt.Sprintf("ns%d", i%5)
+		method := "sayHello"
+		if m, ok := routes[name]; ok {
+			method = m
+		}
+		docs = append(docs, dubboServiceDocs(name, ns, fmt.Sprintf("10.0.2.%d", i+1), method))
 	}
 	docs = append(docs, extra...)
 	return strings.Join(docs, "---\n")
