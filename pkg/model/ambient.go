@@ -178,7 +178,7 @@ func (s *Snapshot) indexAmbient() {
 		key := wp.Namespace + "/" + wp.Name
 		a.waypoints[key] = wp
 		a.list = append(a.list, wp)
-		s.revs["waypoint:"+key] = RevisionOf(wp)
+		s.setRev("waypoint:"+key, RevisionOf(wp))
 		for _, w := range s.workloads {
 			if w.Ref.Kind == "Pod" && w.Namespace == wp.Namespace && w.Labels[LabelGatewayName] == wp.Name {
 				a.gwPods[w.Ref.Key()] = key
@@ -190,7 +190,7 @@ func (s *Snapshot) indexAmbient() {
 	for i, wp := range a.list {
 		revs[i] = s.revs["waypoint:"+wp.Namespace+"/"+wp.Name]
 	}
-	s.revs["waypoints"] = RevisionOf(revs)
+	s.setRev("waypoints", RevisionOf(revs))
 	for _, w := range s.workloads {
 		if w.Node != "" {
 			a.byNode[w.Node] = append(a.byNode[w.Node], w)
@@ -202,7 +202,7 @@ func (s *Snapshot) indexAmbient() {
 		for i, w := range list {
 			nrevs[i] = w.Revision
 		}
-		s.revs["node:"+node] = RevisionOf(nrevs)
+		s.setRev("node:"+node, RevisionOf(nrevs))
 	}
 	sort.Strings(a.nodes)
 	s.ambient = a

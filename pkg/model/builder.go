@@ -74,10 +74,10 @@ type Builder struct {
 
 type entry struct {
 	ref    ObjectRef
+	key    string // ref.Key()
 	origin Origin
 	obj    runtime.Object
 	rev    Revision
-	seq    int
 }
 
 // NewBuilder returns an empty Builder for a mesh with the given options.
@@ -100,12 +100,30 @@ func (b *Builder) Kinds() *KindIndex { return b.kinds }
 // An object with numbers out of the range the data plane takes (ports
 // outside 1..65535) is not added: the error is FieldErrors.
 func (b *Builder) Add(obj runtime.Object, origin Origin) error {
-	ref, meta, err := b.kinds.refOf(obj)
+	e, err := b.newEntry(obj, origin)
 	if err != nil {
 		return err
 	}
+	if old, ok := b.objects[e.key]; ok {
+		msg := fmt.Sprintf("defined again; this definition replaces the one in %s", old.origin)
+		if old.origin.File == "" {
+			msg = "defined again; this definition replaces the earlier one"
+		}
+		b.diags = append(b.diags, Diagnostic{Severity: SeverityWarning, Object: e.ref, Origin: origin, Reason: "Duplicate", Message: msg})
+	}
+	b.objects[e.key] = e
+	return nil
+}
+
+// newEntry checks obj and computes its revision (from the memo when it
+// has it).
+func (b *Builder) newEntry(obj runtime.Object, origin Origin) (*entry, error) {
+	ref, meta, err := b.kinds.refOf(obj)
+	if err != nil {
+		return nil, err
+	}
 	if errs := checkBounds(ref, obj); len(errs) > 0 {
-		return errs
+		return nil, errs
 	}
 	var rev Revision
 	var hashErr error
@@ -123,19 +141,9 @@ func (b *Builder) Add(obj runtime.Object, origin Origin) error {
 		// No content hash means no way to tell a change from none: a
 		// fallback (such as printing the object) would include pointers
 		// and differ on every build, or hide a change.
-		return fmt.Errorf("model: %s cannot be encoded to compute its revision (%v); it is left out: check the object's fields", ref, hashErr)
+		return nil, fmt.Errorf("model: %s cannot be encoded to compute its revision (%v); it is left out: check the object's fields", ref, hashErr)
 	}
-	e := &entry{ref: ref, origin: origin, obj: obj, rev: rev, seq: len(b.objects)}
-	if old, ok := b.objects[ref.Key()]; ok {
-		e.seq = old.seq
-		msg := fmt.Sprintf("defined again; this definition replaces the one in %s", old.origin)
-		if old.origin.File == "" {
-			msg = "defined again; this definition replaces the earlier one"
-		}
-		b.diags = append(b.diags, Diagnostic{Severity: SeverityWarning, Object: ref, Origin: origin, Reason: "Duplicate", Message: msg})
-	}
-	b.objects[ref.Key()] = e
-	return nil
+	return &entry{ref: ref, key: ref.Key(), origin: origin, obj: obj, rev: rev}, nil
 }
 
 // Delete removes an object added earlier; it is a no-op when there is none.
@@ -235,11 +243,12 @@ func (b *Builder) Build() *Snapshot {
 	for _, e := range b.objects {
 		entries = append(entries, e)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].ref.Key() < entries[j].ref.Key() })
+	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 	for _, e := range entries {
-		s.objects[e.ref.Key()] = ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
+		s.objects[e.key] = ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
 	}
 	s.index(entries)
+	s.derivable = true
 	return s
 }
 

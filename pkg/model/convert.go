@@ -136,7 +136,11 @@ func workloadFromWorkloadEntry(o *networkingv1.WorkloadEntry, rev Revision) *Wor
 // k8sEndpoints lists a Kubernetes Service's endpoints per service port:
 // from its EndpointSlices when it has any, else from the pods its selector
 // matches.
-func (s *Snapshot) k8sEndpoints(svc *Service, slices []*discoveryv1.EndpointSlice) map[uint32][]Endpoint {
+//
+// read is told the workload lookups made ("nn:Pod/<ns>/<name>",
+// "ip:<address>", "sel:<namespace>" for a selector over the namespace's
+// workloads), so an Edit knows which hosts a changed workload touches.
+func (s *Snapshot) k8sEndpoints(svc *Service, slices []*discoveryv1.EndpointSlice, read func(string)) map[uint32][]Endpoint {
 	out := map[uint32][]Endpoint{}
 	if len(slices) > 0 {
 		for _, sl := range slices {
@@ -155,9 +159,11 @@ func (s *Snapshot) k8sEndpoints(svc *Service, slices []*discoveryv1.EndpointSlic
 					for _, addr := range ep.Addresses {
 						e := Endpoint{Address: addr, Port: num, Ready: ready}
 						if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+							read("nn:Pod/" + ep.TargetRef.Namespace + "/" + ep.TargetRef.Name)
 							e.Workload = s.workloadByName(ep.TargetRef.Namespace, ep.TargetRef.Name)
 						}
 						if e.Workload == nil {
+							read("ip:" + addr)
 							e.Workload = s.workloadsByIP[addr]
 						}
 						if e.Workload != nil {
@@ -173,6 +179,7 @@ func (s *Snapshot) k8sEndpoints(svc *Service, slices []*discoveryv1.EndpointSlic
 	if svc.Selector == nil {
 		return out
 	}
+	read("sel:" + svc.Namespace)
 	for _, w := range s.workloads {
 		if w.Ref.Kind != "Pod" || w.Namespace != svc.Namespace || w.IP == "" || !LabelsMatch(svc.Selector, w.Labels) {
 			continue
@@ -191,9 +198,12 @@ func (s *Snapshot) k8sEndpoints(svc *Service, slices []*discoveryv1.EndpointSlic
 	return out
 }
 
-func (s *Snapshot) serviceEntryEndpoints(svc *Service, o *networkingv1.ServiceEntry) map[uint32][]Endpoint {
+func (s *Snapshot) serviceEntryEndpoints(svc *Service, o *networkingv1.ServiceEntry, read func(string)) map[uint32][]Endpoint {
 	out := map[uint32][]Endpoint{}
 	for _, we := range o.Spec.Endpoints {
+		if len(svc.Ports) > 0 {
+			read("ip:" + we.Address)
+		}
 		for _, sp := range svc.Ports {
 			port := sp.TargetPort
 			if p, ok := we.Ports[sp.Name]; ok {
@@ -207,6 +217,7 @@ func (s *Snapshot) serviceEntryEndpoints(svc *Service, o *networkingv1.ServiceEn
 	if svc.Selector == nil {
 		return out
 	}
+	read("sel:" + svc.Namespace)
 	for _, w := range s.workloads {
 		if w.Namespace != svc.Namespace || w.IP == "" || !LabelsMatch(svc.Selector, w.Labels) {
 			continue

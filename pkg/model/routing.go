@@ -16,6 +16,7 @@ type routingIndex struct {
 	byHost      map[string][]runtime.Object // by resolved host (kinds with Hosts)
 	byNamespace map[string][]runtime.Object
 	all         []runtime.Object
+	allRevs     []Revision // the revisions of all, for an Edit
 }
 
 // Dependency keys of the routing indexes. Every one starts with
@@ -76,12 +77,13 @@ func (s *Snapshot) indexRouting(entries []*entry) {
 			}
 		}
 		for h, r := range hostRevs {
-			s.revs[hostKey(gk, h)] = RevisionOf(r)
+			s.setRev(hostKey(gk, h), RevisionOf(r))
 		}
 		for ns, r := range nsRevs {
-			s.revs[namespaceKey(gk, ns)] = RevisionOf(r)
+			s.setRev(namespaceKey(gk, ns), RevisionOf(r))
 		}
-		s.revs[listKey(gk)] = RevisionOf(all)
+		s.setRev(listKey(gk), RevisionOf(all))
+		idx.allRevs = all
 		s.routing[gk] = idx
 	}
 	s.indexCoreRouting(byKind[gkApplicationProtocol])
@@ -106,7 +108,7 @@ func (s *Snapshot) indexCoreRouting(aps []*entry) {
 	}
 	for p, e := range winner {
 		s.aps[p] = e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
-		s.revs[protocolKey(p)] = RevisionOf([]Revision{e.rev})
+		s.setRev(protocolKey(p), RevisionOf([]Revision{e.rev}))
 	}
 }
 

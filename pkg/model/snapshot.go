@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,7 +57,21 @@ type Snapshot struct {
 
 	revs map[string]Revision // dependency key -> revision
 
-	entries []*entry // what Build indexed, for Without
+	entries []*entry // what Build indexed, sorted by key; for Without and Edit
+
+	// What an Edit needs to re-index only what a change touches: the
+	// EndpointSlices of each Service (by namespace/name), every workload
+	// of an address (the first one wins workloadsByIP), and which
+	// workload lookups each host's endpoints made (host -> lookup keys,
+	// and the reverse), so a changed workload re-indexes the hosts that
+	// read it.
+	slices     map[string][]*discoveryv1.EndpointSlice
+	ipAll      map[string][]*Workload
+	epReads    map[string][]string
+	epReaders  map[string][]string
+	derivable bool                // built by Build or an Edit (not Without): entries are sorted and the maps above complete
+	lineage   []step              // how this snapshot was derived from its recent ancestors, newest first
+	touched   map[string]struct{} // while derived: the dependency keys written
 }
 
 func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
@@ -76,6 +91,10 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 		workloadsByNN: map[string]*Workload{},
 		namespaces:    map[string]*Namespace{},
 		revs:          map[string]Revision{},
+		slices:        map[string][]*discoveryv1.EndpointSlice{},
+		ipAll:         map[string][]*Workload{},
+		epReads:       map[string][]string{},
+		epReaders:     map[string][]string{},
 	}
 }
 
@@ -110,6 +129,7 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	out.services, out.serviceList, out.endpoints = s.services, s.serviceList, s.endpoints
 	out.secrets, out.namespaces, out.gateways, out.ambient = s.secrets, s.namespaces, s.gateways, s.ambient
 	out.workloads, out.workloadsByIP, out.workloadsByNN = s.workloads, s.workloadsByIP, s.workloadsByNN
+	out.slices, out.ipAll, out.epReads, out.epReaders = s.slices, s.ipAll, s.epReads, s.epReaders
 	for k, r := range s.revs {
 		if !strings.HasPrefix(k, routingPrefix) {
 			out.revs[k] = r
@@ -197,6 +217,19 @@ func Diff(old, cur *Snapshot) []string {
 		sort.Strings(out)
 		return out
 	}
+	if keys, ok := cur.changedSince(old); ok {
+		// cur was derived from old by Edits: only the keys they wrote
+		// can differ.
+		for _, k := range keys {
+			o, inOld := old.revs[k]
+			n, inCur := cur.revs[k]
+			if inCur && o != n || !inCur && inOld {
+				out = append(out, k)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
 	// One pass over cur; old is walked for keys that went only when some
 	// of its keys were not met in cur (the translator diffs every
 	// snapshot against the last, so this pass is on every edit's path).
@@ -225,7 +258,7 @@ func (s *Snapshot) index(entries []*entry) {
 	s.entries = entries
 	var (
 		k8sServices []*entry
-		slices      = map[string][]*discoveryv1.EndpointSlice{} // ns/service -> slices
+		slices      = s.slices // ns/service -> slices
 		ses         []*entry
 		wes         []*entry
 		gwRefs      []ObjectRef
@@ -271,6 +304,7 @@ func (s *Snapshot) index(entries []*entry) {
 	for _, w := range s.workloads {
 		s.workloadsByNN[w.Ref.Kind+"/"+w.Namespace+"/"+w.Name] = w
 		if w.IP != "" {
+			s.ipAll[w.IP] = append(s.ipAll[w.IP], w)
 			if _, taken := s.workloadsByIP[w.IP]; !taken {
 				s.workloadsByIP[w.IP] = w
 				s.revs["ip:"+w.IP] = w.Revision
@@ -281,26 +315,20 @@ func (s *Snapshot) index(entries []*entry) {
 	s.reviseList("gateways", gwRefs)
 
 	for _, e := range k8sServices {
-		o := e.obj.(*corev1.Service)
-		svc := serviceFromK8s(o, e.origin, s.opts.DomainSuffix, s.opts.Protocols)
-		s.addService(svc)
-		s.setEndpoints(svc, s.k8sEndpoints(svc, slices[o.Namespace+"/"+o.Name]))
+		s.addService(serviceFromK8s(e.obj.(*corev1.Service), e.origin, s.opts.DomainSuffix, s.opts.Protocols))
 	}
 	for _, e := range ses {
-		o := e.obj.(*networkingv1.ServiceEntry)
-		for _, svc := range servicesFromServiceEntry(o, e.origin, s.opts.Protocols) {
+		for _, svc := range servicesFromServiceEntry(e.obj.(*networkingv1.ServiceEntry), e.origin, s.opts.Protocols) {
 			s.addService(svc)
-			s.setEndpoints(svc, s.serviceEntryEndpoints(svc, o))
 		}
 	}
 	for host, list := range s.services {
 		sort.SliceStable(list, func(i, j int) bool { return servicePrecedes(list[i], list[j]) })
 		s.serviceList = append(s.serviceList, list[0])
-		revs := make([]Revision, len(list))
-		for i, sv := range list {
-			revs[i] = sv.Revision
+		s.indexHost(host, list)
+		for _, l := range s.epReads[host] {
+			s.epReaders[l] = append(s.epReaders[l], host)
 		}
-		s.revs["svc:"+host] = RevisionOf(revs)
 	}
 	sort.Slice(s.serviceList, func(i, j int) bool { return s.serviceList[i].Hostname < s.serviceList[j].Hostname })
 	allSvc := make([]Revision, len(s.serviceList))
@@ -319,24 +347,50 @@ func (s *Snapshot) reviseList(key string, refs []ObjectRef) {
 	for i, r := range refs {
 		revs[i] = s.objects[r.Key()].Revision
 	}
-	s.revs[key] = RevisionOf(revs)
+	s.setRev(key, RevisionOf(revs))
 }
 
 func (s *Snapshot) addService(svc *Service) {
 	s.services[svc.Hostname] = append(s.services[svc.Hostname], svc)
 }
 
-func (s *Snapshot) setEndpoints(svc *Service, eps map[uint32][]Endpoint) {
-	// Only the preferred service of a host owns its endpoints; a later
-	// duplicate does not overwrite them (the precedence sort runs after).
-	for port, list := range eps {
-		key := svc.Hostname + "|" + strconv.FormatUint(uint64(port), 10)
-		if _, ok := s.endpoints[key]; ok {
-			continue
+// indexHost records the revision of a host's services (list, sorted by
+// precedence) and indexes its endpoints: for each port, those of the
+// first service in precedence order that has any for it. It records which
+// workload lookups that made (epReads) for Edit.
+func (s *Snapshot) indexHost(host string, list []*Service) {
+	revs := make([]Revision, len(list))
+	for i, sv := range list {
+		revs[i] = sv.Revision
+	}
+	s.setRev("svc:"+host, RevisionOf(revs))
+	var reads []string
+	read := func(k string) { reads = append(reads, k) }
+	for _, svc := range list {
+		var eps map[uint32][]Endpoint
+		if svc.Ref.Kind == "Service" {
+			eps = s.k8sEndpoints(svc, s.slices[svc.Namespace+"/"+svc.Ref.Name], read)
+		} else {
+			se, _ := s.objects[svc.Ref.Key()].Object.(*networkingv1.ServiceEntry)
+			if se == nil {
+				continue
+			}
+			eps = s.serviceEntryEndpoints(svc, se, read)
 		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Address < list[j].Address })
-		s.endpoints[key] = list
-		s.revs["ep:"+key] = RevisionOf(list)
+		for port, list := range eps {
+			key := host + "|" + strconv.FormatUint(uint64(port), 10)
+			if _, ok := s.endpoints[key]; ok {
+				continue
+			}
+			sort.Slice(list, func(i, j int) bool { return list[i].Address < list[j].Address })
+			s.endpoints[key] = list
+			s.setRev("ep:"+key, RevisionOf(list))
+		}
+	}
+	if len(reads) > 0 {
+		sort.Strings(reads)
+		reads = slices.Compact(reads)
+		s.epReads[host] = reads
 	}
 }
 
