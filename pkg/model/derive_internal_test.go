@@ -36,7 +36,9 @@ type meshSlot struct{ versions []runtime.Object }
 func generatedMesh() []meshSlot {
 	at := func(s int) metav1.Time { return metav1.NewTime(time.Unix(1700000000+int64(s), 0)) }
 	var slots []meshSlot
-	add := func(versions ...runtime.Object) { slots = append(slots, meshSlot{versions: append([]runtime.Object{nil}, versions...)}) }
+	add := func(versions ...runtime.Object) {
+		slots = append(slots, meshSlot{versions: append([]runtime.Object{nil}, versions...)})
+	}
 	nss := []string{"a", "b"}
 	for _, ns := range nss {
 		add(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},

@@ -65,10 +65,10 @@ type Snapshot struct {
 	// workload lookups each host's endpoints made (host -> lookup keys,
 	// and the reverse), so a changed workload re-indexes the hosts that
 	// read it.
-	slices     map[string][]*discoveryv1.EndpointSlice
-	ipAll      map[string][]*Workload
-	epReads    map[string][]string
-	epReaders  map[string][]string
+	slices    map[string][]*discoveryv1.EndpointSlice
+	ipAll     map[string][]*Workload
+	epReads   map[string][]string
+	epReaders map[string][]string
 	derivable bool                // built by Build or an Edit (not Without): entries are sorted and the maps above complete
 	lineage   []step              // how this snapshot was derived from its recent ancestors, newest first
 	touched   map[string]struct{} // while derived: the dependency keys written
