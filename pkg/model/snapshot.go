@@ -147,17 +147,12 @@ func (s *Snapshot) Options() Options { return s.opts }
 
 // Objects returns every object of the snapshot, sorted by kind, namespace and name.
 func (s *Snapshot) Objects() []ObjectInfo {
-	// Sort the map's keys (the objects' Keys) rather than the objects by
-	// Key(), which builds two strings per comparison: this runs on every
-	// translation, over every object of the mesh.
-	keys := make([]string, 0, len(s.objects))
-	for k := range s.objects {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]ObjectInfo, len(keys))
-	for i, k := range keys {
-		out[i] = s.objects[k]
+	// The entries are kept sorted by key (Build sorts them once, an Edit
+	// merges its changes in, Without keeps a subsequence): this runs on
+	// every translation and status pass, over every object of the mesh.
+	out := make([]ObjectInfo, len(s.entries))
+	for i, e := range s.entries {
+		out[i] = ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
 	}
 	return out
 }

@@ -171,10 +171,13 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 type loadCache struct {
 	files     map[string]decodedFile
 	revisions *model.RevisionMemo
+	// last is the previous load's snapshot: the next is derived from it
+	// (model.Builder.BuildFrom), re-indexing only the objects that changed.
+	last *model.Snapshot
 }
 
-func newLoadCache() loadCache {
-	return loadCache{files: map[string]decodedFile{}, revisions: model.NewRevisionMemo()}
+func newLoadCache() *loadCache {
+	return &loadCache{files: map[string]decodedFile{}, revisions: model.NewRevisionMemo()}
 }
 
 // decodedFile is a file's documents as last decoded, kept while the file's
@@ -189,7 +192,7 @@ type decodedFile struct {
 // are not decoded, nor their objects hashed, again: a change usually
 // touches one file. cache is updated in place. It returns ctx's error,
 // and no snapshot, when ctx ends first.
-func (w *Watcher) load(ctx context.Context, cache loadCache) (source.Update, error) {
+func (w *Watcher) load(ctx context.Context, cache *loadCache) (source.Update, error) {
 	start := time.Now()
 	files, err := list(ctx, w.dir, true)
 	if err != nil {
@@ -230,7 +233,8 @@ func (w *Watcher) load(ctx context.Context, cache loadCache) (source.Update, err
 		}
 	}
 	diags = append(diags, b.Diagnostics()...)
-	snap := b.Build()
+	snap := b.BuildFrom(cache.last)
+	cache.last = snap
 	w.opts.Log.V(1).Info("loaded config directory", "dir", w.dir, "files", len(files), "decoded", decoded,
 		"objects", len(snap.Objects()), "duration", time.Since(start))
 	return source.Update{Snapshot: snap, Diagnostics: diags}, nil

@@ -1,10 +1,12 @@
 package kube
 
 import (
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	metav1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -15,8 +17,10 @@ import (
 // Pod's conditions) does not mark the source dirty, so it does not
 // restart the debounce; a spec change, or a Pod's IP, does.
 func TestUpdatesTheModelDoesNotReadAreIgnored(t *testing.T) {
-	s := &Source{dirty: make(chan struct{}, 1), kindIdx: model.NewKindIndex(nil)}
-	h := s.handler()
+	s := &Source{dirty: make(chan struct{}, 1), kindIdx: model.NewKindIndex(nil), pending: map[string]pendingObject{}}
+	active := new(atomic.Bool)
+	active.Store(true)
+	h := s.handler(schema.GroupVersionKind{Kind: "Pod"}, active)
 	dirty := func() bool {
 		select {
 		case <-s.dirty:

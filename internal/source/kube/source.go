@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -58,15 +60,29 @@ type Source struct {
 	kindIdx *model.KindIndex // what the model reads
 	synced  atomic.Bool
 
-	mu     sync.Mutex
-	active []kind          // watched kinds, in candidate order
-	absent map[string]bool // by GVK string: not installed, looked for again later
-	denied map[string]bool // optional kinds RBAC does not grant
-	dirty  chan struct{}   // capacity 1: a change is waiting to be built
+	mu      sync.Mutex
+	active  []kind                         // watched kinds, in candidate order
+	absent  map[string]bool                // by GVK string: not installed, looked for again later
+	denied  map[string]bool                // optional kinds RBAC does not grant
+	pending map[string]pendingObject       // by object key: changed since the last snapshot
+	relist  bool                           // a kind became active: the next snapshot lists every kind
+	dirty   chan struct{}                  // capacity 1: a change is waiting to be built
+	current atomic.Pointer[model.Snapshot] // the last snapshot built
 
-	// revisions spares re-hashing the objects the cache did not replace
-	// since the previous build.
+	// revisions spares re-hashing, in a snapshot built by listing every
+	// kind, the objects the cache did not replace since the previous one.
 	revisions *model.RevisionMemo
+	// addErrors are the findings about objects the model left out
+	// (model.AddError), by object key, kept across snapshots derived by
+	// an Edit, which sees only the changed objects.
+	addErrors map[string][]model.Diagnostic
+}
+
+// pendingObject is the latest version of a changed object the informers
+// delivered: nil once deleted.
+type pendingObject struct {
+	ref model.ObjectRef
+	obj client.Object
 }
 
 var _ source.Source = (*Source)(nil)
@@ -85,7 +101,8 @@ func New(opts Options) (*Source, error) {
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
 	}
-	return &Source{opts: opts, scheme: opts.Client.Scheme(), kindIdx: model.NewKindIndex(opts.Model.Kinds), absent: map[string]bool{}, denied: map[string]bool{}, dirty: make(chan struct{}, 1)}, nil
+	return &Source{opts: opts, scheme: opts.Client.Scheme(), kindIdx: model.NewKindIndex(opts.Model.Kinds), absent: map[string]bool{}, denied: map[string]bool{},
+		pending: map[string]pendingObject{}, dirty: make(chan struct{}, 1), revisions: model.NewRevisionMemo(), addErrors: map[string][]model.Diagnostic{}}, nil
 }
 
 // HasSynced reports whether every watched kind has been listed and the
@@ -109,7 +126,7 @@ func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
 		}
 		return err
 	}
-	first, _, err := s.build(ctx, nil)
+	first, err := s.build(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +139,6 @@ func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
 // file source for the same rules.
 func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first source.Update) error {
 	pending, out := first, updates // out is nil while nothing waits to be sent
-	last := revisions(first.Snapshot)
 	debounce := source.NewDebouncer(s.opts.Debounce)
 	defer debounce.Stop()
 	recheck := time.NewTicker(s.opts.RecheckInterval)
@@ -139,7 +155,7 @@ func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first s
 			s.recheckAbsent(ctx)
 		case <-debounce.C():
 			debounce.Fired()
-			u, revs, err := s.build(ctx, last)
+			u, err := s.build(ctx)
 			if err != nil {
 				s.opts.Log.Error(err, "cannot build a snapshot from the cache; still serving the last good config")
 				continue
@@ -147,33 +163,82 @@ func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first s
 			if u.Snapshot == nil {
 				continue // nothing the model reads changed
 			}
-			last = revs
 			pending, out = u, updates
 		}
 	}
 }
 
-// build lists every watched kind from the cache into a new snapshot. When
-// prev is given and no object's revision differs from it, it returns an
-// Update without a snapshot.
-func (s *Source) build(ctx context.Context, prev map[string]model.Revision) (source.Update, map[string]model.Revision, error) {
+// build makes the next snapshot: from the last one and the objects the
+// informers delivered since (an Edit, which re-indexes only those), or,
+// for the first snapshot and after a kind became active, by listing every
+// watched kind from the cache. It returns an Update without a snapshot
+// when nothing the model reads changed.
+func (s *Source) build(ctx context.Context) (source.Update, error) {
 	start := time.Now()
+	s.mu.Lock()
+	changed, relist := s.pending, s.relist
+	s.pending, s.relist = map[string]pendingObject{}, false
+	s.mu.Unlock()
+	prev := s.current.Load()
+	if prev == nil || relist {
+		snap, err := s.list(ctx)
+		if err != nil {
+			s.requeue(changed, true)
+			return source.Update{}, err
+		}
+		s.current.Store(snap)
+		if prev != nil && sameObjects(prev, snap) {
+			return source.Update{}, nil
+		}
+		s.opts.Log.V(1).Info("built snapshot from the API server", "objects", len(snap.Objects()), "duration", time.Since(start))
+		return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
+	}
+	e := prev.Edit()
+	for key, p := range changed {
+		delete(s.addErrors, key)
+		if p.obj == nil {
+			e.Delete(p.ref)
+			continue
+		}
+		var obj runtime.Object = p.obj
+		if obj.GetObjectKind().GroupVersionKind().Kind == "" {
+			// The cache's transform sets it; an object that somehow
+			// lacks it gets it here, on a copy.
+			obj = obj.DeepCopyObject()
+			obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: p.ref.Group, Version: s.versionOf(p.ref), Kind: p.ref.Kind})
+		}
+		if err := e.Put(obj, model.Origin{}); err != nil {
+			s.addErrors[key] = model.AddError(err, model.Origin{})
+		}
+	}
+	snap := e.Build()
+	if snap == prev {
+		s.opts.Log.V(2).Info("change does not touch anything the model reads; no new snapshot")
+		return source.Update{}, nil
+	}
+	s.current.Store(snap)
+	s.opts.Log.V(1).Info("built snapshot from the API server", "changed", len(changed), "objects", len(snap.Objects()), "duration", time.Since(start))
+	return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
+}
+
+// list builds a snapshot from every watched kind in the cache.
+func (s *Source) list(ctx context.Context) (*model.Snapshot, error) {
 	b := model.NewBuilder(s.opts.Model)
 	b.UseRevisionMemo(s.revisions)
-	var diags []model.Diagnostic
+	errs := map[string][]model.Diagnostic{}
 	for _, k := range s.kinds() {
 		list, err := k.newList()
 		if err != nil {
-			return source.Update{}, nil, err
+			return nil, err
 		}
 		// No deep copies: cached objects are replaced, never modified,
 		// and the model treats what it is given as read-only.
 		if err := s.opts.Cache.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-			return source.Update{}, nil, fmt.Errorf("kube source: listing %s from the cache: %w", k, err)
+			return nil, fmt.Errorf("kube source: listing %s from the cache: %w", k, err)
 		}
 		items, err := meta.ExtractList(list)
 		if err != nil {
-			return source.Update{}, nil, fmt.Errorf("kube source: reading the %s list: %w", k, err)
+			return nil, fmt.Errorf("kube source: reading the %s list: %w", k, err)
 		}
 		for _, obj := range items {
 			if obj.GetObjectKind().GroupVersionKind().Kind == "" {
@@ -183,39 +248,65 @@ func (s *Source) build(ctx context.Context, prev map[string]model.Revision) (sou
 				obj.GetObjectKind().SetGroupVersionKind(k.gvk)
 			}
 			if err := b.Add(obj, model.Origin{}); err != nil {
-				diags = append(diags, model.AddError(err, model.Origin{})...)
+				if m, ok := obj.(client.Object); ok {
+					ref := model.ObjectRef{Group: k.gvk.Group, Kind: k.gvk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}
+					errs[ref.Key()] = model.AddError(err, model.Origin{})
+				}
 			}
 		}
 	}
-	snap := b.Build()
-	revs := revisions(snap)
-	if prev != nil && sameRevisions(prev, revs) {
-		s.opts.Log.V(2).Info("change does not touch anything the model reads; no new snapshot")
-		return source.Update{}, prev, nil
-	}
-	s.opts.Log.V(1).Info("built snapshot from the API server", "objects", len(revs), "duration", time.Since(start))
-	return source.Update{Snapshot: snap, Diagnostics: append(diags, b.Diagnostics()...)}, revs, nil
+	s.addErrors = errs
+	return b.Build(), nil
 }
 
-func revisions(snap *model.Snapshot) map[string]model.Revision {
-	objs := snap.Objects()
-	out := make(map[string]model.Revision, len(objs))
-	for _, o := range objs {
-		out[o.Ref.Key()] = o.Revision
-	}
-	return out
-}
-
-func sameRevisions(a, b map[string]model.Revision) bool {
-	if len(a) != len(b) {
+// sameObjects reports whether two snapshots hold the same objects at the
+// same revisions.
+func sameObjects(a, b *model.Snapshot) bool {
+	x, y := a.Objects(), b.Objects()
+	if len(x) != len(y) {
 		return false
 	}
-	for k, r := range a {
-		if b[k] != r {
+	for i := range x {
+		if x[i].Ref != y[i].Ref || x[i].Revision != y[i].Revision {
 			return false
 		}
 	}
 	return true
+}
+
+// requeue puts changes taken for a build that failed back, unless newer
+// ones arrived meanwhile.
+func (s *Source) requeue(changed map[string]pendingObject, relist bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, p := range changed {
+		if _, ok := s.pending[k]; !ok {
+			s.pending[k] = p
+		}
+	}
+	s.relist = s.relist || relist
+}
+
+// diagnostics lists the findings about objects left out, in key order.
+func (s *Source) diagnostics() []model.Diagnostic {
+	keys := make([]string, 0, len(s.addErrors))
+	for k := range s.addErrors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []model.Diagnostic
+	for _, k := range keys {
+		out = append(out, s.addErrors[k]...)
+	}
+	return out
+}
+
+// versionOf is the version a kind is watched at.
+func (s *Source) versionOf(ref model.ObjectRef) string {
+	if k, ok := s.kindIdx.Lookup(ref.Group, ref.Kind); ok {
+		return k.GVK.Version
+	}
+	return ""
 }
 
 // kinds returns the watched kinds.
@@ -243,6 +334,24 @@ func (s *Source) markDirty() {
 	}
 }
 
+// changed records the latest version of an object (nil: deleted) for the
+// next snapshot, and marks the source dirty.
+func (s *Source) changed(ref model.ObjectRef, obj client.Object) {
+	s.mu.Lock()
+	s.pending[ref.Key()] = pendingObject{ref: ref, obj: obj}
+	s.mu.Unlock()
+	s.markDirty()
+}
+
+// relistAll makes the next snapshot list every kind (a kind became
+// active: its objects were never delivered as changes).
+func (s *Source) relistAll() {
+	s.mu.Lock()
+	s.relist = true
+	s.mu.Unlock()
+	s.markDirty()
+}
+
 // waitSynced waits for every informer to list its kind, logging the ones
 // still syncing now and then so a stuck informer is visible.
 func (s *Source) waitSynced(ctx context.Context) error {
@@ -265,41 +374,95 @@ func (s *Source) waitSynced(ctx context.Context) error {
 	}
 }
 
-// handler turns informer events into dirty marks. Resyncs (same
-// resourceVersion) are ignored: nothing changed. So are updates that do
-// not change what the model reads (KindIndex.ObjectRevision), above all
-// aeraki's own status writes: each is a watch event, and while status was
-// being written for a large mesh they kept restarting the debounce, so
-// that every edit waited the debouncer's maximum wait (a second) instead
-// of its quiet period.
-func (s *Source) handler() eventHandler { return eventHandler{s: s} }
+// handler turns one kind's informer events into changes for the next
+// snapshot. Resyncs (same resourceVersion) are ignored: nothing changed.
+// So are updates that do not change what the model reads
+// (KindIndex.ObjectRevision), above all aeraki's own status writes: each
+// is a watch event, and while status was being written for a large mesh
+// they kept restarting the debounce, so that every edit waited the
+// debouncer's maximum wait (a second) instead of its quiet period.
+//
+// Events of a kind not active yet (one installed after start, whose
+// informer is still syncing) are dropped: when it becomes active the
+// next snapshot lists every kind, so no snapshot holds part of a kind.
+func (s *Source) handler(gvk schema.GroupVersionKind, active *atomic.Bool) eventHandler {
+	return eventHandler{s: s, gvk: gvk, active: active}
+}
 
-type eventHandler struct{ s *Source }
+type eventHandler struct {
+	s      *Source
+	gvk    schema.GroupVersionKind
+	active *atomic.Bool
+}
 
-func (h eventHandler) OnAdd(any, bool) { h.s.markDirty() }
+func (h eventHandler) ref(o client.Object) model.ObjectRef {
+	return model.ObjectRef{Group: h.gvk.Group, Kind: h.gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+func (h eventHandler) OnAdd(obj any, _ bool) {
+	if !h.active.Load() {
+		return
+	}
+	if o, ok := obj.(client.Object); ok {
+		h.s.changed(h.ref(o), o)
+	}
+}
+
 func (h eventHandler) OnUpdate(oldObj, newObj any) {
-	o, ok1 := oldObj.(client.Object)
-	n, ok2 := newObj.(client.Object)
-	if ok1 && ok2 {
+	n, ok := newObj.(client.Object)
+	if !ok || !h.active.Load() {
+		return
+	}
+	if o, ok := oldObj.(client.Object); ok {
 		if o.GetResourceVersion() == n.GetResourceVersion() {
 			return
 		}
-		if h.s.same(o, n) {
+		if h.s.same(h.ref(n), o, n) {
 			return
 		}
 	}
-	h.s.markDirty()
+	h.s.changed(h.ref(n), n)
+}
+
+func (h eventHandler) OnDelete(obj any) {
+	if !h.active.Load() {
+		return
+	}
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		ns, name, err := toolscache.SplitMetaNamespaceKey(t.Key)
+		if err != nil {
+			return
+		}
+		h.s.changed(model.ObjectRef{Group: h.gvk.Group, Kind: h.gvk.Kind, Namespace: ns, Name: name}, nil)
+		return
+	}
+	if o, ok := obj.(client.Object); ok {
+		h.s.changed(h.ref(o), nil)
+	}
 }
 
 // same reports whether two versions of an object give the model the same
-// thing. Cached objects may lack their kind (the cache's transform sets
-// it, but the event can come first): then they are not compared.
-func (s *Source) same(o, n client.Object) bool {
+// thing. The old version's revision is the snapshot's when it is the
+// object the last snapshot holds (the usual case: one hash per update,
+// not two). Cached objects may lack their kind (the cache's transform
+// sets it, but the event can come first): then they are not compared.
+func (s *Source) same(ref model.ObjectRef, o, n client.Object) bool {
 	if o.GetObjectKind().GroupVersionKind().Kind == "" || n.GetObjectKind().GroupVersionKind().Kind == "" {
 		return false
 	}
-	ro, err1 := s.kindIdx.ObjectRevision(o)
-	rn, err2 := s.kindIdx.ObjectRevision(n)
-	return err1 == nil && err2 == nil && ro == rn
+	var ro model.Revision
+	if cur := s.current.Load(); cur != nil {
+		if info, ok := cur.Object(ref); ok && info.Object == runtime.Object(o) {
+			ro = info.Revision
+		}
+	}
+	if ro == "" {
+		r, err := s.kindIdx.ObjectRevision(o)
+		if err != nil {
+			return false
+		}
+		ro = r
+	}
+	rn, err := s.kindIdx.ObjectRevision(n)
+	return err == nil && ro == rn
 }
-func (h eventHandler) OnDelete(any) { h.s.markDirty() }

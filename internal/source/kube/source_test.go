@@ -14,6 +14,7 @@ import (
 	networkingapi "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -245,7 +246,51 @@ func TestSource(t *testing.T) {
 			return ok
 		})
 	})
+	t.Run("EditsAgreeWithAFreshListing", func(t *testing.T) {
+		// After a run of changes (each delivered as an Edit of the last
+		// snapshot: only the changed objects re-indexed), the snapshot is
+		// the one a source starting now lists from the API server.
+		slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "provider-1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "provider"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("tcp-dubbo"), Port: ptr(int32(20880))}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.7"}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "provider-0"}}}}
+		mustCreate(t, c, slice, metaRouter("v3"))
+		pod := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "provider-0"}, pod); err != nil {
+			t.Fatal(err)
+		}
+		pod.Labels["version"] = "v3"
+		if err := c.Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		last := next(t, updates, errc, "the new slice, router and pod labels", func(s *model.Snapshot) bool {
+			eps := s.View().Endpoints(host, 20880)
+			return routerSubset(s) == "v3" && len(eps) == 1 && eps[0].Labels["version"] == "v3"
+		})
+		if err := c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "redis-auth", Namespace: ns}}); err != nil {
+			t.Fatal(err)
+		}
+		last = next(t, updates, errc, "the Secret gone", func(s *model.Snapshot) bool {
+			_, ok := s.Object(model.ObjectRef{Kind: "Secret", Namespace: ns, Name: "redis-auth"})
+			return !ok
+		})
+		freshUpdates, freshErr := run(t, cfg, time.Hour)
+		fresh := next(t, freshUpdates, freshErr, "a fresh listing", func(*model.Snapshot) bool { return true })
+		if d := model.Diff(last, fresh); len(d) > 0 {
+			t.Errorf("the edited snapshot and a fresh listing differ in %v", d)
+		}
+		a, b := last.Objects(), fresh.Objects()
+		if len(a) != len(b) {
+			t.Fatalf("edited snapshot has %d objects, a fresh listing %d", len(a), len(b))
+		}
+		for i := range a {
+			if a[i].Ref != b[i].Ref || a[i].Revision != b[i].Revision {
+				t.Errorf("object %d: edited %s@%s, fresh %s@%s", i, a[i].Ref, a[i].Revision, b[i].Ref, b[i].Revision)
+			}
+		}
+	})
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func setSubset(t *testing.T, c client.Client, subset string) {
 	t.Helper()

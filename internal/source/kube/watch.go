@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,7 +65,9 @@ func (s *Source) watch(ctx context.Context, gvk schema.GroupVersionKind, later b
 	if err != nil {
 		return fmt.Errorf("kube source: cannot watch %s: %w", k, err)
 	}
-	if _, err := inf.AddEventHandler(s.handler()); err != nil {
+	active := new(atomic.Bool)
+	active.Store(!later)
+	if _, err := inf.AddEventHandler(s.handler(gvk, active)); err != nil {
 		return fmt.Errorf("kube source: cannot watch %s: %w", k, err)
 	}
 	s.mu.Lock()
@@ -78,7 +81,8 @@ func (s *Source) watch(ctx context.Context, gvk schema.GroupVersionKind, later b
 	go func() {
 		if toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 			s.activate(k)
-			s.markDirty()
+			active.Store(true)
+			s.relistAll()
 		}
 	}()
 	return nil
