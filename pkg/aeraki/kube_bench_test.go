@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,6 +88,10 @@ func BenchmarkKubeColdStart(b *testing.B) {
 			}
 		}()
 
+		// AERAKI_BENCH_KUBE_CPUPROFILE=<prefix> profiles the process from
+		// the start to the first full MCP answer (<prefix>-start.prof) and
+		// while the edits run (<prefix>-edits.prof).
+		stopProfile := profile(b, "start")
 		xds, debug := freeAddr(b), freeAddr(b)
 		ctx, cancel := context.WithCancel(context.Background())
 		var stderr syncBuffer
@@ -94,7 +99,7 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		start := time.Now()
 		go func() {
 			done <- Run(ctx, []string{"serve", "--kubeconfig", kubeconfig, "--plaintext-address", xds, "--debug-address", debug,
-				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json"}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
+				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json", "--log-level", "debug"}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
 		}()
 		var ready time.Duration
 		for deadline := time.Now().Add(10 * time.Minute); ready == 0; time.Sleep(20 * time.Millisecond) {
@@ -110,12 +115,19 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		}
 		w := newVersionWatcher(b, xds)
 		first := w.waitCount(b, 2*n, 5*time.Minute)
+		stopProfile()
 		close(stopSampling)
 		<-sampled
 
 		// Edits: a MetaRouter's sayHello goes to v1, then back to v2.
+		// AERAKI_BENCH_KUBE_CPUPROFILE=<file> profiles the process while
+		// they run (after the first generation and its status writes
+		// have had a few seconds).
 		var edits []time.Duration
 		name := "aeraki-outbound-svc-00000.ns-00.svc.cluster.local"
+		editsFrom := len(stderr.String())
+		stopProfile = profile(b, "edits")
+		defer stopProfile()
 		for i := range 5 {
 			before := w.version(name)
 			subset := []string{"v1", "v2"}[i%2]
@@ -145,8 +157,32 @@ func BenchmarkKubeColdStart(b *testing.B) {
 				}
 			}
 		}
+		// What each edit's generation and snapshot cost, from the logs.
+		for _, line := range strings.Split(stderr.String()[editsFrom:], "\n") {
+			if strings.Contains(line, `"config generated"`) || strings.Contains(line, `"built snapshot from the API server"`) || strings.Contains(line, `"translated"`) {
+				b.Logf("edit: %s", line)
+			}
+		}
 		b.Logf("ready %s, first full MCP answer %s, edits %v", ready, first.Sub(start), edits)
 	}
+}
+
+// profile starts a CPU profile named after phase when
+// AERAKI_BENCH_KUBE_CPUPROFILE is set, and returns what stops it.
+func profile(b *testing.B, phase string) func() {
+	prefix := os.Getenv("AERAKI_BENCH_KUBE_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + phase + ".prof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }
 }
 
 var (

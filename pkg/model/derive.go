@@ -101,13 +101,13 @@ func (b *Builder) BuildFrom(prev *Snapshot) *Snapshot {
 	}
 	changes := map[string]*entry{}
 	for k, e := range b.objects {
-		if o, ok := prev.objects[k]; !ok || o.Object != e.obj || o.Revision != e.rev || o.Origin != e.origin {
+		if o, ok := prev.objects.get(k); !ok || o.Object != e.obj || o.Revision != e.rev || o.Origin != e.origin {
 			changes[k] = e
 		}
 	}
-	for k := range prev.objects {
-		if _, ok := b.objects[k]; !ok {
-			changes[k] = nil
+	for _, e := range prev.entries {
+		if _, ok := b.objects[e.key]; !ok {
+			changes[e.key] = nil
 		}
 	}
 	if len(changes)*maxEditFraction > len(b.objects) {
@@ -136,7 +136,7 @@ func (p *Snapshot) derive(changes map[string]*entry, fraction int) *Snapshot {
 	var list []change
 	for k, cur := range changes {
 		var old *entry
-		if o, ok := p.objects[k]; ok {
+		if o, ok := p.objects.get(k); ok {
 			old = &entry{ref: o.Ref, key: k, origin: o.Origin, obj: o.Object, rev: o.Revision}
 		}
 		switch {
@@ -170,14 +170,15 @@ func (p *Snapshot) derive(changes map[string]*entry, fraction int) *Snapshot {
 	*d = *p
 	d.touched = map[string]struct{}{}
 	d.revs = maps.Clone(p.revs)
-	d.objects = maps.Clone(p.objects)
+	objs := make(map[string]*ObjectInfo, len(list))
 	for _, c := range list {
 		if c.cur == nil {
-			delete(d.objects, c.key)
+			objs[c.key] = nil
 		} else {
-			d.objects[c.key] = ObjectInfo{Ref: c.cur.ref, Origin: c.cur.origin, Revision: c.cur.rev, Object: c.cur.obj}
+			objs[c.key] = &ObjectInfo{Ref: c.cur.ref, Origin: c.cur.origin, Revision: c.cur.rev, Object: c.cur.obj}
 		}
 	}
+	d.objects = p.objects.with(objs)
 	d.entries = mergeEntries(p.entries, list)
 
 	var (
@@ -316,23 +317,44 @@ func (s *Snapshot) delRev(k string) {
 }
 
 // changedSince returns the keys that may differ between old and s, from
-// the derivations that lead from old to s; ok is false when old is not a
-// recent ancestor.
+// the derivations that lead from their nearest common ancestor (either
+// of them, or one both were derived from: two snapshots Without made
+// from consecutive ones) to each; ok is false when there is none among
+// their recent ancestors.
 func (s *Snapshot) changedSince(old *Snapshot) (keys []string, ok bool) {
 	if old == s {
 		return nil, true
 	}
-	seen := map[string]bool{}
-	for _, st := range s.lineage {
-		for _, k := range st.keys {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
+	oldAt := make(map[weak.Pointer[Snapshot]]int, len(old.lineage)+1)
+	oldAt[weak.Make(old)] = 0
+	for j, st := range old.lineage {
+		if _, seen := oldAt[st.from]; !seen {
+			oldAt[st.from] = j + 1
+		}
+	}
+	at := func(i int) weak.Pointer[Snapshot] {
+		if i == 0 {
+			return weak.Make(s)
+		}
+		return s.lineage[i-1].from
+	}
+	for i := 0; i <= len(s.lineage); i++ {
+		j, found := oldAt[at(i)]
+		if !found {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, steps := range [][]step{s.lineage[:i], old.lineage[:j]} {
+			for _, st := range steps {
+				for _, k := range st.keys {
+					if !seen[k] {
+						seen[k] = true
+						keys = append(keys, k)
+					}
+				}
 			}
 		}
-		if st.from.Value() == old {
-			return keys, true
-		}
+		return keys, true
 	}
 	return nil, false
 }
@@ -739,7 +761,8 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	sort.Slice(added, func(i, j int) bool { return creationLess(added[i].obj, added[j].obj) })
 	revOf := func(o runtime.Object) Revision {
 		m := o.(metav1.Object)
-		return d.objects[ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}.Key()].Revision
+		info, _ := d.objects.get(ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}.Key())
+		return info.Revision
 	}
 	revsOf := func(l []runtime.Object) []Revision {
 		out := make([]Revision, len(l))

@@ -154,6 +154,7 @@ func TestEditEqualsBuild(t *testing.T) {
 			cur := scratch()
 			history := []*Snapshot{cur}
 			derivedSteps := 0
+			var prevW *Snapshot
 			for step := range 60 {
 				e := cur.Edit()
 				for range 1 + rng.Intn(3) {
@@ -186,6 +187,24 @@ func TestEditEqualsBuild(t *testing.T) {
 						t.Fatalf("seed %d step %d: Diff from %d back = %v, comparing every key = %v", seed, step, back, got, full)
 					}
 				}
+				// The translator's way: rejected objects left out of
+				// consecutive snapshots, and the change between the two.
+				drop := map[string]bool{}
+				for _, e := range next.entries {
+					if rng.Intn(8) == 0 {
+						drop[e.key] = true
+					}
+				}
+				w := next.Without(drop)
+				if diff := compareSnapshots(w, scratchWithout(t, slots, state, drop)); diff != "" {
+					t.Fatalf("seed %d step %d: Without differs from a build without the objects: %s", seed, step, diff)
+				}
+				if prevW != nil {
+					if got, full := Diff(prevW, w), Diff(prevW, scratchWithout(t, slots, state, drop)); !slices.Equal(got, full) {
+						t.Fatalf("seed %d step %d: Diff between Without snapshots = %v, comparing every key = %v", seed, step, got, full)
+					}
+				}
+				prevW = w
 				// The file source's way: every object added again.
 				b := NewBuilder(Options{})
 				for i, v := range state {
@@ -207,6 +226,24 @@ func TestEditEqualsBuild(t *testing.T) {
 	}
 }
 
+func scratchWithout(t *testing.T, slots []meshSlot, state []int, drop map[string]bool) *Snapshot {
+	b := NewBuilder(Options{})
+	for i, v := range state {
+		if o := slots[i].versions[v]; o != nil {
+			ref, _, err := b.kinds.refOf(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !drop[ref.Key()] {
+				if err := b.Add(o, Origin{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return b.Build()
+}
+
 func firstNonNil(l []runtime.Object) runtime.Object {
 	for _, o := range l {
 		if o != nil {
@@ -225,6 +262,25 @@ func compareSnapshots(a, b *Snapshot) string {
 		name := va.Type().Field(i).Name
 		switch name {
 		case "kinds", "lineage", "touched", "opts", "derivable":
+			continue
+		case "objects": // an overlay: compare what it holds
+			keys := map[string]bool{}
+			for _, e := range append(slices.Clone(a.entries), b.entries...) {
+				keys[e.key] = true
+			}
+			for k := range b.objects.base {
+				keys[k] = true
+			}
+			for k := range keys {
+				x, okx := a.objects.get(k)
+				y, oky := b.objects.get(k)
+				if okx != oky {
+					return "objects[" + k + "]: present in one only"
+				}
+				if p := deepDiff(reflect.ValueOf(x), reflect.ValueOf(y), "objects["+k+"]", map[[2]uintptr]bool{}); p != "" {
+					return p
+				}
+			}
 			continue
 		case "epReaders":
 			if !sameSets(a.epReaders, b.epReaders) {

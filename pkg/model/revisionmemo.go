@@ -3,6 +3,7 @@ package model
 import (
 	"sync"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -51,5 +52,33 @@ func (m *RevisionMemo) revision(obj runtime.Object, compute func() Revision) Rev
 func (m *RevisionMemo) rotate() {
 	m.mu.Lock()
 	m.prev, m.cur = m.cur, make(map[runtime.Object]Revision, len(m.cur))
+	m.mu.Unlock()
+}
+
+// Prime computes obj's revision for the next build ahead of it, as a
+// Builder with these kinds would: a source calls it as objects arrive
+// (the Kubernetes source while its informers sync), so the hashing
+// overlaps the wait instead of following it. An object the next build is
+// not given is forgotten after it.
+func (m *RevisionMemo) Prime(ks *KindIndex, obj runtime.Object) {
+	meta, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	_, ok = m.cur[obj]
+	if !ok {
+		_, ok = m.prev[obj]
+	}
+	m.mu.Unlock()
+	if ok {
+		return
+	}
+	r, err := revisionOfObject(obj, meta, ks)
+	if err != nil || r == "" {
+		return // the build finds out, and says why
+	}
+	m.mu.Lock()
+	m.cur[obj] = r
 	m.mu.Unlock()
 }

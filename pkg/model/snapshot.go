@@ -35,7 +35,7 @@ type ObjectInfo struct {
 type Snapshot struct {
 	opts    Options
 	kinds   *KindIndex
-	objects map[string]ObjectInfo
+	objects objectMap
 
 	services      map[string][]*Service // by hostname, preferred first
 	serviceList   []*Service            // sorted by hostname
@@ -78,7 +78,7 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 	return &Snapshot{
 		opts:          opts,
 		kinds:         kinds,
-		objects:       map[string]ObjectInfo{},
+		objects:       objectMap{base: map[string]ObjectInfo{}},
 		services:      map[string][]*Service{},
 		endpoints:     map[string][]Endpoint{},
 		drs:           map[string][]*networkingv1.DestinationRule{},
@@ -105,6 +105,16 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	if len(drop) == 0 {
 		return s
 	}
+	if s.derivable {
+		// An Edit that deletes them: only what they are part of is
+		// indexed again, and Diff between two such snapshots works from
+		// the changes that lead from one to the other.
+		changes := make(map[string]*entry, len(drop))
+		for k := range drop {
+			changes[k] = nil
+		}
+		return s.derive(changes, maxEditFraction)
+	}
 	kept := make([]*entry, 0, len(s.entries))
 	routingOnly := true
 	for _, e := range s.entries {
@@ -116,7 +126,7 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	}
 	out := newSnapshot(s.opts, s.kinds)
 	for _, e := range kept {
-		out.objects[e.ref.Key()] = s.objects[e.ref.Key()]
+		out.objects.base[e.key], _ = s.objects.get(e.key)
 	}
 	if !routingOnly {
 		out.index(kept)
@@ -159,9 +169,12 @@ func (s *Snapshot) Objects() []ObjectInfo {
 
 // Object returns one object by reference.
 func (s *Snapshot) Object(ref ObjectRef) (ObjectInfo, bool) {
-	o, ok := s.objects[ref.Key()]
+	o, ok := s.objects.get(ref.Key())
 	return o, ok
 }
+
+// Len returns how many objects the snapshot holds.
+func (s *Snapshot) Len() int { return len(s.entries) }
 
 // View returns an untracked read-only view of the snapshot.
 func (s *Snapshot) View() *View { return &View{snap: s} }
@@ -340,7 +353,8 @@ func (s *Snapshot) index(entries []*entry) {
 func (s *Snapshot) reviseList(key string, refs []ObjectRef) {
 	revs := make([]Revision, len(refs))
 	for i, r := range refs {
-		revs[i] = s.objects[r.Key()].Revision
+		o, _ := s.objects.get(r.Key())
+		revs[i] = o.Revision
 	}
 	s.setRev(key, RevisionOf(revs))
 }
@@ -366,7 +380,8 @@ func (s *Snapshot) indexHost(host string, list []*Service) {
 		if svc.Ref.Kind == "Service" {
 			eps = s.k8sEndpoints(svc, s.slices[svc.Namespace+"/"+svc.Ref.Name], read)
 		} else {
-			se, _ := s.objects[svc.Ref.Key()].Object.(*networkingv1.ServiceEntry)
+			o, _ := s.objects.get(svc.Ref.Key())
+			se, _ := o.Object.(*networkingv1.ServiceEntry)
 			if se == nil {
 				continue
 			}
@@ -430,6 +445,53 @@ func sortByCreation(list []*entry) {
 
 // ObjectByKey returns one object by ObjectRef.Key.
 func (s *Snapshot) ObjectByKey(key string) (ObjectInfo, bool) {
-	o, ok := s.objects[key]
+	o, ok := s.objects.get(key)
 	return o, ok
+}
+
+// objectMap is a snapshot's objects by key: a base map shared with the
+// snapshots it was derived from, and the changes since on top (nil: the
+// object is gone), so deriving a snapshot does not copy every object.
+type objectMap struct {
+	base  map[string]ObjectInfo
+	delta map[string]*ObjectInfo
+}
+
+func (m objectMap) get(key string) (ObjectInfo, bool) {
+	if o, ok := m.delta[key]; ok {
+		if o == nil {
+			return ObjectInfo{}, false
+		}
+		return *o, true
+	}
+	o, ok := m.base[key]
+	return o, ok
+}
+
+// with returns the map with changes applied (nil deletes). The changes
+// pile up on the shared base until they are an eighth of it; then the
+// base is copied with them.
+func (m objectMap) with(changes map[string]*ObjectInfo) objectMap {
+	delta := make(map[string]*ObjectInfo, len(m.delta)+len(changes))
+	for k, o := range m.delta {
+		delta[k] = o
+	}
+	for k, o := range changes {
+		delta[k] = o
+	}
+	if len(delta)*8 <= len(m.base) {
+		return objectMap{base: m.base, delta: delta}
+	}
+	base := make(map[string]ObjectInfo, len(m.base)+len(delta))
+	for k, o := range m.base {
+		base[k] = o
+	}
+	for k, o := range delta {
+		if o == nil {
+			delete(base, k)
+		} else {
+			base[k] = *o
+		}
+	}
+	return objectMap{base: base}
 }

@@ -236,7 +236,7 @@ func (w *Watcher) load(ctx context.Context, cache *loadCache) (source.Update, er
 	snap := b.BuildFrom(cache.last)
 	cache.last = snap
 	w.opts.Log.V(1).Info("loaded config directory", "dir", w.dir, "files", len(files), "decoded", decoded,
-		"objects", len(snap.Objects()), "duration", time.Since(start))
+		"objects", snap.Len(), "duration", time.Since(start))
 	return source.Update{Snapshot: snap, Diagnostics: diags}, nil
 }
 

@@ -131,7 +131,7 @@ func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
 		return err
 	}
 	s.synced.Store(true)
-	s.opts.Log.Info("watching the API server", "kinds", s.kindNames(), "objects", len(first.Snapshot.Objects()), "debounce", s.opts.Debounce.String())
+	s.opts.Log.Info("watching the API server", "kinds", s.kindNames(), "objects", first.Snapshot.Len(), "debounce", s.opts.Debounce.String())
 	return s.loop(ctx, updates, first)
 }
 
@@ -190,7 +190,7 @@ func (s *Source) build(ctx context.Context) (source.Update, error) {
 		if prev != nil && sameObjects(prev, snap) {
 			return source.Update{}, nil
 		}
-		s.opts.Log.V(1).Info("built snapshot from the API server", "objects", len(snap.Objects()), "duration", time.Since(start))
+		s.opts.Log.V(1).Info("built snapshot from the API server", "objects", snap.Len(), "duration", time.Since(start))
 		return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
 	}
 	e := prev.Edit()
@@ -217,7 +217,7 @@ func (s *Source) build(ctx context.Context) (source.Update, error) {
 		return source.Update{}, nil
 	}
 	s.current.Store(snap)
-	s.opts.Log.V(1).Info("built snapshot from the API server", "changed", len(changed), "objects", len(snap.Objects()), "duration", time.Since(start))
+	s.opts.Log.V(1).Info("built snapshot from the API server", "changed", len(changed), "objects", snap.Len(), "duration", time.Since(start))
 	return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
 }
 
@@ -403,9 +403,18 @@ func (h eventHandler) OnAdd(obj any, _ bool) {
 	if !h.active.Load() {
 		return
 	}
-	if o, ok := obj.(client.Object); ok {
-		h.s.changed(h.ref(o), o)
+	o, ok := obj.(client.Object)
+	if !ok {
+		return
 	}
+	if !h.s.synced.Load() && h.s.revisions != nil {
+		// Still syncing: the first snapshot will list this object. Hash
+		// it now, on the informer's goroutine, so that build finds its
+		// revision in the memo instead of hashing the whole mesh after
+		// the sync.
+		h.s.revisions.Prime(h.s.kindIdx, o)
+	}
+	h.s.changed(h.ref(o), o)
 }
 
 func (h eventHandler) OnUpdate(oldObj, newObj any) {
