@@ -91,7 +91,7 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		// AERAKI_BENCH_KUBE_CPUPROFILE=<prefix> profiles the process from
 		// the start to the first full MCP answer (<prefix>-start.prof) and
 		// while the edits run (<prefix>-edits.prof).
-		stopProfile := profile(b, "start")
+		stopProfile := cpuProfile(b, "start")
 		xds, debug := freeAddr(b), freeAddr(b)
 		ctx, cancel := context.WithCancel(context.Background())
 		var stderr syncBuffer
@@ -126,7 +126,7 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		var edits []time.Duration
 		name := "aeraki-outbound-svc-00000.ns-00.svc.cluster.local"
 		editsFrom := len(stderr.String())
-		stopProfile = profile(b, "edits")
+		stopProfile = cpuProfile(b, "edits")
 		defer stopProfile()
 		for i := range 5 {
 			before := w.version(name)
@@ -167,9 +167,9 @@ func BenchmarkKubeColdStart(b *testing.B) {
 	}
 }
 
-// profile starts a CPU profile named after phase when
+// cpuProfile starts a CPU profile named after phase when
 // AERAKI_BENCH_KUBE_CPUPROFILE is set, and returns what stops it.
-func profile(b *testing.B, phase string) func() {
+func cpuProfile(b *testing.B, phase string) func() {
 	prefix := os.Getenv("AERAKI_BENCH_KUBE_CPUPROFILE")
 	if prefix == "" {
 		return func() {}
