@@ -365,10 +365,11 @@ func mergeEntries(prev []*entry, list []change) []*entry {
 	out := make([]*entry, 0, len(prev)+len(list))
 	i := 0
 	for _, c := range list {
-		for i < len(prev) && prev[i].key < c.key {
-			out = append(out, prev[i])
-			i++
-		}
+		// Few changes, many entries: find each change's place rather
+		// than compare every key.
+		j := i + sort.Search(len(prev)-i, func(k int) bool { return prev[i+k].key >= c.key })
+		out = append(out, prev[i:j]...)
+		i = j
 		if i < len(prev) && prev[i].key == c.key {
 			i++
 		}

@@ -70,10 +70,46 @@ type Revision string
 // RevisionOf hashes the JSON encoding of v. It panics only if v cannot be
 // encoded as JSON, which would be a programming error in the caller.
 func RevisionOf(v any) Revision {
+	if rs, ok := v.([]Revision); ok {
+		if b, ok := plainJSONList(rs); ok {
+			sum := sha256.Sum256(b)
+			return Revision(hex.EncodeToString(sum[:8]))
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("model: cannot hash %T: %v", v, err))
 	}
 	sum := sha256.Sum256(b)
 	return Revision(hex.EncodeToString(sum[:8]))
+}
+
+// plainJSONList is json.Marshal of a list of revisions when none needs
+// escaping (revisions are hex): the bytes are the same, without
+// reflection. Lists of every MetaRouter's or every service's revision are
+// hashed on every change to one of them.
+func plainJSONList(rs []Revision) ([]byte, bool) {
+	if rs == nil {
+		return []byte("null"), true
+	}
+	n := 2
+	for _, r := range rs {
+		n += len(r) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, r := range rs {
+		for j := 0; j < len(r); j++ {
+			if c := r[j]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return nil, false
+			}
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, r...)
+		b = append(b, '"')
+	}
+	return append(b, ']'), true
 }

@@ -1,6 +1,9 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -65,5 +68,24 @@ func TestRevisionOfUnencodableObjectIsRefused(t *testing.T) {
 	}
 	if errA == nil || ra != "" {
 		t.Fatalf("revision %q, error %v: want no revision and the encoding error", ra, errA)
+	}
+}
+
+// TestRevisionOfAListIsItsJSONHash: lists of revisions take a path
+// without encoding/json; the revision is the same as through it, for
+// plain and for escaped strings.
+func TestRevisionOfAListIsItsJSONHash(t *testing.T) {
+	viaJSON := func(v any) Revision {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		return Revision(hex.EncodeToString(sum[:8]))
+	}
+	for _, l := range [][]Revision{nil, {}, {"0123456789abcdef"}, {"a", "", "b"}, {"<&>"}, {"q\"x"}, {"\u2028", "é"}, {"\n"}} {
+		if got, want := RevisionOf(l), viaJSON(l); got != want {
+			t.Errorf("RevisionOf(%q) = %s, through encoding/json %s", l, got, want)
+		}
 	}
 }
