@@ -83,7 +83,9 @@ func BenchmarkSnapshotAfterOneEdit(b *testing.B) {
 		next func(prev *Snapshot, i int) *Snapshot
 	}{
 		{"build,hash-every-object", func(_ *Snapshot, i int) *Snapshot { return build(nil, benchRouter("svc-00000", "ns-00", subsets[i%2])) }},
-		{"build,revision-memo", func(_ *Snapshot, i int) *Snapshot { return build(memo, benchRouter("svc-00000", "ns-00", subsets[i%2])) }},
+		{"build,revision-memo", func(_ *Snapshot, i int) *Snapshot {
+			return build(memo, benchRouter("svc-00000", "ns-00", subsets[i%2]))
+		}},
 		{"edit", func(prev *Snapshot, i int) *Snapshot {
 			e := prev.Edit()
 			if err := e.Put(benchRouter("svc-00000", "ns-00", subsets[i%2]), Origin{}); err != nil {
