@@ -82,3 +82,13 @@ func (m *RevisionMemo) Prime(ks *KindIndex, obj runtime.Object) {
 	m.cur[obj] = r
 	m.mu.Unlock()
 }
+
+// Reset forgets every revision: for a source whose later snapshots are
+// not built by listing everything again (the Kubernetes source edits its
+// last snapshot), so the memo does not keep the objects of the first
+// build alive after they were replaced.
+func (m *RevisionMemo) Reset() {
+	m.mu.Lock()
+	m.prev, m.cur = map[runtime.Object]Revision{}, map[runtime.Object]Revision{}
+	m.mu.Unlock()
+}

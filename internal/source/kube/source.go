@@ -69,8 +69,9 @@ type Source struct {
 	dirty   chan struct{}                  // capacity 1: a change is waiting to be built
 	current atomic.Pointer[model.Snapshot] // the last snapshot built
 
-	// revisions spares re-hashing, in a snapshot built by listing every
-	// kind, the objects the cache did not replace since the previous one.
+	// revisions holds the revisions of the objects the informers
+	// delivered while syncing (hashed on their goroutines), for the first
+	// snapshot, which lists every kind; it is emptied after each listing.
 	revisions *model.RevisionMemo
 	// addErrors are the findings about objects the model left out
 	// (model.AddError), by object key, kept across snapshots derived by
@@ -256,7 +257,10 @@ func (s *Source) list(ctx context.Context) (*model.Snapshot, error) {
 		}
 	}
 	s.addErrors = errs
-	return b.Build(), nil
+	snap := b.Build()
+	// Later snapshots are Edits of this one; a relist (rare) hashes again.
+	s.revisions.Reset()
+	return snap, nil
 }
 
 // sameObjects reports whether two snapshots hold the same objects at the
