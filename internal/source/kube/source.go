@@ -61,13 +61,17 @@ type Source struct {
 	synced  atomic.Bool
 
 	mu      sync.Mutex
-	active  []kind                         // watched kinds, in candidate order
-	absent  map[string]bool                // by GVK string: not installed, looked for again later
-	denied  map[string]bool                // optional kinds RBAC does not grant
-	pending map[string]pendingObject       // by object key: changed since the last snapshot
-	relist  bool                           // a kind became active: the next snapshot lists every kind
-	dirty   chan struct{}                  // capacity 1: a change is waiting to be built
-	current atomic.Pointer[model.Snapshot] // the last snapshot built
+	active  []kind                   // watched kinds, in candidate order
+	absent  map[string]bool          // by GVK string: not installed, looked for again later
+	denied  map[string]bool          // optional kinds RBAC does not grant
+	pending map[string]pendingObject // by object key: changed since the last snapshot
+	relist  bool                     // a kind became active: the next snapshot lists every kind
+	// registrations are the event handlers of the kinds watched from the
+	// start: the first snapshot waits until each has been handed its
+	// informer's initial list.
+	registrations []toolscache.ResourceEventHandlerRegistration
+	dirty         chan struct{}                  // capacity 1: a change is waiting to be built
+	current       atomic.Pointer[model.Snapshot] // the last snapshot built
 
 	// revisions holds the revisions of the objects the informers
 	// delivered while syncing (hashed on their goroutines), for the first
@@ -181,7 +185,16 @@ func (s *Source) build(ctx context.Context) (source.Update, error) {
 	s.pending, s.relist = map[string]pendingObject{}, false
 	s.mu.Unlock()
 	prev := s.current.Load()
-	if prev == nil || relist {
+	if prev == nil {
+		// The first snapshot: every object the handlers were handed while
+		// the informers synced (waitSynced waits for them), the cache's own
+		// objects, hashed as they arrived (RevisionMemo.Prime).
+		snap := s.fromChanges(changed)
+		s.current.Store(snap)
+		s.opts.Log.V(1).Info("built snapshot from the API server", "objects", snap.Len(), "duration", time.Since(start))
+		return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
+	}
+	if relist {
 		snap, err := s.list(ctx)
 		if err != nil {
 			s.requeue(changed, true)
@@ -220,6 +233,30 @@ func (s *Source) build(ctx context.Context) (source.Update, error) {
 	s.current.Store(snap)
 	s.opts.Log.V(1).Info("built snapshot from the API server", "changed", len(changed), "objects", snap.Len(), "duration", time.Since(start))
 	return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
+}
+
+// fromChanges builds a snapshot from the objects the handlers delivered.
+func (s *Source) fromChanges(changed map[string]pendingObject) *model.Snapshot {
+	b := model.NewBuilder(s.opts.Model)
+	b.UseRevisionMemo(s.revisions)
+	errs := map[string][]model.Diagnostic{}
+	for key, p := range changed {
+		if p.obj == nil {
+			continue
+		}
+		var obj runtime.Object = p.obj
+		if obj.GetObjectKind().GroupVersionKind().Kind == "" {
+			obj = obj.DeepCopyObject()
+			obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: p.ref.Group, Version: s.versionOf(p.ref), Kind: p.ref.Kind})
+		}
+		if err := b.Add(obj, model.Origin{}); err != nil {
+			errs[key] = model.AddError(err, model.Origin{})
+		}
+	}
+	s.addErrors = errs
+	snap := b.Build()
+	s.revisions.Reset()
+	return snap
 }
 
 // list builds a snapshot from every watched kind in the cache.
@@ -362,7 +399,22 @@ func (s *Source) waitSynced(ctx context.Context) error {
 	done := make(chan bool, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { done <- s.opts.Cache.WaitForCacheSync(wctx) }()
+	go func() {
+		if !s.opts.Cache.WaitForCacheSync(wctx) {
+			done <- false
+			return
+		}
+		// The informers have listed; their handlers may still be
+		// delivering the initial objects. The first snapshot is built
+		// from what they delivered.
+		s.mu.Lock()
+		var handed []toolscache.InformerSynced
+		for _, r := range s.registrations {
+			handed = append(handed, r.HasSynced)
+		}
+		s.mu.Unlock()
+		done <- toolscache.WaitForCacheSync(wctx.Done(), handed...)
+	}()
 	tick := time.NewTicker(15 * time.Second)
 	defer tick.Stop()
 	for {

@@ -67,8 +67,14 @@ func (s *Source) watch(ctx context.Context, gvk schema.GroupVersionKind, later b
 	}
 	active := new(atomic.Bool)
 	active.Store(!later)
-	if _, err := inf.AddEventHandler(s.handler(gvk, active)); err != nil {
+	reg, err := inf.AddEventHandler(s.handler(gvk, active))
+	if err != nil {
 		return fmt.Errorf("kube source: cannot watch %s: %w", k, err)
+	}
+	if !later {
+		s.mu.Lock()
+		s.registrations = append(s.registrations, reg)
+		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	delete(s.absent, gvk.String())
