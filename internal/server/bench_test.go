@@ -135,6 +135,18 @@ func (s *Server) generate(snap *model.Snapshot) (*translate.Output, publishStats
 	return out, stats
 }
 
+// changedObjects returns the objects of a whose revision is not the one
+// b holds (or that b lacks).
+func changedObjects(a, b *model.Snapshot) []model.ObjectInfo {
+	var out []model.ObjectInfo
+	for _, o := range a.Objects() {
+		if p, ok := b.Object(o.Ref); !ok || p.Revision != o.Revision {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // marshalFloor times the bare protobuf encoding of everything a
 // generation produces (every EnvoyFilter as the MCP resource istiod gets,
 // every proxy resource): no generation can be faster than writing its
@@ -248,14 +260,20 @@ func BenchmarkFullGeneration(b *testing.B) {
 	}
 }
 
-// BenchmarkMetaRouterChange is one MetaRouter edit in a running server:
-// the snapshots alternate between two that differ in one MetaRouter.
+// BenchmarkMetaRouterChange is one MetaRouter edit in a running server,
+// as the sources make it: each snapshot is an Edit of the last one that
+// puts one MetaRouter (its routes alternate between two versions), and
+// the edit's work is deriving that snapshot and generating from it.
 func BenchmarkMetaRouterChange(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			snaps := []*model.Snapshot{meshSnapshot(b, n, ""), meshSnapshot(b, n, "svc-00000")}
+			cur := meshSnapshot(b, n, "")
+			versions := [][]model.ObjectInfo{changedObjects(meshSnapshot(b, n, "svc-00000"), cur), changedObjects(cur, meshSnapshot(b, n, "svc-00000"))}
+			if len(versions[0]) != 1 || len(versions[1]) != 1 {
+				b.Fatalf("the two meshes differ in %d and %d objects, want one MetaRouter", len(versions[0]), len(versions[1]))
+			}
 			s := benchServer(b)
-			full, _ := s.generate(snaps[0])
+			full, _ := s.generate(cur)
 			floor := marshalFloor(full)
 			var units, reused, changed, records, i int
 			var cpu time.Duration
@@ -270,7 +288,14 @@ func BenchmarkMetaRouterChange(b *testing.B) {
 				// `go tool pprof -tagfocus phase=edit`: the full generation
 				// before the loop would dominate it otherwise.
 				pprof.Do(context.Background(), pprof.Labels("phase", "edit"), func(context.Context) {
-					out, stats = s.generate(snaps[i%2])
+					e := cur.Edit()
+					for _, o := range versions[(i-1)%2] {
+						if err := e.Put(o.Object, o.Origin); err != nil {
+							b.Fatal(err)
+						}
+					}
+					cur = e.Build()
+					out, stats = s.generate(cur)
 				})
 				cpu += cpuTime() - c0
 				units += out.Stats.UnitsBuilt
