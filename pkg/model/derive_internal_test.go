@@ -18,8 +18,27 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	dubbov1alpha1 "github.com/aeraki-ng/aeraki/api/dubbo/v1alpha1"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
+	redisv1alpha1 "github.com/aeraki-ng/aeraki/api/redis/v1alpha1"
 )
+
+// meshKinds are kinds plugins bring, as the generated mesh uses them: a
+// routing kind indexed by the hosts it names (short and full names), a
+// routing kind that applies to its namespace, and a kind the model only
+// holds.
+var meshKinds = []Kind{
+	{GVK: redisv1alpha1.SchemeGroupVersion.WithKind("RedisService"), Resource: "redisservices", Namespaced: true,
+		New: func() runtime.Object { return &redisv1alpha1.RedisService{} }, AddToScheme: redisv1alpha1.AddToScheme,
+		Routing: true, Hosts: func(o runtime.Object) []string { return o.(*redisv1alpha1.RedisService).Spec.Host }},
+	{GVK: dubbov1alpha1.SchemeGroupVersion.WithKind("DubboAuthorizationPolicy"), Resource: "dubboauthorizationpolicies", Namespaced: true,
+		New: func() runtime.Object { return &dubbov1alpha1.DubboAuthorizationPolicy{} }, AddToScheme: dubbov1alpha1.AddToScheme,
+		Routing: true},
+	{GVK: redisv1alpha1.SchemeGroupVersion.WithKind("RedisDestination"), Resource: "redisdestinations", Namespaced: true,
+		New: func() runtime.Object { return &redisv1alpha1.RedisDestination{} }, AddToScheme: redisv1alpha1.AddToScheme},
+}
+
+var meshOptions = Options{Kinds: meshKinds}
 
 // meshSlot is one object of the generated mesh, with the versions it may
 // take (nil: absent). Objects are built once, so the same version is the
@@ -113,6 +132,20 @@ func generatedMesh() []meshSlot {
 		add(gw(DefaultWaypointClass, nil), gw(IstioWaypointClass, map[string]string{LabelWaypointFor: "all"}), gw("other", nil))
 		add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "wp", Namespace: ns}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.9.9", Ports: []corev1.ServicePort{{Name: "mesh", Port: 15008}}}})
 	}
+	for i, ns := range nss {
+		at := metav1.NewTime(time.Unix(1700000000, 0))
+		rs := func(name string, hosts ...string) *redisv1alpha1.RedisService {
+			return &redisv1alpha1.RedisService{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, CreationTimestamp: at}, Spec: redisv1alpha1.RedisServiceSpec{Host: hosts}}
+		}
+		add(rs("rs", "svc0"), rs("rs", "svc0", "svc1."+ns+".svc.cluster.local"), rs("rs", "svc1."+nss[1-i]+".svc.cluster.local"))
+		add(rs("rs2", "svc2"), rs("rs2", "svc0."+ns+".svc.cluster.local"))
+		ap := func(action dubbov1alpha1.Action) *dubbov1alpha1.DubboAuthorizationPolicy {
+			return &dubbov1alpha1.DubboAuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "ap", Namespace: ns, CreationTimestamp: at}, Spec: dubbov1alpha1.DubboAuthorizationPolicySpec{Action: action}}
+		}
+		add(ap("ALLOW"), ap("DENY"))
+		add(&redisv1alpha1.RedisDestination{ObjectMeta: metav1.ObjectMeta{Name: "rd", Namespace: ns}, Spec: redisv1alpha1.RedisDestinationSpec{Host: "svc0"}},
+			&redisv1alpha1.RedisDestination{ObjectMeta: metav1.ObjectMeta{Name: "rd", Namespace: ns}, Spec: redisv1alpha1.RedisDestinationSpec{Host: "svc1"}})
+	}
 	add(&gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: DefaultWaypointClass, Labels: map[string]string{LabelWaypointFor: "workload"}}},
 		&gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: DefaultWaypointClass}})
 	for i := range 2 {
@@ -141,7 +174,7 @@ func TestEditEqualsBuild(t *testing.T) {
 				state[i] = rng.Intn(len(slots[i].versions))
 			}
 			scratch := func() *Snapshot {
-				b := NewBuilder(Options{})
+				b := NewBuilder(meshOptions)
 				for i, v := range state {
 					if o := slots[i].versions[v]; o != nil {
 						if err := b.Add(o, Origin{}); err != nil {
@@ -186,6 +219,26 @@ func TestEditEqualsBuild(t *testing.T) {
 					if got, full := Diff(old, next), Diff(old, want); !slices.Equal(got, full) {
 						t.Fatalf("seed %d step %d: Diff from %d back = %v, comparing every key = %v", seed, step, back, got, full)
 					}
+					// Back in time (a rollback to an ancestor).
+					if got, full := Diff(next, old), diffAll(next, old); !slices.Equal(got, full) {
+						t.Fatalf("seed %d step %d: Diff to %d back = %v, comparing every key = %v", seed, step, back, got, full)
+					}
+				}
+				// A sibling: another Edit of the same snapshot; the two
+				// differ by both Edits' changes.
+				sib := cur.Edit()
+				i := rng.Intn(len(slots))
+				if o := slots[i].versions[rng.Intn(len(slots[i].versions))]; o != nil {
+					if err := sib.Put(o, Origin{}); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					ref, _, _ := cur.kinds.refOf(firstNonNil(slots[i].versions))
+					sib.Delete(ref)
+				}
+				sibling := cur.derive(sib.changes, 0)
+				if got, full := Diff(sibling, next), diffAll(sibling, next); !slices.Equal(got, full) {
+					t.Fatalf("seed %d step %d: Diff between two Edits of one snapshot = %v, comparing every key = %v", seed, step, got, full)
 				}
 				// The translator's way: rejected objects left out of
 				// consecutive snapshots, and the change between the two.
@@ -206,7 +259,7 @@ func TestEditEqualsBuild(t *testing.T) {
 				}
 				prevW = w
 				// The file source's way: every object added again.
-				b := NewBuilder(Options{})
+				b := NewBuilder(meshOptions)
 				for i, v := range state {
 					if o := slots[i].versions[v]; o != nil {
 						if err := b.Add(o, Origin{}); err != nil {
@@ -226,8 +279,25 @@ func TestEditEqualsBuild(t *testing.T) {
 	}
 }
 
+// diffAll is Diff comparing every key of both snapshots.
+func diffAll(a, b *Snapshot) []string {
+	var out []string
+	for k, r := range b.revs {
+		if o, ok := a.revs[k]; !ok || o != r {
+			out = append(out, k)
+		}
+	}
+	for k := range a.revs {
+		if _, ok := b.revs[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func scratchWithout(t *testing.T, slots []meshSlot, state []int, drop map[string]bool) *Snapshot {
-	b := NewBuilder(Options{})
+	b := NewBuilder(meshOptions)
 	for i, v := range state {
 		if o := slots[i].versions[v]; o != nil {
 			ref, _, err := b.kinds.refOf(o)
@@ -392,4 +462,39 @@ func deepDiff(a, b reflect.Value, path string, seen map[[2]uintptr]bool) string 
 		}
 	}
 	return ""
+}
+
+// TestEditPutOfABadUpdateRemovesTheOldVersion: an update the model
+// refuses (a port out of range) is not put, and the version it replaces
+// is not served on in its place: the snapshot is the one a build without
+// the object makes, and the caller is told why.
+func TestEditPutOfABadUpdateRemovesTheOldVersion(t *testing.T) {
+	svc := func(port int32) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "a"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Name: "tcp-dubbo", Port: port}}}}
+	}
+	other := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "t", Namespace: "a"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.2", Ports: []corev1.ServicePort{{Name: "tcp-dubbo", Port: 20880}}}}
+	b := NewBuilder(Options{})
+	for _, o := range []runtime.Object{svc(20880), other} {
+		if err := b.Add(o, Origin{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev := b.Build()
+	e := prev.Edit()
+	if err := e.Put(svc(70000), Origin{}); err == nil {
+		t.Fatal("a Service with port 70000 was put without an error")
+	}
+	got := e.Build()
+	if _, ok := got.Object(ObjectRef{Kind: "Service", Namespace: "a", Name: "s"}); ok {
+		t.Fatal("the version the refused update replaces is still in the snapshot")
+	}
+	want := NewBuilder(Options{})
+	if err := want.Add(other, Origin{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := compareSnapshots(got, want.Build()); d != "" {
+		t.Fatalf("the snapshot differs from a build without the refused object: %s", d)
+	}
 }

@@ -294,7 +294,10 @@ func (s *Source) list(ctx context.Context) (*model.Snapshot, error) {
 		}
 	}
 	s.addErrors = errs
-	snap := b.Build()
+	// Derived from the last snapshot by the differences (the objects of
+	// the kind that became active, changes since): the translator's Diff
+	// then works from them rather than from every key of the mesh.
+	snap := b.BuildFrom(s.current.Load())
 	// Later snapshots are Edits of this one; a relist (rare) hashes again.
 	s.revisions.Reset()
 	return snap, nil
