@@ -188,7 +188,7 @@ func (s *Snapshot) indexAmbient() {
 	sort.Slice(a.list, func(i, j int) bool { return a.list[i].Ref.Key() < a.list[j].Ref.Key() })
 	revs := make([]Revision, len(a.list))
 	for i, wp := range a.list {
-		revs[i] = s.revs["waypoint:"+wp.Namespace+"/"+wp.Name]
+		revs[i] = s.revs.at("waypoint:" + wp.Namespace + "/" + wp.Name)
 	}
 	s.setRev("waypoints", RevisionOf(revs))
 	for _, w := range s.workloads {

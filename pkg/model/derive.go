@@ -169,7 +169,7 @@ func (p *Snapshot) derive(changes map[string]*entry, fraction int) *Snapshot {
 	d := new(Snapshot)
 	*d = *p
 	d.touched = map[string]struct{}{}
-	d.revs = maps.Clone(p.revs)
+	d.revs = p.revs.fork()
 	objs := make(map[string]*ObjectInfo, len(list))
 	for _, c := range list {
 		if c.cur == nil {
@@ -279,13 +279,14 @@ func (p *Snapshot) derive(changes map[string]*entry, fraction int) *Snapshot {
 
 	var keys []string
 	for k := range d.touched {
-		o, inOld := p.revs[k]
-		n, inNew := d.revs[k]
+		o, inOld := p.revs.get(k)
+		n, inNew := d.revs.get(k)
 		if o != n || inOld != inNew {
 			keys = append(keys, k)
 		}
 	}
 	d.touched = nil
+	d.revs.settle()
 	d.lineage = append([]step{{from: weak.Make(p), keys: keys}}, p.lineage[:min(len(p.lineage), maxLineage-1)]...)
 	return d
 }
@@ -300,17 +301,16 @@ func (b *Builder) buildWithKinds(kinds *KindIndex) *Snapshot {
 // setRev writes a dependency key's revision; delRev removes it. During a
 // derivation both record the key, so the changes can be listed.
 func (s *Snapshot) setRev(k string, r Revision) {
-	s.revs[k] = r
+	s.revs.set(k, r)
 	if s.touched != nil {
 		s.touched[k] = struct{}{}
 	}
 }
 
 func (s *Snapshot) delRev(k string) {
-	if _, ok := s.revs[k]; !ok {
+	if !s.revs.del(k) {
 		return
 	}
-	delete(s.revs, k)
 	if s.touched != nil {
 		s.touched[k] = struct{}{}
 	}
@@ -643,7 +643,7 @@ func (d *Snapshot) editHosts(p *Snapshot, hosts map[string]bool, now map[string]
 		}
 		oldReads := p.epReads[h]
 		delete(d.epReads, h)
-		oldRev := p.revs["svc:"+h]
+		oldRev := p.revs.at("svc:" + h)
 		if len(list) == 0 {
 			delete(d.services, h)
 			d.delRev("svc:" + h)
@@ -651,7 +651,7 @@ func (d *Snapshot) editHosts(p *Snapshot, hosts map[string]bool, now map[string]
 		} else {
 			d.services[h] = list
 			d.indexHost(h, list)
-			listChanged = listChanged || len(old) == 0 || old[0] != list[0] || d.revs["svc:"+h] != oldRev
+			listChanged = listChanged || len(old) == 0 || old[0] != list[0] || d.revs.at("svc:"+h) != oldRev
 		}
 		d.editReaders(h, oldReads, d.epReads[h])
 	}
@@ -680,7 +680,7 @@ func (d *Snapshot) editHosts(p *Snapshot, hosts map[string]bool, now map[string]
 	d.serviceList = append(out, p.serviceList[i:]...)
 	allSvc := make([]Revision, len(d.serviceList))
 	for i, sv := range d.serviceList {
-		allSvc[i] = d.revs["svc:"+sv.Hostname]
+		allSvc[i] = d.revs.at("svc:" + sv.Hostname)
 	}
 	d.setRev("services", RevisionOf(allSvc))
 }

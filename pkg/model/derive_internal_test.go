@@ -282,13 +282,13 @@ func TestEditEqualsBuild(t *testing.T) {
 // diffAll is Diff comparing every key of both snapshots.
 func diffAll(a, b *Snapshot) []string {
 	var out []string
-	for k, r := range b.revs {
-		if o, ok := a.revs[k]; !ok || o != r {
+	for k, r := range b.revs.all() {
+		if o, ok := a.revs.get(k); !ok || o != r {
 			out = append(out, k)
 		}
 	}
-	for k := range a.revs {
-		if _, ok := b.revs[k]; !ok {
+	for k := range a.revs.all() {
+		if _, ok := b.revs.get(k); !ok {
 			out = append(out, k)
 		}
 	}
@@ -350,6 +350,14 @@ func compareSnapshots(a, b *Snapshot) string {
 				if p := deepDiff(reflect.ValueOf(x), reflect.ValueOf(y), "objects["+k+"]", map[[2]uintptr]bool{}); p != "" {
 					return p
 				}
+			}
+			continue
+		case "revs": // an overlay: compare what it holds
+			if a.revs.len() != b.revs.len() {
+				return fmt.Sprintf("revs: %d keys vs %d", a.revs.len(), b.revs.len())
+			}
+			if d := diffAll(a, b); len(d) > 0 {
+				return fmt.Sprintf("revs: %v", d)
 			}
 			continue
 		case "epReaders":

@@ -55,7 +55,7 @@ type Snapshot struct {
 	gateways      []*gatewayv1.Gateway
 	ambient       *ambientIndex
 
-	revs map[string]Revision // dependency key -> revision
+	revs revMap // dependency key -> revision
 
 	entries []*entry // what Build indexed, sorted by key; for Without and Edit
 
@@ -90,7 +90,7 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 		workloadsByIP: map[string]*Workload{},
 		workloadsByNN: map[string]*Workload{},
 		namespaces:    map[string]*Namespace{},
-		revs:          map[string]Revision{},
+		revs:          newRevMap(),
 		slices:        map[string][]*discoveryv1.EndpointSlice{},
 		ipAll:         map[string][]*Workload{},
 		epReads:       map[string][]string{},
@@ -140,9 +140,9 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	out.secrets, out.namespaces, out.gateways, out.ambient = s.secrets, s.namespaces, s.gateways, s.ambient
 	out.workloads, out.workloadsByIP, out.workloadsByNN = s.workloads, s.workloadsByIP, s.workloadsByNN
 	out.slices, out.ipAll, out.epReads, out.epReaders = s.slices, s.ipAll, s.epReads, s.epReaders
-	for k, r := range s.revs {
+	for k, r := range s.revs.all() {
 		if !strings.HasPrefix(k, routingPrefix) {
-			out.revs[k] = r
+			out.revs.set(k, r)
 		}
 	}
 	out.indexRouting(kept)
@@ -194,11 +194,11 @@ func (s *Snapshot) TrackedViewLocked(deps Deps, mu *sync.Mutex) *View {
 
 // Revision returns the current revision of a dependency key recorded by a
 // tracked View ("" when nothing is there).
-func (s *Snapshot) Revision(key string) Revision { return s.revs[key] }
+func (s *Snapshot) Revision(key string) Revision { return s.revs.at(key) }
 
 // DependencyKeys returns how many dependency keys the snapshot has, for
 // a caller deciding whether a Diff is small enough to work from.
-func (s *Snapshot) DependencyKeys() int { return len(s.revs) }
+func (s *Snapshot) DependencyKeys() int { return s.revs.len() }
 
 // Deps is the set of snapshot keys a build read, with the revision each
 // had. Keys are opaque strings owned by this package.
@@ -207,7 +207,7 @@ type Deps map[string]Revision
 // Changed reports whether any key in d has another revision in snap.
 func (d Deps) Changed(snap *Snapshot) bool {
 	for k, r := range d {
-		if snap.revs[k] != r {
+		if snap.revs.at(k) != r {
 			return true
 		}
 	}
@@ -219,7 +219,7 @@ func (d Deps) Changed(snap *Snapshot) bool {
 func Diff(old, cur *Snapshot) []string {
 	var out []string
 	if old == nil {
-		for k := range cur.revs {
+		for k := range cur.revs.all() {
 			out = append(out, k)
 		}
 		sort.Strings(out)
@@ -229,8 +229,8 @@ func Diff(old, cur *Snapshot) []string {
 		// cur was derived from old by Edits: only the keys they wrote
 		// can differ.
 		for _, k := range keys {
-			o, inOld := old.revs[k]
-			n, inCur := cur.revs[k]
+			o, inOld := old.revs.get(k)
+			n, inCur := cur.revs.get(k)
 			if inCur && o != n || !inCur && inOld {
 				out = append(out, k)
 			}
@@ -242,8 +242,8 @@ func Diff(old, cur *Snapshot) []string {
 	// of its keys were not met in cur (the translator diffs every
 	// snapshot against the last, so this pass is on every edit's path).
 	met := 0
-	for k, r := range cur.revs {
-		o, ok := old.revs[k]
+	for k, r := range cur.revs.all() {
+		o, ok := old.revs.get(k)
 		if ok {
 			met++
 		}
@@ -251,9 +251,9 @@ func Diff(old, cur *Snapshot) []string {
 			out = append(out, k)
 		}
 	}
-	if met < len(old.revs) {
-		for k := range old.revs {
-			if _, ok := cur.revs[k]; !ok {
+	if met < old.revs.len() {
+		for k := range old.revs.all() {
+			if _, ok := cur.revs.get(k); !ok {
 				out = append(out, k)
 			}
 		}
@@ -275,14 +275,14 @@ func (s *Snapshot) index(entries []*entry) {
 		switch o := e.obj.(type) {
 		case *corev1.Namespace:
 			s.namespaces[o.Name] = &Namespace{Name: o.Name, Labels: o.Labels}
-			s.revs["ns:"+o.Name] = e.rev
+			s.setRev("ns:"+o.Name, e.rev)
 		case *corev1.Pod:
 			if w := workloadFromPod(o, e.rev); w != nil {
 				s.workloads = append(s.workloads, w)
 			}
 		case *corev1.Secret:
 			s.secrets[o.Namespace+"/"+o.Name] = o
-			s.revs["secret:"+o.Namespace+"/"+o.Name] = e.rev
+			s.setRev("secret:"+o.Namespace+"/"+o.Name, e.rev)
 		case *corev1.Service:
 			k8sServices = append(k8sServices, e)
 		case *discoveryv1.EndpointSlice:
@@ -308,14 +308,14 @@ func (s *Snapshot) index(entries []*entry) {
 	for i, w := range s.workloads {
 		wrevs[i] = w.Revision
 	}
-	s.revs["workloads"] = RevisionOf(wrevs)
+	s.setRev("workloads", RevisionOf(wrevs))
 	for _, w := range s.workloads {
 		s.workloadsByNN[w.Ref.Kind+"/"+w.Namespace+"/"+w.Name] = w
 		if w.IP != "" {
 			s.ipAll[w.IP] = append(s.ipAll[w.IP], w)
 			if _, taken := s.workloadsByIP[w.IP]; !taken {
 				s.workloadsByIP[w.IP] = w
-				s.revs["ip:"+w.IP] = w.Revision
+				s.setRev("ip:"+w.IP, w.Revision)
 			}
 		}
 	}
@@ -341,9 +341,9 @@ func (s *Snapshot) index(entries []*entry) {
 	sort.Slice(s.serviceList, func(i, j int) bool { return s.serviceList[i].Hostname < s.serviceList[j].Hostname })
 	allSvc := make([]Revision, len(s.serviceList))
 	for i, sv := range s.serviceList {
-		allSvc[i] = s.revs["svc:"+sv.Hostname]
+		allSvc[i] = s.revs.at("svc:" + sv.Hostname)
 	}
-	s.revs["services"] = RevisionOf(allSvc)
+	s.setRev("services", RevisionOf(allSvc))
 
 	s.indexRouting(entries)
 	s.indexAmbient()

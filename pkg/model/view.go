@@ -30,7 +30,7 @@ func (v *View) track(key string) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 	}
-	v.deps[key] = v.snap.revs[key]
+	v.deps[key] = v.snap.revs.at(key)
 }
 
 // Options returns the mesh settings (domain suffix, root namespace, trust domain).
