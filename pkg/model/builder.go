@@ -187,6 +187,17 @@ func (ks *KindIndex) ObjectRevision(obj runtime.Object) (Revision, error) {
 // An object that does not encode to JSON has no revision ("", and the
 // error).
 func revisionOfObject(obj runtime.Object, meta metav1.Object, ks *KindIndex) (Revision, error) {
+	k, _ := ks.ofObject(obj)
+	if r, ok, err := fastRevision(obj, k.ReadStatus); ok {
+		return r, err
+	}
+	return threePassRevision(obj, k.ReadStatus)
+}
+
+// threePassRevision is revisionOfObject for an object of any shape: it
+// encodes the object, decodes it into maps, drops what the model does
+// not read and encodes the rest.
+func threePassRevision(obj runtime.Object, readStatus []string) (Revision, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return "", err
@@ -195,19 +206,25 @@ func revisionOfObject(obj runtime.Object, meta metav1.Object, ks *KindIndex) (Re
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return RevisionOf(string(raw)), nil // the bytes themselves: deterministic
 	}
-	k, _ := ks.ofObject(obj)
-	keepReadStatus(k.ReadStatus, m)
+	keepReadStatus(readStatus, m)
 	delete(m, "apiVersion")
 	if md, ok := m["metadata"].(map[string]any); ok {
 		for _, k := range []string{"resourceVersion", "managedFields", "uid", "generation", "selfLink"} {
 			delete(md, k)
 		}
 		if ann, ok := md["annotations"].(map[string]any); ok {
-			delete(ann, "kubectl.kubernetes.io/last-applied-configuration")
+			delete(ann, lastAppliedConfig)
+			if len(ann) == 0 {
+				delete(md, "annotations") // as if it had none
+			}
 		}
 	}
 	return RevisionOf(m), nil
 }
+
+// lastAppliedConfig is the annotation `kubectl apply` keeps a copy of the
+// whole object in: not part of what the model reads.
+const lastAppliedConfig = "kubectl.kubernetes.io/last-applied-configuration"
 
 // keepReadStatus trims the "status" of an object's JSON form m to the
 // fields the model reads for its kind (Kind.ReadStatus), or removes it.
