@@ -31,7 +31,8 @@ type Result struct {
 	// from.
 	Generation int64
 	// Conditions are Accepted, ResolvedRefs and Programmed, in that order,
-	// without lastTransitionTime (the writer keeps or sets it).
+	// without lastTransitionTime (the writer keeps or sets it). Results
+	// may share the slice: it is read-only.
 	Conditions []metav1.Condition
 }
 
@@ -63,20 +64,39 @@ func Compute(snap *model.Snapshot, sourceDiags []model.Diagnostic, out *translat
 			}
 		}
 	}
+	// This runs after every generation, over every object with a status
+	// (10,000 MetaRouters in a large mesh): only the kinds with one are
+	// listed, and the objects without findings, nearly all of them,
+	// share the conditions of their generation (Results are read-only).
 	results := map[string]Result{}
-	for _, o := range snap.Objects() {
-		if k, ok := snap.Kinds().Lookup(o.Ref.Group, o.Ref.Kind); !ok || k.Status == nil {
+	fine := map[int64][]metav1.Condition{}
+	for _, k := range snap.Kinds().All() {
+		if k.Status == nil {
 			continue
 		}
-		var gen int64
-		if m, ok := o.Object.(metav1.Object); ok {
-			gen = m.GetGeneration()
+		for _, o := range snap.ObjectsOfKind(k.GVK.Group, k.GVK.Kind) {
+			var gen int64
+			if m, ok := o.Object.(metav1.Object); ok {
+				gen = m.GetGeneration()
+			}
+			key := o.Ref.Key()
+			diags := byObject[key]
+			d, failedUnit := failed[key]
+			if len(diags) == 0 && !failedUnit {
+				c, ok := fine[gen]
+				if !ok {
+					c = conditionsFor(gen, nil, nil)
+					fine[gen] = c
+				}
+				results[key] = Result{Ref: o.Ref, Generation: gen, Conditions: c}
+				continue
+			}
+			var fail *model.Diagnostic
+			if failedUnit {
+				fail = &d
+			}
+			results[key] = Result{Ref: o.Ref, Generation: gen, Conditions: conditionsFor(gen, diags, fail)}
 		}
-		var fail *model.Diagnostic
-		if d, ok := failed[o.Ref.Key()]; ok {
-			fail = &d
-		}
-		results[o.Ref.Key()] = Result{Ref: o.Ref, Generation: gen, Conditions: conditionsFor(gen, byObject[o.Ref.Key()], fail)}
 	}
 	return results
 }

@@ -92,7 +92,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	w.opts.Log.Info("writing status of aeraki's objects")
 	// What this leader wrote or found in place, by object, so a pass
 	// skips objects whose status it already knows is right.
-	confirmed := map[string]fingerprint{}
+	confirmed := map[string]Result{}
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -116,33 +116,39 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
-// fingerprint identifies a desired status, to skip unchanged objects.
-type fingerprint struct {
-	generation int64
-	conds      string
-}
-
-func fingerprintOf(r Result) fingerprint {
-	return fingerprint{generation: r.Generation, conds: fmt.Sprint(r.Conditions)}
+// sameResult reports whether two desired statuses are the same, to skip
+// objects whose status is known to be right. It compares the fields
+// rather than printing them: a pass looks at every object with a status
+// after every generation.
+func sameResult(a, b Result) bool {
+	if a.Generation != b.Generation || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i, c := range a.Conditions {
+		d := b.Conditions[i]
+		if c.Type != d.Type || c.Status != d.Status || c.Reason != d.Reason || c.Message != d.Message || c.ObservedGeneration != d.ObservedGeneration {
+			return false
+		}
+	}
+	return true
 }
 
 // pass brings every object to its desired status and reports whether it
 // fully succeeded.
-func (w *Writer) pass(ctx context.Context, desired map[string]Result, confirmed map[string]fingerprint) bool {
+func (w *Writer) pass(ctx context.Context, desired map[string]Result, confirmed map[string]Result) bool {
 	ok := true
 	written := 0
 	for key, r := range desired {
 		if ctx.Err() != nil {
 			return false
 		}
-		fp := fingerprintOf(r)
-		if confirmed[key] == fp {
+		if c, ok := confirmed[key]; ok && sameResult(c, r) {
 			continue
 		}
 		wrote, err := w.sync(ctx, r)
 		switch {
 		case err == nil:
-			confirmed[key] = fp
+			confirmed[key] = r
 			if wrote {
 				written++
 			}

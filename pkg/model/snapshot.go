@@ -173,6 +173,20 @@ func (s *Snapshot) Object(ref ObjectRef) (ObjectInfo, bool) {
 	return o, ok
 }
 
+// ObjectsOfKind returns the objects of one kind, sorted by namespace and
+// name: what a caller interested in one kind (the status writer, in
+// every generation) reads without going over every object of the mesh.
+func (s *Snapshot) ObjectsOfKind(group, kind string) []ObjectInfo {
+	prefix := group + "/" + kind + "/"
+	i := sort.Search(len(s.entries), func(i int) bool { return s.entries[i].key >= prefix })
+	var out []ObjectInfo
+	for ; i < len(s.entries) && strings.HasPrefix(s.entries[i].key, prefix); i++ {
+		e := s.entries[i]
+		out = append(out, ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj})
+	}
+	return out
+}
+
 // Len returns how many objects the snapshot holds.
 func (s *Snapshot) Len() int { return len(s.entries) }
 
