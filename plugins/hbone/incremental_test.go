@@ -61,6 +61,35 @@ func TestIncremental_MetaRouterChangeRebuildsOnlyTheWaypoint(t *testing.T) {
 	if second.Stats.ProxiesBuilt != 1 || second.Stats.ProxiesReused != 3 {
 		t.Fatalf("after a MetaRouter edit: built %d, reused %d; want only the waypoint rebuilt", second.Stats.ProxiesBuilt, second.Stats.ProxiesReused)
 	}
+
+	// What each build cost: the waypoint built every unit it consumed the
+	// first time and, after the edit, only the edited service's; the
+	// ztunnels keep the cost of the build they still serve.
+	costs := func(out *translate.Output) map[string]translate.ProxyCost {
+		m := map[string]translate.ProxyCost{}
+		for _, p := range out.Proxies {
+			m[p.ID] = p.Cost
+		}
+		return m
+	}
+	c1, c2 := costs(first), costs(second)
+	for id, c := range c1 {
+		if c.Build <= 0 || c.Build < c.Units || c.Build < c.Assemble {
+			t.Errorf("%s: cost %+v, want a build time covering its units and assembly", id, c)
+		}
+		if !strings.HasPrefix(id, "waypoint/") {
+			if c2[id] != c {
+				t.Errorf("%s reused, but its cost changed from %+v to %+v", id, c, c2[id])
+			}
+			continue
+		}
+		if c.UnitsConsumed == 0 || c.UnitsBuilt != c.UnitsConsumed {
+			t.Errorf("%s first build: %d units consumed, %d built; want every unit consumed built", id, c.UnitsConsumed, c.UnitsBuilt)
+		}
+		if w := c2[id]; w.UnitsConsumed != c.UnitsConsumed || w.UnitsBuilt != 1 {
+			t.Errorf("%s after the edit: %d units consumed, %d built; want %d consumed, 1 built (the edited service's)", id, w.UnitsConsumed, w.UnitsBuilt, c.UnitsConsumed)
+		}
+	}
 }
 
 // churnTranslate translates testdata/in/bindings.yaml, then the same mesh
