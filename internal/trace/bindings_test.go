@@ -39,12 +39,13 @@ func TestBindings_WorkloadWaypointReachedThroughItsServiceAddress(t *testing.T) 
 		t.Fatalf("waypoint chains %+v", c)
 	}
 	// A pod address is no service's: ztunnel_outbound hands it to
-	// ztunnel_outbound_pods, which hands it to the shard of its /24, which
-	// sends it to the pod's waypoint.
-	if got := names(r.Find(trace.StepListener, "ztunnel/node-1")); got != "ztunnel_outbound ztunnel_outbound_pods ztunnel_outbound_pods|10.2.0.0/24 connect_originate" {
+	// ztunnel_outbound_services, which hands it to ztunnel_outbound_pods,
+	// which hands it to the shard of its /24, which sends it to the pod's
+	// waypoint.
+	if got := names(r.Find(trace.StepListener, "ztunnel/node-1")); got != "ztunnel_outbound ztunnel_outbound_services ztunnel_outbound_pods ztunnel_outbound_pods|10.2.0.0/24 connect_originate" {
 		t.Fatalf("ztunnel/node-1 listeners %s\n%s", got, dump(r))
 	}
-	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); !strings.HasPrefix(got, hbone.ChainToPods+" ztunnel_outbound_pods|10.2.0.0/24 to-waypoint|shared/all-wp ") {
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); !strings.HasPrefix(got, hbone.ChainToServices+" "+hbone.ChainToPods+" ztunnel_outbound_pods|10.2.0.0/24 to-waypoint|shared/all-wp ") {
 		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
 	}
 }
@@ -56,7 +57,32 @@ func TestBindings_AddressOutsideTheMeshPassesThroughThePodsListener(t *testing.T
 	if r.Outcome != trace.PassedThrough || r.Destination != "10.9.9.9:80" {
 		t.Fatalf("%s %s\n%s", r.Outcome, r.Destination, dump(r))
 	}
-	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); got != hbone.ChainToPods+" "+hbone.ChainPassthrough {
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); got != hbone.ChainToServices+" "+hbone.ChainToPods+" "+hbone.ChainPassthrough {
+		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
+	}
+}
+
+// A service address goes from ztunnel_outbound to
+// ztunnel_outbound_services, whose destination matcher picks the
+// service's chain; on a port the service does not have, the connection
+// passes through from there, still the pod's own.
+func TestBindings_ServiceAddressGoesThroughTheServicesListener(t *testing.T) {
+	res := renderBindings(t)
+	r := call(t, res, "apps/web-0", "10.96.1.2:5432", nil)
+	if r.Destination == "10.96.1.2:5432" {
+		t.Fatalf("%s %s: want one of db's endpoints\n%s", r.Outcome, r.Destination, dump(r))
+	}
+	if got := names(r.Find(trace.StepListener, "ztunnel/node-1")); !strings.HasPrefix(got, "ztunnel_outbound ztunnel_outbound_services ") || strings.Contains(got, "ztunnel_outbound_pods") {
+		t.Fatalf("ztunnel/node-1 listeners %s\n%s", got, dump(r))
+	}
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); !strings.HasPrefix(got, hbone.ChainToServices+" outbound|5432||db.apps.svc.cluster.local ") {
+		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
+	}
+	r = call(t, res, "apps/web-0", "10.96.1.2:9999", nil)
+	if r.Outcome != trace.PassedThrough || r.Destination != "10.96.1.2:9999" {
+		t.Fatalf("%s %s\n%s", r.Outcome, r.Destination, dump(r))
+	}
+	if got := names(r.Find(trace.StepChain, "ztunnel/node-1")); got != hbone.ChainToServices+" "+hbone.ChainPassthrough {
 		t.Fatalf("ztunnel/node-1 chains %s\n%s", got, dump(r))
 	}
 }

@@ -241,11 +241,18 @@ func (n *meshNetwork) InboundPlaintextPort(proxy string) uint32 {
 	return 0
 }
 
-// Recaptured implements Network: what ztunnel_outbound (or, for a
-// destination that is no service, ztunnel_outbound_pods) passes through
-// is still the pod's own connection.
+// Recaptured implements Network: what ztunnel_outbound passes through
+// is still the pod's own connection, and so is what the internal
+// listeners it hands the node's pods' connections to pass through
+// (ztunnel_outbound_services for a service address on a port the service
+// does not have, ztunnel_outbound_pods for a destination that is no
+// service).
 func (n *meshNetwork) Recaptured(proxy, listener string) bool {
-	return listener == hbonenames.ListenerZtunnelOutbound || listener == hbonenames.ListenerZtunnelOutboundPods
+	switch listener {
+	case hbonenames.ListenerZtunnelOutbound, hbonenames.ListenerZtunnelOutboundServices, hbonenames.ListenerZtunnelOutboundPods:
+		return true
+	}
+	return false
 }
 
 // Name implements Network.

@@ -232,3 +232,50 @@ status: {phase: Running, podIP: 10.2.0.99}
 		t.Errorf("changed %v: want node-2's ztunnel and shared/all-wp among them", changed)
 	}
 }
+
+// TestIncremental_ServiceAddedReassemblesTheZtunnels: a service joining
+// the mesh changes ztunnel_outbound_services (its address goes to its
+// chain) and brings its cluster and endpoints, all in the services piece
+// every ztunnel includes: no ztunnel's build runs, each is reassembled
+// with those three resources new, and its own ztunnel_outbound is
+// unchanged. No waypoint serves the service, so none is rebuilt.
+func TestIncremental_ServiceAddedReassemblesTheZtunnels(t *testing.T) {
+	before, after := churnTranslate(t, `apiVersion: v1
+kind: Service
+metadata: {name: web-admin, namespace: apps, labels: {istio.io/use-waypoint: none}}
+spec:
+  clusterIP: 10.96.1.9
+  selector: {app: web}
+  ports:
+  - {name: tcp-admin, port: 7000}
+`)
+	ztunnels := 0
+	for _, p := range after.Proxies {
+		if p.Kind == plugin.ProxyKindZtunnel {
+			ztunnels++
+		}
+	}
+	if ztunnels < 2 {
+		t.Fatalf("the mesh has %d ztunnels: the test needs several", ztunnels)
+	}
+	if after.Stats.ProxiesBuilt != 0 || after.Stats.ProxiesReassembled != ztunnels {
+		t.Fatalf("built %d proxies, reassembled %d; want none built and the %d ztunnels reassembled (stats %+v)",
+			after.Stats.ProxiesBuilt, after.Stats.ProxiesReassembled, ztunnels, after.Stats)
+	}
+	const name = "outbound|7000||web-admin.apps.svc.cluster.local"
+	want := []string{"cluster/" + name, "endpoints/" + name, "listener/" + hbone.ListenerZtunnelOutboundServices}
+	changed := changedNames(before, after)
+	for _, p := range after.Proxies {
+		names := changed[p.ID]
+		sort.Strings(names)
+		if p.Kind != plugin.ProxyKindZtunnel {
+			if len(names) > 0 {
+				t.Errorf("%s: %v changed for a service it does not serve", p.ID, names)
+			}
+			continue
+		}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: %v changed, want only %v", p.ID, names, want)
+		}
+	}
+}
