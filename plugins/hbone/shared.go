@@ -155,8 +155,8 @@ func buildWorkloadBindings(ctx *plugin.SharedContext) (*plugin.SharedPiece, erro
 // buildZtunnelPods builds pieceZtunnelPods: ztunnel_outbound_pods and the
 // clusters of every waypoint a destination is bound to.
 //
-// ztunnel_outbound hands it what is addressed to no service (chain
-// to_pods) through a cluster whose endpoint is the listener's internal
+// ztunnel_outbound_services hands it what is addressed to no service
+// (chain to_pods) through a cluster whose endpoint is the listener's internal
 // address, envoy_internal_address.server_listener_name (Envoy's
 // api/envoy/config/core/v3/address.proto, EnvoyInternalAddress): Envoy's
 // envoy.bootstrap.internal_listener extension, which the ztunnel's build
