@@ -3,6 +3,7 @@ package hbone_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -276,6 +277,37 @@ spec:
 		}
 		if strings.Join(names, " ") != strings.Join(want, " ") {
 			t.Errorf("%s: %v changed, want only %v", p.ID, names, want)
+		}
+	}
+}
+
+// TestIncremental_ServiceBoundToAWaypointRebuildsThatWaypoint: a service
+// bound to a waypoint rebuilds that waypoint (which now serves it) and no
+// other; the ztunnels are reassembled, not built.
+func TestIncremental_ServiceBoundToAWaypointRebuildsThatWaypoint(t *testing.T) {
+	before, after := churnTranslate(t, `apiVersion: v1
+kind: Service
+metadata: {name: web-admin, namespace: apps, labels: {istio.io/use-waypoint: all-wp, istio.io/use-waypoint-namespace: shared}}
+spec:
+  clusterIP: 10.96.1.9
+  selector: {app: web}
+  ports:
+  - {name: tcp-admin, port: 7000}
+`)
+	wp := hbone.WaypointID("shared", "all-wp")
+	if after.Stats.ProxiesBuilt != 1 {
+		t.Fatalf("built %d proxies, want only %s (stats %+v)", after.Stats.ProxiesBuilt, wp, after.Stats)
+	}
+	changed := changedNames(before, after)
+	if len(changed[wp]) == 0 {
+		t.Errorf("%s did not change for a service bound to it", wp)
+	}
+	for _, p := range after.Proxies {
+		if p.Kind == plugin.ProxyKindWaypoint && p.ID != wp && len(changed[p.ID]) > 0 {
+			t.Errorf("%s: %v changed for a service bound to %s", p.ID, changed[p.ID], wp)
+		}
+		if p.Kind == plugin.ProxyKindZtunnel && !slices.Contains(changed[p.ID], "listener/"+hbone.ListenerZtunnelOutboundServices) {
+			t.Errorf("%s: %v changed, want %s among them (the service's address goes to the waypoint)", p.ID, changed[p.ID], hbone.ListenerZtunnelOutboundServices)
 		}
 	}
 }
