@@ -22,8 +22,8 @@ type reporter interface {
 // services and pods, never by their product: that is the scaling rule of
 // docs/ambient.md. The mesh-wide parts are shared pieces, built once per
 // translation for every ztunnel (shared.go): the node's own build
-// includes their resources and reads neither, so no change to the mesh's
-// services or pods runs it again (but a change to the node's own pods).
+// includes their resources and reads neither, so only a change to the
+// node's own pods (their addresses, capture, identities) runs it again.
 type ztunnel struct {
 	ctx  reporter
 	view *model.View
