@@ -59,8 +59,8 @@ func openDeltaZtunnel(t *testing.T, ctx context.Context, addr, node string) *del
 // resources that changed (not its whole config); the other nodes'
 // ztunnels receive the shard of ztunnel_outbound_pods for the pod's /24
 // and nothing else: the one small listener that lists those pods (their
-// ztunnel_outbound lists only service addresses and their own node's
-// pods). BenchmarkZtunnelPodAdd has the figures at 5,000 services and 100
+// ztunnel_outbound lists only their own node's pods, service addresses
+// are in ztunnel_outbound_services). BenchmarkZtunnelPodAdd has the figures at 5,000 services and 100
 // nodes.
 func TestPodAddedOnANodeReachesOnlyItsZtunnel(t *testing.T) {
 	const nodes = 5

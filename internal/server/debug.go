@@ -77,8 +77,23 @@ type ConfigDump struct {
 	// Stale is true when the proxy's last rebuild failed and it keeps
 	// the config shown; /debug/diagnostics says why.
 	Stale bool `json:"stale,omitempty"`
+	// Cost is what the proxy's build took (translate.ProxyCost), in
+	// the translation that built it: aeraki serves proxies from config
+	// built ahead, so this, not the time to answer, is its build time.
+	Cost *CostDump `json:"cost,omitempty"`
 	// Resources are what the proxy is served, by type URL.
 	Resources map[string]TypeDump `json:"resources"`
+}
+
+// CostDump is a translate.ProxyCost with durations spelled out
+// (time.Duration strings, "1.5ms").
+type CostDump struct {
+	Build         string `json:"build"`
+	Units         string `json:"units"`
+	UnitsConsumed int    `json:"unitsConsumed"`
+	UnitsBuilt    int    `json:"unitsBuilt"`
+	Assemble      string `json:"assemble"`
+	Reassembled   bool   `json:"reassembled,omitempty"`
 }
 
 // TypeDump is one type's resources in a ConfigDump.
@@ -132,6 +147,10 @@ func (s *Server) handleConfigDump(w http.ResponseWriter, r *http.Request) {
 		d.ProxyID, d.Plugin, d.Kind, d.Revision, d.Stale = res.ID, res.Plugin, string(res.Kind), string(res.Revision), res.Stale
 		if res.Profile != nil {
 			d.Build = res.Profile.Name
+		}
+		if c := res.Cost; c.Build > 0 {
+			d.Cost = &CostDump{Build: c.Build.String(), Units: c.Units.String(), UnitsConsumed: c.UnitsConsumed, UnitsBuilt: c.UnitsBuilt,
+				Assemble: c.Assemble.String(), Reassembled: c.Reassembled}
 		}
 	}
 	for _, typeURL := range proxyTypes {

@@ -241,11 +241,33 @@ func (n *meshNetwork) InboundPlaintextPort(proxy string) uint32 {
 	return 0
 }
 
-// Recaptured implements Network: what ztunnel_outbound (or, for a
-// destination that is no service, ztunnel_outbound_pods) passes through
-// is still the pod's own connection.
+// Recaptured implements Network: what ztunnel_outbound passes through
+// is still the pod's own connection, and so is what the internal
+// listeners it hands the node's pods' connections to pass through
+// (ztunnel_outbound_services for a service address on a port the service
+// does not have, ztunnel_outbound_pods for a destination that is no
+// service). Those hops are followed as Envoy takes them, not here: the
+// to_services and to_pods chains' tcp_proxy connects to a cluster whose
+// endpoint is the listener's internal address (the simulator's
+// acceptInternal; Envoy's
+// source/extensions/bootstrap/internal_listener/client_connection_factory.cc,
+// which closes the connection when the proxy has no listener of that
+// name), the filter state the chain shared ONCE arrives in the internal
+// connection (source/common/stream_info/filter_state_impl.cc,
+// objectsSharedWithUpstreamConnection;
+// source/extensions/transport_sockets/internal_upstream/internal_upstream.cc;
+// ActiveInternalListener::onAccept in
+// source/extensions/bootstrap/internal_listener/active_internal_listener.cc),
+// and the listener's original_dst filter restores the destination and
+// source from it (source/extensions/filters/listener/original_dst/original_dst.cc,
+// the EnvoyInternal case). A passthrough there goes, through the
+// ORIGINAL_DST PassthroughCluster, to that restored destination.
 func (n *meshNetwork) Recaptured(proxy, listener string) bool {
-	return listener == hbonenames.ListenerZtunnelOutbound || listener == hbonenames.ListenerZtunnelOutboundPods
+	switch listener {
+	case hbonenames.ListenerZtunnelOutbound, hbonenames.ListenerZtunnelOutboundServices, hbonenames.ListenerZtunnelOutboundPods:
+		return true
+	}
+	return false
 }
 
 // Name implements Network.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -31,6 +32,9 @@ type ProxyResult struct {
 	Stale bool
 	// Revision is a content hash of every resource.
 	Revision model.Revision
+	// Cost is what the build of this config took: the translation that
+	// built it, carried over by the translations that reuse it.
+	Cost ProxyCost
 
 	deps  model.Deps // nil: build again next time
 	units []*unit    // the units its build consumed through L7
@@ -45,6 +49,38 @@ type ProxyResult struct {
 	reads    map[string]model.Revision // pieces whose Value the build read
 	included []string                  // pieces whose resources it includes, in order
 	pieces   []*piece                  // every piece it used, transitively, by key
+}
+
+// ProxyCost is what building one proxy's config took. aeraki builds
+// every proxy ahead, at each translation, and serves it from a snapshot,
+// so the time a proxy waits for its answer says nothing of its build;
+// this does, for comparing one proxy with a server that builds on demand
+// (istiod's time to answer a waypoint is its build) and for finding the
+// expensive proxies of a mesh (/debug/config_dump shows it).
+type ProxyCost struct {
+	// Build is the wall time of the proxy's build: its ProxyBuilder,
+	// which includes getting the units it consumes through
+	// ProxyContext.L7 (built then when this translation had not built
+	// them yet: a waypoint's units are its own, so it builds every one
+	// that changed) and the shared pieces it was the first to ask for;
+	// then checking its resources against its build (validation and the
+	// fidelity gate) and assembling them with the pieces it includes.
+	Build time.Duration
+	// Units is the part of Build spent in ProxyContext.L7, where its
+	// units are built or taken from this translation or the last.
+	Units time.Duration
+	// UnitsConsumed counts the units it consumed; UnitsBuilt those of
+	// them built by its translation rather than reused from the one
+	// before.
+	UnitsConsumed int
+	UnitsBuilt    int
+	// Assemble is the wall time of the last assembly: part of Build for
+	// a proxy built, the only work for one reassembled (a piece it
+	// includes changed, its own build did not).
+	Assemble time.Duration
+	// Reassembled is set when the last translation that changed the
+	// proxy only reassembled it: Build is the earlier build's.
+	Reassembled bool
 }
 
 // proxyBuild holds the state of building the proxies of one translation:
@@ -188,12 +224,17 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 		pb.stats.ProxiesReassembled++
 		pb.mu.Unlock()
 		res := &ProxyResult{Plugin: name, Profile: prev.Profile, deps: prev.deps, units: prev.units, own: prev.own, ownRev: prev.ownRev,
-			ownDiags: prev.ownDiags, ownGRPC: prev.ownGRPC, reads: prev.reads, included: prev.included}
-		if err := pb.assemble(res, closure); err != nil {
+			ownDiags: prev.ownDiags, ownGRPC: prev.ownGRPC, reads: prev.reads, included: prev.included, Cost: prev.Cost}
+		start := time.Now()
+		err := pb.assemble(res, closure)
+		res.Cost.Assemble, res.Cost.Reassembled = time.Since(start), true
+		if err != nil {
 			return pb.failed(res, prev, name, id, err)
 		}
 		return res
 	}
+	start := time.Now()
+	var cost ProxyCost // its Units and counts under depsMu
 	deps := model.Deps{}
 	// A ProxyBuilder may read the view and ask for chains from several
 	// goroutines: the view's records and the chains' deps go into deps
@@ -202,6 +243,13 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	view := pb.snap.TrackedViewLocked(deps, &depsMu)
 	var consumed []*unit
 	l7 := func(req plugin.L7Request) (plugin.L7Chain, bool) {
+		l7Start := time.Now()
+		defer func() {
+			d := time.Since(l7Start)
+			depsMu.Lock()
+			cost.Units += d
+			depsMu.Unlock()
+		}()
 		if req.Profile == nil {
 			req.Profile = pb.t.opts.Targets.ForRole(req.Role)
 		}
@@ -242,6 +290,11 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 			}
 		}
 		consumed = append(consumed, chainUnits...)
+		for _, cu := range chainUnits {
+			if pb.cache.prev[cu.key] != cu {
+				cost.UnitsBuilt++
+			}
+		}
 		depsMu.Unlock()
 		if u.Skipped {
 			return plugin.L7Chain{}, false
@@ -255,6 +308,8 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	proxy, err := runProxy(b, ctx, id)
 	depsMu.Lock()
 	res.units = consumed
+	cost.UnitsConsumed = len(consumed)
+	res.Cost = cost
 	depsMu.Unlock()
 	res.reads, res.included = ctx.SharedReads(), ctx.IncludedKeys()
 	if err == nil {
@@ -271,8 +326,11 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	pb.mu.Unlock()
 	if err == nil {
 		res.own, res.ownRev, res.ownGRPC = proxy, proxyRevision(proxy), grpcCalls(proxy.Listeners)
+		assembleStart := time.Now()
 		err = pb.assemble(res, pb.pieces.closure(res.reads, res.included))
+		res.Cost.Assemble = time.Since(assembleStart)
 	}
+	res.Cost.Build = time.Since(start)
 	if err != nil {
 		if res.Diagnostics == nil {
 			res.Diagnostics = res.ownDiags

@@ -68,11 +68,16 @@ var gvrGateway = schema.GroupVersionResource{Group: "gateway.networking.k8s.io",
 // as istiod's waypoint Pod (waypoint~<ip>~<pod>.<ns>~<ns>.svc.cluster.local)
 // asks the same. Reported per server: ms from the first request to the
 // last of the three answers, and the bytes of each answer (the marshalled
-// DiscoveryResponse); aeraki's first generation (the whole mesh, from its
-// "config generated" log: aeraki builds ahead, istiod on request); the
-// ratios aeraki/istiod of bytes, of the answer, and of generation plus
-// answer (build-ratio). Names and types of what each sent are logged
-// (-v). Slow, so only when asked:
+// DiscoveryResponse). istiod builds on request, so its answer is its
+// build; aeraki builds ahead and answers from a snapshot, so its build is
+// reported apart: the waypoint's own (translate.ProxyCost from
+// /debug/config_dump: its ProxyBuilder with the units it consumes, the
+// checks and the assembly) and, as a second view, the whole first
+// translation and generation (from the "config generated" log) of this
+// mesh, whose objects are all the waypoint's inputs. The ratios
+// aeraki/istiod: bytes, answer, build (the waypoint's build against
+// istiod's answer), translation, and generation plus answer. Names and
+// types of what each sent are logged (-v). Slow, so only when asked:
 //
 //	AERAKI_BENCH_ISTIOD=1000 KUBEBUILDER_ASSETS=$PWD/.cache/bin \
 //	  go test ./pkg/aeraki -run '^$' -bench WaypointVsIstiod -benchtime 1x -v
@@ -121,15 +126,23 @@ func BenchmarkWaypointVsIstiod(b *testing.B) {
 		}
 	}
 	var ours, theirs *wpAnswer
+	wpID := hbonenames.WaypointID(benchNS, benchAerakiWP)
 	for range b.N {
-		ours = askWaypoint(b, xdsAddr, &corev3.Node{Id: hbonenames.WaypointID(benchNS, benchAerakiWP)}, n)
+		ours = askWaypoint(b, xdsAddr, &corev3.Node{Id: wpID}, n)
 	}
+	// aeraki builds ahead of the request, so its answer is not its build.
+	// Its build of this waypoint is the proxy's cost, from the
+	// translation that built it (the first: nothing changes after).
+	cost := waypointCost(b, debug, wpID)
 	cancel()
 	<-done
-	// aeraki builds ahead of the request: its first generation (the
-	// whole mesh: every proxy and EnvoyFilter, not only this waypoint)
-	// is its build time.
-	gen := firstGeneration(b, stderr.String())
+	// The second view: the whole first translation and generation. Every
+	// object of this mesh is an input of the waypoint (but istiod's
+	// waypoint's Gateway, Service and Pod), so this is translating a mesh
+	// of only its inputs, with what aeraki builds from them for other
+	// proxies too: the ztunnels of the pods' nodes and the sidecar
+	// EnvoyFilters of every service.
+	gen, translation := firstGeneration(b, stderr.String())
 
 	// istiod.
 	bindNamespace(b, dyn, benchIstioWP)
@@ -149,9 +162,16 @@ func BenchmarkWaypointVsIstiod(b *testing.B) {
 	b.Logf("istiod: %s", theirs.describe())
 	b.ReportMetric(float64(ours.took.Microseconds())/1000, "aeraki-ms")
 	b.ReportMetric(float64(theirs.took.Microseconds())/1000, "istiod-ms")
+	b.Logf("aeraki: waypoint build %s (units %s: %d consumed, %d built; assembly %s); first translation %s, generation %s",
+		cost.build, cost.units, cost.UnitsConsumed, cost.UnitsBuilt, cost.assemble, translation, gen)
+	b.ReportMetric(float64(cost.build.Microseconds())/1000, "aeraki-build-ms")
+	b.ReportMetric(float64(translation.Microseconds())/1000, "aeraki-translation-ms")
 	b.ReportMetric(float64(gen.Microseconds())/1000, "aeraki-generation-ms")
 	b.ReportMetric(float64(ours.took)/float64(theirs.took), "answer-ratio")
-	b.ReportMetric(float64(gen+ours.took)/float64(theirs.took), "build-ratio")
+	// istiod builds on request: its answer is its build.
+	b.ReportMetric(float64(cost.build)/float64(theirs.took), "build-ratio")
+	b.ReportMetric(float64(translation)/float64(theirs.took), "translation-ratio")
+	b.ReportMetric(float64(gen+ours.took)/float64(theirs.took), "generation-ratio")
 	for _, typ := range []string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType} {
 		short := strings.ToLower(typeShort(typ))
 		b.ReportMetric(float64(ours.bytes[typ])/1024, "aeraki-"+short+"-KB")
@@ -160,8 +180,9 @@ func BenchmarkWaypointVsIstiod(b *testing.B) {
 	b.ReportMetric(float64(ours.total())/float64(theirs.total()), "bytes-ratio")
 }
 
-// firstGeneration is the duration the server logged for generation 1.
-func firstGeneration(b *testing.B, log string) time.Duration {
+// firstGeneration is the duration the server logged for generation 1,
+// and that of its translation.
+func firstGeneration(b *testing.B, log string) (gen, translation time.Duration) {
 	for _, line := range strings.Split(log, "\n") {
 		if !strings.Contains(line, `"config generated"`) || !strings.Contains(line, `"generation":1,`) {
 			continue
@@ -171,18 +192,51 @@ func firstGeneration(b *testing.B, log string) time.Duration {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			b.Fatalf("aeraki's log line %s: %v", line, err)
 		}
-		switch d := m["duration"].(type) {
-		case float64:
-			return time.Duration(d)
-		case string:
-			if v, err := time.ParseDuration(d); err == nil {
-				return v
+		duration := func(field string) time.Duration {
+			switch d := m[field].(type) {
+			case float64:
+				return time.Duration(d)
+			case string:
+				if v, err := time.ParseDuration(d); err == nil {
+					return v
+				}
 			}
+			b.Fatalf("aeraki's log line %s: no %s", line, field)
+			return 0
 		}
-		b.Fatalf("aeraki's log line %s: no duration", line)
+		return duration("duration"), duration("translate")
 	}
 	b.Fatalf("aeraki logged no generation 1:\n%s", log)
-	return 0
+	return 0, 0
+}
+
+// wpCost is a proxy's build cost from aeraki's /debug/config_dump.
+type wpCost struct {
+	Build, Units, Assemble    string
+	UnitsConsumed, UnitsBuilt int
+	build, units, assemble    time.Duration
+}
+
+func waypointCost(b *testing.B, debug, id string) wpCost {
+	resp, err := http.Get("http://" + debug + "/debug/config_dump?proxyID=" + id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct{ Cost *wpCost }
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || d.Cost == nil {
+		b.Fatalf("aeraki's config_dump of %s: no cost (%v)", id, err)
+	}
+	c := *d.Cost
+	for _, f := range []struct {
+		s string
+		d *time.Duration
+	}{{c.Build, &c.build}, {c.Units, &c.units}, {c.Assemble, &c.assemble}} {
+		if *f.d, err = time.ParseDuration(f.s); err != nil {
+			b.Fatalf("aeraki's config_dump of %s: cost %+v: %v", id, c, err)
+		}
+	}
+	return c
 }
 
 // loadWaypointMesh creates the namespace, the two waypoints and the n

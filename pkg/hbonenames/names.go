@@ -30,6 +30,12 @@ const (
 	// straight over HBONE), else passes the connection through. It is the
 	// same on every node, so a pod added to the mesh changes only it.
 	ListenerZtunnelOutboundPods = "ztunnel_outbound_pods"
+	// ListenerZtunnelOutboundServices is the ztunnel's internal listener
+	// for its node's pods' outbound connections: by destination IP, a
+	// service address goes to the service's chain (or its waypoint's),
+	// anything else to ListenerZtunnelOutboundPods. It is the same on
+	// every node, so a service added to the mesh changes only it.
+	ListenerZtunnelOutboundServices = "ztunnel_outbound_services"
 	// ListenerZtunnelInbound terminates HBONE for the node's pods.
 	ListenerZtunnelInbound = "ztunnel_inbound"
 	// ListenerZtunnelInboundPlaintext accepts plaintext for the node's pods.
@@ -58,6 +64,9 @@ const (
 	// ClusterZtunnelOutboundPods is a single internal endpoint: the
 	// ztunnel_outbound_pods listener.
 	ClusterZtunnelOutboundPods = "ztunnel_outbound_pods"
+	// ClusterZtunnelOutboundServices is a single internal endpoint: the
+	// ztunnel_outbound_services listener.
+	ClusterZtunnelOutboundServices = "ztunnel_outbound_services"
 	// ClusterMainInternal is a single internal endpoint: the main_internal listener.
 	ClusterMainInternal = "main_internal"
 	// ClusterConnectOriginate is the waypoint's HBONE cluster (ORIGINAL_DST, port 15008).
@@ -76,6 +85,9 @@ const (
 	// ChainToPods hands a connection addressed to no service on to the
 	// ztunnel_outbound_pods listener.
 	ChainToPods = "to_pods"
+	// ChainToServices hands a connection of one of the node's pods on to
+	// the ztunnel_outbound_services listener.
+	ChainToServices = "to_services"
 	// ChainDirect tunnels to a mesh pod addressed by its own IP.
 	ChainDirect = "direct"
 	// ChainInboundPlaintext delivers captured plaintext to a local pod.

@@ -82,6 +82,15 @@ func tunnelProxy(statPrefix, cluster string) *listenerv3.Filter {
 
 // stateValue is one set_filter_state entry shared ONCE with the upstream
 // connection: the next (internal) listener sees it, later hops do not.
+// Envoy hands a ONCE object to the upstream as shared with no one
+// (source/common/stream_info/filter_state_impl.cc,
+// objectsSharedWithUpstreamConnection); the internal_upstream transport
+// socket passes what is shared into the internal connection
+// (source/extensions/transport_sockets/internal_upstream/config.cc), and
+// the internal listener's accepted socket starts with it
+// (source/extensions/bootstrap/internal_listener/active_internal_listener.cc,
+// onAccept). So every internal listener that hands a connection on sets
+// the addresses again (to_services, to_pods, the waypoint chains).
 func stateValue(key, format string) *sfsvaluev3.FilterStateValue {
 	return &sfsvaluev3.FilterStateValue{
 		Key: &sfsvaluev3.FilterStateValue_ObjectKey{ObjectKey: key},

@@ -3,6 +3,7 @@ package hbone_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -60,6 +61,35 @@ func TestIncremental_MetaRouterChangeRebuildsOnlyTheWaypoint(t *testing.T) {
 	}))
 	if second.Stats.ProxiesBuilt != 1 || second.Stats.ProxiesReused != 3 {
 		t.Fatalf("after a MetaRouter edit: built %d, reused %d; want only the waypoint rebuilt", second.Stats.ProxiesBuilt, second.Stats.ProxiesReused)
+	}
+
+	// What each build cost: the waypoint built every unit it consumed the
+	// first time and, after the edit, only the edited service's; the
+	// ztunnels keep the cost of the build they still serve.
+	costs := func(out *translate.Output) map[string]translate.ProxyCost {
+		m := map[string]translate.ProxyCost{}
+		for _, p := range out.Proxies {
+			m[p.ID] = p.Cost
+		}
+		return m
+	}
+	c1, c2 := costs(first), costs(second)
+	for id, c := range c1 {
+		if c.Build <= 0 || c.Build < c.Units || c.Build < c.Assemble {
+			t.Errorf("%s: cost %+v, want a build time covering its units and assembly", id, c)
+		}
+		if !strings.HasPrefix(id, "waypoint/") {
+			if c2[id] != c {
+				t.Errorf("%s reused, but its cost changed from %+v to %+v", id, c, c2[id])
+			}
+			continue
+		}
+		if c.UnitsConsumed == 0 || c.UnitsBuilt != c.UnitsConsumed {
+			t.Errorf("%s first build: %d units consumed, %d built; want every unit consumed built", id, c.UnitsConsumed, c.UnitsBuilt)
+		}
+		if w := c2[id]; w.UnitsConsumed != c.UnitsConsumed || w.UnitsBuilt != 1 {
+			t.Errorf("%s after the edit: %d units consumed, %d built; want %d consumed, 1 built (the edited service's)", id, w.UnitsConsumed, w.UnitsBuilt, c.UnitsConsumed)
+		}
 	}
 }
 
@@ -201,5 +231,83 @@ status: {phase: Running, podIP: 10.2.0.99}
 	}
 	if len(changed[hbone.WaypointID("shared", "all-wp")]) == 0 || len(changed[hbone.ZtunnelID("node-2")]) == 0 {
 		t.Errorf("changed %v: want node-2's ztunnel and shared/all-wp among them", changed)
+	}
+}
+
+// TestIncremental_ServiceAddedReassemblesTheZtunnels: a service joining
+// the mesh changes ztunnel_outbound_services (its address goes to its
+// chain) and brings its cluster and endpoints, all in the services piece
+// every ztunnel includes: no ztunnel's build runs, each is reassembled
+// with those three resources new, and its own ztunnel_outbound is
+// unchanged. No waypoint serves the service, so none is rebuilt.
+func TestIncremental_ServiceAddedReassemblesTheZtunnels(t *testing.T) {
+	before, after := churnTranslate(t, `apiVersion: v1
+kind: Service
+metadata: {name: web-admin, namespace: apps, labels: {istio.io/use-waypoint: none}}
+spec:
+  clusterIP: 10.96.1.9
+  selector: {app: web}
+  ports:
+  - {name: tcp-admin, port: 7000}
+`)
+	ztunnels := 0
+	for _, p := range after.Proxies {
+		if p.Kind == plugin.ProxyKindZtunnel {
+			ztunnels++
+		}
+	}
+	if ztunnels < 2 {
+		t.Fatalf("the mesh has %d ztunnels: the test needs several", ztunnels)
+	}
+	if after.Stats.ProxiesBuilt != 0 || after.Stats.ProxiesReassembled != ztunnels {
+		t.Fatalf("built %d proxies, reassembled %d; want none built and the %d ztunnels reassembled (stats %+v)",
+			after.Stats.ProxiesBuilt, after.Stats.ProxiesReassembled, ztunnels, after.Stats)
+	}
+	const name = "outbound|7000||web-admin.apps.svc.cluster.local"
+	want := []string{"cluster/" + name, "endpoints/" + name, "listener/" + hbone.ListenerZtunnelOutboundServices}
+	changed := changedNames(before, after)
+	for _, p := range after.Proxies {
+		names := changed[p.ID]
+		sort.Strings(names)
+		if p.Kind != plugin.ProxyKindZtunnel {
+			if len(names) > 0 {
+				t.Errorf("%s: %v changed for a service it does not serve", p.ID, names)
+			}
+			continue
+		}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: %v changed, want only %v", p.ID, names, want)
+		}
+	}
+}
+
+// TestIncremental_ServiceBoundToAWaypointRebuildsThatWaypoint: a service
+// bound to a waypoint rebuilds that waypoint (which now serves it) and no
+// other; the ztunnels are reassembled, not built.
+func TestIncremental_ServiceBoundToAWaypointRebuildsThatWaypoint(t *testing.T) {
+	before, after := churnTranslate(t, `apiVersion: v1
+kind: Service
+metadata: {name: web-admin, namespace: apps, labels: {istio.io/use-waypoint: all-wp, istio.io/use-waypoint-namespace: shared}}
+spec:
+  clusterIP: 10.96.1.9
+  selector: {app: web}
+  ports:
+  - {name: tcp-admin, port: 7000}
+`)
+	wp := hbone.WaypointID("shared", "all-wp")
+	if after.Stats.ProxiesBuilt != 1 {
+		t.Fatalf("built %d proxies, want only %s (stats %+v)", after.Stats.ProxiesBuilt, wp, after.Stats)
+	}
+	changed := changedNames(before, after)
+	if len(changed[wp]) == 0 {
+		t.Errorf("%s did not change for a service bound to it", wp)
+	}
+	for _, p := range after.Proxies {
+		if p.Kind == plugin.ProxyKindWaypoint && p.ID != wp && len(changed[p.ID]) > 0 {
+			t.Errorf("%s: %v changed for a service bound to %s", p.ID, changed[p.ID], wp)
+		}
+		if p.Kind == plugin.ProxyKindZtunnel && !slices.Contains(changed[p.ID], "listener/"+hbone.ListenerZtunnelOutboundServices) {
+			t.Errorf("%s: %v changed, want %s among them (the service's address goes to the waypoint)", p.ID, changed[p.ID], hbone.ListenerZtunnelOutboundServices)
+		}
 	}
 }

@@ -11,6 +11,7 @@ const (
 	PortInboundPlaintext            = hbonenames.PortInboundPlaintext
 	ListenerZtunnelOutbound         = hbonenames.ListenerZtunnelOutbound
 	ListenerZtunnelOutboundPods     = hbonenames.ListenerZtunnelOutboundPods
+	ListenerZtunnelOutboundServices = hbonenames.ListenerZtunnelOutboundServices
 	ListenerZtunnelInbound          = hbonenames.ListenerZtunnelInbound
 	ListenerZtunnelInboundPlaintext = hbonenames.ListenerZtunnelInboundPlaintext
 	ListenerConnectOriginate        = hbonenames.ListenerConnectOriginate
@@ -22,12 +23,14 @@ const (
 	ClusterEncap                    = hbonenames.ClusterEncap
 	ClusterMainInternal             = hbonenames.ClusterMainInternal
 	ClusterZtunnelOutboundPods      = hbonenames.ClusterZtunnelOutboundPods
+	ClusterZtunnelOutboundServices  = hbonenames.ClusterZtunnelOutboundServices
 	ClusterConnectOriginate         = hbonenames.ClusterConnectOriginate
 	ClusterInboundDeliver           = hbonenames.ClusterInboundDeliver
 	ChainPassthrough                = hbonenames.ChainPassthrough
 	ChainLoopGuard                  = hbonenames.ChainLoopGuard
 	ChainDirect                     = hbonenames.ChainDirect
 	ChainToPods                     = hbonenames.ChainToPods
+	ChainToServices                 = hbonenames.ChainToServices
 	ChainInboundPlaintext           = hbonenames.ChainInboundPlaintext
 	ChainDirectTCP                  = hbonenames.ChainDirectTCP
 	ChainBlackHole                  = hbonenames.ChainBlackHole

@@ -18,10 +18,13 @@ import (
 // and identities are its own. So the mesh-wide parts are built once per
 // translation, and split by what changes them:
 //
-//   - pieceZtunnelServices, from the services: the chains and the
-//     destination matcher entries of service addresses, which each node's
-//     ztunnel_outbound embeds (the node's build reads the piece), and the
-//     per-service clusters and endpoints (included as they are);
+//   - pieceZtunnelServices, from the services: the
+//     ztunnel_outbound_services listener (the chains and the destination
+//     matcher of service addresses) with the per-service clusters and
+//     endpoints, included in every ztunnel as they are, so a service
+//     added, changed or removed changes this listener and the service's
+//     cluster, and no node's build runs again; its Value, the waypoints
+//     services are bound to, is what the pods piece reads;
 //   - pieceZtunnelPods, from the pods: the ztunnel_outbound_pods listener
 //     and the waypoint clusters, included in every ztunnel as they are,
 //     so a pod joining or leaving the mesh changes this one small
@@ -31,35 +34,56 @@ import (
 //     waypoints';
 //   - waypointPodsKey(waypoint): the pods bound to one waypoint, with a
 //     Revision of its own, so a pod bound elsewhere (or to none) does
-//     not rebuild the waypoint.
+//     not rebuild the waypoint;
+//   - pieceServiceBindings, from the services: which waypoint each
+//     service is bound to, scanned once for the waypoints' pieces;
+//   - waypointServicesKey(waypoint): the services bound to one waypoint,
+//     likewise, so a service bound elsewhere does not rebuild it.
 const (
 	pieceZtunnelServices  = Name + "/ztunnel-services"
 	pieceZtunnelPods      = Name + "/ztunnel-pods"
 	pieceWorkloadBindings = Name + "/workload-bindings"
+	pieceServiceBindings  = Name + "/service-bindings"
 )
 
-// ztServices is the Value of pieceZtunnelServices: the mesh's services as
-// every ztunnel_outbound routes them.
-type ztServices struct {
-	chains    []*listenerv3.FilterChain // one per direct service port, one per waypoint services are bound to
-	ranges    []ipRange                 // service addresses -> their chain, by destination IP
-	waypoints []model.ObjectRef         // the waypoints services are bound to
-}
-
-// buildZtunnelServices builds pieceZtunnelServices.
+// buildZtunnelServices builds pieceZtunnelServices: the
+// ztunnel_outbound_services listener, the per-service clusters and their
+// endpoints; its Value is the waypoints services are bound to
+// ([]model.ObjectRef, sorted), with their Revision.
+//
+// ztunnel_outbound hands it every outbound connection of the node's pods
+// (chain to_services), through a cluster whose endpoint is the listener's
+// internal address, as ztunnel_outbound_pods is reached (see
+// buildZtunnelPods for the Envoy mechanism); its original_dst filter
+// restores the destination and source from filter state. Then, by
+// destination IP:
+//
+//	VIP of a direct service   -> destination port -> outbound|<port>||<host>
+//	VIP bound to a waypoint   -> to-waypoint|<ns>/<name>
+//	anything else             -> to_pods: ztunnel_outbound_pods
+//
+// The chains read the restored addresses as ztunnel_outbound's did: the
+// per-service chain hands the source on (the endpoint's metadata carries
+// the destination), the waypoint and to_pods chains both.
 func buildZtunnelServices(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
 	z := &meshScan{ctx: ctx, view: ctx.Model, wps: map[string]*ztWaypoint{}}
 	z.collectServices()
 	z.sortWaypoints()
-	v := &ztServices{}
+	waypoints := []model.ObjectRef{}
 	passthrough := toChain(ChainPassthrough)
+	toPods := toChain(ChainToPods)
+	chains := []*listenerv3.FilterChain{
+		chain(ChainPassthrough, tcpProxy(ChainPassthrough, ClusterPassthrough)),
+		chain(ChainToPods, setFilterState(carryDestination(), carrySource()), tcpProxy(ChainToPods, ClusterZtunnelOutboundPods)),
+	}
+	var ranges []ipRange
 	var clusters []*clusterv3.Cluster
 	var eds []*endpointv3.ClusterLoadAssignment
 	for _, s := range z.services {
 		ports := map[uint32]*xdsmatcher.Matcher_OnMatch{}
 		for _, p := range s.ports {
 			ports[p.port.Number] = toChain(p.name)
-			v.chains = append(v.chains, chain(p.name, setFilterState(carrySource()), tcpProxy(p.name, p.name)))
+			chains = append(chains, chain(p.name, setFilterState(carrySource()), tcpProxy(p.name, p.name)))
 			clusters = append(clusters, edsInternalCluster(p.name))
 			cla := &endpointv3.ClusterLoadAssignment{ClusterName: p.name}
 			if len(p.endpoints) > 0 {
@@ -67,18 +91,21 @@ func buildZtunnelServices(ctx *plugin.SharedContext) (*plugin.SharedPiece, error
 			}
 			eds = append(eds, cla)
 		}
-		v.ranges = append(v.ranges, ipRange{ips: s.svc.Addresses, onMatch: orChain(portMatcher(inputDestinationPort(), ports, passthrough), passthrough)})
+		ranges = append(ranges, ipRange{ips: s.svc.Addresses, onMatch: orChain(portMatcher(inputDestinationPort(), ports, passthrough), passthrough)})
 	}
 	for _, w := range z.waypoints {
-		v.chains = append(v.chains, waypointChain(w))
-		v.ranges = append(v.ranges, ipRange{ips: w.vips, onMatch: toChain(w.chain)})
-		v.waypoints = append(v.waypoints, w.ref)
+		chains = append(chains, waypointChain(w))
+		ranges = append(ranges, ipRange{ips: w.vips, onMatch: toChain(w.chain)})
+		waypoints = append(waypoints, w.ref)
+	}
+	l := internalListener(ListenerZtunnelOutboundServices, chains)
+	if l.FilterChainMatcher = ipMatcher(inputDestinationIP(), ranges, toPods); l.FilterChainMatcher == nil {
+		l.FilterChains = chains[1:2] // no service address: everything goes to the pods
 	}
 	sort.Slice(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
 	sort.Slice(eds, func(i, j int) bool { return eds[i].ClusterName < eds[j].ClusterName })
-	// No Revision: the node's build embeds the chains and matcher, so it
-	// is built again whenever anything the piece read changes.
-	return &plugin.SharedPiece{Value: v, Clusters: clusters, Endpoints: eds}, nil
+	return &plugin.SharedPiece{Value: waypoints, Revision: model.RevisionOf(waypoints),
+		Listeners: []*listenerv3.Listener{l}, Clusters: clusters, Endpoints: eds}, nil
 }
 
 // waypointChain hands a connection to a waypoint's cluster, with the
@@ -128,8 +155,8 @@ func buildWorkloadBindings(ctx *plugin.SharedContext) (*plugin.SharedPiece, erro
 // buildZtunnelPods builds pieceZtunnelPods: ztunnel_outbound_pods and the
 // clusters of every waypoint a destination is bound to.
 //
-// ztunnel_outbound hands it what is addressed to no service (chain
-// to_pods) through a cluster whose endpoint is the listener's internal
+// ztunnel_outbound_services hands it what is addressed to no service
+// (chain to_pods) through a cluster whose endpoint is the listener's internal
 // address, envoy_internal_address.server_listener_name (Envoy's
 // api/envoy/config/core/v3/address.proto, EnvoyInternalAddress): Envoy's
 // envoy.bootstrap.internal_listener extension, which the ztunnel's build
@@ -150,7 +177,7 @@ func buildZtunnelPods(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
 	if err != nil {
 		return nil, err
 	}
-	services, bindings := sv.(*ztServices), bv.(*workloadBindings)
+	serviceWaypoints, bindings := sv.([]model.ObjectRef), bv.(*workloadBindings)
 	for _, d := range bindings.Problems {
 		ctx.Report(d)
 	}
@@ -162,7 +189,7 @@ func buildZtunnelPods(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
 	}
 	var podBound []*ztWaypoint
 	podBound = append(podBound, z.waypoints...)
-	for _, ref := range services.waypoints {
+	for _, ref := range serviceWaypoints {
 		z.waypoint(ref, ctx.Model.Waypoint(ref.Namespace, ref.Name))
 	}
 	z.sortWaypoints()
@@ -305,4 +332,45 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// serviceBindings is the Value of pieceServiceBindings: the hostnames of
+// the services bound to each waypoint, by "<namespace>/<name>" of the
+// waypoint, in the order of model.View.Services. Exported for
+// model.RevisionOf.
+type serviceBindings struct {
+	ByWaypoint map[string][]string
+}
+
+// buildServiceBindings builds pieceServiceBindings.
+func buildServiceBindings(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
+	v := &serviceBindings{ByWaypoint: map[string][]string{}}
+	for _, svc := range ctx.Model.Services() {
+		if b := ctx.Model.ServiceWaypoint(svc); b.Bound && b.Waypoint != nil {
+			key := b.Waypoint.Namespace + "/" + b.Waypoint.Name
+			v.ByWaypoint[key] = append(v.ByWaypoint[key], svc.Hostname)
+		}
+	}
+	return &plugin.SharedPiece{Value: v, Revision: model.RevisionOf(v)}, nil
+}
+
+// waypointServicesKey names the piece holding the services bound to a
+// waypoint.
+func waypointServicesKey(wp *model.Waypoint) string {
+	return Name + "/waypoint-services/" + wp.Namespace + "/" + wp.Name
+}
+
+// waypointServices builds the piece of one waypoint's bound services:
+// their hostnames, in the order of model.View.Services, with their own
+// Revision.
+func waypointServices(wp *model.Waypoint) plugin.SharedBuild {
+	key := wp.Namespace + "/" + wp.Name
+	return func(ctx *plugin.SharedContext) (*plugin.SharedPiece, error) {
+		bv, err := ctx.Shared(pieceServiceBindings, buildServiceBindings)
+		if err != nil {
+			return nil, err
+		}
+		hosts := append([]string{}, bv.(*serviceBindings).ByWaypoint[key]...)
+		return &plugin.SharedPiece{Value: hosts, Revision: model.RevisionOf(hosts)}, nil
+	}
 }

@@ -56,7 +56,9 @@ func buildWaypoint(ctx *plugin.ProxyContext, id string, wp *model.Waypoint) (*pl
 	if wp.Problem != "" {
 		ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Object: wp.Ref, Reason: "WaypointUnreachable", Message: wp.Problem})
 	}
-	w.collectServices()
+	if err := w.collectServices(); err != nil {
+		return nil, err
+	}
 	if err := w.collectWorkloads(); err != nil {
 		return nil, err
 	}
@@ -73,10 +75,18 @@ func (w *waypoint) bound(b model.Binding) bool {
 }
 
 // collectServices finds the services bound to the waypoint and builds
-// each port's chain.
-func (w *waypoint) collectServices() {
-	for _, svc := range w.view.Services() {
-		if !w.bound(w.view.ServiceWaypoint(svc)) {
+// each port's chain. Which services are bound to it comes from a shared
+// piece per waypoint (shared.go), so a service bound elsewhere (or to
+// none) added, changed or removed does not rebuild the waypoint; the
+// build reads each bound service, and its binding, itself.
+func (w *waypoint) collectServices() error {
+	v, err := w.ctx.Shared(waypointServicesKey(w.wp), waypointServices(w.wp))
+	if err != nil {
+		return err
+	}
+	for _, host := range v.([]string) {
+		svc := w.view.Service(host)
+		if svc == nil || !w.bound(w.view.ServiceWaypoint(svc)) {
 			continue
 		}
 		if len(svc.Addresses) == 0 {
@@ -90,6 +100,7 @@ func (w *waypoint) collectServices() {
 		}
 		w.services = append(w.services, s)
 	}
+	return nil
 }
 
 // collectWorkloads finds the captured pods bound to the waypoint, whose

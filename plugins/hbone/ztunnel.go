@@ -21,8 +21,9 @@ type reporter interface {
 // sized by the node's own pods (local, identities) or by the mesh's
 // services and pods, never by their product: that is the scaling rule of
 // docs/ambient.md. The mesh-wide parts are shared pieces, built once per
-// translation for every ztunnel (shared.go): the node's own build reads
-// the services part and includes the resources of both.
+// translation for every ztunnel (shared.go): the node's own build
+// includes their resources and reads neither, so only a change to the
+// node's own pods (their addresses, capture, identities) runs it again.
 type ztunnel struct {
 	ctx  reporter
 	view *model.View
@@ -32,7 +33,6 @@ type ztunnel struct {
 
 	local      []*model.Workload // captured pods on the node, by IP
 	identities []*identity       // their distinct identities, by SPIFFE id
-	mesh       *ztServices       // the mesh's services, as every ztunnel routes them
 }
 
 // meshScan is what the mesh-wide parts of ztunnel config are collected
@@ -79,11 +79,6 @@ type ztWaypoint struct {
 func buildZtunnel(ctx *plugin.ProxyContext, id, node string) (*plugin.Proxy, error) {
 	z := &ztunnel{ctx: ctx, view: ctx.Model, id: id, node: node, td: ctx.Model.Options().TrustDomain}
 	z.collectLocal()
-	v, err := ctx.Shared(pieceZtunnelServices, buildZtunnelServices)
-	if err != nil {
-		return nil, err
-	}
-	z.mesh = v.(*ztServices)
 	if err := ctx.Include(pieceZtunnelServices, buildZtunnelServices); err != nil {
 		return nil, err
 	}
@@ -229,6 +224,7 @@ func (z *ztunnel) clusters() []*clusterv3.Cluster {
 		blackHoleCluster(),
 		listenerCluster(ClusterEncap, ListenerConnectOriginate),
 		originalDstCluster(ClusterInboundDeliver),
+		listenerCluster(ClusterZtunnelOutboundServices, ListenerZtunnelOutboundServices),
 		listenerCluster(ClusterZtunnelOutboundPods, ListenerZtunnelOutboundPods),
 	}
 	for _, id := range z.identities {

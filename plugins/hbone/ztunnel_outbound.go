@@ -9,37 +9,35 @@ import (
 // outbound connections are redirected. Its filter_chain_matcher is a tree:
 //
 //	destination port 15001           -> loop_guard (a connection to ztunnel itself)
-//	source IP in the node's pods     -> destination IP:
-//	    VIP of a direct service      -> destination port -> outbound|<port>||<host>
-//	    VIP bound to a waypoint      -> to-waypoint|<ns>/<name>
-//	    anything else                -> to_pods: ztunnel_outbound_pods
+//	source IP in the node's pods     -> to_services: ztunnel_outbound_services
 //	anything else                    -> passthrough
 //
-// ztunnel_outbound_pods (shared.go), the same on every node, goes on by
-// destination IP: a pod bound to a waypoint to the waypoint, any other
-// mesh pod straight over HBONE (direct), the rest passes through. Pod
-// addresses live there, not here, so that a pod joining the mesh changes
-// that one small listener on the other nodes instead of this one.
+// It holds nothing of the mesh but the node's own pods. The mesh's
+// addresses are in two internal listeners every ztunnel includes as
+// they are (shared.go): ztunnel_outbound_services goes on by destination
+// IP (a service address to the service's chain, or its waypoint's), and
+// hands what is addressed to no service to ztunnel_outbound_pods, which
+// goes on by destination IP to a mesh pod (through its waypoint or
+// straight over HBONE), else passes it through. So a service or a pod
+// added to the mesh changes those small listeners, not this one, and no
+// node's build runs again. The cost is one internal listener hop for
+// every connection a pod opens (docs/ambient.md).
 //
-// Every chain is shared by all sources: the source's identity is picked
-// later, in connect_originate, from the source address this listener
-// hands on in filter state. The service chains and matcher entries come
-// from the shared piece of the mesh's services.
+// to_services hands the original destination and the source on in filter
+// state: the source's identity is picked later, in connect_originate,
+// from the source address.
 func (z *ztunnel) outboundListener() *listenerv3.Listener {
 	passthrough := toChain(ChainPassthrough)
-	toPods := toChain(ChainToPods)
 	chains := []*listenerv3.FilterChain{
 		chain(ChainPassthrough, tcpProxy(ChainPassthrough, ClusterPassthrough)),
 		chain(ChainLoopGuard, tcpProxy(ChainLoopGuard, ClusterBlackHole)),
-		chain(ChainToPods, setFilterState(carryDestination(), carrySource()), tcpProxy(ChainToPods, ClusterZtunnelOutboundPods)),
+		chain(ChainToServices, setFilterState(carryDestination(), carrySource()), tcpProxy(ChainToServices, ClusterZtunnelOutboundServices)),
 	}
-	chains = append(chains, z.mesh.chains...)
 	var sources []string
 	for _, w := range z.local {
 		sources = append(sources, w.IP)
 	}
-	byDestination := ipMatcher(inputDestinationIP(), z.mesh.ranges, toPods)
-	bySource := ipMatcher(inputSourceIP(), []ipRange{{ips: sources, onMatch: orChain(byDestination, toPods)}}, passthrough)
+	bySource := ipMatcher(inputSourceIP(), []ipRange{{ips: sources, onMatch: toChain(ChainToServices)}}, passthrough)
 	l := portListener(ListenerZtunnelOutbound, PortOutbound, chains)
 	l.FilterChainMatcher = portMatcher(inputDestinationPort(),
 		map[uint32]*xdsmatcher.Matcher_OnMatch{PortOutbound: toChain(ChainLoopGuard)}, orChain(bySource, passthrough))
