@@ -11,6 +11,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // The fidelity gate runs after the validation gate, on the same outputs:
@@ -55,18 +56,21 @@ func unitMessages(filters []*listenerv3.Filter, patches []ClusterPatch) []proto.
 	return out
 }
 
-// fidelityGate checks msgs, then the unit's route table rc, against p. It
+// fidelityGate checks msgs, then the unit's route table rc, against p,
+// decoding Any values through unpacked (shared with the validation gate). It
 // returns the deprecation warnings as diagnostics on svc, and an error when
 // anything is refused. The built-in plugins carry their route table inside
 // their filter, so rc is checked only when the filters pass (its findings
 // would repeat theirs), and a finding repeated across messages is reported
 // once.
-func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role plugin.Role, objects []model.ObjectRef, msgs []proto.Message, rc proto.Message) ([]model.Diagnostic, error) {
+func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role plugin.Role, objects []model.ObjectRef, msgs []proto.Message, rc proto.Message, unpacked *xds.Unpacked) ([]model.Diagnostic, error) {
 	var refused []fidelity.Finding
 	var warnings []model.Diagnostic
 	seen := map[string]bool{}
+	checker := t.checker()
+	checker.Unpacked = unpacked
 	check := func(m proto.Message) {
-		for _, f := range t.checker().Check(p, m) {
+		for _, f := range checker.Check(p, m) {
 			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field
 			if seen[k] {
 				continue

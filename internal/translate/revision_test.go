@@ -6,7 +6,12 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	typev1beta1 "istio.io/api/type/v1beta1"
 
+	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 )
 
@@ -44,4 +49,126 @@ func TestRevisionOfUnmarshalableConfig(t *testing.T) {
 	if again := proxyRevision(proxy("a")); again != a {
 		t.Fatalf("the same config gives revisions %s and %s", a, again)
 	}
+}
+
+// An EnvoyFilter's revision is taken from its Structs' values: the same
+// content gives the same revision however its maps were filled, and a
+// change anywhere in a patch value (a nested number, a string moved
+// between fields, a list cut short) gives another.
+func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
+	spec := func(edit func(map[string]any)) *EnvoyFilter {
+		v := map[string]any{
+			"name": "envoy.filters.network.dubbo_proxy",
+			"typedConfig": map[string]any{
+				"@type": "type.googleapis.com/x", "statPrefix": "a", "weights": []any{90.0, 10.0},
+				"route": map[string]any{"cluster": "c", "timeout": "1s", "retry": true, "none": nil},
+			},
+		}
+		if edit != nil {
+			edit(v)
+		}
+		s, err := structpb.NewStruct(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &EnvoyFilter{Namespace: "ns", Name: "ef", Labels: map[string]string{"a": "b"}, Spec: &networkingv1alpha3.EnvoyFilter{
+			ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
+				ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
+				Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_REPLACE, Value: s},
+			}},
+		}}
+	}
+	base := envoyFilterRevision(spec(nil))
+	for range 20 { // map iteration order differs between runs
+		if again := envoyFilterRevision(spec(nil)); again != base {
+			t.Fatalf("the same EnvoyFilter gives revisions %s and %s", base, again)
+		}
+	}
+	tc := func(m map[string]any) map[string]any { return m["typedConfig"].(map[string]any) }
+	for name, edit := range map[string]func(map[string]any){
+		"nested number":     func(m map[string]any) { tc(m)["weights"] = []any{80.0, 20.0} },
+		"list cut short":    func(m map[string]any) { tc(m)["weights"] = []any{90.0} },
+		"nested string":     func(m map[string]any) { tc(m)["route"].(map[string]any)["cluster"] = "d" },
+		"bool":              func(m map[string]any) { tc(m)["route"].(map[string]any)["retry"] = false },
+		"null to string":    func(m map[string]any) { tc(m)["route"].(map[string]any)["none"] = "" },
+		"key renamed":       func(m map[string]any) { tc(m)["statprefix"] = tc(m)["statPrefix"]; delete(tc(m), "statPrefix") },
+		"field moved out":   func(m map[string]any) { m["cluster"] = "c"; delete(tc(m)["route"].(map[string]any), "cluster") },
+		"number as string":  func(m map[string]any) { tc(m)["weights"] = []any{"90", 10.0} },
+		"empty struct":      func(m map[string]any) { tc(m)["route"] = map[string]any{} },
+		"struct to list":    func(m map[string]any) { tc(m)["route"] = []any{} },
+		"string to a value": func(m map[string]any) { m["name"] = "envoy.filters.network.tcp_proxy" },
+	} {
+		if got := envoyFilterRevision(spec(edit)); got == base {
+			t.Errorf("%s: the changed EnvoyFilter keeps revision %s", name, got)
+		}
+	}
+	changed := spec(nil)
+	changed.Spec.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE
+	if envoyFilterRevision(changed) == base {
+		t.Errorf("a changed patch operation keeps the revision")
+	}
+}
+
+// envoyFilterSpec hashes a copy of the spec without its patch values, and
+// the values apart: a field Istio's API adds to the spec or a patch would
+// be left out of the copy, and a change to it never served. This lists
+// the fields the copy carries; add a new one there, then here.
+func TestEnvoyFilterRevisionCoversEveryField(t *testing.T) {
+	for msg, want := range map[proto.Message][]string{
+		&networkingv1alpha3.EnvoyFilter{}:                         {"workload_selector", "targetRefs", "config_patches", "priority"},
+		&networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{}: {"apply_to", "match", "patch"},
+		&networkingv1alpha3.EnvoyFilter_Patch{}:                   {"operation", "value", "filter_class"},
+	} {
+		fields := msg.ProtoReflect().Descriptor().Fields()
+		var got []string
+		for i := range fields.Len() {
+			got = append(got, string(fields.Get(i).Name()))
+		}
+		if !sameSet(got, want) {
+			t.Errorf("%s has fields %v, envoyFilterSpec copies %v: copy the new field in revision.go", msg.ProtoReflect().Descriptor().FullName(), got, want)
+		}
+	}
+	// And each copied field counts.
+	base := &networkingv1alpha3.EnvoyFilter{ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
+		ApplyTo: networkingv1alpha3.EnvoyFilter_CLUSTER, Patch: &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_MERGE}}}}
+	rev := func(spec *networkingv1alpha3.EnvoyFilter) model.Revision {
+		return envoyFilterRevision(&EnvoyFilter{Namespace: "ns", Name: "ef", Spec: spec})
+	}
+	edits := map[string]func(*networkingv1alpha3.EnvoyFilter){
+		"workload_selector": func(s *networkingv1alpha3.EnvoyFilter) {
+			s.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": "a"}}
+		},
+		"targetRefs":   func(s *networkingv1alpha3.EnvoyFilter) { s.TargetRefs = []*typev1beta1.PolicyTargetReference{{Kind: "Gateway", Name: "w"}} },
+		"priority":     func(s *networkingv1alpha3.EnvoyFilter) { s.Priority = 3 },
+		"apply_to":     func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].ApplyTo = networkingv1alpha3.EnvoyFilter_LISTENER },
+		"match":        func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Match = &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{} },
+		"operation":    func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_ADD },
+		"value":        func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.Value = &structpb.Struct{} },
+		"filter_class": func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.FilterClass = networkingv1alpha3.EnvoyFilter_Patch_AUTHN },
+		"patch":        func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch = nil },
+		"a patch more": func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches = append(s.ConfigPatches, s.ConfigPatches[0]) },
+	}
+	for name, edit := range edits {
+		s := proto.Clone(base).(*networkingv1alpha3.EnvoyFilter)
+		edit(s)
+		if rev(s) == rev(base) {
+			t.Errorf("changing %s keeps the revision", name)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, x := range a {
+		seen[x] = true
+	}
+	for _, x := range b {
+		if !seen[x] {
+			return false
+		}
+	}
+	return true
 }

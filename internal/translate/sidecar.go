@@ -444,7 +444,7 @@ func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
 			h.bytes([]byte(m[k]))
 		}
 	}
-	h.message(ef.Spec)
+	h.envoyFilterSpec(ef.Spec)
 	return h.revision()
 }
 

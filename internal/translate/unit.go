@@ -173,13 +173,16 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 
 	rc, filters, err := runPlugin(k.plugin, ctx)
+	// The gates and the secret check below walk the same filters: each Any
+	// in them is decoded once for all of them.
+	unpacked := xds.NewUnpacked()
 	if errors.Is(err, plugin.ErrSkipPort) {
 		u.Diagnostics, u.Skipped, u.good = ctx.Reports(), true, true
 		u.Revision = model.RevisionOf("skipped|" + k.key)
 		return u
 	}
 	if err == nil {
-		err = gate(rc, filters)
+		err = gate(rc, filters, unpacked)
 	}
 	var patches []ClusterPatch
 	if err == nil {
@@ -191,7 +194,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	var warnings []model.Diagnostic
 	if err == nil {
-		warnings, err = t.fidelityGate(k.profile, svc, k.role, u.Objects, unitMessages(filters, patches), rc)
+		warnings, err = t.fidelityGate(k.profile, svc, k.role, u.Objects, unitMessages(filters, patches), rc, unpacked)
 	}
 	u.Diagnostics = append(ctx.Reports(), warnings...)
 	if k.servedBy == model.ServedByIstiod {
@@ -225,7 +228,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 			u.Revision = model.RevisionOf(string(u.Revision) + "|" + c.String())
 		}
 	}
-	u.secret = holdsSecret(filters, patches)
+	u.secret = holdsSecret(filters, patches, unpacked)
 	return u
 }
 
@@ -277,15 +280,15 @@ func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, fil
 
 // gate is the validation gate: nothing that fails Envoy's own validation
 // (including messages packed in Any) leaves the translator.
-func gate(rc proto.Message, filters []*listenerv3.Filter) error {
+func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked) error {
 	var errs []error
 	if rc != nil {
-		if err := xds.Validate(rc); err != nil {
+		if err := unpacked.Validate(rc); err != nil {
 			errs = append(errs, fmt.Errorf("route config: %w", err))
 		}
 	}
 	for i, f := range filters {
-		if err := xds.Validate(f); err != nil {
+		if err := unpacked.Validate(f); err != nil {
 			errs = append(errs, fmt.Errorf("filter %d (%s): %w", i, f.GetName(), err))
 		}
 	}
@@ -387,14 +390,14 @@ dispatch:
 // EnvoyFilter is then kept off the plaintext MCP address and shown
 // redacted. Asking the protos is far cheaper than redacting the
 // EnvoyFilter's Struct patches to see whether anything changes.
-func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch) bool {
+func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch, unpacked *xds.Unpacked) bool {
 	for _, f := range filters {
-		if xds.HasSecret(f) {
+		if unpacked.HasSecret(f) {
 			return true
 		}
 	}
 	for _, p := range patches {
-		if xds.HasSecret(p.Patch) {
+		if unpacked.HasSecret(p.Patch) {
 			return true
 		}
 	}

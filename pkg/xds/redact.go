@@ -28,7 +28,7 @@ func Redact(m proto.Message) proto.Message {
 		return nil
 	}
 	out := proto.Clone(m)
-	redact(out.ProtoReflect(), true)
+	redact(out.ProtoReflect(), true, nil)
 	return out
 }
 
@@ -36,15 +36,17 @@ func Redact(m proto.Message) proto.Message {
 // credential field, inside Any too), without copying it: what decides
 // that an EnvoyFilter or a proxy's config may only be served over TLS.
 func HasSecret(m proto.Message) bool {
-	return m != nil && redact(m.ProtoReflect(), false)
+	return m != nil && redact(m.ProtoReflect(), false, nil)
 }
 
 // redact reports whether msg holds a secret to redact, and with apply
-// rewrites msg in place (without, it stops at the first one).
-func redact(msg protoreflect.Message, apply bool) bool {
+// rewrites msg in place (without, it stops at the first one). Without
+// apply, Any values are decoded through u (which may be nil); with apply
+// u must be nil, since the decoded message is rewritten.
+func redact(msg protoreflect.Message, apply bool, u *Unpacked) bool {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
-		inner, err := a.UnmarshalNew()
-		if err != nil || !redact(inner.ProtoReflect(), apply) {
+		inner, err := u.Unpack(a)
+		if err != nil || !redact(inner.ProtoReflect(), apply, u) {
 			return false
 		}
 		if !apply {
@@ -73,7 +75,7 @@ func redact(msg protoreflect.Message, apply bool) bool {
 					return
 				}
 			}
-			changed = redact(m, apply) || changed
+			changed = redact(m, apply, u) || changed
 		}
 		switch {
 		case fd.IsList():
