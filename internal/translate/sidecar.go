@@ -496,21 +496,22 @@ func inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter
 // it. A failed-closed unit instead gets a deny-all RBAC filter in front of
 // tcp_proxy, so the port refuses calls rather than bypassing the policy.
 func filterPatches(match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, f *listenerv3.Filter) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, value *structpb.Struct) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
 		return &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{
 			ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
 			Match:   match,
-			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: toStruct(f)},
+			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: value},
 		}
 	}
 	if u.FailedClosed || len(u.Filters) == 0 {
-		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, DenyAllFilter(u.Key))}
+		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, toStruct(DenyAllFilter(u.Key)))}
 	}
+	// The Structs come from the unit build (Unit.filterStruct).
 	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
-	for _, f := range u.Filters[:len(u.Filters)-1] {
-		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, f))
+	for i := range len(u.Filters) - 1 {
+		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, u.filterStruct(i)))
 	}
-	return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_REPLACE, u.Filters[len(u.Filters)-1]))
+	return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_REPLACE, u.filterStruct(len(u.Filters)-1)))
 }
 
 // DenyAllFilter is the network RBAC filter that makes a failed port

@@ -45,6 +45,8 @@ type Translator struct {
 	pieces  map[string]*piece       // shared pieces by key, from the last translation
 	checked *verdicts               // core MetaRouter checks, from the last translation
 	objects *verdicts               // plugins' ObjectValidator findings (nil: no validator), likewise
+	// gates are the unit gates' findings by output content (verdict.go).
+	gates *verdictCache
 
 	// What the last translation output, kept to be patched rather than
 	// rebuilt: the unit plan and the units outside it (asked for by
@@ -79,7 +81,7 @@ func New(opts Options) (*Translator, error) {
 	}
 	opts.Targets = withDefaults(opts.Targets)
 	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: coreVerdicts(opts.Registry), objects: pluginVerdicts(opts.Registry, opts.Targets),
-		unitIndex: depIndex{}, proxyIndex: depIndex{}}, nil
+		unitIndex: depIndex{}, proxyIndex: depIndex{}, gates: newVerdictCache()}, nil
 }
 
 // Output is the result of one translation.
