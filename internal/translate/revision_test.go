@@ -115,9 +115,9 @@ func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
 // the fields the copy carries; add a new one there, then here.
 func TestEnvoyFilterRevisionCoversEveryField(t *testing.T) {
 	for msg, want := range map[proto.Message][]string{
-		&networkingv1alpha3.EnvoyFilter{}:                         {"workload_selector", "targetRefs", "config_patches", "priority"},
+		&networkingv1alpha3.EnvoyFilter{}:                        {"workload_selector", "targetRefs", "config_patches", "priority"},
 		&networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{}: {"apply_to", "match", "patch"},
-		&networkingv1alpha3.EnvoyFilter_Patch{}:                   {"operation", "value", "filter_class"},
+		&networkingv1alpha3.EnvoyFilter_Patch{}:                  {"operation", "value", "filter_class"},
 	} {
 		fields := msg.ProtoReflect().Descriptor().Fields()
 		var got []string
@@ -138,13 +138,23 @@ func TestEnvoyFilterRevisionCoversEveryField(t *testing.T) {
 		"workload_selector": func(s *networkingv1alpha3.EnvoyFilter) {
 			s.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": "a"}}
 		},
-		"targetRefs":   func(s *networkingv1alpha3.EnvoyFilter) { s.TargetRefs = []*typev1beta1.PolicyTargetReference{{Kind: "Gateway", Name: "w"}} },
-		"priority":     func(s *networkingv1alpha3.EnvoyFilter) { s.Priority = 3 },
-		"apply_to":     func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].ApplyTo = networkingv1alpha3.EnvoyFilter_LISTENER },
-		"match":        func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Match = &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{} },
-		"operation":    func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_ADD },
-		"value":        func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.Value = &structpb.Struct{} },
-		"filter_class": func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.FilterClass = networkingv1alpha3.EnvoyFilter_Patch_AUTHN },
+		"targetRefs": func(s *networkingv1alpha3.EnvoyFilter) {
+			s.TargetRefs = []*typev1beta1.PolicyTargetReference{{Kind: "Gateway", Name: "w"}}
+		},
+		"priority": func(s *networkingv1alpha3.EnvoyFilter) { s.Priority = 3 },
+		"apply_to": func(s *networkingv1alpha3.EnvoyFilter) {
+			s.ConfigPatches[0].ApplyTo = networkingv1alpha3.EnvoyFilter_LISTENER
+		},
+		"match": func(s *networkingv1alpha3.EnvoyFilter) {
+			s.ConfigPatches[0].Match = &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{}
+		},
+		"operation": func(s *networkingv1alpha3.EnvoyFilter) {
+			s.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_ADD
+		},
+		"value": func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch.Value = &structpb.Struct{} },
+		"filter_class": func(s *networkingv1alpha3.EnvoyFilter) {
+			s.ConfigPatches[0].Patch.FilterClass = networkingv1alpha3.EnvoyFilter_Patch_AUTHN
+		},
 		"patch":        func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches[0].Patch = nil },
 		"a patch more": func(s *networkingv1alpha3.EnvoyFilter) { s.ConfigPatches = append(s.ConfigPatches, s.ConfigPatches[0]) },
 	}
