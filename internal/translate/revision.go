@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
@@ -76,37 +75,6 @@ func (r *revisionHash) message(m proto.Message) {
 	}
 	r.enc = b[:0]
 	r.bytes(b)
-}
-
-// envoyFilterSpec adds an EnvoyFilter's spec: equal specs give equal
-// revisions, as with message, but the patch values (Structs of whole Envoy
-// filters and clusters) are hashed from their Go values, keys sorted,
-// instead of encoded deterministically, which sorts every map of every
-// Struct through reflection and was most of an EnvoyFilter revision's
-// cost. The rest of the spec is encoded as message does, from a copy
-// without the values; TestEnvoyFilterRevisionCoversEveryField fails when
-// Istio's API gains a field the copy would leave out.
-func (r *revisionHash) envoyFilterSpec(spec *networkingv1alpha3.EnvoyFilter) {
-	stripped := &networkingv1alpha3.EnvoyFilter{WorkloadSelector: spec.GetWorkloadSelector(), TargetRefs: spec.GetTargetRefs(), Priority: spec.GetPriority(),
-		ConfigPatches: make([]*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch, len(spec.GetConfigPatches()))}
-	patches := make([]networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch, len(stripped.ConfigPatches))
-	for i, p := range spec.GetConfigPatches() {
-		c := &patches[i]
-		c.ApplyTo, c.Match = p.GetApplyTo(), p.GetMatch()
-		if p.GetPatch() != nil {
-			c.Patch = &networkingv1alpha3.EnvoyFilter_Patch{Operation: p.GetPatch().GetOperation(), FilterClass: p.GetPatch().GetFilterClass()}
-		}
-		stripped.ConfigPatches[i] = c
-	}
-	r.message(stripped)
-	for _, p := range spec.GetConfigPatches() {
-		if v := p.GetPatch().GetValue(); v != nil {
-			r.buf = append(r.buf, kindStruct)
-			r.structFields(v)
-		} else {
-			r.buf = append(r.buf, kindNone)
-		}
-	}
 }
 
 // reflect hashes a message's populated fields in field-number order (Range

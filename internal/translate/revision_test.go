@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"strconv"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -109,23 +110,26 @@ func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
 	}
 }
 
-// envoyFilterSpec hashes a copy of the spec without its patch values, and
-// the values apart: a field Istio's API adds to the spec or a patch would
-// be left out of the copy, and a change to it never served. This lists
-// the fields the copy carries; add a new one there, then here.
+// The revision hashes the spec as specEncoder writes it (by hand, field
+// by field): a field Istio's API adds to the spec or a patch would be left
+// out, and a change to it never served nor sent. This lists the fields
+// the encoder writes, with their numbers; add a new one there, then here.
 func TestEnvoyFilterRevisionCoversEveryField(t *testing.T) {
 	for msg, want := range map[proto.Message][]string{
-		&networkingv1alpha3.EnvoyFilter{}:                        {"workload_selector", "targetRefs", "config_patches", "priority"},
-		&networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{}: {"apply_to", "match", "patch"},
-		&networkingv1alpha3.EnvoyFilter_Patch{}:                  {"operation", "value", "filter_class"},
+		&networkingv1alpha3.EnvoyFilter{}:                        {"3 workload_selector", "6 targetRefs", "4 config_patches", "5 priority"},
+		&networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{}: {"1 apply_to", "2 match", "3 patch"},
+		&networkingv1alpha3.EnvoyFilter_Patch{}:                  {"1 operation", "2 value", "3 filter_class"},
+		&structpb.Struct{}:                                       {"1 fields"},
+		&structpb.Value{}:                                        {"1 null_value", "2 number_value", "3 string_value", "4 bool_value", "5 struct_value", "6 list_value"},
+		&structpb.ListValue{}:                                    {"1 values"},
 	} {
 		fields := msg.ProtoReflect().Descriptor().Fields()
 		var got []string
 		for i := range fields.Len() {
-			got = append(got, string(fields.Get(i).Name()))
+			got = append(got, strconv.Itoa(int(fields.Get(i).Number()))+" "+string(fields.Get(i).Name()))
 		}
 		if !sameSet(got, want) {
-			t.Errorf("%s has fields %v, envoyFilterSpec copies %v: copy the new field in revision.go", msg.ProtoReflect().Descriptor().FullName(), got, want)
+			t.Errorf("%s has fields %v, specEncoder writes %v: encode the new field in specenc.go", msg.ProtoReflect().Descriptor().FullName(), got, want)
 		}
 	}
 	// And each copied field counts.

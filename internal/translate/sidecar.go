@@ -56,6 +56,10 @@ type EnvoyFilter struct {
 	// --insecure-plaintext-credentials) and shown redacted
 	// (RedactEnvoyFilter returns a changed copy exactly when it is set).
 	Secret bool
+	// encoded is the encoding of encodedFrom, the Spec at assembly
+	// (EncodedSpec, specenc.go).
+	encoded     []byte
+	encodedFrom *networkingv1alpha3.EnvoyFilter
 }
 
 // Ref is the EnvoyFilter's ObjectRef.
@@ -444,7 +448,13 @@ func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
 			h.bytes([]byte(m[k]))
 		}
 	}
-	h.envoyFilterSpec(ef.Spec)
+	// The encoding is kept for the publisher (EncodedSpec).
+	if b, ok := encodeSpec(ef.Spec); ok {
+		ef.encoded, ef.encodedFrom = b, ef.Spec
+		h.bytes(b)
+	} else {
+		h.message(ef.Spec)
+	}
 	return h.revision()
 }
 
