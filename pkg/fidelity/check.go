@@ -119,7 +119,7 @@ func (c Checker) Check(p *profile.Profile, m proto.Message) []Finding {
 	if cat == nil {
 		cat = profile.Builtin()
 	}
-	w := &walker{p: p, cat: cat, unpacked: c.Unpacked}
+	w := &walker{p: p, cat: cat, unpacked: c.Unpacked, stack: make([]segment, 0, 16), fields: make([]fieldValue, 0, 32)}
 	w.collect = w.collectField
 	w.push(0, string(m.ProtoReflect().Descriptor().Name()))
 	w.message(m.ProtoReflect())

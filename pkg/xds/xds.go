@@ -64,7 +64,7 @@ type validator interface{ ValidateAll() error }
 func Validate(m proto.Message) error { return validate(m, nil) }
 
 func validate(m proto.Message, u *Unpacked) error {
-	v := &validation{u: u}
+	v := &validation{u: u, stack: make([]pathSegment, 0, 16)}
 	v.each = v.field
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
 	v.nested(m.ProtoReflect(), true)
