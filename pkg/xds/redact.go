@@ -64,6 +64,13 @@ func redact(msg protoreflect.Message, apply bool, u *Unpacked) bool {
 		if fd.Message() == nil {
 			return true
 		}
+		if elem := fd.Message(); fd.IsMap() {
+			if elem = fd.MapValue().Message(); elem == nil || !secretReach.holds(elem) {
+				return true
+			}
+		} else if !secretReach.holds(elem) {
+			return true // no Any nor DataSource below (reach.go)
+		}
 		secret := secretField(fd.Name())
 		visit := func(m protoreflect.Message) {
 			if changed && !apply {

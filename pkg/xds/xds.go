@@ -132,6 +132,13 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	if fd.Message() == nil {
 		return true
 	}
+	if elem := fd.Message(); fd.IsMap() {
+		if elem = fd.MapValue().Message(); elem == nil || !anyReach.holds(elem) {
+			return true
+		}
+	} else if !anyReach.holds(elem) {
+		return true // no Any below (reach.go)
+	}
 	v.push(pathSegment{sep: '.', s: string(fd.Name())})
 	switch {
 	case fd.IsList():
