@@ -10,6 +10,6 @@ var (
 
 // EncodeSpec is encodeSpec, nil when it does not encode.
 func EncodeSpec(spec *networkingv1alpha3.EnvoyFilter) []byte {
-	b, _ := encodeSpec(spec)
+	b, _ := encodeSpec(spec, nil)
 	return b
 }

@@ -79,9 +79,9 @@ func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
 			}},
 		}}
 	}
-	base := envoyFilterRevision(spec(nil))
+	base := envoyFilterRevision(spec(nil), nil)
 	for range 20 { // map iteration order differs between runs
-		if again := envoyFilterRevision(spec(nil)); again != base {
+		if again := envoyFilterRevision(spec(nil), nil); again != base {
 			t.Fatalf("the same EnvoyFilter gives revisions %s and %s", base, again)
 		}
 	}
@@ -99,13 +99,13 @@ func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
 		"struct to list":    func(m map[string]any) { tc(m)["route"] = []any{} },
 		"string to a value": func(m map[string]any) { m["name"] = "envoy.filters.network.tcp_proxy" },
 	} {
-		if got := envoyFilterRevision(spec(edit)); got == base {
+		if got := envoyFilterRevision(spec(edit), nil); got == base {
 			t.Errorf("%s: the changed EnvoyFilter keeps revision %s", name, got)
 		}
 	}
 	changed := spec(nil)
 	changed.Spec.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE
-	if envoyFilterRevision(changed) == base {
+	if envoyFilterRevision(changed, nil) == base {
 		t.Errorf("a changed patch operation keeps the revision")
 	}
 }
@@ -136,7 +136,7 @@ func TestEnvoyFilterRevisionCoversEveryField(t *testing.T) {
 	base := &networkingv1alpha3.EnvoyFilter{ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
 		ApplyTo: networkingv1alpha3.EnvoyFilter_CLUSTER, Patch: &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_MERGE}}}}
 	rev := func(spec *networkingv1alpha3.EnvoyFilter) model.Revision {
-		return envoyFilterRevision(&EnvoyFilter{Namespace: "ns", Name: "ef", Spec: spec})
+		return envoyFilterRevision(&EnvoyFilter{Namespace: "ns", Name: "ef", Spec: spec}, nil)
 	}
 	edits := map[string]func(*networkingv1alpha3.EnvoyFilter){
 		"workload_selector": func(s *networkingv1alpha3.EnvoyFilter) {

@@ -426,14 +426,17 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
-	ef.Revision = envoyFilterRevision(ef)
+	ef.Revision = envoyFilterRevision(ef, units)
 	return ef
 }
 
 // envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,
 // so any change to it (a plugin's output, but also a service's address,
 // which names the listener a patch matches) is a new version.
-func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
+//
+// units are those ef was assembled from: their Structs' encodings are
+// reused.
+func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
 	h := newRevisionHash()
 	h.bytes([]byte(ef.Namespace))
 	h.bytes([]byte(ef.Name))
@@ -449,7 +452,7 @@ func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
 		}
 	}
 	// The encoding is kept for the publisher (EncodedSpec).
-	if b, ok := encodeSpec(ef.Spec); ok {
+	if b, ok := encodeSpec(ef.Spec, units); ok {
 		ef.encoded, ef.encodedFrom = b, ef.Spec
 		h.bytes(b)
 	} else {

@@ -58,16 +58,43 @@ type specEncoder struct {
 	b    []byte
 	keys []string // sorted keys of the Structs being written, innermost last
 	opts proto.MarshalOptions
+	// units are those the EnvoyFilter was assembled from: the Structs of
+	// their filters were encoded by the unit builds (once for all the
+	// units with the same output), and are copied instead.
+	units []*Unit
 }
 
-// encodeSpec encodes spec; ok is false when a part of it does not encode
-// (a string that is not UTF-8) or carries unknown fields.
-func encodeSpec(spec *networkingv1alpha3.EnvoyFilter) (b []byte, ok bool) {
-	e := &specEncoder{opts: proto.MarshalOptions{Deterministic: true}}
+// encodeSpec encodes spec, assembled from units; ok is false when a part
+// of it does not encode (a string that is not UTF-8) or carries unknown
+// fields.
+func encodeSpec(spec *networkingv1alpha3.EnvoyFilter, units []*Unit) (b []byte, ok bool) {
+	e := &specEncoder{opts: proto.MarshalOptions{Deterministic: true}, units: units}
 	if !e.spec(spec) {
 		return nil, false
 	}
 	return e.b, true
+}
+
+// encodeStruct encodes a Struct's fields (the content of a patch value).
+func encodeStruct(s *structpb.Struct) ([]byte, bool) {
+	e := &specEncoder{}
+	if !e.structFields(s) {
+		return nil, false
+	}
+	return e.b, true
+}
+
+// encoded is the encoding a unit build made of s, if s is one of the
+// units' Structs.
+func (e *specEncoder) encoded(s *structpb.Struct) []byte {
+	for _, u := range e.units {
+		for i := range u.structs {
+			if u.structs[i].value == s {
+				return u.structs[i].encoded
+			}
+		}
+	}
+	return nil
 }
 
 func (e *specEncoder) spec(s *networkingv1alpha3.EnvoyFilter) bool {
@@ -122,7 +149,9 @@ func (e *specEncoder) patch(p *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectP
 		}
 		if op.GetValue() != nil {
 			at := e.begin(opValue)
-			if !e.structFields(op.GetValue()) {
+			if b := e.encoded(op.GetValue()); b != nil {
+				e.b = append(e.b, b...)
+			} else if !e.structFields(op.GetValue()) {
 				return false
 			}
 			e.end(at)

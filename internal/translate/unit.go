@@ -79,10 +79,18 @@ type Unit struct {
 	Revision model.Revision
 }
 
-// filterStruct is a filter's Struct, with the filter it was made from.
+// filterStruct is a filter's Struct, with the filter it was made from,
+// and the Struct's encoding for the EnvoyFilter's spec (specenc.go).
 type filterStruct struct {
 	filter *listenerv3.Filter
-	value  *structpb.Struct
+	sharedStruct
+}
+
+// sharedStruct is a Struct and its encoding (nil if it does not encode),
+// which units with equal filters share.
+type sharedStruct struct {
+	value   *structpb.Struct
+	encoded []byte
 }
 
 // filterStruct is the Struct an EnvoyFilter patch carries for the unit's
@@ -97,14 +105,14 @@ func (u *Unit) filterStruct(i int) *structpb.Struct {
 }
 
 // structsOf converts filters for filterStruct, decoding Any values through
-// unpacked; shared, when not nil, are the Structs of another unit's equal
-// filters.
-func structsOf(filters []*listenerv3.Filter, shared []*structpb.Struct, unpacked *xds.Unpacked) []filterStruct {
+// unpacked, and encodes the Structs; shared, when not nil, are the Structs
+// of another unit's equal filters.
+func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xds.Unpacked) []filterStruct {
 	out := make([]filterStruct, len(filters))
 	for i, f := range filters {
 		out[i].filter = f
 		if i < len(shared) {
-			out[i].value = shared[i]
+			out[i].sharedStruct = shared[i]
 			continue
 		}
 		s, err := structConv{u: unpacked}.structOf(f)
@@ -112,6 +120,7 @@ func structsOf(filters []*listenerv3.Filter, shared []*structpb.Struct, unpacked
 			s = toStructJSON(f)
 		}
 		out[i].value = s
+		out[i].encoded, _ = encodeStruct(s)
 	}
 	return out
 }

@@ -8,7 +8,6 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aeraki-ng/aeraki/pkg/fidelity"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -93,7 +92,7 @@ type unitVerdict struct {
 	secret          bool // only worked out when nothing is refused
 	// structs are the filters' Structs, once a second unit has the output
 	// (guarded by the cache's mutex).
-	structs []*structpb.Struct
+	structs []sharedStruct
 }
 
 type unitVerdictKey struct {
@@ -160,9 +159,9 @@ func (c *verdictCache) sharedStructs(k unitVerdictKey, v *unitVerdict, filters [
 		return structsOf(filters, shared, unpacked)
 	}
 	out := structsOf(filters, nil, unpacked)
-	shared = make([]*structpb.Struct, len(out))
+	shared = make([]sharedStruct, len(out))
 	for i := range out {
-		shared[i] = out[i].value
+		shared[i] = out[i].sharedStruct
 	}
 	c.mu.Lock()
 	if v.structs == nil {
