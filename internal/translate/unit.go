@@ -232,7 +232,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	rc, filters, err := runPlugin(k.plugin, ctx)
 	// The gates and the secret check below walk the same filters: each Any
 	// in them is decoded once for all of them.
-	unpacked := xds.NewUnpacked()
+	unpacked := xds.NewUnpacked(t.reach)
 	if errors.Is(err, plugin.ErrSkipPort) {
 		u.Diagnostics, u.Skipped, u.good = ctx.Reports(), true, true
 		u.Revision = model.RevisionOf("skipped|" + k.key)
@@ -255,7 +255,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	var patches []ClusterPatch
 	if err == nil {
-		patches, err = runPatcher(k.plugin, ctx)
+		patches, err = runPatcher(k.plugin, ctx, t.reach)
 	}
 	var lbWarnings []model.Diagnostic
 	if err == nil && k.servedBy == model.ServedByIstiod && len(patches) > 0 {
@@ -349,13 +349,13 @@ func runClassifier(p plugin.Plugin, ctx *plugin.BuildContext) (out []plugin.Call
 	return cc.CallerClasses(ctx)
 }
 
-func runPatcher(p plugin.Plugin, ctx *plugin.BuildContext) (patches []ClusterPatch, err error) {
+func runPatcher(p plugin.Plugin, ctx *plugin.BuildContext, r *xds.Reach) (patches []ClusterPatch, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("plugin panicked patching clusters: %v", r)
 		}
 	}()
-	return patchClusters(p, ctx)
+	return patchClusters(p, ctx, r)
 }
 
 func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, filters []*listenerv3.Filter, err error) {

@@ -167,7 +167,7 @@ func TestCheckThroughUnpackedFindsTheSame(t *testing.T) {
 		&clusterv3.Cluster{Name: "r", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
 			TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.filters.network.redis_proxy": xds.MustAny(&redisproxyv3.RedisProtocolOptions{})}},
 	}
-	shared := fidelity.Checker{Unpacked: xds.NewUnpacked()}
+	shared := fidelity.Checker{Unpacked: xds.NewUnpacked(xds.NewReach())}
 	for range 2 {
 		for _, p := range []string{profile.IstioProxy, profile.Envoy, profile.GRPCGo} {
 			for i, m := range configs {

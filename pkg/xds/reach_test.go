@@ -19,6 +19,7 @@ import (
 // type cannot hold an Any (or, for secrets, a DataSource) at any depth;
 // typed metadata, recursive matchers and TLS contexts are descended into.
 func TestReachKnowsWhatCanHoldAnAny(t *testing.T) {
+	r := NewReach()
 	for m, want := range map[proto.Message]bool{
 		&listenerv3.Listener{}:                true,
 		&corev3.Metadata{}:                    true, // typed_filter_metadata
@@ -29,18 +30,18 @@ func TestReachKnowsWhatCanHoldAnAny(t *testing.T) {
 		&corev3.TransportSocket{}:             true,
 		&clusterv3.Cluster_EdsClusterConfig{}: true, // ConfigSource holds TypedExtensionConfig
 	} {
-		if got := anyReach.holds(m.ProtoReflect().Descriptor()); got != want {
+		if got := r.anyHolds(m.ProtoReflect().Descriptor()); got != want {
 			t.Errorf("%T can hold an Any: %v, want %v", m, got, want)
 		}
 	}
 	// Recursive types may be over-approximated ("may hold"), which only
 	// walks more: Struct is one, and is asked twice to use the memo.
-	_ = anyReach.holds((&structpb.Struct{}).ProtoReflect().Descriptor())
-	_ = anyReach.holds((&structpb.Value{}).ProtoReflect().Descriptor())
-	if !secretReach.holds((&corev3.DataSource{}).ProtoReflect().Descriptor()) {
+	_ = r.anyHolds((&structpb.Struct{}).ProtoReflect().Descriptor())
+	_ = r.anyHolds((&structpb.Value{}).ProtoReflect().Descriptor())
+	if !r.secretHolds((&corev3.DataSource{}).ProtoReflect().Descriptor()) {
 		t.Errorf("a DataSource is what HasSecret looks for")
 	}
-	if secretReach.holds((&matcherv3.RegexMatcher{}).ProtoReflect().Descriptor()) {
+	if r.secretHolds((&matcherv3.RegexMatcher{}).ProtoReflect().Descriptor()) {
 		t.Errorf("a RegexMatcher holds neither an Any nor a DataSource")
 	}
 }
@@ -55,15 +56,18 @@ func TestPrunedWalksStillFindDeepThings(t *testing.T) {
 		Action:   &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}}},
 		Metadata: &corev3.Metadata{TypedFilterMetadata: map[string]*anypb.Any{"f": {TypeUrl: "type.googleapis.com/not.Linked"}}},
 	}}}}}
-	for _, u := range []*Unpacked{nil, NewUnpacked()} {
+	for _, u := range []*Unpacked{nil, NewUnpacked(nil), NewUnpacked(NewReach())} {
 		if err := u.Validate(rc); err == nil || !strings.Contains(err.Error(), "RouteConfiguration.virtual_hosts[0].routes[0].metadata.typed_filter_metadata[f]: unknown type type.googleapis.com/not.Linked") {
 			t.Errorf("the unknown type deep in typed metadata was not found: %v", err)
 		}
 	}
+	if err := NewReach().Validate(rc); err == nil || !strings.Contains(err.Error(), "typed_filter_metadata[f]: unknown type") {
+		t.Errorf("the unknown type deep in typed metadata was not found by a Reach alone: %v", err)
+	}
 	tls := MustAny(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{TlsCertificates: []*tlsv3.TlsCertificate{{
 		PrivateKey: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "key"}}}}}})
 	c := &clusterv3.Cluster{Name: "c", TransportSocket: &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tls}}}
-	if !HasSecret(c) || !NewUnpacked().HasSecret(c) {
+	if !HasSecret(c) || !NewUnpacked(nil).HasSecret(c) || !NewUnpacked(NewReach()).HasSecret(c) || !NewReach().HasSecret(c) {
 		t.Errorf("the private key in the cluster's TLS context was not found")
 	}
 	if HasSecret(Redact(c)) {

@@ -28,7 +28,7 @@ func Redact(m proto.Message) proto.Message {
 		return nil
 	}
 	out := proto.Clone(m)
-	redact(out.ProtoReflect(), true, nil)
+	redact(out.ProtoReflect(), true, nil, nil)
 	return out
 }
 
@@ -36,17 +36,18 @@ func Redact(m proto.Message) proto.Message {
 // credential field, inside Any too), without copying it: what decides
 // that an EnvoyFilter or a proxy's config may only be served over TLS.
 func HasSecret(m proto.Message) bool {
-	return m != nil && redact(m.ProtoReflect(), false, nil)
+	return m != nil && redact(m.ProtoReflect(), false, nil, nil)
 }
 
 // redact reports whether msg holds a secret to redact, and with apply
 // rewrites msg in place (without, it stops at the first one). Without
 // apply, Any values are decoded through u (which may be nil); with apply
-// u must be nil, since the decoded message is rewritten.
-func redact(msg protoreflect.Message, apply bool, u *Unpacked) bool {
+// u must be nil, since the decoded message is rewritten. Fields are pruned
+// by r (which may be nil).
+func redact(msg protoreflect.Message, apply bool, u *Unpacked, r *Reach) bool {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
 		inner, err := u.Unpack(a)
-		if err != nil || !redact(inner.ProtoReflect(), apply, u) {
+		if err != nil || !redact(inner.ProtoReflect(), apply, u, r) {
 			return false
 		}
 		if !apply {
@@ -65,10 +66,10 @@ func redact(msg protoreflect.Message, apply bool, u *Unpacked) bool {
 			return true
 		}
 		if elem := fd.Message(); fd.IsMap() {
-			if elem = fd.MapValue().Message(); elem == nil || !secretReach.holds(elem) {
+			if elem = fd.MapValue().Message(); elem == nil || !r.secretHolds(elem) {
 				return true
 			}
-		} else if !secretReach.holds(elem) {
+		} else if !r.secretHolds(elem) {
 			return true // no Any nor DataSource below (reach.go)
 		}
 		secret := secretField(fd.Name())
@@ -82,7 +83,7 @@ func redact(msg protoreflect.Message, apply bool, u *Unpacked) bool {
 					return
 				}
 			}
-			changed = redact(m, apply, u) || changed
+			changed = redact(m, apply, u, r) || changed
 		}
 		switch {
 		case fd.IsList():

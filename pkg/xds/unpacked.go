@@ -22,6 +22,7 @@ import (
 // time, as [Validate] and [HasSecret] do.
 type Unpacked struct {
 	m map[*anypb.Any]unpackedAny
+	r *Reach
 }
 
 type unpackedAny struct {
@@ -31,8 +32,10 @@ type unpackedAny struct {
 	err     error
 }
 
-// NewUnpacked returns an empty Unpacked.
-func NewUnpacked() *Unpacked { return &Unpacked{m: map[*anypb.Any]unpackedAny{}} }
+// NewUnpacked returns an empty Unpacked whose Validate and HasSecret walks
+// are pruned by r (which may be nil: nothing pruned). r usually outlives
+// many Unpacked values.
+func NewUnpacked(r *Reach) *Unpacked { return &Unpacked{m: map[*anypb.Any]unpackedAny{}, r: r} }
 
 // Unpack returns the message packed in a, as a.UnmarshalNew does, decoding
 // it only the first time.
@@ -53,10 +56,19 @@ func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// Validate is [Validate], decoding each Any through u.
-func (u *Unpacked) Validate(m proto.Message) error { return validate(m, u) }
+// Validate is [Validate], decoding each Any through u and pruned by u's
+// Reach.
+func (u *Unpacked) Validate(m proto.Message) error { return validate(m, u, u.reach()) }
 
-// HasSecret is [HasSecret], decoding each Any through u.
+// HasSecret is [HasSecret], decoding each Any through u and pruned by u's
+// Reach.
 func (u *Unpacked) HasSecret(m proto.Message) bool {
-	return m != nil && redact(m.ProtoReflect(), false, u)
+	return m != nil && redact(m.ProtoReflect(), false, u, u.reach())
+}
+
+func (u *Unpacked) reach() *Reach {
+	if u == nil {
+		return nil
+	}
+	return u.r
 }

@@ -18,7 +18,7 @@ import (
 // every time, and it equals what UnmarshalNew gives.
 func TestUnpackedDecodesOnce(t *testing.T) {
 	a := xds.MustAny(&tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}})
-	u := xds.NewUnpacked()
+	u := xds.NewUnpacked(xds.NewReach())
 	first, err := u.Unpack(a)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestUnpackedNotReusedForAnotherMessage(t *testing.T) {
 	valid := &tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}
 	invalid := &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}} // no stat_prefix
 	f := xds.NetworkFilter("envoy.filters.network.tcp_proxy", valid)
-	u := xds.NewUnpacked()
+	u := xds.NewUnpacked(xds.NewReach())
 	if err := u.Validate(f); err != nil {
 		t.Fatalf("valid filter refused: %v", err)
 	}
@@ -66,8 +66,8 @@ func TestUnpackedNotReusedForAnotherMessage(t *testing.T) {
 }
 
 // TestUnpackedAgreesWithTheOneShotChecks: Validate and HasSecret through
-// an Unpacked give what the package functions give, on the same config
-// checked several times.
+// an Unpacked (walks pruned by a Reach) give what the package functions
+// give (nothing pruned), on the same config checked several times.
 func TestUnpackedAgreesWithTheOneShotChecks(t *testing.T) {
 	pw := &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "hunter2"}}
 	msgs := []proto.Message{
@@ -76,7 +76,7 @@ func TestUnpackedAgreesWithTheOneShotChecks(t *testing.T) {
 		xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}),
 		&listenerv3.Filter{Name: "x", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.Linked"}}},
 	}
-	u := xds.NewUnpacked()
+	u := xds.NewUnpacked(xds.NewReach())
 	for range 2 {
 		for i, m := range msgs {
 			if got, want := errText(u.Validate(m)), errText(xds.Validate(m)); got != want {

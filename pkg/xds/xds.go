@@ -61,10 +61,12 @@ type validator interface{ ValidateAll() error }
 // prefixed with the path of the Any it came from. An Any whose type is not
 // linked into the binary is an error: Envoy would reject it too, unless it
 // is an extension we do not know, which aeraki never emits.
-func Validate(m proto.Message) error { return validate(m, nil) }
+func Validate(m proto.Message) error { return validate(m, nil, nil) }
 
-func validate(m proto.Message, u *Unpacked) error {
-	v := &validation{u: u, stack: make([]pathSegment, 0, 16)}
+// validate is one walk: Any values decoded through u, fields pruned by r
+// (either may be nil).
+func validate(m proto.Message, u *Unpacked, r *Reach) error {
+	v := &validation{u: u, r: r, stack: make([]pathSegment, 0, 16)}
 	v.each = v.field
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
 	v.nested(m.ProtoReflect(), true)
@@ -76,6 +78,7 @@ func validate(m proto.Message, u *Unpacked) error {
 // per field visited was a third of the walk's allocations.
 type validation struct {
 	u     *Unpacked
+	r     *Reach
 	errs  []error
 	stack []pathSegment
 	each  func(protoreflect.FieldDescriptor, protoreflect.Value) bool // v.field, made once
@@ -133,10 +136,10 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 		return true
 	}
 	if elem := fd.Message(); fd.IsMap() {
-		if elem = fd.MapValue().Message(); elem == nil || !anyReach.holds(elem) {
+		if elem = fd.MapValue().Message(); elem == nil || !v.r.anyHolds(elem) {
 			return true
 		}
-	} else if !anyReach.holds(elem) {
+	} else if !v.r.anyHolds(elem) {
 		return true // no Any below (reach.go)
 	}
 	v.push(pathSegment{sep: '.', s: string(fd.Name())})
