@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
+	"io"
 	"math"
 	"slices"
 	"sort"
@@ -35,21 +36,38 @@ type revisionHash struct {
 }
 
 func newRevisionHash() *revisionHash {
-	return &revisionHash{opts: proto.MarshalOptions{Deterministic: true}, sum: sha256.New()}
+	return &revisionHash{opts: proto.MarshalOptions{Deterministic: true}, sum: sha256.New(), buf: make([]byte, 0, 512)}
 }
 
 // bytes adds one length-prefixed part, so ("ab","c") and ("a","bc") differ.
+// A part of directPart bytes or more (an EnvoyFilter's spec encoding) is
+// written to the hash as it is rather than copied into buf first: the
+// hashed stream, so the revision, is the same.
 func (r *revisionHash) bytes(b []byte) {
 	r.buf = binary.AppendUvarint(r.buf, uint64(len(b)))
+	if len(b) >= directPart {
+		r.flush()
+		r.sum.Write(b)
+		return
+	}
 	r.buf = append(r.buf, b...)
 	if len(r.buf) >= 16<<10 {
 		r.flush()
 	}
 }
 
+// directPart is the size from which bytes writes a part straight to the
+// hash.
+const directPart = 1 << 10
+
 // str is bytes for a string, without converting it.
 func (r *revisionHash) str(s string) {
 	r.buf = binary.AppendUvarint(r.buf, uint64(len(s)))
+	if len(s) >= directPart {
+		r.flush()
+		io.WriteString(r.sum, s)
+		return
+	}
 	r.buf = append(r.buf, s...)
 	if len(r.buf) >= 16<<10 {
 		r.flush()

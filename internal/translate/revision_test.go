@@ -1,6 +1,9 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 	"testing"
 
@@ -185,4 +188,33 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// The parts of a revision are hashed as one length-prefixed stream,
+// whether a part is buffered or (from directPart bytes) written to the
+// hash directly: the same parts give the revision a single SHA-256 of
+// that stream gives, so no revision changed when large parts stopped
+// being copied.
+func TestRevisionHashOfLargeParts(t *testing.T) {
+	parts := [][]byte{[]byte("ns"), make([]byte, directPart-1), make([]byte, directPart), []byte("x"), make([]byte, 20<<10)}
+	for i, p := range parts {
+		for j := range p {
+			p[j] = byte(i*7 + j)
+		}
+	}
+	h := newRevisionHash()
+	var stream []byte
+	for i, p := range parts {
+		if i%2 == 0 {
+			h.bytes(p)
+		} else {
+			h.str(string(p))
+		}
+		stream = binary.AppendUvarint(stream, uint64(len(p)))
+		stream = append(stream, p...)
+	}
+	sum := sha256.Sum256(stream)
+	if got, want := h.revision(), model.Revision(hex.EncodeToString(sum[:8])); got != want {
+		t.Fatalf("revision of the parts %s, the stream's SHA-256 gives %s", got, want)
+	}
 }

@@ -438,8 +438,8 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 // reused.
 func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
 	h := newRevisionHash()
-	h.bytes([]byte(ef.Namespace))
-	h.bytes([]byte(ef.Name))
+	h.str(ef.Namespace)
+	h.str(ef.Name)
 	for _, m := range []map[string]string{ef.Labels, ef.Annotations} {
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -447,8 +447,8 @@ func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			h.bytes([]byte(k))
-			h.bytes([]byte(m[k]))
+			h.str(k)
+			h.str(m[k])
 		}
 	}
 	// The encoding is kept for the publisher (EncodedSpec).

@@ -69,11 +69,25 @@ type specEncoder struct {
 // fields.
 func encodeSpec(spec *networkingv1alpha3.EnvoyFilter, units []*Unit) (b []byte, ok bool) {
 	e := &specEncoder{opts: proto.MarshalOptions{Deterministic: true}, units: units}
+	// Room for the units' Structs and each patch's match and framing, so
+	// that the buffer is not grown (and copied) as it fills.
+	n := len(spec.GetConfigPatches()) * patchOverhead
+	for _, u := range units {
+		for i := range u.structs {
+			n += len(u.structs[i].encoded)
+		}
+	}
+	e.b = make([]byte, 0, n)
 	if !e.spec(spec) {
 		return nil, false
 	}
 	return e.b, true
 }
+
+// patchOverhead is about what a sidecar patch adds to its Struct in the
+// encoded spec: the match (listener name, port, filter name), applyTo, the
+// operation and the length prefixes.
+const patchOverhead = 192
 
 // encodeStruct encodes a Struct's fields (the content of a patch value).
 func encodeStruct(s *structpb.Struct) ([]byte, bool) {

@@ -45,12 +45,31 @@ func HasSecret(m proto.Message) bool {
 // u must be nil, since the decoded message is rewritten. Fields are pruned
 // by r (which may be nil).
 func redact(msg protoreflect.Message, apply bool, u *Unpacked, r *Reach) bool {
+	w := &redaction{apply: apply, u: u, r: r}
+	w.each = w.field
+	return w.message(msg)
+}
+
+// redaction is one redact walk. Its state lives here rather than in
+// closures made per message (they were half the walk's allocations):
+// changed is whether the message being ranged over held a secret so far,
+// saved and restored around each nested message.
+type redaction struct {
+	apply   bool
+	u       *Unpacked
+	r       *Reach
+	changed bool
+	each    func(protoreflect.FieldDescriptor, protoreflect.Value) bool // w.field, made once
+}
+
+// message reports whether msg holds a secret (and with apply redacts it).
+func (w *redaction) message(msg protoreflect.Message) bool {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
-		inner, err := u.Unpack(a)
-		if err != nil || !redact(inner.ProtoReflect(), apply, u, r) {
+		inner, err := w.u.Unpack(a)
+		if err != nil || !w.message(inner.ProtoReflect()) {
 			return false
 		}
-		if !apply {
+		if !w.apply {
 			return true
 		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(inner)
@@ -60,46 +79,53 @@ func redact(msg protoreflect.Message, apply bool, u *Unpacked, r *Reach) bool {
 		a.Value = b
 		return true
 	}
-	changed := false
-	msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
+	outer := w.changed
+	w.changed = false
+	msg.Range(w.each)
+	changed := w.changed
+	w.changed = outer
+	return changed
+}
+
+func (w *redaction) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	if fd.Message() == nil {
+		return true
+	}
+	if elem := fd.Message(); fd.IsMap() {
+		if elem = fd.MapValue().Message(); elem == nil || !w.r.secretHolds(elem) {
 			return true
 		}
-		if elem := fd.Message(); fd.IsMap() {
-			if elem = fd.MapValue().Message(); elem == nil || !r.secretHolds(elem) {
-				return true
-			}
-		} else if !r.secretHolds(elem) {
-			return true // no Any nor DataSource below (reach.go)
+	} else if !w.r.secretHolds(elem) {
+		return true // no Any nor DataSource below (reach.go)
+	}
+	secret := secretField(fd.Name())
+	switch {
+	case fd.IsList():
+		l := v.List()
+		for i := 0; i < l.Len(); i++ {
+			w.visit(l.Get(i).Message(), secret)
 		}
-		secret := secretField(fd.Name())
-		visit := func(m protoreflect.Message) {
-			if changed && !apply {
-				return
-			}
-			if secret {
-				if ds, ok := m.Interface().(*corev3.DataSource); ok {
-					changed = redactSource(ds, apply) || changed
-					return
-				}
-			}
-			changed = redact(m, apply, u, r) || changed
+	case fd.IsMap():
+		v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { w.visit(mv.Message(), secret); return true })
+	default:
+		w.visit(v.Message(), secret)
+	}
+	return w.apply || !w.changed
+}
+
+// visit is one message value of a field; secret says the field's name is
+// a credential's, which makes a DataSource in it a secret.
+func (w *redaction) visit(m protoreflect.Message, secret bool) {
+	if w.changed && !w.apply {
+		return
+	}
+	if secret {
+		if ds, ok := m.Interface().(*corev3.DataSource); ok {
+			w.changed = redactSource(ds, w.apply) || w.changed
+			return
 		}
-		switch {
-		case fd.IsList():
-			for i := 0; i < v.List().Len(); i++ {
-				visit(v.List().Get(i).Message())
-			}
-		case fd.IsMap():
-			if fd.MapValue().Message() != nil {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { visit(mv.Message()); return true })
-			}
-		default:
-			visit(v.Message())
-		}
-		return apply || !changed
-	})
-	return changed
+	}
+	w.changed = w.message(m) || w.changed
 }
 
 func secretField(name protoreflect.Name) bool {

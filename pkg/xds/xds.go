@@ -66,8 +66,12 @@ func Validate(m proto.Message) error { return validate(m, nil, nil) }
 // validate is one walk: Any values decoded through u, fields pruned by r
 // (either may be nil).
 func validate(m proto.Message, u *Unpacked, r *Reach) error {
-	v := &validation{u: u, r: r, stack: make([]pathSegment, 0, 16)}
-	v.each = v.field
+	v := u.validation() // a walk's scratch, reused by the walks through u
+	if v == nil {
+		v = &validation{stack: make([]pathSegment, 0, 16)}
+		v.each = v.field
+	}
+	v.u, v.r, v.errs, v.stack = u, r, v.errs[:0], v.stack[:0]
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
 	v.nested(m.ProtoReflect(), true)
 	return errors.Join(v.errs...)
