@@ -163,7 +163,10 @@ func marshalFloor(out *translate.Output) time.Duration {
 func marshalOnce(out *translate.Output) time.Duration {
 	start := time.Now()
 	for _, ef := range out.EnvoyFilters {
-		if _, err := mcpResource(ef); err != nil {
+		// proto.Marshal of the spec, not the translator's encoding that
+		// the publisher sends (EncodedSpec): the floor stays the bare
+		// protobuf encoding of the output.
+		if _, err := encodeResource(ef); err != nil {
 			panic(err)
 		}
 	}

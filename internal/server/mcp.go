@@ -45,11 +45,26 @@ type mcpEntry struct {
 //   - metadata.create_time is left unset, so every aeraki replica and
 //     restart gives istiod the same object (istiod orders EnvoyFilters of
 //     equal priority by creation time, then by name).
+//
+// The spec goes as the translator encoded it to take its revision
+// (EncodedSpec), else it is encoded here.
 func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
+	if b := ef.EncodedSpec(); b != nil {
+		return wrapResource(ef, &anypb.Any{TypeUrl: envoyTypePrefix + string(ef.Spec.ProtoReflect().Descriptor().FullName()), Value: b})
+	}
+	return encodeResource(ef)
+}
+
+// encodeResource is mcpResource encoding the spec with proto.Marshal.
+func encodeResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
 	body, err := anypb.New(ef.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("EnvoyFilter %s/%s: cannot encode the spec: %w", ef.Namespace, ef.Name, err)
 	}
+	return wrapResource(ef, body)
+}
+
+func wrapResource(ef *translate.EnvoyFilter, body *anypb.Any) (*anypb.Any, error) {
 	res := &mcp.Resource{
 		Metadata: &mcp.Metadata{
 			Name:        ef.Namespace + "/" + ef.Name,

@@ -31,8 +31,8 @@ type ClusterPatch struct {
 // patchClusters asks a ClusterPatcher for the service's cluster and each
 // of its subsets' clusters, in the roles that own upstream clusters, and
 // validates every patch merged into a cluster shaped like the one the
-// proxy has.
-func patchClusters(p plugin.Plugin, ctx *plugin.BuildContext) ([]ClusterPatch, error) {
+// proxy has (walks pruned by r).
+func patchClusters(p plugin.Plugin, ctx *plugin.BuildContext, r *xds.Reach) ([]ClusterPatch, error) {
 	cp, ok := p.(plugin.ClusterPatcher)
 	if !ok || (ctx.Role != plugin.RoleSidecarOutbound && ctx.Role != plugin.RoleWaypoint) {
 		return nil, nil
@@ -52,7 +52,7 @@ func patchClusters(p plugin.Plugin, ctx *plugin.BuildContext) ([]ClusterPatch, e
 			continue
 		}
 		name := ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, subset)
-		if err := xds.Validate(MergedCluster(name, patch)); err != nil {
+		if err := r.Validate(MergedCluster(name, patch)); err != nil {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", name, err))
 		}
 		out = append(out, ClusterPatch{Subset: subset, Name: name, Patch: patch})

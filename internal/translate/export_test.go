@@ -1,7 +1,15 @@
 package translate
 
+import networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
 // For the tests of the direct Struct conversion (structconv_test.go).
 var (
 	StructOf     = structOf
 	StructByJSON = toStructJSON
 )
+
+// EncodeSpec is encodeSpec, nil when it does not encode.
+func EncodeSpec(spec *networkingv1alpha3.EnvoyFilter) []byte {
+	b, _ := encodeSpec(spec, nil)
+	return b
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // The fidelity gate runs after the validation gate, on the same outputs:
@@ -55,18 +56,20 @@ func unitMessages(filters []*listenerv3.Filter, patches []ClusterPatch) []proto.
 	return out
 }
 
-// fidelityGate checks msgs, then the unit's route table rc, against p. It
-// returns the deprecation warnings as diagnostics on svc, and an error when
-// anything is refused. The built-in plugins carry their route table inside
-// their filter, so rc is checked only when the filters pass (its findings
-// would repeat theirs), and a finding repeated across messages is reported
-// once.
-func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role plugin.Role, objects []model.ObjectRef, msgs []proto.Message, rc proto.Message) ([]model.Diagnostic, error) {
-	var refused []fidelity.Finding
-	var warnings []model.Diagnostic
+// fidelityFindings checks msgs, then the unit's route table rc, against
+// p, decoding Any values through unpacked (shared with the validation
+// gate). The built-in plugins carry their route table inside their
+// filter, so rc is checked only when the filters pass (its findings would
+// repeat theirs), and a finding repeated across messages is kept once.
+// What it returns depends on p and the messages' content only, so equal
+// outputs can share it (verdictCache); fidelityDiagnostics words it for a
+// service.
+func (t *Translator) fidelityFindings(p *profile.Profile, msgs []proto.Message, rc proto.Message, unpacked *xds.Unpacked) (refused, warned []fidelity.Finding) {
 	seen := map[string]bool{}
+	checker := t.checker()
+	checker.Unpacked = unpacked
 	check := func(m proto.Message) {
-		for _, f := range t.checker().Check(p, m) {
+		for _, f := range checker.Check(p, m) {
 			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field
 			if seen[k] {
 				continue
@@ -74,10 +77,9 @@ func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role p
 			seen[k] = true
 			if f.Refuses() {
 				refused = append(refused, f)
-				continue
+			} else {
+				warned = append(warned, f)
 			}
-			warnings = append(warnings, model.Diagnostic{Severity: model.SeverityWarning, Object: svc.Ref, Reason: f.Reason,
-				Message: fmt.Sprintf("%s for %s (proxy build %s)%s: %s", svc.Hostname, role, p.Name, from(objects), f.Message)})
 		}
 	}
 	for _, m := range msgs {
@@ -85,6 +87,18 @@ func (t *Translator) fidelityGate(p *profile.Profile, svc *model.Service, role p
 	}
 	if rc != nil && len(refused) == 0 {
 		check(rc)
+	}
+	return refused, warned
+}
+
+// fidelityDiagnostics turns the fidelity gate's findings for a unit of
+// svc into the deprecation warnings, as diagnostics on svc, and an error
+// when anything is refused.
+func fidelityDiagnostics(p *profile.Profile, svc *model.Service, role plugin.Role, objects []model.ObjectRef, refused, warned []fidelity.Finding) ([]model.Diagnostic, error) {
+	var warnings []model.Diagnostic
+	for _, f := range warned {
+		warnings = append(warnings, model.Diagnostic{Severity: model.SeverityWarning, Object: svc.Ref, Reason: f.Reason,
+			Message: fmt.Sprintf("%s for %s (proxy build %s)%s: %s", svc.Hostname, role, p.Name, from(objects), f.Message)})
 	}
 	if len(refused) > 0 {
 		return warnings, &fidelityError{profile: p, findings: refused}

@@ -194,7 +194,7 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 			ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
 			ef.Spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
 			ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
-			ef.Revision = envoyFilterRevision(ef)
+			ef.Revision = envoyFilterRevision(ef, g.units)
 			return ef
 		}))
 	}

@@ -313,7 +313,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	depsMu.Unlock()
 	res.reads, res.included = ctx.SharedReads(), ctx.IncludedKeys()
 	if err == nil {
-		err = gateResources(proxy)
+		err = gateResources(proxy, pb.t.reach)
 	}
 	var warnings []model.Diagnostic
 	if err == nil {
@@ -473,7 +473,8 @@ func runProxy(b plugin.ProxyBuilder, ctx *plugin.ProxyContext, id string) (p *pl
 
 // gateResources validates every resource of a proxy (or of a shared
 // piece) and checks that names are unique per type, as Envoy requires.
-func gateResources(p *plugin.Proxy) error {
+// The walks are pruned by r.
+func gateResources(p *plugin.Proxy, r *xds.Reach) error {
 	var errs []error
 	check := func(kind, name string, m proto.Message, seen map[string]bool) {
 		if name == "" {
@@ -482,7 +483,7 @@ func gateResources(p *plugin.Proxy) error {
 			errs = append(errs, fmt.Errorf("%s %q defined twice", kind, name))
 		}
 		seen[name] = true
-		if err := xds.Validate(m); err != nil {
+		if err := r.Validate(m); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
 		}
 	}

@@ -169,7 +169,7 @@ func (c *pieceCache) buildPiece(pluginName, key string, build plugin.SharedBuild
 	sp, err := runShared(build, ctx)
 	p.reads, p.diags = ctx.SharedReads(), ctx.Reports()
 	if err == nil {
-		err = gatePiece(sp)
+		err = gatePiece(sp, c.t.reach)
 	}
 	if err != nil {
 		p.err = err // the contexts asking for it name the piece
@@ -202,8 +202,8 @@ func runShared(build plugin.SharedBuild, ctx *plugin.SharedContext) (p *plugin.S
 
 // gatePiece validates every resource of a piece and checks that names
 // are unique per type within it.
-func gatePiece(sp *plugin.SharedPiece) error {
-	return gateResources(&plugin.Proxy{Listeners: sp.Listeners, Routes: sp.Routes, Clusters: sp.Clusters, Endpoints: sp.Endpoints, Secrets: sp.Secrets})
+func gatePiece(sp *plugin.SharedPiece, r *xds.Reach) error {
+	return gateResources(&plugin.Proxy{Listeners: sp.Listeners, Routes: sp.Routes, Clusters: sp.Clusters, Endpoints: sp.Endpoints, Secrets: sp.Secrets}, r)
 }
 
 // readsRevision identifies a piece by what it read, for pieces whose

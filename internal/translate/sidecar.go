@@ -56,6 +56,10 @@ type EnvoyFilter struct {
 	// --insecure-plaintext-credentials) and shown redacted
 	// (RedactEnvoyFilter returns a changed copy exactly when it is set).
 	Secret bool
+	// encoded is the encoding of encodedFrom, the Spec at assembly
+	// (EncodedSpec, specenc.go).
+	encoded     []byte
+	encodedFrom *networkingv1alpha3.EnvoyFilter
 }
 
 // Ref is the EnvoyFilter's ObjectRef.
@@ -422,17 +426,20 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
-	ef.Revision = envoyFilterRevision(ef)
+	ef.Revision = envoyFilterRevision(ef, units)
 	return ef
 }
 
 // envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,
 // so any change to it (a plugin's output, but also a service's address,
 // which names the listener a patch matches) is a new version.
-func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
+//
+// units are those ef was assembled from: their Structs' encodings are
+// reused.
+func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
 	h := newRevisionHash()
-	h.bytes([]byte(ef.Namespace))
-	h.bytes([]byte(ef.Name))
+	h.str(ef.Namespace)
+	h.str(ef.Name)
 	for _, m := range []map[string]string{ef.Labels, ef.Annotations} {
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -440,11 +447,17 @@ func envoyFilterRevision(ef *EnvoyFilter) model.Revision {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			h.bytes([]byte(k))
-			h.bytes([]byte(m[k]))
+			h.str(k)
+			h.str(m[k])
 		}
 	}
-	h.message(ef.Spec)
+	// The encoding is kept for the publisher (EncodedSpec).
+	if b, ok := encodeSpec(ef.Spec, units); ok {
+		ef.encoded, ef.encodedFrom = b, ef.Spec
+		h.bytes(b)
+	} else {
+		h.message(ef.Spec)
+	}
 	return h.revision()
 }
 
@@ -496,21 +509,22 @@ func inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter
 // it. A failed-closed unit instead gets a deny-all RBAC filter in front of
 // tcp_proxy, so the port refuses calls rather than bypassing the policy.
 func filterPatches(match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, f *listenerv3.Filter) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, value *structpb.Struct) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
 		return &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{
 			ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
 			Match:   match,
-			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: toStruct(f)},
+			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: value},
 		}
 	}
 	if u.FailedClosed || len(u.Filters) == 0 {
-		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, DenyAllFilter(u.Key))}
+		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, toStruct(DenyAllFilter(u.Key)))}
 	}
+	// The Structs come from the unit build (Unit.filterStruct).
 	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
-	for _, f := range u.Filters[:len(u.Filters)-1] {
-		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, f))
+	for i := range len(u.Filters) - 1 {
+		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, u.filterStruct(i)))
 	}
-	return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_REPLACE, u.Filters[len(u.Filters)-1]))
+	return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_REPLACE, u.filterStruct(len(u.Filters)-1)))
 }
 
 // DenyAllFilter is the network RBAC filter that makes a failed port

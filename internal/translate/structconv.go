@@ -13,7 +13,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // An EnvoyFilter patch carries its Envoy message as a Struct in the
@@ -52,12 +55,20 @@ var errSlowPath = errors.New("not converted directly")
 
 // structOf converts m to the Struct protojson.Marshal and protojson.Unmarshal
 // into a Struct would give.
-func structOf(m proto.Message) (*structpb.Struct, error) {
+func structOf(m proto.Message) (*structpb.Struct, error) { return structConv{}.structOf(m) }
+
+// structConv converts messages to Structs, decoding Any values through u
+// (nil: each one when met).
+type structConv struct {
+	u *xds.Unpacked
+}
+
+func (c structConv) structOf(m proto.Message) (*structpb.Struct, error) {
 	rm := m.ProtoReflect()
 	if hasSpecialJSON(rm.Descriptor().FullName()) {
 		return nil, errSlowPath
 	}
-	return messageStruct(rm, "")
+	return c.messageStruct(rm, "")
 }
 
 // hasSpecialJSON reports the well-known types protojson does not encode
@@ -76,7 +87,7 @@ func hasSpecialJSON(name protoreflect.FullName) bool {
 
 // messageStruct encodes an ordinary message as an object of its populated
 // fields, with "@type" first when it is the content of an Any.
-func messageStruct(m protoreflect.Message, typeURL string) (*structpb.Struct, error) {
+func (c structConv) messageStruct(m protoreflect.Message, typeURL string) (*structpb.Struct, error) {
 	s := &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	if typeURL != "" {
 		s.Fields["@type"] = structpb.NewStringValue(typeURL)
@@ -86,11 +97,11 @@ func messageStruct(m protoreflect.Message, typeURL string) (*structpb.Struct, er
 		var val *structpb.Value
 		switch {
 		case fd.IsList():
-			val, err = listValue(fd, v.List())
+			val, err = c.listValue(fd, v.List())
 		case fd.IsMap():
-			val, err = mapValue(fd, v.Map())
+			val, err = c.mapValue(fd, v.Map())
 		default:
-			val, err = singular(fd, v)
+			val, err = c.singular(fd, v)
 		}
 		if err != nil {
 			return false
@@ -104,10 +115,10 @@ func messageStruct(m protoreflect.Message, typeURL string) (*structpb.Struct, er
 	return s, nil
 }
 
-func listValue(fd protoreflect.FieldDescriptor, l protoreflect.List) (*structpb.Value, error) {
+func (c structConv) listValue(fd protoreflect.FieldDescriptor, l protoreflect.List) (*structpb.Value, error) {
 	out := &structpb.ListValue{Values: make([]*structpb.Value, l.Len())}
 	for i := range l.Len() {
-		v, err := singular(fd, l.Get(i))
+		v, err := c.singular(fd, l.Get(i))
 		if err != nil {
 			return nil, err
 		}
@@ -116,12 +127,12 @@ func listValue(fd protoreflect.FieldDescriptor, l protoreflect.List) (*structpb.
 	return structpb.NewListValue(out), nil
 }
 
-func mapValue(fd protoreflect.FieldDescriptor, m protoreflect.Map) (*structpb.Value, error) {
+func (c structConv) mapValue(fd protoreflect.FieldDescriptor, m protoreflect.Map) (*structpb.Value, error) {
 	out := &structpb.Struct{Fields: make(map[string]*structpb.Value, m.Len())}
 	var err error
 	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
 		var val *structpb.Value
-		if val, err = singular(fd.MapValue(), v); err != nil {
+		if val, err = c.singular(fd.MapValue(), v); err != nil {
 			return false
 		}
 		key := k.String()
@@ -139,7 +150,7 @@ func mapValue(fd protoreflect.FieldDescriptor, m protoreflect.Map) (*structpb.Va
 }
 
 // singular encodes one value of fd's kind.
-func singular(fd protoreflect.FieldDescriptor, v protoreflect.Value) (*structpb.Value, error) {
+func (c structConv) singular(fd protoreflect.FieldDescriptor, v protoreflect.Value) (*structpb.Value, error) {
 	switch fd.Kind() {
 	case protoreflect.BoolKind:
 		return structpb.NewBoolValue(v.Bool()), nil
@@ -171,7 +182,7 @@ func singular(fd protoreflect.FieldDescriptor, v protoreflect.Value) (*structpb.
 		}
 		return structpb.NewNumberValue(float64(v.Enum())), nil
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return messageValue(v.Message())
+		return c.messageValue(v.Message())
 	}
 	return nil, errSlowPath
 }
@@ -194,10 +205,10 @@ func floatValue(f float64, bitSize int) *structpb.Value {
 }
 
 // messageValue encodes a message field, well-known types included.
-func messageValue(m protoreflect.Message) (*structpb.Value, error) {
+func (c structConv) messageValue(m protoreflect.Message) (*structpb.Value, error) {
 	name := m.Descriptor().FullName()
 	if !hasSpecialJSON(name) {
-		s, err := messageStruct(m, "")
+		s, err := c.messageStruct(m, "")
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +217,7 @@ func messageValue(m protoreflect.Message) (*structpb.Value, error) {
 	fields := m.Descriptor().Fields()
 	switch name.Name() {
 	case "Any":
-		return anyValue(m)
+		return c.anyValue(m)
 	case "Duration":
 		secs, nanos := m.Get(fields.ByNumber(1)).Int(), m.Get(fields.ByNumber(2)).Int()
 		if secs < -315576000000 || secs > 315576000000 || nanos <= -1e9 || nanos >= 1e9 || (secs > 0 && nanos < 0) || (secs < 0 && nanos > 0) {
@@ -225,7 +236,7 @@ func messageValue(m protoreflect.Message) (*structpb.Value, error) {
 		return structpb.NewStringValue(trimFraction(time.Unix(secs, nanos).UTC().Format("2006-01-02T15:04:05.000000000")) + "Z"), nil
 	case "BoolValue", "Int32Value", "Int64Value", "UInt32Value", "UInt64Value", "FloatValue", "DoubleValue", "StringValue", "BytesValue":
 		fd := fields.ByNumber(1)
-		return singular(fd, m.Get(fd))
+		return c.singular(fd, m.Get(fd))
 	case "Struct", "ListValue", "Value":
 		return knownValue(m.Interface())
 	}
@@ -242,7 +253,7 @@ func trimFraction(x string) string {
 
 // anyValue encodes an Any as protojson does: its type and the packed
 // message's fields, or its type and "value" for a well-known type.
-func anyValue(m protoreflect.Message) (*structpb.Value, error) {
+func (c structConv) anyValue(m protoreflect.Message) (*structpb.Value, error) {
 	fields := m.Descriptor().Fields()
 	typeURL, value := m.Get(fields.ByNumber(1)).String(), m.Get(fields.ByNumber(2)).Bytes()
 	if typeURL == "" {
@@ -251,22 +262,34 @@ func anyValue(m protoreflect.Message) (*structpb.Value, error) {
 		}
 		return nil, errSlowPath
 	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByURL(typeURL)
-	if err != nil {
-		return nil, errSlowPath
+	var inner protoreflect.Message
+	if c.u != nil {
+		// Decoded already by the gates (without AllowPartial: a message
+		// that decodes so decodes the same with it).
+		if a, ok := m.Interface().(*anypb.Any); ok {
+			if msg, err := c.u.Unpack(a); err == nil {
+				inner = msg.ProtoReflect()
+			}
+		}
 	}
-	inner := mt.New()
-	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(value, inner.Interface()); err != nil {
-		return nil, errSlowPath
+	if inner == nil {
+		mt, err := protoregistry.GlobalTypes.FindMessageByURL(typeURL)
+		if err != nil {
+			return nil, errSlowPath
+		}
+		inner = mt.New()
+		if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(value, inner.Interface()); err != nil {
+			return nil, errSlowPath
+		}
 	}
 	if hasSpecialJSON(inner.Descriptor().FullName()) {
-		v, err := messageValue(inner)
+		v, err := c.messageValue(inner)
 		if err != nil {
 			return nil, err
 		}
 		return structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"@type": structpb.NewStringValue(typeURL), "value": v}}), nil
 	}
-	s, err := messageStruct(inner, typeURL)
+	s, err := c.messageStruct(inner, typeURL)
 	if err != nil {
 		return nil, err
 	}

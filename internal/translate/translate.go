@@ -15,6 +15,7 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // Options configure a Translator.
@@ -45,6 +46,11 @@ type Translator struct {
 	pieces  map[string]*piece       // shared pieces by key, from the last translation
 	checked *verdicts               // core MetaRouter checks, from the last translation
 	objects *verdicts               // plugins' ObjectValidator findings (nil: no validator), likewise
+	// gates are the unit gates' findings by output content (verdict.go).
+	gates *verdictCache
+	// reach prunes the validation and secret walks of every build, for
+	// the translator's life (xds.Reach).
+	reach *xds.Reach
 
 	// What the last translation output, kept to be patched rather than
 	// rebuilt: the unit plan and the units outside it (asked for by
@@ -79,7 +85,7 @@ func New(opts Options) (*Translator, error) {
 	}
 	opts.Targets = withDefaults(opts.Targets)
 	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: coreVerdicts(opts.Registry), objects: pluginVerdicts(opts.Registry, opts.Targets),
-		unitIndex: depIndex{}, proxyIndex: depIndex{}}, nil
+		unitIndex: depIndex{}, proxyIndex: depIndex{}, gates: newVerdictCache(), reach: xds.NewReach()}, nil
 }
 
 // Output is the result of one translation.

@@ -11,6 +11,7 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -51,6 +52,10 @@ type Unit struct {
 	// secret is true when the filters or cluster patches hold a credential
 	// (xds.HasSecret), worked out once per build.
 	secret bool
+	// structs are the Structs EnvoyFilter patches carry for Filters
+	// (filterStruct), worked out on the build workers, once for all the
+	// units whose output is the same.
+	structs []filterStruct
 	// Skipped is true when the plugin left the port at L4 in this role
 	// (plugin.ErrSkipPort): nothing is patched and Filters is empty.
 	Skipped bool
@@ -74,6 +79,52 @@ type Unit struct {
 	Revision model.Revision
 }
 
+// filterStruct is a filter's Struct, with the filter it was made from,
+// and the Struct's encoding for the EnvoyFilter's spec (specenc.go).
+type filterStruct struct {
+	filter *listenerv3.Filter
+	sharedStruct
+}
+
+// sharedStruct is a Struct and its encoding (nil if it does not encode),
+// which units with equal filters share.
+type sharedStruct struct {
+	value   *structpb.Struct
+	encoded []byte
+}
+
+// filterStruct is the Struct an EnvoyFilter patch carries for the unit's
+// i-th filter: the one worked out by the build, or made now. Units with
+// the same output share one: it must not be modified.
+func (u *Unit) filterStruct(i int) *structpb.Struct {
+	f := u.Filters[i]
+	if i < len(u.structs) && u.structs[i].filter == f {
+		return u.structs[i].value
+	}
+	return toStruct(f)
+}
+
+// structsOf converts filters for filterStruct, decoding Any values through
+// unpacked, and encodes the Structs; shared, when not nil, are the Structs
+// of another unit's equal filters.
+func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xds.Unpacked) []filterStruct {
+	out := make([]filterStruct, len(filters))
+	for i, f := range filters {
+		out[i].filter = f
+		if i < len(shared) {
+			out[i].sharedStruct = shared[i]
+			continue
+		}
+		s, err := structConv{u: unpacked}.structOf(f)
+		if err != nil {
+			s = toStructJSON(f)
+		}
+		out[i].value = s
+		out[i].encoded, _ = encodeStruct(s)
+	}
+	return out
+}
+
 type unitKey struct {
 	key      string
 	role     plugin.Role
@@ -85,6 +136,12 @@ type unitKey struct {
 	profile  *profile.Profile
 	byCaller bool
 	caller   *plugin.Caller
+}
+
+// patchesEnvoyFilter reports whether the unit's filters become EnvoyFilter
+// patches (sidecars, waypoints istiod serves), which carry them as Structs.
+func (k unitKey) patchesEnvoyFilter() bool {
+	return k.role == plugin.RoleSidecarOutbound || k.role == plugin.RoleSidecarInbound || k.servedBy == model.ServedByIstiod
 }
 
 type unit struct {
@@ -173,25 +230,66 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 
 	rc, filters, err := runPlugin(k.plugin, ctx)
+	// The gates and the secret check below walk the same filters: each Any
+	// in them is decoded once for all of them.
+	unpacked := xds.NewUnpacked(t.reach)
 	if errors.Is(err, plugin.ErrSkipPort) {
 		u.Diagnostics, u.Skipped, u.good = ctx.Reports(), true, true
 		u.Revision = model.RevisionOf("skipped|" + k.key)
 		return u
 	}
+	// The gates' verdicts are reused for an output already checked
+	// (verdict.go); the plugins' own calls (the patcher) always run.
+	var fd, od digest
+	cacheable := false
 	if err == nil {
-		err = gate(rc, filters)
+		if fd, cacheable = filtersDigest(rc, filters); cacheable {
+			var seen bool
+			if err, seen = t.gates.gateVerdict(fd); !seen {
+				err = gate(rc, filters, unpacked)
+				t.gates.putGate(fd, err)
+			}
+		} else {
+			err = gate(rc, filters, unpacked)
+		}
 	}
 	var patches []ClusterPatch
 	if err == nil {
-		patches, err = runPatcher(k.plugin, ctx)
+		patches, err = runPatcher(k.plugin, ctx, t.reach)
 	}
 	var lbWarnings []model.Diagnostic
 	if err == nil && k.servedBy == model.ServedByIstiod && len(patches) > 0 {
 		patches, lbWarnings, err = istiodClusterPatches(k.plugin.Name(), svc, k.waypoint, patches)
 	}
 	var warnings []model.Diagnostic
+	var secret bool
 	if err == nil {
-		warnings, err = t.fidelityGate(k.profile, svc, k.role, u.Objects, unitMessages(filters, patches), rc)
+		if cacheable {
+			od, cacheable = outputDigest(fd, patches)
+		}
+		vk := unitVerdictKey{output: od, profile: k.profile}
+		var v *unitVerdict
+		if cacheable {
+			v = t.gates.unitVerdict(vk)
+		}
+		if v != nil && k.patchesEnvoyFilter() {
+			// A second unit with this output: its Structs are shared from
+			// now on (kept only for outputs seen twice, so that the cache
+			// holds no Structs of outputs no other unit has).
+			u.structs = t.gates.sharedStructs(vk, v, filters, unpacked)
+		}
+		if v == nil {
+			v = &unitVerdict{}
+			v.refused, v.warned = t.fidelityFindings(k.profile, unitMessages(filters, patches), rc, unpacked)
+			if len(v.refused) == 0 {
+				v.secret = holdsSecret(filters, patches, unpacked)
+			}
+			if cacheable {
+				t.gates.putUnit(vk, v)
+			}
+		}
+		warnings, err = fidelityDiagnostics(k.profile, svc, k.role, u.Objects, v.refused, v.warned)
+		secret = v.secret
 	}
 	u.Diagnostics = append(ctx.Reports(), warnings...)
 	if k.servedBy == model.ServedByIstiod {
@@ -206,7 +304,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		if prev != nil && prev.good {
 			d.Message += "; the last good config is kept"
 			u.RouteConfig, u.Filters, u.Stale, u.Revision = prev.RouteConfig, prev.Filters, true, prev.Revision
-			u.ClusterPatches, u.Skipped, u.secret = prev.ClusterPatches, prev.Skipped, prev.secret
+			u.ClusterPatches, u.Skipped, u.secret, u.structs = prev.ClusterPatches, prev.Skipped, prev.secret, prev.structs
 			u.good = true // still the last good output: a second failure keeps it too
 		} else {
 			d.Message += "; the port fails closed (connections are refused) until this is fixed"
@@ -218,14 +316,21 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		return u
 	}
 	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = rc, filters, patches, true
-	u.Revision = revisionOf(rc, filters, patches)
+	if u.structs == nil && k.patchesEnvoyFilter() {
+		u.structs = structsOf(filters, nil, unpacked)
+	}
+	if cacheable {
+		u.Revision = od.revision()
+	} else {
+		u.Revision = revisionOf(rc, filters, patches)
+	}
 	if k.byCaller && k.caller == nil {
 		u.Callers = runClassifier(k.plugin, ctx)
 		for _, c := range u.Callers {
 			u.Revision = model.RevisionOf(string(u.Revision) + "|" + c.String())
 		}
 	}
-	u.secret = holdsSecret(filters, patches)
+	u.secret = secret
 	return u
 }
 
@@ -244,13 +349,13 @@ func runClassifier(p plugin.Plugin, ctx *plugin.BuildContext) (out []plugin.Call
 	return cc.CallerClasses(ctx)
 }
 
-func runPatcher(p plugin.Plugin, ctx *plugin.BuildContext) (patches []ClusterPatch, err error) {
+func runPatcher(p plugin.Plugin, ctx *plugin.BuildContext, r *xds.Reach) (patches []ClusterPatch, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("plugin panicked patching clusters: %v", r)
 		}
 	}()
-	return patchClusters(p, ctx)
+	return patchClusters(p, ctx, r)
 }
 
 func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, filters []*listenerv3.Filter, err error) {
@@ -277,15 +382,15 @@ func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, fil
 
 // gate is the validation gate: nothing that fails Envoy's own validation
 // (including messages packed in Any) leaves the translator.
-func gate(rc proto.Message, filters []*listenerv3.Filter) error {
+func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked) error {
 	var errs []error
 	if rc != nil {
-		if err := xds.Validate(rc); err != nil {
+		if err := unpacked.Validate(rc); err != nil {
 			errs = append(errs, fmt.Errorf("route config: %w", err))
 		}
 	}
 	for i, f := range filters {
-		if err := xds.Validate(f); err != nil {
+		if err := unpacked.Validate(f); err != nil {
 			errs = append(errs, fmt.Errorf("filter %d (%s): %w", i, f.GetName(), err))
 		}
 	}
@@ -387,14 +492,14 @@ dispatch:
 // EnvoyFilter is then kept off the plaintext MCP address and shown
 // redacted. Asking the protos is far cheaper than redacting the
 // EnvoyFilter's Struct patches to see whether anything changes.
-func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch) bool {
+func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch, unpacked *xds.Unpacked) bool {
 	for _, f := range filters {
-		if xds.HasSecret(f) {
+		if unpacked.HasSecret(f) {
 			return true
 		}
 	}
 	for _, p := range patches {
-		if xds.HasSecret(p.Patch) {
+		if unpacked.HasSecret(p.Patch) {
 			return true
 		}
 	}

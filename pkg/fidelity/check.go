@@ -2,6 +2,7 @@ package fidelity
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // Reasons of findings, used as diagnostic reasons.
@@ -96,6 +98,11 @@ func EnvoyError(name, typeName string) string {
 type Checker struct {
 	// Catalog is where carriers are looked up; profile.Builtin() when nil.
 	Catalog *profile.Catalog
+	// Unpacked, when set, decodes the Any values of the checked config,
+	// each once across the checks that share it (the translator's gates
+	// walk the same filters one after another); nil decodes every Any
+	// each time it is met.
+	Unpacked *xds.Unpacked
 }
 
 // Check is Checker{}.Check.
@@ -112,18 +119,35 @@ func (c Checker) Check(p *profile.Profile, m proto.Message) []Finding {
 	if cat == nil {
 		cat = profile.Builtin()
 	}
-	w := &walker{p: p, cat: cat, seen: map[string]bool{}}
+	w := &walker{p: p, cat: cat, unpacked: c.Unpacked, stack: make([]segment, 0, 16), fields: make([]fieldValue, 0, 32)}
+	w.collect = w.collectField
 	w.push(0, string(m.ProtoReflect().Descriptor().Name()))
 	w.message(m.ProtoReflect())
 	return w.out
 }
 
 type walker struct {
-	p     *profile.Profile
-	cat   *profile.Catalog
-	out   []Finding
-	seen  map[string]bool // path|key, so a message reached twice reports once
-	stack []segment       // where the walk is; rendered (path) only for a finding
+	p        *profile.Profile
+	cat      *profile.Catalog
+	unpacked *xds.Unpacked
+	out      []Finding
+	seen     map[string]bool // path|key, so a message reached twice reports once
+	stack    []segment       // where the walk is; rendered (path) only for a finding
+	// fields holds the populated fields of the messages being walked, the
+	// innermost last (a stack shared by every level, so that a message
+	// costs no allocation of its own); collect is w.collectField, made once.
+	fields  []fieldValue
+	collect func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+}
+
+type fieldValue struct {
+	fd protoreflect.FieldDescriptor
+	v  protoreflect.Value
+}
+
+func (w *walker) collectField(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	w.fields = append(w.fields, fieldValue{fd, v})
+	return true
 }
 
 // segment is one step of a path: ".name", "[3]" (index >= 0), "[key]"
@@ -172,6 +196,9 @@ func (w *walker) add(f Finding) {
 	if w.seen[k] {
 		return
 	}
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
 	w.seen[k] = true
 	w.out = append(w.out, f)
 }
@@ -217,29 +244,30 @@ func (w *walker) message(m protoreflect.Message) {
 		w.notImplemented(string(d.FullName()), marker)
 	}
 	w.implicit(m)
+	// The populated fields, in field-number order (Range visits them in no
+	// fixed order).
+	start := len(w.fields)
+	m.Range(w.collect)
+	n := len(w.fields) - start
+	slices.SortFunc(w.fields[start:], func(a, b fieldValue) int { return int(a.fd.Number()) - int(b.fd.Number()) })
+	defer func() { w.fields = w.fields[:start] }()
 	// A "name" string paired with one Any is an extension config.
 	nameFD := d.Fields().ByName("name")
 	var pairedAny protoreflect.FieldDescriptor
 	if nameFD != nil && nameFD.Kind() == protoreflect.StringKind && !nameFD.IsList() {
-		var anys []protoreflect.FieldDescriptor
-		m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-			if isAny(fd) && !fd.IsList() && !fd.IsMap() {
-				anys = append(anys, fd)
+		anys := 0
+		for _, f := range w.fields[start:] {
+			if fd := f.fd; isAny(fd) && !fd.IsList() && !fd.IsMap() {
+				anys++
+				pairedAny = fd
 			}
-			return true
-		})
-		if len(anys) == 1 {
-			pairedAny = anys[0]
+		}
+		if anys != 1 {
+			pairedAny = nil
 		}
 	}
-	var fields []protoreflect.FieldDescriptor
-	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		fields = append(fields, fd)
-		return true
-	})
-	sort.Slice(fields, func(i, j int) bool { return fields[i].Number() < fields[j].Number() })
-	for _, fd := range fields {
-		v := m.Get(fd)
+	for i := range n {
+		fd, v := w.fields[start+i].fd, w.fields[start+i].v // w.fields grows below this level and shrinks back
 		w.push('.', string(fd.Name()))
 		w.field(fd)
 		switch {
@@ -305,7 +333,7 @@ func (w *walker) value(m protoreflect.Message, name string, any bool) {
 	if !w.use(name, typeName) {
 		return // Envoy stops at the extension it cannot find
 	}
-	inner, err := a.UnmarshalNew()
+	inner, err := w.unpacked.Unpack(a)
 	if err != nil {
 		return // not linked in: nothing more to see
 	}

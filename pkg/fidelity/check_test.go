@@ -1,6 +1,7 @@
 package fidelity_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	dubbocodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/codecs/dubbo/v3"
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/v3"
 	redisproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/redis_proxy/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -147,5 +149,43 @@ func TestDeprecatedFieldsWarn(t *testing.T) {
 	}
 	if len(fidelity.Errors(fs)) != 0 {
 		t.Errorf("errors: %v", fidelity.Errors(fs))
+	}
+}
+
+// TestCheckThroughUnpackedFindsTheSame: a Checker that decodes through a
+// shared xds.Unpacked (as the translator's gates do) gives the same
+// findings as one that decodes every Any, on every config above, checked
+// twice against builds that differ in what they refuse; and an Any whose
+// content is replaced after a check is checked anew.
+func TestCheckThroughUnpackedFindsTheSame(t *testing.T) {
+	ts := &xdstypev3.TypedStruct{TypeUrl: "type.googleapis.com/aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy", Value: &structpb.Struct{}}
+	configs := []proto.Message{
+		genericProxy(&actionv3.RouteAction{ClusterSpecifier: &actionv3.RouteAction_Cluster{Cluster: "c"}}),
+		genericProxy(&actionv3.RouteAction{ClusterSpecifier: &actionv3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{
+			Clusters: []*routev3.WeightedCluster_ClusterWeight{{Name: "a", Weight: wrapperspb.UInt32(80)}}}}}),
+		&listenerv3.Listener{FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{xds.NetworkFilter("aeraki.meta_protocol_proxy", ts)}}}},
+		&clusterv3.Cluster{Name: "r", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.filters.network.redis_proxy": xds.MustAny(&redisproxyv3.RedisProtocolOptions{})}},
+	}
+	shared := fidelity.Checker{Unpacked: xds.NewUnpacked(xds.NewReach())}
+	for range 2 {
+		for _, p := range []string{profile.IstioProxy, profile.Envoy, profile.GRPCGo} {
+			for i, m := range configs {
+				got, want := shared.Check(profile.MustGet(p), m), fidelity.Check(profile.MustGet(p), m)
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("config %d on %s: through Unpacked %v, alone %v", i, p, got, want)
+				}
+			}
+		}
+	}
+	// The weighted-cluster action replaced by a plain one inside the same
+	// Any: the not-implemented finding goes.
+	l := configs[1].(*listenerv3.Listener)
+	route := l.FilterChains[0].Filters[0].GetTypedConfig()
+	gp, _ := shared.Unpacked.Unpack(route)
+	plain := genericProxy(&actionv3.RouteAction{ClusterSpecifier: &actionv3.RouteAction_Cluster{Cluster: "c"}})
+	route.Value = plain.FilterChains[0].Filters[0].GetTypedConfig().Value
+	if fs := shared.Check(profile.MustGet(profile.Envoy), l); len(fs) != 0 {
+		t.Errorf("after its Any was replaced (was %T), the listener still has findings: %v", gp, fs)
 	}
 }

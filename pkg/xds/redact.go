@@ -28,7 +28,7 @@ func Redact(m proto.Message) proto.Message {
 		return nil
 	}
 	out := proto.Clone(m)
-	redact(out.ProtoReflect(), true)
+	redact(out.ProtoReflect(), true, nil, nil)
 	return out
 }
 
@@ -36,18 +36,40 @@ func Redact(m proto.Message) proto.Message {
 // credential field, inside Any too), without copying it: what decides
 // that an EnvoyFilter or a proxy's config may only be served over TLS.
 func HasSecret(m proto.Message) bool {
-	return m != nil && redact(m.ProtoReflect(), false)
+	return m != nil && redact(m.ProtoReflect(), false, nil, nil)
 }
 
 // redact reports whether msg holds a secret to redact, and with apply
-// rewrites msg in place (without, it stops at the first one).
-func redact(msg protoreflect.Message, apply bool) bool {
+// rewrites msg in place (without, it stops at the first one). Without
+// apply, Any values are decoded through u (which may be nil); with apply
+// u must be nil, since the decoded message is rewritten. Fields are pruned
+// by r (which may be nil).
+func redact(msg protoreflect.Message, apply bool, u *Unpacked, r *Reach) bool {
+	w := &redaction{apply: apply, u: u, r: r}
+	w.each = w.field
+	return w.message(msg)
+}
+
+// redaction is one redact walk. Its state lives here rather than in
+// closures made per message (they were half the walk's allocations):
+// changed is whether the message being ranged over held a secret so far,
+// saved and restored around each nested message.
+type redaction struct {
+	apply   bool
+	u       *Unpacked
+	r       *Reach
+	changed bool
+	each    func(protoreflect.FieldDescriptor, protoreflect.Value) bool // w.field, made once
+}
+
+// message reports whether msg holds a secret (and with apply redacts it).
+func (w *redaction) message(msg protoreflect.Message) bool {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
-		inner, err := a.UnmarshalNew()
-		if err != nil || !redact(inner.ProtoReflect(), apply) {
+		inner, err := w.u.Unpack(a)
+		if err != nil || !w.message(inner.ProtoReflect()) {
 			return false
 		}
-		if !apply {
+		if !w.apply {
 			return true
 		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(inner)
@@ -57,39 +79,53 @@ func redact(msg protoreflect.Message, apply bool) bool {
 		a.Value = b
 		return true
 	}
-	changed := false
-	msg.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
+	outer := w.changed
+	w.changed = false
+	msg.Range(w.each)
+	changed := w.changed
+	w.changed = outer
+	return changed
+}
+
+func (w *redaction) field(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	if fd.Message() == nil {
+		return true
+	}
+	if elem := fd.Message(); fd.IsMap() {
+		if elem = fd.MapValue().Message(); elem == nil || !w.r.secretHolds(elem) {
 			return true
 		}
-		secret := secretField(fd.Name())
-		visit := func(m protoreflect.Message) {
-			if changed && !apply {
-				return
-			}
-			if secret {
-				if ds, ok := m.Interface().(*corev3.DataSource); ok {
-					changed = redactSource(ds, apply) || changed
-					return
-				}
-			}
-			changed = redact(m, apply) || changed
+	} else if !w.r.secretHolds(elem) {
+		return true // no Any nor DataSource below (reach.go)
+	}
+	secret := secretField(fd.Name())
+	switch {
+	case fd.IsList():
+		l := v.List()
+		for i := 0; i < l.Len(); i++ {
+			w.visit(l.Get(i).Message(), secret)
 		}
-		switch {
-		case fd.IsList():
-			for i := 0; i < v.List().Len(); i++ {
-				visit(v.List().Get(i).Message())
-			}
-		case fd.IsMap():
-			if fd.MapValue().Message() != nil {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { visit(mv.Message()); return true })
-			}
-		default:
-			visit(v.Message())
+	case fd.IsMap():
+		v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { w.visit(mv.Message(), secret); return true })
+	default:
+		w.visit(v.Message(), secret)
+	}
+	return w.apply || !w.changed
+}
+
+// visit is one message value of a field; secret says the field's name is
+// a credential's, which makes a DataSource in it a secret.
+func (w *redaction) visit(m protoreflect.Message, secret bool) {
+	if w.changed && !w.apply {
+		return
+	}
+	if secret {
+		if ds, ok := m.Interface().(*corev3.DataSource); ok {
+			w.changed = redactSource(ds, w.apply) || w.changed
+			return
 		}
-		return apply || !changed
-	})
-	return changed
+	}
+	w.changed = w.message(m) || w.changed
 }
 
 func secretField(name protoreflect.Name) bool {

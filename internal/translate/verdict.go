@@ -1,0 +1,172 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"sync"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/aeraki-ng/aeraki/pkg/fidelity"
+	"github.com/aeraki-ng/aeraki/pkg/model"
+	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// Many units build the same output: every Dubbo service's inbound chain
+// on port 20880 is the same dubbo_proxy filter ("inbound|20880||"), and
+// what the validation gate, the fidelity gate and the secret check find
+// depends on that output (and the proxy build) only. So their verdicts
+// are kept by a digest of the output's deterministic encoding and reused
+// for the next unit whose output encodes to the same bytes; only the
+// wording (which service, which role) is per unit. A unit whose output
+// does not encode (invalid UTF-8 in a string) has no digest and is
+// always checked.
+
+// digest is a SHA-256 of a unit's output, encoded deterministically.
+type digest [sha256.Size]byte
+
+// filtersDigest digests what the validation gate reads: the route table
+// and the filters. ok is false when one of them does not encode.
+func filtersDigest(rc proto.Message, filters []*listenerv3.Filter) (d digest, ok bool) {
+	h := sha256.New()
+	opts := proto.MarshalOptions{Deterministic: true}
+	var buf []byte
+	add := func(m proto.Message) bool {
+		b, err := opts.MarshalAppend(buf[:0], m)
+		if err != nil {
+			return false
+		}
+		buf = b
+		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		h.Write(b)
+		return true
+	}
+	if rc != nil {
+		h.Write([]byte{1})
+		if !add(rc) {
+			return d, false
+		}
+	} else {
+		h.Write([]byte{0})
+	}
+	for _, f := range filters {
+		if !add(f) {
+			return d, false
+		}
+	}
+	h.Sum(d[:0])
+	return d, true
+}
+
+// outputDigest digests the unit's whole output: what filtersDigest
+// covers, and the cluster patches (what the fidelity gate and the secret
+// check read besides). The unit's revision is taken from it.
+func outputDigest(filters digest, patches []ClusterPatch) (d digest, ok bool) {
+	h := sha256.New()
+	h.Write(filters[:])
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, p := range patches {
+		b, err := opts.Marshal(p.Patch)
+		if err != nil {
+			return d, false
+		}
+		h.Write(binary.AppendUvarint(nil, uint64(len(p.Name))))
+		h.Write([]byte(p.Name))
+		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		h.Write(b)
+	}
+	h.Sum(d[:0])
+	return d, true
+}
+
+// revision is the digest in the form of model.RevisionOf.
+func (d digest) revision() model.Revision { return model.Revision(hex.EncodeToString(d[:8])) }
+
+// unitVerdict is what the fidelity gate and the secret check found for an
+// output on a proxy build.
+type unitVerdict struct {
+	refused, warned []fidelity.Finding
+	secret          bool // only worked out when nothing is refused
+	// structs are the filters' Structs, once a second unit has the output
+	// (guarded by the cache's mutex).
+	structs []sharedStruct
+}
+
+type unitVerdictKey struct {
+	output  digest
+	profile *profile.Profile
+}
+
+// verdictCache holds the gates' verdicts by output digest, for the
+// translator's life: verdicts depend on content, the proxy build and the
+// translator's profile catalog only, never on the snapshot. It is
+// bounded: past maxVerdicts entries it starts again empty.
+type verdictCache struct {
+	mu    sync.Mutex
+	gate  map[digest]error // validation gate: nil for a pass
+	units map[unitVerdictKey]*unitVerdict
+}
+
+// maxVerdicts bounds each map of a verdictCache: a few times the units of
+// a large mesh's distinct outputs, a few MB.
+const maxVerdicts = 1 << 16
+
+func newVerdictCache() *verdictCache {
+	return &verdictCache{gate: map[digest]error{}, units: map[unitVerdictKey]*unitVerdict{}}
+}
+
+func (c *verdictCache) gateVerdict(d digest) (error, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err, ok := c.gate[d]
+	return err, ok
+}
+
+func (c *verdictCache) putGate(d digest, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.gate) >= maxVerdicts {
+		clear(c.gate)
+	}
+	c.gate[d] = err
+}
+
+func (c *verdictCache) unitVerdict(k unitVerdictKey) *unitVerdict {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.units[k]
+}
+
+func (c *verdictCache) putUnit(k unitVerdictKey, v *unitVerdict) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.units) >= maxVerdicts {
+		clear(c.units)
+	}
+	c.units[k] = v
+}
+
+// sharedStructs returns the Structs of v's output for filters (equal to
+// the filters v was found for), making them on first use.
+func (c *verdictCache) sharedStructs(k unitVerdictKey, v *unitVerdict, filters []*listenerv3.Filter, unpacked *xds.Unpacked) []filterStruct {
+	c.mu.Lock()
+	shared := v.structs
+	c.mu.Unlock()
+	if shared != nil {
+		return structsOf(filters, shared, unpacked)
+	}
+	out := structsOf(filters, nil, unpacked)
+	shared = make([]sharedStruct, len(out))
+	for i := range out {
+		shared[i] = out[i].sharedStruct
+	}
+	c.mu.Lock()
+	if v.structs == nil {
+		v.structs = shared
+	}
+	c.mu.Unlock()
+	return out
+}

@@ -1,0 +1,87 @@
+package xds
+
+import (
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Unpacked decodes the messages packed in Any values, each Any once, for
+// checks that walk the same config one after another: the translator runs
+// the validation gate ([Unpacked.Validate]), the fidelity gate and the
+// secret check ([Unpacked.HasSecret]) on every filter it builds, and each
+// decoded every Any it met, which was a third of their cost.
+//
+// An Any is known by its address, and a decoded message is reused only
+// while that Any still has the type URL and the Value slice (same bytes
+// at the same address, same length) it was decoded from: setting either
+// field decodes it again. The decoded messages are shared by the callers
+// and must not be modified. Bytes changed in place inside a Value are
+// not noticed, so an Unpacked should live no longer than one check of
+// config nobody edits meanwhile (the translator makes one per unit
+// build). It is not safe for concurrent use; a nil *Unpacked decodes every
+// time, as [Validate] and [HasSecret] do.
+type Unpacked struct {
+	m map[*anypb.Any]unpackedAny
+	r *Reach
+	v *validation // the Validate walks' scratch (stacks), made once
+}
+
+type unpackedAny struct {
+	typeURL string
+	value   []byte
+	msg     proto.Message
+	err     error
+}
+
+// NewUnpacked returns an empty Unpacked whose Validate and HasSecret walks
+// are pruned by r (which may be nil: nothing pruned). r usually outlives
+// many Unpacked values.
+func NewUnpacked(r *Reach) *Unpacked { return &Unpacked{m: map[*anypb.Any]unpackedAny{}, r: r} }
+
+// Unpack returns the message packed in a, as a.UnmarshalNew does, decoding
+// it only the first time.
+func (u *Unpacked) Unpack(a *anypb.Any) (proto.Message, error) {
+	if u == nil {
+		return a.UnmarshalNew()
+	}
+	if e, ok := u.m[a]; ok && e.typeURL == a.GetTypeUrl() && sameSlice(e.value, a.GetValue()) {
+		return e.msg, e.err
+	}
+	msg, err := a.UnmarshalNew()
+	u.m[a] = unpackedAny{typeURL: a.GetTypeUrl(), value: a.GetValue(), msg: msg, err: err}
+	return msg, err
+}
+
+// sameSlice reports whether a and b are the same bytes in memory.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// Validate is [Validate], decoding each Any through u and pruned by u's
+// Reach.
+func (u *Unpacked) Validate(m proto.Message) error { return validate(m, u, u.reach()) }
+
+// HasSecret is [HasSecret], decoding each Any through u and pruned by u's
+// Reach.
+func (u *Unpacked) HasSecret(m proto.Message) bool {
+	return m != nil && redact(m.ProtoReflect(), false, u, u.reach())
+}
+
+func (u *Unpacked) reach() *Reach {
+	if u == nil {
+		return nil
+	}
+	return u.r
+}
+
+// validation returns u's Validate walk, made on first use; nil for a nil u.
+func (u *Unpacked) validation() *validation {
+	if u == nil {
+		return nil
+	}
+	if u.v == nil {
+		u.v = &validation{stack: make([]pathSegment, 0, 16)}
+		u.v.each = u.v.field
+	}
+	return u.v
+}

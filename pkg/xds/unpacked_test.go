@@ -1,0 +1,97 @@
+package xds_test
+
+import (
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	redisv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/redis_proxy/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/aeraki-ng/aeraki/pkg/xds"
+)
+
+// TestUnpackedDecodesOnce: the same Any gives the same decoded message
+// every time, and it equals what UnmarshalNew gives.
+func TestUnpackedDecodesOnce(t *testing.T) {
+	a := xds.MustAny(&tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}})
+	u := xds.NewUnpacked(xds.NewReach())
+	first, err := u.Unpack(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := u.Unpack(a)
+	if first != again {
+		t.Errorf("the same Any was decoded twice")
+	}
+	want, _ := a.UnmarshalNew()
+	if !proto.Equal(first, want) {
+		t.Errorf("decoded %v, want %v", first, want)
+	}
+}
+
+// TestUnpackedNotReusedForAnotherMessage: a decoded message is not
+// reused for another Any with the same bytes' content elsewhere, nor for
+// the same Any once its value or type is set to something else, and a
+// verdict (the validation error) follows the new content.
+func TestUnpackedNotReusedForAnotherMessage(t *testing.T) {
+	valid := &tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}
+	invalid := &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}} // no stat_prefix
+	f := xds.NetworkFilter("envoy.filters.network.tcp_proxy", valid)
+	u := xds.NewUnpacked(xds.NewReach())
+	if err := u.Validate(f); err != nil {
+		t.Fatalf("valid filter refused: %v", err)
+	}
+	// The same Any, its value replaced: validated again, refused.
+	bad := xds.MustAny(invalid)
+	f.GetTypedConfig().Value = bad.Value
+	if err := u.Validate(f); err == nil || !strings.Contains(err.Error(), "StatPrefix") {
+		t.Errorf("the Any's new value was not decoded again: %v", err)
+	}
+	// The same bytes in another Any are decoded on their own.
+	other := &anypb.Any{TypeUrl: bad.TypeUrl, Value: append([]byte(nil), xds.MustAny(valid).Value...)}
+	m1, _ := u.Unpack(other)
+	if m1.(*tcpv3.TcpProxy).GetStatPrefix() != "s" {
+		t.Errorf("another Any got a decoded message not its own: %v", m1)
+	}
+	// A type URL set to another type: decoded as that type.
+	other.TypeUrl = "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy"
+	m2, _ := u.Unpack(other)
+	if _, ok := m2.(*redisv3.RedisProxy); !ok {
+		t.Errorf("the Any's new type was not decoded: %T", m2)
+	}
+}
+
+// TestUnpackedAgreesWithTheOneShotChecks: Validate and HasSecret through
+// an Unpacked (walks pruned by a Reach) give what the package functions
+// give (nothing pruned), on the same config checked several times.
+func TestUnpackedAgreesWithTheOneShotChecks(t *testing.T) {
+	pw := &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "hunter2"}}
+	msgs := []proto.Message{
+		xds.NetworkFilter("envoy.filters.network.redis_proxy", &redisv3.RedisProxy{StatPrefix: "r", DownstreamAuthPasswords: []*corev3.DataSource{pw},
+			PrefixRoutes: &redisv3.RedisProxy_PrefixRoutes{CatchAllRoute: &redisv3.RedisProxy_PrefixRoutes_Route{Cluster: "c"}}}),
+		xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}),
+		&listenerv3.Filter{Name: "x", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.Linked"}}},
+	}
+	u := xds.NewUnpacked(xds.NewReach())
+	for range 2 {
+		for i, m := range msgs {
+			if got, want := errText(u.Validate(m)), errText(xds.Validate(m)); got != want {
+				t.Errorf("message %d: Validate through Unpacked %q, alone %q", i, got, want)
+			}
+			if got, want := u.HasSecret(m), xds.HasSecret(m); got != want {
+				t.Errorf("message %d: HasSecret through Unpacked %v, alone %v", i, got, want)
+			}
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
