@@ -849,15 +849,7 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 		for ; i < len(d.entries) && strings.HasPrefix(d.entries[i].key, prefix); i++ {
 			aps = append(aps, d.entries[i])
 		}
-		winner := map[string]*entry{}
-		for _, e := range aps {
-			ap := e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
-			pr := strings.ToLower(ap.Spec.Protocol)
-			if prev, ok := winner[pr]; !ok || ap.Name < prev.ref.Name {
-				winner[pr] = e
-			}
-		}
-		for pr, e := range winner {
+		for pr, e := range protocolWinners(aps) {
 			d.aps[pr] = e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
 			d.setRev(protocolKey(pr), RevisionOf([]Revision{e.rev}))
 		}

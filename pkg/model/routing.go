@@ -98,15 +98,7 @@ func (s *Snapshot) indexCoreRouting(aps []*entry) {
 	s.mrs = typedIndex[*metaprotocolv1alpha1.MetaRouter](s.routing[gkMetaRouter].byHost)
 	s.mrList = typedList[*metaprotocolv1alpha1.MetaRouter](s.routing[gkMetaRouter].all)
 	s.apList = typedList[*metaprotocolv1alpha1.ApplicationProtocol](s.routing[gkApplicationProtocol].all)
-	winner := map[string]*entry{}
-	for _, e := range aps {
-		ap := e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
-		p := strings.ToLower(ap.Spec.Protocol)
-		if prev, ok := winner[p]; !ok || ap.Name < prev.ref.Name {
-			winner[p] = e
-		}
-	}
-	for p, e := range winner {
+	for p, e := range protocolWinners(aps) {
 		s.aps[p] = e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
 		s.setRev(protocolKey(p), RevisionOf([]Revision{e.rev}))
 	}
@@ -177,4 +169,20 @@ func InNamespace[T runtime.Object](v *View, gk schema.GroupKind, namespace strin
 // OfKind is ObjectsOfKind as T.
 func OfKind[T runtime.Object](v *View, gk schema.GroupKind) []T {
 	return typedList[T](v.ObjectsOfKind(gk))
+}
+
+// protocolWinners picks, for each protocol name (lower-cased), the
+// ApplicationProtocol that defines it: the one with the lowest name when
+// several claim the same protocol, so the choice does not depend on the
+// order objects arrived in. Build and Edit both index through it.
+func protocolWinners(aps []*entry) map[string]*entry {
+	winner := map[string]*entry{}
+	for _, e := range aps {
+		ap := e.obj.(*metaprotocolv1alpha1.ApplicationProtocol)
+		p := strings.ToLower(ap.Spec.Protocol)
+		if prev, ok := winner[p]; !ok || ap.Name < prev.ref.Name {
+			winner[p] = e
+		}
+	}
+	return winner
 }
