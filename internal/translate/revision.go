@@ -197,10 +197,7 @@ func (r *revisionHash) structFields(s *structpb.Struct) {
 	fields := s.GetFields()
 	r.count(len(fields))
 	start := len(r.keys)
-	for k := range fields {
-		r.keys = append(r.keys, k)
-	}
-	slices.Sort(r.keys[start:])
+	r.keys = appendSortedKeys(r.keys, fields)
 	for i := range len(fields) {
 		k := r.keys[start+i] // r.keys may grow (nested Structs) but keeps this part
 		r.str(k)
@@ -256,4 +253,17 @@ func (r *revisionHash) count(n int) {
 func (r *revisionHash) revision() model.Revision {
 	r.flush()
 	return model.Revision(hex.EncodeToString(r.sum.Sum(nil)[:8]))
+}
+
+// appendSortedKeys appends a Struct's keys to buf, the appended part
+// sorted: both encodings of a spec (its revision hash and its wire bytes)
+// must visit fields in the same deterministic order, and share one key
+// stack across nested Structs to avoid a slice per Struct.
+func appendSortedKeys(buf []string, fields map[string]*structpb.Value) []string {
+	start := len(buf)
+	for k := range fields {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf[start:])
+	return buf
 }

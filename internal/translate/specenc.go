@@ -2,7 +2,6 @@ package translate
 
 import (
 	"math"
-	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -223,10 +222,7 @@ func (e *specEncoder) end(at int) {
 func (e *specEncoder) structFields(s *structpb.Struct) bool {
 	fields := s.GetFields()
 	start := len(e.keys)
-	for k := range fields {
-		e.keys = append(e.keys, k)
-	}
-	slices.Sort(e.keys[start:])
+	e.keys = appendSortedKeys(e.keys, fields)
 	for i := range len(fields) {
 		k := e.keys[start+i] // e.keys may grow (nested Structs) but keeps this part
 		if !validUTF8(k) {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -781,32 +782,24 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 		}
 		return l
 	}
+	// store keeps a relisted index entry and its dependency revision, or
+	// drops both when nothing is left under the key.
+	store := func(m map[string][]runtime.Object, k, revKey string, l []runtime.Object) {
+		if len(l) == 0 {
+			delete(m, k)
+			d.delRev(revKey)
+			return
+		}
+		m[k] = l
+		d.setRev(revKey, RevisionOf(revsOf(l)))
+	}
 	for ns := range nss {
 		l := relist(pidx.byNamespace[ns], func(e *entry) bool { return e.ref.Namespace == ns })
-		if len(l) == 0 {
-			delete(idx.byNamespace, ns)
-			d.delRev(namespaceKey(gk, ns))
-			continue
-		}
-		idx.byNamespace[ns] = l
-		d.setRev(namespaceKey(gk, ns), RevisionOf(revsOf(l)))
+		store(idx.byNamespace, ns, namespaceKey(gk, ns), l)
 	}
 	for h := range hosts {
-		l := relist(pidx.byHost[h], func(e *entry) bool {
-			for _, x := range newHosts[e] {
-				if x == h {
-					return true
-				}
-			}
-			return false
-		})
-		if len(l) == 0 {
-			delete(idx.byHost, h)
-			d.delRev(hostKey(gk, h))
-			continue
-		}
-		idx.byHost[h] = l
-		d.setRev(hostKey(gk, h), RevisionOf(revsOf(l)))
+		l := relist(pidx.byHost[h], func(e *entry) bool { return slices.Contains(newHosts[e], h) })
+		store(idx.byHost, h, hostKey(gk, h), l)
 	}
 	// The kind's list, with its revisions alongside.
 	all := make([]runtime.Object, 0, len(pidx.all)+len(added))

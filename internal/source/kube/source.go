@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -333,13 +335,8 @@ func (s *Source) requeue(changed map[string]pendingObject, relist bool) {
 
 // diagnostics lists the findings about objects left out, in key order.
 func (s *Source) diagnostics() []model.Diagnostic {
-	keys := make([]string, 0, len(s.addErrors))
-	for k := range s.addErrors {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var out []model.Diagnostic
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.addErrors)) {
 		out = append(out, s.addErrors[k]...)
 	}
 	return out
