@@ -61,6 +61,10 @@ type typeResources struct {
 	version  string
 	items    map[string]types.ResourceWithTTL
 	versions map[string]string
+	// wire and wireResources are items with each resource's encoding
+	// (encoded), what the cache is given; the same maps on every request.
+	wire          map[string]types.ResourceWithTTL
+	wireResources map[string]types.Resource
 }
 
 // proxySnapshot is what one proxy is served: an implementation of
@@ -78,9 +82,14 @@ var _ cachev3.ResourceSnapshot = (*proxySnapshot)(nil)
 // wants them updated.
 var proxyTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.SecretType}
 
-// versionMemo holds the versions of the resources encoded in one
-// publish, by message.
-type versionMemo map[proto.Message]string
+// versionMemo holds the resources encoded in one publish, with their
+// versions, by message.
+type versionMemo map[proto.Message]memoEntry
+
+type memoEntry struct {
+	version string
+	enc     *encoded
+}
 
 // newProxySnapshot indexes a proxy's resources by type and name and
 // computes their versions. p may be nil: the snapshot is then empty.
@@ -103,17 +112,19 @@ func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*
 	add := func(typeURL, name string, m proto.Message) error {
 		tr := s.byType[typeURL]
 		if tr == nil {
-			tr = &typeResources{items: map[string]types.ResourceWithTTL{}, versions: map[string]string{}}
+			tr = &typeResources{items: map[string]types.ResourceWithTTL{}, versions: map[string]string{},
+				wire: map[string]types.ResourceWithTTL{}, wireResources: map[string]types.Resource{}}
 			s.byType[typeURL] = tr
 		}
 		if _, dup := tr.items[name]; dup {
 			return fmt.Errorf("proxy %s: two %s resources are named %q", p.ID, typeURL, name)
 		}
-		v, ok := "", false
+		var e memoEntry
+		ok := false
 		if prev != nil {
 			if old := prev.byType[typeURL]; old != nil {
 				if it, seen := old.items[name]; seen && it.Resource == m {
-					v, ok = old.versions[name], true
+					e, ok = memoEntry{version: old.versions[name], enc: old.wire[name].Resource.(*encoded)}, true
 				}
 			}
 		}
@@ -121,20 +132,22 @@ func newProxySnapshot(p *plugin.Proxy, prev *proxySnapshot, memo versionMemo) (*
 			fresh = append(fresh, m)
 		}
 		if !ok {
-			v, ok = memo[m]
+			e, ok = memo[m]
 		}
 		if !ok {
 			b, err := deterministic.Marshal(m)
 			if err != nil {
 				return fmt.Errorf("proxy %s: %s %q cannot be encoded: %w", p.ID, typeURL, name, err)
 			}
-			v = hashBytes(b)
+			e = memoEntry{version: hashBytes(b), enc: &encoded{Message: m, b: b}}
 			if memo != nil {
-				memo[m] = v
+				memo[m] = e
 			}
 		}
 		tr.items[name] = types.ResourceWithTTL{Resource: m}
-		tr.versions[name] = v
+		tr.versions[name] = e.version
+		tr.wire[name] = types.ResourceWithTTL{Resource: e.enc}
+		tr.wireResources[name] = e.enc
 		return nil
 	}
 	for _, r := range p.Clusters {
@@ -176,25 +189,25 @@ func (s *proxySnapshot) GetVersion(typeURL string) string {
 	return emptyVersion
 }
 
-// GetResourcesAndTTL implements cachev3.ResourceSnapshot.
+// GetResourcesAndTTL implements cachev3.ResourceSnapshot: the resources
+// with their encodings, which the cache (reading only) marshals on every
+// state-of-the-world answer.
 func (s *proxySnapshot) GetResourcesAndTTL(typeURL string) map[string]types.ResourceWithTTL {
 	if tr := s.byType[typeURL]; tr != nil {
-		return tr.items
+		return tr.wire
 	}
 	return nil
 }
 
-// GetResources implements cachev3.ResourceSnapshot.
+// GetResources implements cachev3.ResourceSnapshot: as GetResourcesAndTTL,
+// for delta answers. The map is the snapshot's own, not a copy per
+// request: go-control-plane only reads it (pkg/cache/v3/simple.go
+// respondDelta, delta.go createDeltaResponse).
 func (s *proxySnapshot) GetResources(typeURL string) map[string]types.Resource {
-	tr := s.byType[typeURL]
-	if tr == nil {
-		return nil
+	if tr := s.byType[typeURL]; tr != nil {
+		return tr.wireResources
 	}
-	out := make(map[string]types.Resource, len(tr.items))
-	for n, r := range tr.items {
-		out[n] = r.Resource
-	}
-	return out
+	return nil
 }
 
 // ConstructVersionMap implements cachev3.ResourceSnapshot; the versions
