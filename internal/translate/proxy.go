@@ -312,13 +312,17 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	res.Cost = cost
 	depsMu.Unlock()
 	res.reads, res.included = ctx.SharedReads(), ctx.IncludedKeys()
+	// The validation and the fidelity walk meet the same Anys (a
+	// waypoint's thousand chains' filters, clusters' transport sockets):
+	// one Unpacked decodes each once for both.
+	unpacked := xds.NewUnpacked(pb.t.reach)
 	if err == nil {
-		err = gateResources(proxy, pb.t.reach)
+		err = gateResources(proxy, unpacked)
 	}
 	var warnings []model.Diagnostic
 	if err == nil {
 		res.Profile = pb.t.opts.Targets.ForKind(proxy.Kind)
-		warnings, err = pb.t.proxyFidelity(res.Profile, proxy)
+		warnings, err = pb.t.proxyFidelity(res.Profile, proxy, unpacked)
 	}
 	res.ownDiags = append(ctx.Reports(), warnings...)
 	pb.mu.Lock()
@@ -473,8 +477,8 @@ func runProxy(b plugin.ProxyBuilder, ctx *plugin.ProxyContext, id string) (p *pl
 
 // gateResources validates every resource of a proxy (or of a shared
 // piece) and checks that names are unique per type, as Envoy requires.
-// The walks are pruned by r.
-func gateResources(p *plugin.Proxy, r *xds.Reach) error {
+// The walks are pruned by u's Reach and decode each Any once through u.
+func gateResources(p *plugin.Proxy, u *xds.Unpacked) error {
 	var errs []error
 	check := func(kind, name string, m proto.Message, seen map[string]bool) {
 		if name == "" {
@@ -483,7 +487,7 @@ func gateResources(p *plugin.Proxy, r *xds.Reach) error {
 			errs = append(errs, fmt.Errorf("%s %q defined twice", kind, name))
 		}
 		seen[name] = true
-		if err := r.Validate(m); err != nil {
+		if err := u.Validate(m); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
 		}
 	}
@@ -578,13 +582,16 @@ func grpcClustersExist(p *plugin.Proxy, calls []grpcCall) []error {
 	return errs
 }
 
-// proxyFidelity checks every resource of a proxy against its build.
-func (t *Translator) proxyFidelity(p *profile.Profile, proxy *plugin.Proxy) ([]model.Diagnostic, error) {
+// proxyFidelity checks every resource of a proxy against its build,
+// decoding Anys through u (nil: each decoded when met).
+func (t *Translator) proxyFidelity(p *profile.Profile, proxy *plugin.Proxy, u *xds.Unpacked) ([]model.Diagnostic, error) {
+	checker := t.checker()
+	checker.Unpacked = u
 	var refused []fidelity.Finding
 	var warnings []model.Diagnostic
 	seen := map[string]bool{}
 	check := func(kind, name string, m proto.Message) {
-		for _, f := range t.checker().Check(p, m) {
+		for _, f := range checker.Check(p, m) {
 			f.Message = kind + " " + name + ": " + f.Message
 			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field
 			if seen[k] {

@@ -203,7 +203,7 @@ func runShared(build plugin.SharedBuild, ctx *plugin.SharedContext) (p *plugin.S
 // gatePiece validates every resource of a piece and checks that names
 // are unique per type within it.
 func gatePiece(sp *plugin.SharedPiece, r *xds.Reach) error {
-	return gateResources(&plugin.Proxy{Listeners: sp.Listeners, Routes: sp.Routes, Clusters: sp.Clusters, Endpoints: sp.Endpoints, Secrets: sp.Secrets}, r)
+	return gateResources(&plugin.Proxy{Listeners: sp.Listeners, Routes: sp.Routes, Clusters: sp.Clusters, Endpoints: sp.Endpoints, Secrets: sp.Secrets}, xds.NewUnpacked(r))
 }
 
 // readsRevision identifies a piece by what it read, for pieces whose
@@ -239,7 +239,7 @@ func (c *pieceCache) fidelityFor(p *piece, prof *profile.Profile) *pieceFidelity
 		p.fidelity = map[*profile.Profile]*pieceFidelity{}
 	}
 	f := &pieceFidelity{}
-	f.warnings, f.err = c.t.proxyFidelity(prof, &plugin.Proxy{ID: "resources of shared piece " + p.key, Listeners: p.Listeners, Routes: p.Routes, Clusters: p.Clusters, Endpoints: p.Endpoints, Secrets: p.Secrets})
+	f.warnings, f.err = c.t.proxyFidelity(prof, &plugin.Proxy{ID: "resources of shared piece " + p.key, Listeners: p.Listeners, Routes: p.Routes, Clusters: p.Clusters, Endpoints: p.Endpoints, Secrets: p.Secrets}, nil)
 	p.fidelity[prof] = f
 	return f
 }
