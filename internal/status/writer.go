@@ -44,9 +44,18 @@ type Writer struct {
 	kinds *model.KindIndex
 	wake  chan struct{}
 
-	mu      sync.Mutex
-	desired map[string]Result // from the latest generation
-	seq     uint64            // bumped by Observe
+	mu sync.Mutex
+	// The latest generation, as Observe received it: its status is
+	// computed (Compute) by Run, when the replica leads, and not in
+	// Observe, which the server calls right after publishing, while the
+	// MCP and xDS answers of that generation are being sent. A follower
+	// never computes it, and a burst of generations is computed once.
+	snap        *model.Snapshot
+	diags       []model.Diagnostic
+	out         *translate.Output
+	seq         uint64            // bumped by Observe
+	desired     map[string]Result // Compute of the inputs above, when computedSeq == seq
+	computedSeq uint64
 }
 
 // NewWriter returns a Writer; nothing is written until Run.
@@ -63,15 +72,15 @@ func NewWriter(opts Options) (*Writer, error) {
 	return &Writer{opts: opts, kinds: model.NewKindIndex(opts.Kinds), wake: make(chan struct{}, 1)}, nil
 }
 
-// Observe records the status a published generation implies. It is cheap
-// and never blocks on the API server, so the server can call it inline.
+// Observe records a published generation, whose status Run computes and
+// writes. It is cheap (it keeps references) and never blocks on the API
+// server, so the server can call it inline.
 func (w *Writer) Observe(u source.Update, out *translate.Output) {
 	if u.Snapshot == nil || out == nil {
 		return
 	}
-	desired := Compute(u.Snapshot, u.Diagnostics, out)
 	w.mu.Lock()
-	w.desired, w.seq = desired, w.seq+1
+	w.snap, w.diags, w.out, w.seq = u.Snapshot, u.Diagnostics, out, w.seq+1
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -79,10 +88,26 @@ func (w *Writer) Observe(u source.Update, out *translate.Output) {
 	}
 }
 
+// latest returns the status the latest observed generation implies (nil
+// before the first) and its sequence number, computing it once per
+// generation.
 func (w *Writer) latest() (map[string]Result, uint64) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.desired, w.seq
+	snap, diags, out, seq := w.snap, w.diags, w.out, w.seq
+	if seq == w.computedSeq || snap == nil {
+		desired := w.desired
+		w.mu.Unlock()
+		return desired, seq
+	}
+	w.mu.Unlock()
+	// Outside the lock: Observe must not wait for it.
+	desired := Compute(snap, diags, out)
+	w.mu.Lock()
+	if w.computedSeq < seq {
+		w.desired, w.computedSeq = desired, seq
+	}
+	w.mu.Unlock()
+	return desired, seq
 }
 
 // Run writes status until ctx ends: at once for the latest generation,
