@@ -44,15 +44,22 @@ import (
 // m (the content of a patch value), decoding Any values through u (nil:
 // each one when met).
 func structWire(m proto.Message, u *xds.Unpacked) ([]byte, error) {
+	return (&wireConv{}).encode(m, u)
+}
+
+// encode is structWire with w's buffers, returning a copy of exactly the
+// encoding's size.
+func (w *wireConv) encode(m proto.Message, u *xds.Unpacked) ([]byte, error) {
 	rm := m.ProtoReflect()
 	if hasSpecialJSON(rm.Descriptor().FullName()) {
 		return nil, errSlowPath
 	}
-	w := &wireConv{u: u}
+	w.u, w.e.b = u, w.e.b[:0]
+	defer func() { w.u = nil }()
 	if err := w.messageFields(rm, ""); err != nil {
 		return nil, err
 	}
-	return w.e.b, nil
+	return append([]byte(nil), w.e.b...), nil
 }
 
 // wireConv writes Structs' encodings with specEncoder's framing.
@@ -451,10 +458,16 @@ type patchValue struct {
 }
 
 // newPatchValue makes the patchValue of filter f: its encoding written
-// directly, or, when that route does not handle f, the Struct made and
-// encoded.
-func newPatchValue(f proto.Message, u *xds.Unpacked) *patchValue {
-	if b, err := structWire(f, u); err == nil {
+// directly (with a *wireConv from wires, if any), or, when that route does
+// not handle f, the Struct made and encoded.
+func newPatchValue(f proto.Message, u *xds.Unpacked, wires *sync.Pool) *patchValue {
+	w, _ := wires.Get().(*wireConv)
+	if w == nil {
+		w = &wireConv{}
+	}
+	b, err := w.encode(f, u)
+	wires.Put(w)
+	if err == nil {
 		return &patchValue{stub: &structpb.Struct{}, encoded: b}
 	}
 	s, err := structConv{u: u}.structOf(f)

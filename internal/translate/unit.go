@@ -108,7 +108,7 @@ func (u *Unit) filterStruct(i int) *structpb.Struct {
 // structsOf makes the patch values of filters for filterStruct, decoding
 // Any values through unpacked; shared, when not nil, are those of another
 // unit's equal filters.
-func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xds.Unpacked) []filterStruct {
+func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xds.Unpacked, wires *sync.Pool) []filterStruct {
 	out := make([]filterStruct, len(filters))
 	for i, f := range filters {
 		out[i].filter = f
@@ -116,7 +116,7 @@ func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xd
 			out[i].sharedStruct = shared[i]
 			continue
 		}
-		out[i].patchValue = newPatchValue(f, unpacked)
+		out[i].patchValue = newPatchValue(f, unpacked, wires)
 	}
 	return out
 }
@@ -272,7 +272,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 			// A second unit with this output: its Structs are shared from
 			// now on (kept only for outputs seen twice, so that the cache
 			// holds no Structs of outputs no other unit has).
-			u.structs = t.gates.sharedStructs(vk, v, filters, unpacked)
+			u.structs = t.gates.sharedStructs(vk, v, filters, unpacked, &t.wires)
 		}
 		if v == nil {
 			v = &unitVerdict{}
@@ -313,7 +313,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = rc, filters, patches, true
 	if u.structs == nil && k.patchesEnvoyFilter() {
-		u.structs = structsOf(filters, nil, unpacked)
+		u.structs = structsOf(filters, nil, unpacked, &t.wires)
 	}
 	if cacheable {
 		u.Revision = od.revision()
