@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/anypb"
 	mcp "istio.io/api/mcp/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/aeraki-ng/aeraki/internal/translate"
 )
@@ -50,14 +51,17 @@ type mcpEntry struct {
 // (EncodedSpec), else it is encoded here.
 func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
 	if b := ef.EncodedSpec(); b != nil {
-		return wrapResource(ef, &anypb.Any{TypeUrl: envoyTypePrefix + string(ef.Spec.ProtoReflect().Descriptor().FullName()), Value: b})
+		// The type from a nil spec: ef.Spec() would decode the patch
+		// values, which sending the encoding does not need.
+		name := (*networkingv1alpha3.EnvoyFilter)(nil).ProtoReflect().Descriptor().FullName()
+		return wrapResource(ef, &anypb.Any{TypeUrl: envoyTypePrefix + string(name), Value: b})
 	}
 	return encodeResource(ef)
 }
 
 // encodeResource is mcpResource encoding the spec with proto.Marshal.
 func encodeResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
-	body, err := anypb.New(ef.Spec)
+	body, err := anypb.New(ef.Spec())
 	if err != nil {
 		return nil, fmt.Errorf("EnvoyFilter %s/%s: cannot encode the spec: %w", ef.Namespace, ef.Name, err)
 	}

@@ -47,14 +47,15 @@ func TestMCPResourceSendsTheTranslatorsEncoding(t *testing.T) {
 		}
 		r1, s1 := decode(ef, sent)
 		r2, s2 := decode(ef, encoded)
-		if !proto.Equal(s1, ef.Spec) || !proto.Equal(s1, s2) || !proto.Equal(r1.GetMetadata(), r2.GetMetadata()) || r1.GetBody().GetTypeUrl() != r2.GetBody().GetTypeUrl() {
+		if !proto.Equal(s1, ef.Spec()) || !proto.Equal(s1, s2) || !proto.Equal(r1.GetMetadata(), r2.GetMetadata()) || r1.GetBody().GetTypeUrl() != r2.GetBody().GetTypeUrl() {
 			t.Fatalf("EnvoyFilter %s: sent %v / %v, encoded here %v / %v", ef.Name, r1.GetMetadata(), s1, r2.GetMetadata(), s2)
 		}
 	}
-	ef := *out.EnvoyFilters[0]
-	ef.Spec = proto.Clone(ef.Spec).(*networkingv1alpha3.EnvoyFilter)
-	ef.Spec.Priority = 7 // a copy with another spec, as RedactEnvoyFilter makes
-	if _, s := decode(&ef, sent); s.GetPriority() != 7 {
+	orig := out.EnvoyFilters[0]
+	spec := proto.Clone(orig.Spec()).(*networkingv1alpha3.EnvoyFilter)
+	spec.Priority = 7 // a copy with another spec, as RedactEnvoyFilter makes
+	ef := translate.NewEnvoyFilter(orig.Namespace, orig.Name, spec)
+	if _, s := decode(ef, sent); s.GetPriority() != 7 {
 		t.Errorf("a copy with another spec was sent with the original's encoding")
 	}
 }

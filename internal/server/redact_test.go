@@ -47,7 +47,7 @@ spec:
 	efs, _ := srv.pub.envoyFilters()
 	served := ""
 	for _, ef := range efs {
-		served += ef.Spec.String()
+		served += ef.Spec().String()
 	}
 	if !strings.Contains(served, "client-s3cret") || !strings.Contains(served, "server-s3cret") {
 		t.Fatalf("the served EnvoyFilters must carry the real passwords for Envoy")

@@ -83,7 +83,7 @@ func patchedChains(efs []*translate.EnvoyFilter, wp *model.Waypoint, ours map[st
 		if err != nil {
 			continue // the translator validated it; nothing to apply
 		}
-		for i, p := range ef.Spec.GetConfigPatches() {
+		for i, p := range ef.Spec().GetConfigPatches() {
 			f, ok := msgs[i].(*listenerv3.Filter)
 			l := p.GetMatch().GetListener()
 			if !ok || p.GetApplyTo() != networkingv1alpha3.EnvoyFilter_NETWORK_FILTER || l.GetName() != istiodwaypoint.MainInternal ||

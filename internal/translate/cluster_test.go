@@ -49,14 +49,14 @@ func TestClusterPatchesBecomeMergePatchesByName(t *testing.T) {
 		t.Fatalf("unexpected errors: %v", errorsOf(out))
 	}
 	if ef := envoyFilter(out, "aeraki-inbound-a.ns.svc.cluster.local"); ef != nil {
-		t.Fatalf("a skipped inbound role must not be patched: %v", ef.Spec)
+		t.Fatalf("a skipped inbound role must not be patched: %v", ef.Spec())
 	}
 	ef := envoyFilter(out, "aeraki-outbound-a.ns.svc.cluster.local")
 	if err := ef.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, cp := range ef.Spec.ConfigPatches {
+	for _, cp := range ef.Spec().ConfigPatches {
 		if cp.ApplyTo.String() != "CLUSTER" {
 			continue
 		}
@@ -93,7 +93,7 @@ func TestInvalidClusterPatchFailsClosed(t *testing.T) {
 		t.Fatalf("%d outbound units failed closed, want 2 (a and b)", failed)
 	}
 	for _, ef := range out.EnvoyFilters {
-		for _, cp := range ef.Spec.ConfigPatches {
+		for _, cp := range ef.Spec().ConfigPatches {
 			if cp.ApplyTo.String() == "CLUSTER" {
 				t.Fatalf("an invalid cluster patch was let through: %v", cp)
 			}

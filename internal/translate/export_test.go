@@ -1,12 +1,18 @@
 package translate
 
-import networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+import (
+	"google.golang.org/protobuf/proto"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+)
 
 // For the tests of the direct Struct conversion (structconv_test.go).
 var (
 	StructOf     = structOf
 	StructByJSON = toStructJSON
 )
+
+// StructWire is structWire without an Unpacked.
+func StructWire(m proto.Message) ([]byte, error) { return structWire(m, nil) }
 
 // EncodeSpec is encodeSpec, nil when it does not encode.
 func EncodeSpec(spec *networkingv1alpha3.EnvoyFilter) []byte {

@@ -192,7 +192,7 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 		name := envoyFilterName("waypoint-"+g.wp.Name, g.svc.Hostname)
 		out = append(out, reuseAssembled(prev, next, g.wp.Namespace, name, g.units, func() *EnvoyFilter {
 			ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
-			ef.Spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
+			ef.spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
 			ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
 			ef.Revision = envoyFilterRevision(ef, g.units)
 			return ef

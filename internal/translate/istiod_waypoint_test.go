@@ -99,15 +99,15 @@ func TestIstiodWaypointGetsEnvoyFilters(t *testing.T) {
 	if ef == nil {
 		t.Fatalf("no waypoint EnvoyFilter for %s; have %v", host, names(out))
 	}
-	if ef.Namespace != "ns" || ef.Spec.GetWorkloadSelector() != nil || len(ef.Spec.GetTargetRefs()) != 1 ||
-		ef.Spec.GetTargetRefs()[0].GetKind() != "Gateway" || ef.Spec.GetTargetRefs()[0].GetName() != "wp" ||
-		ef.Spec.GetTargetRefs()[0].GetGroup() != "gateway.networking.k8s.io" {
-		t.Errorf("EnvoyFilter %s/%s must target Gateway wp in its namespace and nothing else: %v", ef.Namespace, ef.Name, ef.Spec)
+	if ef.Namespace != "ns" || ef.Spec().GetWorkloadSelector() != nil || len(ef.Spec().GetTargetRefs()) != 1 ||
+		ef.Spec().GetTargetRefs()[0].GetKind() != "Gateway" || ef.Spec().GetTargetRefs()[0].GetName() != "wp" ||
+		ef.Spec().GetTargetRefs()[0].GetGroup() != "gateway.networking.k8s.io" {
+		t.Errorf("EnvoyFilter %s/%s must target Gateway wp in its namespace and nothing else: %v", ef.Namespace, ef.Name, ef.Spec())
 	}
 	if ef.Annotations[translate.ProfileAnnotation] != "istio-proxy" || ef.Annotations[translate.WaypointAnnotation] != "ns/wp" {
 		t.Errorf("annotations %v", ef.Annotations)
 	}
-	patches := ef.Spec.GetConfigPatches()
+	patches := ef.Spec().GetConfigPatches()
 	if len(patches) != 1 {
 		t.Fatalf("want one REPLACE of tcp_proxy, got %d patches", len(patches))
 	}
@@ -146,7 +146,7 @@ func TestIstiodWaypointEnvoyFilterFollowsTheRouter(t *testing.T) {
 	first := tr.Translate(snapshot(t, istiodWaypointMesh, strings.ReplaceAll(istiodWaypointRouter, "%s", "sayHello")))
 	second := tr.Translate(snapshot(t, istiodWaypointMesh, strings.ReplaceAll(istiodWaypointRouter, "%s", "sayGoodbye")))
 	a1, a2 := envoyFilter(first, "aeraki-waypoint-wp-a.ns.svc.cluster.local"), envoyFilter(second, "aeraki-waypoint-wp-a.ns.svc.cluster.local")
-	if a1 == nil || a2 == nil || a1.Revision == a2.Revision || !strings.Contains(a2.Spec.String(), "sayGoodbye") {
+	if a1 == nil || a2 == nil || a1.Revision == a2.Revision || !strings.Contains(a2.Spec().String(), "sayGoodbye") {
 		t.Fatalf("the edited router did not change its waypoint EnvoyFilter")
 	}
 	s1, s2 := envoyFilter(first, "aeraki-waypoint-wp-sniffed.ns.svc.cluster.local"), envoyFilter(second, "aeraki-waypoint-wp-sniffed.ns.svc.cluster.local")
@@ -174,10 +174,10 @@ func TestIstiodWaypointBuildIsTheFlag(t *testing.T) {
 	}
 	out := tr.Translate(snapshot(t, istiodWaypointMesh, strings.ReplaceAll(istiodWaypointRouter, "%s", "sayHello")))
 	ef := envoyFilter(out, "aeraki-waypoint-wp-a.ns.svc.cluster.local")
-	if ef == nil || ef.Annotations[translate.ProfileAnnotation] != "envoy" || !strings.Contains(ef.Spec.String(), "generic_proxy") {
+	if ef == nil || ef.Annotations[translate.ProfileAnnotation] != "envoy" || !strings.Contains(ef.Spec().String(), "generic_proxy") {
 		t.Fatalf("want a generic_proxy chain built for envoy, got %v", ef)
 	}
-	if sc := envoyFilter(out, "aeraki-outbound-a.ns.svc.cluster.local"); sc == nil || strings.Contains(sc.Spec.String(), "generic_proxy") {
+	if sc := envoyFilter(out, "aeraki-outbound-a.ns.svc.cluster.local"); sc == nil || strings.Contains(sc.Spec().String(), "generic_proxy") {
 		t.Errorf("the sidecar EnvoyFilter changed build")
 	}
 }
@@ -215,7 +215,7 @@ func TestWaypointClassSwitchRebuildsTheChain(t *testing.T) {
 	}
 	istiod := tr.Translate(snapshot(t, istiodWaypointMesh, router))
 	ef := envoyFilter(istiod, "aeraki-waypoint-wp-a.ns.svc.cluster.local")
-	if ef == nil || !strings.Contains(ef.Spec.String(), istiodwaypoint.ClusterName("a.ns.svc.cluster.local", 20880, "v2")) {
+	if ef == nil || !strings.Contains(ef.Spec().String(), istiodwaypoint.ClusterName("a.ns.svc.cluster.local", 20880, "v2")) {
 		t.Fatalf("after the class switch the chain must route to istiod's clusters: %v", ef)
 	}
 }

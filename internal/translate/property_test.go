@@ -255,7 +255,7 @@ func digest(out *translate.Output) []string {
 	}
 	for _, ef := range out.EnvoyFilters {
 		add("envoyfilter %s/%s labels=%v annotations=%v sources=%v revision=%v", ef.Namespace, ef.Name, ef.Labels, ef.Annotations, ef.Sources, ef.Revision)
-		add("  spec %s", msg(ef.Spec))
+		add("  spec %s", msg(ef.Spec()))
 	}
 	for _, u := range out.Units {
 		add("unit %s plugin=%s role=%v waypoint=%v profile=%s failedClosed=%v stale=%v skipped=%v objects=%v", u.Key, u.Plugin, u.Role, u.Waypoint, u.Profile.Name, u.FailedClosed, u.Stale, u.Skipped, u.Objects)

@@ -24,13 +24,13 @@ import (
 // does not decode as the Envoy message its applyTo names is kept as is.
 func RedactEnvoyFilter(ef *EnvoyFilter) *EnvoyFilter {
 	var spec *networkingv1alpha3.EnvoyFilter
-	for i, p := range ef.Spec.GetConfigPatches() {
+	for i, p := range ef.Spec().GetConfigPatches() {
 		v, ok := redactedValue(p)
 		if !ok {
 			continue
 		}
 		if spec == nil {
-			spec = proto.Clone(ef.Spec).(*networkingv1alpha3.EnvoyFilter)
+			spec = proto.Clone(ef.Spec()).(*networkingv1alpha3.EnvoyFilter)
 		}
 		spec.ConfigPatches[i].Patch.Value = v
 	}
@@ -38,7 +38,7 @@ func RedactEnvoyFilter(ef *EnvoyFilter) *EnvoyFilter {
 		return ef
 	}
 	out := *ef
-	out.Spec = spec
+	out.spec, out.lazy = spec, nil
 	return &out
 }
 

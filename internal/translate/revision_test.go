@@ -75,7 +75,7 @@ func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &EnvoyFilter{Namespace: "ns", Name: "ef", Labels: map[string]string{"a": "b"}, Spec: &networkingv1alpha3.EnvoyFilter{
+		return &EnvoyFilter{Namespace: "ns", Name: "ef", Labels: map[string]string{"a": "b"}, spec: &networkingv1alpha3.EnvoyFilter{
 			ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
 				ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
 				Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_REPLACE, Value: s},
@@ -107,7 +107,7 @@ func TestEnvoyFilterRevisionOfStructs(t *testing.T) {
 		}
 	}
 	changed := spec(nil)
-	changed.Spec.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE
+	changed.spec.ConfigPatches[0].Patch.Operation = networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE
 	if envoyFilterRevision(changed, nil) == base {
 		t.Errorf("a changed patch operation keeps the revision")
 	}
@@ -139,7 +139,7 @@ func TestEnvoyFilterRevisionCoversEveryField(t *testing.T) {
 	base := &networkingv1alpha3.EnvoyFilter{ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{
 		ApplyTo: networkingv1alpha3.EnvoyFilter_CLUSTER, Patch: &networkingv1alpha3.EnvoyFilter_Patch{Operation: networkingv1alpha3.EnvoyFilter_Patch_MERGE}}}}
 	rev := func(spec *networkingv1alpha3.EnvoyFilter) model.Revision {
-		return envoyFilterRevision(&EnvoyFilter{Namespace: "ns", Name: "ef", Spec: spec}, nil)
+		return envoyFilterRevision(&EnvoyFilter{Namespace: "ns", Name: "ef", spec: spec}, nil)
 	}
 	edits := map[string]func(*networkingv1alpha3.EnvoyFilter){
 		"workload_selector": func(s *networkingv1alpha3.EnvoyFilter) {

@@ -45,8 +45,10 @@ type EnvoyFilter struct {
 	Namespace, Name string
 	// Labels and Annotations to put on the object.
 	Labels, Annotations map[string]string
-	// Spec is the EnvoyFilter itself.
-	Spec *networkingv1alpha3.EnvoyFilter
+	// spec is the EnvoyFilter itself (Spec), whose patch values from the
+	// units are lazy's stubs until it is read.
+	spec *networkingv1alpha3.EnvoyFilter
+	lazy []*patchValue
 	// Sources are the objects it was built from.
 	Sources []model.ObjectRef
 	// Revision is a content hash, used as the MCP resource version.
@@ -60,6 +62,22 @@ type EnvoyFilter struct {
 	// (EncodedSpec, specenc.go).
 	encoded     []byte
 	encodedFrom *networkingv1alpha3.EnvoyFilter
+}
+
+// Spec is the EnvoyFilter itself. The patch values made from the units'
+// filters are decoded from their encoding on the first call (the publisher
+// sends EncodedSpec and never needs them): the spec must not be modified.
+func (e *EnvoyFilter) Spec() *networkingv1alpha3.EnvoyFilter {
+	for _, p := range e.lazy {
+		p.materialize()
+	}
+	return e.spec
+}
+
+// NewEnvoyFilter is an EnvoyFilter of spec, for tests and tools that build
+// one by hand.
+func NewEnvoyFilter(namespace, name string, spec *networkingv1alpha3.EnvoyFilter) *EnvoyFilter {
+	return &EnvoyFilter{Namespace: namespace, Name: name, spec: spec}
 }
 
 // Ref is the EnvoyFilter's ObjectRef.
@@ -397,15 +415,18 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
 		Labels: map[string]string{managedByLabel: managedByValue},
-		Spec:   &networkingv1alpha3.EnvoyFilter{},
+		spec:   &networkingv1alpha3.EnvoyFilter{},
 	}
 	if sel != nil {
-		ef.Spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
+		ef.spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
 	}
 	seen := map[string]bool{}
 	var ports []string
 	for _, u := range units {
-		ef.Spec.ConfigPatches = append(ef.Spec.ConfigPatches, patches(svc, u)...)
+		ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, patches(svc, u)...)
+		for _, fs := range u.structs {
+			ef.lazy = append(ef.lazy, fs.patchValue)
+		}
 		ef.Secret = ef.Secret || (u.secret && !u.FailedClosed)
 		ports = append(ports, strconv.Itoa(int(u.Port.Number)))
 		for _, o := range u.Objects {
@@ -452,11 +473,11 @@ func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
 		}
 	}
 	// The encoding is kept for the publisher (EncodedSpec).
-	if b, ok := encodeSpec(ef.Spec, units); ok {
-		ef.encoded, ef.encodedFrom = b, ef.Spec
+	if b, ok := encodeSpec(ef.spec, units); ok {
+		ef.encoded, ef.encodedFrom = b, ef.spec
 		h.bytes(b)
 	} else {
-		h.message(ef.Spec)
+		h.message(ef.Spec())
 	}
 	return h.revision()
 }
@@ -587,7 +608,7 @@ func toStructJSON(m proto.Message) *structpb.Struct {
 // with sorted keys when encoded), ready to print or `kubectl apply`.
 func (e *EnvoyFilter) Manifest() map[string]any {
 	spec := map[string]any{}
-	b, err := protojson.Marshal(e.Spec)
+	b, err := protojson.Marshal(e.Spec())
 	if err == nil {
 		err = json.Unmarshal(b, &spec)
 	}
@@ -633,7 +654,7 @@ func (e *EnvoyFilter) Validate() error {
 func (e *EnvoyFilter) PatchMessages() ([]proto.Message, error) {
 	var out []proto.Message
 	var errs []error
-	for i, p := range e.Spec.GetConfigPatches() {
+	for i, p := range e.Spec().GetConfigPatches() {
 		b, err := protojson.Marshal(p.GetPatch().GetValue())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("patch %d: %w", i, err))

@@ -26,7 +26,7 @@ func TestEnvoyFiltersAreReassembledOnlyWhenTheirUnitsChange(t *testing.T) {
 	if ef.Revision == envoyFilter(changed, a).Revision {
 		t.Fatal("a's EnvoyFilter kept its revision after a's cluster IP changed")
 	}
-	if got := ef.Spec.GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.9_20880" {
+	if got := ef.Spec().GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.9_20880" {
 		t.Fatalf("a's patch matches listener %s, want 10.0.0.9_20880", got)
 	}
 }

@@ -102,7 +102,7 @@ func encodeStruct(s *structpb.Struct) ([]byte, bool) {
 func (e *specEncoder) encoded(s *structpb.Struct) []byte {
 	for _, u := range e.units {
 		for i := range u.structs {
-			if u.structs[i].value == s {
+			if u.structs[i].stub == s {
 				return u.structs[i].encoded
 			}
 		}
@@ -295,7 +295,7 @@ func validUTF8(s string) bool { return utf8.ValidString(s) }
 // encoded (a copy with another Spec, such as RedactEnvoyFilter's) or it
 // did not encode.
 func (e *EnvoyFilter) EncodedSpec() []byte {
-	if e.encodedFrom == nil || e.encodedFrom != e.Spec {
+	if e.encodedFrom == nil || e.encodedFrom != e.spec {
 		return nil
 	}
 	return e.encoded

@@ -46,6 +46,24 @@ func sameStruct(t *testing.T, what string, m proto.Message) {
 	if !proto.Equal(got, want) || string(gb) != string(wb) {
 		t.Errorf("%s: the direct conversion differs from the JSON round trip\ndirect: %v\njson:   %v", what, got, want)
 	}
+	sameWire(t, what, m, wb)
+}
+
+// sameWire fails unless the encoding written straight from m (what unit
+// builds publish) is want, proto.Marshal's of the Struct of the JSON round
+// trip, byte for byte.
+func sameWire(t *testing.T, what string, m proto.Message, want []byte) {
+	t.Helper()
+	b, err := translate.StructWire(m)
+	if err != nil {
+		t.Errorf("%s: not encoded directly: %v", what, err)
+		return
+	}
+	if string(b) != string(want) {
+		var got structpb.Struct
+		derr := proto.Unmarshal(b, &got)
+		t.Errorf("%s: the direct encoding differs from proto.Marshal of the Struct (%d bytes, %d wanted)\ndecodes to (%v): %v", what, len(b), len(want), derr, &got)
+	}
 }
 
 // TestStructOfMatchesTheJSONRoundTrip: on every filter, cluster patch,
@@ -282,9 +300,9 @@ func TestEncodedSpecDecodesToTheSpec(t *testing.T) {
 				continue
 			}
 			gb, _ := opts.Marshal(got)
-			wb, _ := opts.Marshal(ef.Spec)
-			if !proto.Equal(got, ef.Spec) || string(gb) != string(wb) {
-				t.Errorf("%s: EnvoyFilter %s: the encoding decodes to\n%v\nnot\n%v", in, ef.Name, got, ef.Spec)
+			wb, _ := opts.Marshal(ef.Spec())
+			if !proto.Equal(got, ef.Spec()) || string(gb) != string(wb) {
+				t.Errorf("%s: EnvoyFilter %s: the encoding decodes to\n%v\nnot\n%v", in, ef.Name, got, ef.Spec())
 			}
 			if r := translate.RedactEnvoyFilter(ef); r != ef {
 				redacted++

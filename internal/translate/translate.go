@@ -48,6 +48,11 @@ type Translator struct {
 	objects *verdicts               // plugins' ObjectValidator findings (nil: no validator), likewise
 	// gates are the unit gates' findings by output content (verdict.go).
 	gates *verdictCache
+	// wires are the build workers' *wireConv (structwire.go), whose
+	// buffers are reused: each patch value is then one allocation of its
+	// exact size instead of a buffer grown (and copied) by appending, with
+	// up to half of it held unused for as long as the output lives.
+	wires sync.Pool
 	// reach prunes the validation and secret walks of every build, for
 	// the translator's life (xds.Reach).
 	reach *xds.Reach

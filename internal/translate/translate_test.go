@@ -223,7 +223,7 @@ func TestPluginPanicFailsClosedForItsPortOnly(t *testing.T) {
 		t.Fatalf("want the panic reported with the plugin name, got %v", errs)
 	}
 	ef := envoyFilter(out, "aeraki-outbound-a.ns.svc.cluster.local")
-	v := ef.Spec.ConfigPatches[0].Patch
+	v := ef.Spec().ConfigPatches[0].Patch
 	if v.Operation.String() != "INSERT_BEFORE" || !strings.Contains(v.Value.String(), "aeraki-fail-closed") {
 		t.Fatalf("a's port must refuse connections: %v", v)
 	}

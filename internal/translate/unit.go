@@ -79,35 +79,36 @@ type Unit struct {
 	Revision model.Revision
 }
 
-// filterStruct is a filter's Struct, with the filter it was made from,
-// and the Struct's encoding for the EnvoyFilter's spec (specenc.go).
+// filterStruct is a filter's patch value, with the filter it was made
+// from.
 type filterStruct struct {
 	filter *listenerv3.Filter
 	sharedStruct
 }
 
-// sharedStruct is a Struct and its encoding (nil if it does not encode),
-// which units with equal filters share.
+// sharedStruct is a filter's patch value (its encoding, and the Struct
+// decoded from it when the spec is read: patchValue, structwire.go), which
+// units with equal filters share.
 type sharedStruct struct {
-	value   *structpb.Struct
-	encoded []byte
+	*patchValue
 }
 
 // filterStruct is the Struct an EnvoyFilter patch carries for the unit's
-// i-th filter: the one worked out by the build, or made now. Units with
-// the same output share one: it must not be modified.
+// i-th filter: the one worked out by the build (empty until the
+// EnvoyFilter's Spec is read, lazyValues), or made now. Units with the same
+// output share one: it must not be modified.
 func (u *Unit) filterStruct(i int) *structpb.Struct {
 	f := u.Filters[i]
 	if i < len(u.structs) && u.structs[i].filter == f {
-		return u.structs[i].value
+		return u.structs[i].stub
 	}
 	return toStruct(f)
 }
 
-// structsOf converts filters for filterStruct, decoding Any values through
-// unpacked, and encodes the Structs; shared, when not nil, are the Structs
-// of another unit's equal filters.
-func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xds.Unpacked) []filterStruct {
+// structsOf makes the patch values of filters for filterStruct, decoding
+// Any values through unpacked; shared, when not nil, are those of another
+// unit's equal filters.
+func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xds.Unpacked, wires *sync.Pool) []filterStruct {
 	out := make([]filterStruct, len(filters))
 	for i, f := range filters {
 		out[i].filter = f
@@ -115,12 +116,7 @@ func structsOf(filters []*listenerv3.Filter, shared []sharedStruct, unpacked *xd
 			out[i].sharedStruct = shared[i]
 			continue
 		}
-		s, err := structConv{u: unpacked}.structOf(f)
-		if err != nil {
-			s = toStructJSON(f)
-		}
-		out[i].value = s
-		out[i].encoded, _ = encodeStruct(s)
+		out[i].patchValue = newPatchValue(f, unpacked, wires)
 	}
 	return out
 }
@@ -276,7 +272,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 			// A second unit with this output: its Structs are shared from
 			// now on (kept only for outputs seen twice, so that the cache
 			// holds no Structs of outputs no other unit has).
-			u.structs = t.gates.sharedStructs(vk, v, filters, unpacked)
+			u.structs = t.gates.sharedStructs(vk, v, filters, unpacked, &t.wires)
 		}
 		if v == nil {
 			v = &unitVerdict{}
@@ -317,7 +313,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = rc, filters, patches, true
 	if u.structs == nil && k.patchesEnvoyFilter() {
-		u.structs = structsOf(filters, nil, unpacked)
+		u.structs = structsOf(filters, nil, unpacked, &t.wires)
 	}
 	if cacheable {
 		u.Revision = od.revision()

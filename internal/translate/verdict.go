@@ -151,14 +151,14 @@ func (c *verdictCache) putUnit(k unitVerdictKey, v *unitVerdict) {
 
 // sharedStructs returns the Structs of v's output for filters (equal to
 // the filters v was found for), making them on first use.
-func (c *verdictCache) sharedStructs(k unitVerdictKey, v *unitVerdict, filters []*listenerv3.Filter, unpacked *xds.Unpacked) []filterStruct {
+func (c *verdictCache) sharedStructs(k unitVerdictKey, v *unitVerdict, filters []*listenerv3.Filter, unpacked *xds.Unpacked, wires *sync.Pool) []filterStruct {
 	c.mu.Lock()
 	shared := v.structs
 	c.mu.Unlock()
 	if shared != nil {
-		return structsOf(filters, shared, unpacked)
+		return structsOf(filters, shared, unpacked, wires)
 	}
-	out := structsOf(filters, nil, unpacked)
+	out := structsOf(filters, nil, unpacked, wires)
 	shared = make([]sharedStruct, len(out))
 	for i := range out {
 		shared[i] = out[i].sharedStruct

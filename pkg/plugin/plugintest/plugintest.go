@@ -266,7 +266,7 @@ func marshal(ms ...proto.Message) string {
 func fingerprint(r *result) string {
 	var ms []proto.Message
 	for _, ef := range r.out.EnvoyFilters {
-		ms = append(ms, ef.Spec)
+		ms = append(ms, ef.Spec())
 	}
 	ms = append(ms, asMessages(r.waypoint)...)
 	ms = append(ms, r.wpRoutes)
