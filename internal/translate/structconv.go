@@ -190,18 +190,33 @@ func (c structConv) singular(fd protoreflect.FieldDescriptor, v protoreflect.Val
 // floatValue is what a float of bitSize bits becomes after protojson
 // writes it and the JSON is read back as a float64.
 func floatValue(f float64, bitSize int) *structpb.Value {
+	if s, ok := jsonFloatString(f); ok {
+		return structpb.NewStringValue(s)
+	}
+	return structpb.NewNumberValue(jsonFloat(f, bitSize))
+}
+
+// jsonFloatString is the string protojson writes for a float that is not
+// finite (NaN, Infinity, -Infinity).
+func jsonFloatString(f float64) (string, bool) {
 	switch {
 	case math.IsNaN(f):
-		return structpb.NewStringValue("NaN")
+		return "NaN", true
 	case math.IsInf(f, 1):
-		return structpb.NewStringValue("Infinity")
+		return "Infinity", true
 	case math.IsInf(f, -1):
-		return structpb.NewStringValue("-Infinity")
+		return "-Infinity", true
 	}
+	return "", false
+}
+
+// jsonFloat is the number a finite float of bitSize bits reads back as
+// after protojson writes it (a float32 is written in its shortest form).
+func jsonFloat(f float64, bitSize int) float64 {
 	if bitSize == 32 {
 		f, _ = strconv.ParseFloat(strconv.FormatFloat(f, 'g', -1, 32), 64)
 	}
-	return structpb.NewNumberValue(f)
+	return f
 }
 
 // messageValue encodes a message field, well-known types included.
@@ -262,25 +277,9 @@ func (c structConv) anyValue(m protoreflect.Message) (*structpb.Value, error) {
 		}
 		return nil, errSlowPath
 	}
-	var inner protoreflect.Message
-	if c.u != nil {
-		// Decoded already by the gates (without AllowPartial: a message
-		// that decodes so decodes the same with it).
-		if a, ok := m.Interface().(*anypb.Any); ok {
-			if msg, err := c.u.Unpack(a); err == nil {
-				inner = msg.ProtoReflect()
-			}
-		}
-	}
-	if inner == nil {
-		mt, err := protoregistry.GlobalTypes.FindMessageByURL(typeURL)
-		if err != nil {
-			return nil, errSlowPath
-		}
-		inner = mt.New()
-		if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(value, inner.Interface()); err != nil {
-			return nil, errSlowPath
-		}
+	inner, err := anyInner(c.u, m, typeURL, value)
+	if err != nil {
+		return nil, err
 	}
 	if hasSpecialJSON(inner.Descriptor().FullName()) {
 		v, err := c.messageValue(inner)
@@ -294,6 +293,29 @@ func (c structConv) anyValue(m protoreflect.Message) (*structpb.Value, error) {
 		return nil, err
 	}
 	return structpb.NewStructValue(s), nil
+}
+
+// anyInner is the message an Any (m, with typeURL and value) packs: the
+// one the gates decoded already (u, without AllowPartial: a message that
+// decodes so decodes the same with it), else decoded here; errSlowPath
+// when its type is unknown or it does not decode.
+func anyInner(u *xds.Unpacked, m protoreflect.Message, typeURL string, value []byte) (protoreflect.Message, error) {
+	if u != nil {
+		if a, ok := m.Interface().(*anypb.Any); ok {
+			if msg, err := u.Unpack(a); err == nil {
+				return msg.ProtoReflect(), nil
+			}
+		}
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByURL(typeURL)
+	if err != nil {
+		return nil, errSlowPath
+	}
+	inner := mt.New()
+	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(value, inner.Interface()); err != nil {
+		return nil, errSlowPath
+	}
+	return inner, nil
 }
 
 // knownValue copies a Struct, ListValue or Value, refusing what protojson

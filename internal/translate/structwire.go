@@ -14,8 +14,6 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/aeraki-ng/aeraki/pkg/xds"
@@ -259,18 +257,10 @@ func (w *wireConv) singular(fd protoreflect.FieldDescriptor, v protoreflect.Valu
 
 // float is floatValue's Value.
 func (w *wireConv) float(f float64, bitSize int) error {
-	switch {
-	case math.IsNaN(f):
-		return w.str("NaN")
-	case math.IsInf(f, 1):
-		return w.str("Infinity")
-	case math.IsInf(f, -1):
-		return w.str("-Infinity")
+	if s, ok := jsonFloatString(f); ok {
+		return w.str(s)
 	}
-	if bitSize == 32 {
-		f, _ = strconv.ParseFloat(strconv.FormatFloat(f, 'g', -1, 32), 64)
-	}
-	w.number(f)
+	w.number(jsonFloat(f, bitSize))
 	return nil
 }
 
@@ -327,23 +317,9 @@ func (w *wireConv) anyValue(m protoreflect.Message) error {
 		}
 		return errSlowPath
 	}
-	var inner protoreflect.Message
-	if w.u != nil {
-		if a, ok := m.Interface().(*anypb.Any); ok {
-			if msg, err := w.u.Unpack(a); err == nil {
-				inner = msg.ProtoReflect()
-			}
-		}
-	}
-	if inner == nil {
-		mt, err := protoregistry.GlobalTypes.FindMessageByURL(typeURL)
-		if err != nil {
-			return errSlowPath
-		}
-		inner = mt.New()
-		if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(value, inner.Interface()); err != nil {
-			return errSlowPath
-		}
+	inner, err := anyInner(w.u, m, typeURL, value)
+	if err != nil {
+		return err
 	}
 	at := w.e.begin(valueStruct)
 	if hasSpecialJSON(inner.Descriptor().FullName()) {

@@ -216,14 +216,7 @@ func (s *Source) build(ctx context.Context) (source.Update, error) {
 			e.Delete(p.ref)
 			continue
 		}
-		var obj runtime.Object = p.obj
-		if obj.GetObjectKind().GroupVersionKind().Kind == "" {
-			// The cache's transform sets it; an object that somehow
-			// lacks it gets it here, on a copy.
-			obj = obj.DeepCopyObject()
-			obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: p.ref.Group, Version: s.versionOf(p.ref), Kind: p.ref.Kind})
-		}
-		if err := e.Put(obj, model.Origin{}); err != nil {
+		if err := e.Put(s.withKind(p), model.Origin{}); err != nil {
 			s.addErrors[key] = model.AddError(err, model.Origin{})
 		}
 	}
@@ -237,6 +230,18 @@ func (s *Source) build(ctx context.Context) (source.Update, error) {
 	return source.Update{Snapshot: snap, Diagnostics: s.diagnostics()}, nil
 }
 
+// withKind is a delivered object with its group, version and kind: the
+// cache's transform sets them; an object that somehow lacks them gets them
+// here, on a copy.
+func (s *Source) withKind(p pendingObject) runtime.Object {
+	var obj runtime.Object = p.obj
+	if obj.GetObjectKind().GroupVersionKind().Kind == "" {
+		obj = obj.DeepCopyObject()
+		obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: p.ref.Group, Version: s.versionOf(p.ref), Kind: p.ref.Kind})
+	}
+	return obj
+}
+
 // fromChanges builds a snapshot from the objects the handlers delivered.
 func (s *Source) fromChanges(changed map[string]pendingObject) *model.Snapshot {
 	b := model.NewBuilder(s.opts.Model)
@@ -246,12 +251,7 @@ func (s *Source) fromChanges(changed map[string]pendingObject) *model.Snapshot {
 		if p.obj == nil {
 			continue
 		}
-		var obj runtime.Object = p.obj
-		if obj.GetObjectKind().GroupVersionKind().Kind == "" {
-			obj = obj.DeepCopyObject()
-			obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: p.ref.Group, Version: s.versionOf(p.ref), Kind: p.ref.Kind})
-		}
-		if err := b.Add(obj, model.Origin{}); err != nil {
+		if err := b.Add(s.withKind(p), model.Origin{}); err != nil {
 			errs[key] = model.AddError(err, model.Origin{})
 		}
 	}
