@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/aeraki-ng/aeraki/plugins/builtin"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,12 +26,14 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/structpb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/aeraki-ng/aeraki/internal/testenv"
+	"github.com/aeraki-ng/aeraki/plugins/builtin"
 )
 
 // BenchmarkKubeColdStart is Kubernetes mode at scale on the real
@@ -325,8 +326,16 @@ func (c receiptCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 
 func newVersionWatcher(b *testing.B, addr string) *versionWatcher {
+	// Dialled as istiod dials an MCP config source: pilot/pkg/bootstrap/
+	// configcontroller.go hands xds:// sources to adsc.New, whose
+	// defaultGrpcDialOptions (pkg/adsc/adsc.go) fix both flow-control
+	// windows at 1 MiB (which turns gRPC's BDP estimation off) and allow
+	// messages up to math.MaxInt32. With gRPC's defaults instead (64 KiB
+	// windows grown by BDP pings) the first answers of 20 MB crawled while
+	// the windows grew, which istiod never sees.
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 	if err != nil {
 		b.Fatal(err)
 	}
