@@ -231,6 +231,12 @@ func BenchmarkFullGeneration(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
+				// The last iteration's server and output are garbage for
+				// this one, as nothing precedes a cold start: left
+				// reachable, every collection during this generation would
+				// mark them again (~0.3 GB at 10,000 services).
+				kept, out = nil, nil
+				runtime.GC()
 				c0 := cpuTime()
 				kept = benchServer(b)
 				out, _ = kept.generate(snap)
