@@ -61,7 +61,7 @@ type BuildContext struct {
 // context for one build of a plugin. Its Profile is the role's default
 // build (DefaultTargets); the core sets the one configured.
 func NewBuildContext(pluginName string, view *model.View, role Role, svc *model.Service, port *model.Port) *BuildContext {
-	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, Profile: DefaultTargets().ForRole(role), plugin: pluginName, Log: logr.Discard()}
+	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, Profile: defaultForRole(role), plugin: pluginName, Log: logr.Discard()}
 }
 
 // Plugin is the name of the plugin the context was made for.
