@@ -148,7 +148,7 @@ func Build(ctx *plugin.BuildContext) []Route {
 		n += len(mr.Spec.Routes)
 	}
 	out := make([]Route, 0, n)
-	res := resolver{ctx: ctx}
+	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}}
 	for _, mr := range ctx.MetaRouters {
 		for i := range mr.Spec.Routes {
 			r, err := res.fromMetaRoute(mr, i)
@@ -323,12 +323,19 @@ func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMa
 	return out
 }
 
-// resolver resolves the destinations of one Build. It remembers the last
-// service and DestinationRules it looked up: a route's destinations are
-// mostly subsets of one host, and a repeated lookup records nothing new
-// in the View's dependencies, so skipping it changes no output.
+// resolver resolves the destinations of one Build.
 type resolver struct {
 	ctx *plugin.BuildContext
+	lookups
+}
+
+// lookups reads services and subsets for one Build or Validate. It
+// remembers the last service and DestinationRules it read: a router's
+// destinations are mostly subsets of one host, and a repeated lookup
+// records nothing new in the View's dependencies, so skipping it changes
+// no output.
+type lookups struct {
+	view *model.View
 
 	host, namespace string
 	svc             *model.Service
@@ -338,23 +345,23 @@ type resolver struct {
 	drRead bool
 }
 
-// lookup is ctx.Model.LookupService, remembered.
-func (res *resolver) lookup(host, namespace string) *model.Service {
-	if res.svc != nil && host == res.host && namespace == res.namespace {
-		return res.svc
+// service is view.LookupService, remembered.
+func (l *lookups) service(host, namespace string) *model.Service {
+	if l.svc != nil && host == l.host && namespace == l.namespace {
+		return l.svc
 	}
-	svc := res.ctx.Model.LookupService(host, namespace)
-	res.host, res.namespace, res.svc = host, namespace, svc
+	svc := l.view.LookupService(host, namespace)
+	l.host, l.namespace, l.svc = host, namespace, svc
 	return svc
 }
 
 // hasSubset reports whether a DestinationRule of hostname declares the
 // subset, reading what View.Subset reads without building the subset list.
-func (res *resolver) hasSubset(hostname, name string) bool {
-	if !res.drRead || hostname != res.drHost {
-		res.drHost, res.drs, res.drRead = hostname, res.ctx.Model.DestinationRules(hostname), true
+func (l *lookups) hasSubset(hostname, name string) bool {
+	if !l.drRead || hostname != l.drHost {
+		l.drHost, l.drs, l.drRead = hostname, l.view.DestinationRules(hostname), true
 	}
-	return subsetDeclared(res.drs, name)
+	return subsetDeclared(l.drs, name)
 }
 
 // subsetDeclared reports whether one of drs declares the named subset.
@@ -372,7 +379,7 @@ func subsetDeclared(drs []*networkingv1.DestinationRule, name string) bool {
 // resolve finds the service, port and cluster of a MetaRouter destination.
 func (res *resolver) resolve(namespace string, d *metaprotocolv1alpha1.Destination) (Destination, error) {
 	ctx := res.ctx
-	svc := res.lookup(d.Host, namespace)
+	svc := res.service(d.Host, namespace)
 	if svc == nil {
 		return Destination{}, fmt.Errorf("destination host %q matches no Service or ServiceEntry", d.Host)
 	}
@@ -414,6 +421,6 @@ func destinationPort(svc *model.Service, sel *metaprotocolv1alpha1.PortSelector,
 
 // resolve is resolver.resolve for one destination outside Build.
 func resolve(ctx *plugin.BuildContext, namespace string, d metaprotocolv1alpha1.Destination) (Destination, error) {
-	res := resolver{ctx: ctx}
+	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}}
 	return res.resolve(namespace, &d)
 }

@@ -23,7 +23,7 @@ import (
 // Every finding is an error: an invalid router is left out as a whole,
 // so a half-applied routing table never reaches a proxy.
 func Validate(view *model.View, mr *metaprotocolv1alpha1.MetaRouter) []model.Diagnostic {
-	v := validator{view: view, mr: mr, ref: RouterRef(mr)}
+	v := validator{view: view, mr: mr, ref: RouterRef(mr), lookups: lookups{view: view}}
 	v.run()
 	return v.diags
 }
@@ -39,6 +39,7 @@ type validator struct {
 	diags []model.Diagnostic
 	path  []byte
 	buf   [64]byte // path's first backing array
+	lookups
 }
 
 // errorf records a finding on the field path+sub.
@@ -73,7 +74,7 @@ func (v *validator) run() {
 	}
 	var first *model.Service
 	for i, h := range spec.Hosts {
-		svc := v.view.LookupService(h, v.mr.Namespace)
+		svc := v.service(h, v.mr.Namespace)
 		if svc == nil {
 			m := v.enterIndex("spec.hosts", i)
 			v.errorf("", conditions.ReasonHostNotFound, "host %q matches no Service or ServiceEntry; create the service or fix the host", h)
@@ -184,7 +185,7 @@ func (v *validator) destination(d *metaprotocolv1alpha1.Destination, building *m
 		v.errorf(".host", conditions.ReasonInvalidRoute, "host is required")
 		return
 	}
-	svc := v.view.LookupService(d.Host, v.mr.Namespace)
+	svc := v.service(d.Host, v.mr.Namespace)
 	if svc == nil {
 		v.errorf(".host", conditions.ReasonHostNotFound, "destination host %q matches no Service or ServiceEntry", d.Host)
 		return
@@ -210,9 +211,7 @@ func (v *validator) destination(d *metaprotocolv1alpha1.Destination, building *m
 		}
 	}
 	if d.Subset != "" {
-		// View.Subset reads the same DestinationRules, but builds the
-		// host's whole subset list to answer.
-		if !subsetDeclared(v.view.DestinationRules(svc.Hostname), d.Subset) {
+		if !v.hasSubset(svc.Hostname, d.Subset) {
 			v.errorf(".subset", conditions.ReasonSubsetNotFound, "subset %q of %s is not defined by any DestinationRule; add it to the DestinationRule's subsets or remove it", d.Subset, svc.Hostname)
 		}
 	}

@@ -70,7 +70,7 @@ func router(t *testing.T, v *model.View, name string) *metaprotocolv1alpha1.Meta
 // TestValidateFields pins the field path, reason and message of every
 // kind of finding: the validator builds field paths only for findings.
 func TestValidateFields(t *testing.T) {
-	v := view(t, `
+	snap := load(t, `
 ---
 apiVersion: metaprotocol.aeraki.io/v1alpha1
 kind: MetaRouter
@@ -108,10 +108,14 @@ spec:
     match: {attributes: {k: {prefix: p, exact: e}}}
     requestTimeout: later
 `)
+	deps := model.Deps{}
+	v := snap.TrackedView(deps)
 	var got []string
-	for _, d := range metaroute.Validate(v, router(t, v, "bad")) {
+	for _, d := range metaroute.Validate(v, router(t, snap.View(), "bad")) {
 		got = append(got, fmt.Sprintf("%s %s %s", d.Field, d.Reason, d.Message))
 	}
+	// What Validate reads is what the verdict is taken again for.
+	got = append(got, "deps "+strings.Join(slices.Sorted(maps.Keys(deps)), " "))
 	want := strings.TrimSpace(wantFields)
 	// Backquotes (in regexp's errors) would end the raw string above.
 	if g := strings.ReplaceAll(strings.Join(got, "\n"), "`", "'"); g != want {
@@ -152,6 +156,7 @@ spec.globalRateLimit.match.attributes.k InvalidRoute set only one of exact, pref
 spec.globalRateLimit.requestTimeout InvalidRoute invalid duration "later": time: invalid duration "later"; write durations like 100ms or 5s
 spec.globalRateLimit.domain InvalidRoute domain is required
 spec.globalRateLimit.rateLimitService InvalidRoute rateLimitService (the rate limit service's cluster name) is required
+deps r:DestinationRule.networking.istio.io@demo.ns.svc.cluster.local svc:demo.ns.svc.cluster.local svc:gone svc:gone.ns.svc.cluster.local svc:missing svc:missing.ns.svc.cluster.local svc:nowhere svc:nowhere.ns.svc.cluster.local svc:two.ns.svc.cluster.local
 `
 
 // TestBuildResolves checks Build's destinations and clusters, with two
