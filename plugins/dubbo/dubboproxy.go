@@ -49,8 +49,7 @@ func dubboProxyRoutes(ctx *plugin.BuildContext, name string, routes []metaroute.
 		if !ok {
 			continue
 		}
-		dr := &dubbov3.Route{Match: routeMatch(rest), Route: routeAction(r)}
-		out.RouteConfig = appendTables(out.RouteConfig, name+"|"+r.Name, ifaces.list(), dr)
+		out.RouteConfig = appendTables(out.RouteConfig, name+"|"+r.Name, ifaces.list(), newTableRoute(rest, r)...)
 	}
 	return out
 }
@@ -121,8 +120,37 @@ func interfaceTables(ctx *plugin.BuildContext, r *metaroute.Route) (ifacePattern
 	return ifaces, rest, true
 }
 
-func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
-	rm := &dubbov3.RouteMatch{Method: &dubbov3.MethodMatch{}}
+// tableRoute is a table's one route and the messages it points to,
+// allocated together: a generation builds one per route of every port.
+type tableRoute struct {
+	routes  [1]*dubbov3.Route
+	route   dubbov3.Route
+	match   dubbov3.RouteMatch
+	method  dubbov3.MethodMatch
+	action  dubbov3.RouteAction
+	cluster dubbov3.RouteAction_Cluster
+}
+
+// newTableRoute is the dubbo_proxy route of r matching match (r's
+// conditions but the interface), as the routes of a table.
+func newTableRoute(match []metaroute.AttributeMatch, r *metaroute.Route) []*dubbov3.Route {
+	t := &tableRoute{}
+	t.match.Method = &t.method
+	routeMatch(&t.match, match)
+	if len(r.Destinations) == 1 {
+		t.cluster.Cluster = r.Destinations[0].Cluster
+		t.action.ClusterSpecifier = &t.cluster
+	} else {
+		t.action.ClusterSpecifier = &dubbov3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}
+	}
+	t.route.Match, t.route.Route = &t.match, &t.action
+	t.routes[0] = &t.route
+	return t.routes[:]
+}
+
+// routeMatch fills rm (whose Method is set) with match: the method's
+// matcher, any method when none is given, and the attachments' headers.
+func routeMatch(rm *dubbov3.RouteMatch, match []metaroute.AttributeMatch) {
 	headers := 0
 	for i := range match {
 		if match[i].Name != AttrMethod {
@@ -142,19 +170,22 @@ func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
 	if rm.Method.Name == nil {
 		rm.Method.Name = anyValue()
 	}
-	return rm
+}
+
+// anyMatcher is anyValue's three messages, allocated together.
+type anyMatcher struct {
+	m     matcherv3.StringMatcher
+	regex matcherv3.StringMatcher_SafeRegex
+	re    matcherv3.RegexMatcher
 }
 
 // anyValue matches every method: dubbo_proxy requires a method matcher.
 func anyValue() *matcherv3.StringMatcher {
-	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}}
-}
-
-func routeAction(r *metaroute.Route) *dubbov3.RouteAction {
-	if len(r.Destinations) == 1 {
-		return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_Cluster{Cluster: r.Destinations[0].Cluster}}
-	}
-	return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}}
+	a := &anyMatcher{}
+	a.re.Regex = ".*"
+	a.regex.SafeRegex = &a.re
+	a.m.MatchPattern = &a.regex
+	return &a.m
 }
 
 func warnUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {
