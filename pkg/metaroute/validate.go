@@ -38,7 +38,6 @@ type validator struct {
 	ref   model.ObjectRef
 	diags []model.Diagnostic
 	path  []byte
-	buf   [64]byte // path's first backing array
 	lookups
 }
 
@@ -67,7 +66,7 @@ func (v *validator) enterIndex(s string, i int) int {
 func (v *validator) leave(mark int) { v.path = v.path[:mark] }
 
 func (v *validator) run() {
-	v.path = v.buf[:0]
+	v.path = make([]byte, 0, 64) // room for the deepest paths but matches
 	spec := &v.mr.Spec
 	if len(spec.Hosts) == 0 {
 		v.errorf("spec.hosts", conditions.ReasonInvalidRoute, "a MetaRouter needs at least one host")
