@@ -197,12 +197,17 @@ func dubboProxyFilter(ctx *plugin.BuildContext, rc proto.Message) (*listenerv3.F
 	if !ok {
 		return nil, fmt.Errorf("dubbo_proxy needs a dubbo_proxy route configuration, got %T", rc)
 	}
-	return xds.NetworkFilter(DubboProxyFilterName, &dubbov3.DubboProxy{
-		StatPrefix:        ctx.StatPrefix(),
-		ProtocolType:      dubbov3.ProtocolType_Dubbo,
-		SerializationType: dubbov3.SerializationType_Hessian2,
-		RouteSpecifier:    &dubbov3.DubboProxy_MultipleRouteConfig{MultipleRouteConfig: routes},
-	}), nil
+	// The filter config and its route specifier are allocated together.
+	p := &struct {
+		proxy dubbov3.DubboProxy
+		spec  dubbov3.DubboProxy_MultipleRouteConfig
+	}{}
+	p.spec.MultipleRouteConfig = routes
+	p.proxy.StatPrefix = ctx.StatPrefix()
+	p.proxy.ProtocolType = dubbov3.ProtocolType_Dubbo
+	p.proxy.SerializationType = dubbov3.SerializationType_Hessian2
+	p.proxy.RouteSpecifier = &p.spec
+	return xds.NetworkFilter(DubboProxyFilterName, &p.proxy), nil
 }
 
 func modelError(r *metaroute.Route, msg string) model.Diagnostic {
