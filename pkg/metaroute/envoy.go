@@ -40,8 +40,19 @@ func (m AttributeMatch) HeaderMatcher() *routev3.HeaderMatcher {
 // clusters, in order, with their weights.
 func (r *Route) WeightedClusters() *routev3.WeightedCluster {
 	wc := &routev3.WeightedCluster{}
-	for _, d := range r.Destinations {
-		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{Name: d.Cluster, Weight: wrapperspb.UInt32(d.Weight)})
+	n := len(r.Destinations)
+	if n == 0 {
+		return wc
+	}
+	// One array each for the clusters and their weights rather than two
+	// allocations per destination; the messages are only ever pointed to.
+	cws := make([]routev3.WeightedCluster_ClusterWeight, n)
+	ws := make([]wrapperspb.UInt32Value, n)
+	wc.Clusters = make([]*routev3.WeightedCluster_ClusterWeight, n)
+	for i, d := range r.Destinations {
+		ws[i].Value = d.Weight
+		cws[i].Name, cws[i].Weight = d.Cluster, &ws[i]
+		wc.Clusters[i] = &cws[i]
 	}
 	return wc
 }

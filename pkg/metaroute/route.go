@@ -2,8 +2,12 @@ package metaroute
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
@@ -139,13 +143,17 @@ func Build(ctx *plugin.BuildContext) []Route {
 	if ctx.Role == plugin.RoleSidecarInbound {
 		return []Route{DefaultRoute(ctx)}
 	}
-	var out []Route
+	n := 1 // room for the default route
 	for _, mr := range ctx.MetaRouters {
-		ref := RouterRef(mr)
+		n += len(mr.Spec.Routes)
+	}
+	out := make([]Route, 0, n)
+	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}}
+	for _, mr := range ctx.MetaRouters {
 		for i := range mr.Spec.Routes {
-			r, err := fromMetaRoute(ctx, mr, i)
+			r, err := res.fromMetaRoute(mr, i)
 			if err != nil {
-				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: fmt.Sprintf("spec.routes[%d]", i), Reason: "InvalidRoute", Message: err.Error()})
+				ctx.Report(model.Diagnostic{Severity: model.SeverityError, Object: RouterRef(mr), Field: routeField(i), Reason: "InvalidRoute", Message: err.Error()})
 				continue
 			}
 			out = append(out, r)
@@ -153,6 +161,9 @@ func Build(ctx *plugin.BuildContext) []Route {
 	}
 	return WithDefault(ctx, out)
 }
+
+// routeField is the path of a MetaRouter's i-th route, "spec.routes[i]".
+func routeField(i int) string { return "spec.routes[" + strconv.Itoa(i) + "]" }
 
 // ForPort is the routes of a port its users may route with MetaRouters or,
 // as Aeraki allowed on plain tcp-dubbo and tcp-thrift ports, with Istio
@@ -199,17 +210,21 @@ func RouterRef(mr *metaprotocolv1alpha1.MetaRouter) model.ObjectRef {
 	return model.ObjectRef{Group: metaprotocolv1alpha1.GroupName, Kind: "MetaRouter", Namespace: mr.Namespace, Name: mr.Name}
 }
 
-func fromMetaRoute(ctx *plugin.BuildContext, mr *metaprotocolv1alpha1.MetaRouter, i int) (Route, error) {
-	src := mr.Spec.Routes[i]
-	r := Route{Name: src.Name, Object: RouterRef(mr), Field: fmt.Sprintf("spec.routes[%d]", i)}
+func (res *resolver) fromMetaRoute(mr *metaprotocolv1alpha1.MetaRouter, i int) (Route, error) {
+	src := &mr.Spec.Routes[i]
+	r := Route{Name: src.Name, Object: RouterRef(mr), Field: routeField(i)}
 	if r.Name == "" {
-		r.Name = fmt.Sprintf("%s-%d", mr.Name, i)
+		r.Name = mr.Name + "-" + strconv.Itoa(i)
 	}
 	if src.Match != nil {
 		r.Match = Attributes(src.Match.Attributes)
 	}
-	for _, d := range src.Route {
-		dest, err := resolve(ctx, mr.Namespace, d.Destination)
+	if len(src.Route) > 0 {
+		r.Destinations = make([]Destination, 0, len(src.Route))
+	}
+	for j := range src.Route {
+		d := &src.Route[j]
+		dest, err := res.resolve(mr.Namespace, &d.Destination)
 		if err != nil {
 			return r, err
 		}
@@ -222,7 +237,7 @@ func fromMetaRoute(ctx *plugin.BuildContext, mr *metaprotocolv1alpha1.MetaRouter
 		return r, fmt.Errorf("route has no destination")
 	}
 	if src.Mirror != nil {
-		dest, err := resolve(ctx, mr.Namespace, *src.Mirror)
+		dest, err := res.resolve(mr.Namespace, src.Mirror)
 		if err != nil {
 			return r, fmt.Errorf("mirror: %w", err)
 		}
@@ -232,12 +247,8 @@ func fromMetaRoute(ctx *plugin.BuildContext, mr *metaprotocolv1alpha1.MetaRouter
 		}
 		r.Mirror = &Mirror{Destination: dest, Percent: pct}
 	}
-	for _, kv := range src.RequestMutation {
-		r.RequestMutation = append(r.RequestMutation, KeyValue{kv.Key, kv.Value})
-	}
-	for _, kv := range src.ResponseMutation {
-		r.ResponseMutation = append(r.ResponseMutation, KeyValue{kv.Key, kv.Value})
-	}
+	r.RequestMutation = keyValues(src.RequestMutation)
+	r.ResponseMutation = keyValues(src.ResponseMutation)
 	var err error
 	if src.Timeout != "" {
 		if r.Timeout, err = src.Timeout.Parse(); err != nil {
@@ -269,6 +280,18 @@ func fromMetaRoute(ctx *plugin.BuildContext, mr *metaprotocolv1alpha1.MetaRouter
 	return r, nil
 }
 
+// keyValues converts mutations, nil for none.
+func keyValues(kvs []metaprotocolv1alpha1.KeyValue) []KeyValue {
+	if len(kvs) == 0 {
+		return nil
+	}
+	out := make([]KeyValue, len(kvs))
+	for i, kv := range kvs {
+		out[i] = KeyValue{kv.Key, kv.Value}
+	}
+	return out
+}
+
 func percentOr100(p *metaprotocolv1alpha1.Percent) float64 {
 	if p == nil {
 		return 100
@@ -294,13 +317,69 @@ func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMa
 		}
 		out = append(out, am)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if len(out) > 1 {
+		slices.SortFunc(out, func(a, b AttributeMatch) int { return strings.Compare(a.Name, b.Name) })
+	}
 	return out
 }
 
+// resolver resolves the destinations of one Build.
+type resolver struct {
+	ctx *plugin.BuildContext
+	lookups
+}
+
+// lookups reads services and subsets for one Build or Validate. It
+// remembers the last service and DestinationRules it read: a router's
+// destinations are mostly subsets of one host, and a repeated lookup
+// records nothing new in the View's dependencies, so skipping it changes
+// no output.
+type lookups struct {
+	view *model.View
+
+	host, namespace string
+	svc             *model.Service
+
+	drHost string
+	drs    []*networkingv1.DestinationRule
+	drRead bool
+}
+
+// service is view.LookupService, remembered.
+func (l *lookups) service(host, namespace string) *model.Service {
+	if l.svc != nil && host == l.host && namespace == l.namespace {
+		return l.svc
+	}
+	svc := l.view.LookupService(host, namespace)
+	l.host, l.namespace, l.svc = host, namespace, svc
+	return svc
+}
+
+// hasSubset reports whether a DestinationRule of hostname declares the
+// subset, reading what View.Subset reads without building the subset list.
+func (l *lookups) hasSubset(hostname, name string) bool {
+	if !l.drRead || hostname != l.drHost {
+		l.drHost, l.drs, l.drRead = hostname, l.view.DestinationRules(hostname), true
+	}
+	return subsetDeclared(l.drs, name)
+}
+
+// subsetDeclared reports whether one of drs declares the named subset.
+func subsetDeclared(drs []*networkingv1.DestinationRule, name string) bool {
+	for _, dr := range drs {
+		for _, ss := range dr.Spec.Subsets {
+			if ss != nil && ss.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // resolve finds the service, port and cluster of a MetaRouter destination.
-func resolve(ctx *plugin.BuildContext, namespace string, d metaprotocolv1alpha1.Destination) (Destination, error) {
-	svc := ctx.Model.LookupService(d.Host, namespace)
+func (res *resolver) resolve(namespace string, d *metaprotocolv1alpha1.Destination) (Destination, error) {
+	ctx := res.ctx
+	svc := res.service(d.Host, namespace)
 	if svc == nil {
 		return Destination{}, fmt.Errorf("destination host %q matches no Service or ServiceEntry", d.Host)
 	}
@@ -308,10 +387,8 @@ func resolve(ctx *plugin.BuildContext, namespace string, d metaprotocolv1alpha1.
 	if err != nil {
 		return Destination{}, err
 	}
-	if d.Subset != "" {
-		if _, ok := ctx.Model.Subset(svc.Hostname, d.Subset); !ok {
-			return Destination{}, fmt.Errorf("subset %q of %s is not defined by any DestinationRule", d.Subset, svc.Hostname)
-		}
+	if d.Subset != "" && !res.hasSubset(svc.Hostname, d.Subset) {
+		return Destination{}, fmt.Errorf("subset %q of %s is not defined by any DestinationRule", d.Subset, svc.Hostname)
 	}
 	out := Destination{Host: svc.Hostname, Port: port.Number, Subset: d.Subset}
 	out.Cluster = ctx.ClusterName(out.Host, out.Port, out.Subset)
@@ -342,4 +419,8 @@ func destinationPort(svc *model.Service, sel *metaprotocolv1alpha1.PortSelector,
 	return nil, fmt.Errorf("destination %s has %d ports; set destination.port.number", svc.Hostname, len(svc.Ports))
 }
 
-func sortStrings(s []string) { sort.Strings(s) }
+// resolve is resolver.resolve for one destination outside Build.
+func resolve(ctx *plugin.BuildContext, namespace string, d metaprotocolv1alpha1.Destination) (Destination, error) {
+	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}}
+	return res.resolve(namespace, &d)
+}

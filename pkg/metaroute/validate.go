@@ -2,6 +2,8 @@ package metaroute
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
@@ -21,32 +23,61 @@ import (
 // Every finding is an error: an invalid router is left out as a whole,
 // so a half-applied routing table never reaches a proxy.
 func Validate(view *model.View, mr *metaprotocolv1alpha1.MetaRouter) []model.Diagnostic {
-	v := validator{view: view, mr: mr, ref: RouterRef(mr)}
+	v := validator{view: view, mr: mr, ref: RouterRef(mr), lookups: lookups{view: view}}
 	v.run()
 	return v.diags
 }
 
+// validator walks one MetaRouter. path is the field being checked, such
+// as "spec.routes[0].route[1]"; it grows and shrinks as the walk goes
+// (enter and leave), and becomes a string only in a finding, so a valid
+// router costs no field names.
 type validator struct {
 	view  *model.View
 	mr    *metaprotocolv1alpha1.MetaRouter
 	ref   model.ObjectRef
 	diags []model.Diagnostic
+	path  []byte
+	lookups
 }
 
-func (v *validator) errorf(field, reason, format string, args ...any) {
-	v.diags = append(v.diags, model.Diagnostic{Severity: model.SeverityError, Object: v.ref, Field: field, Reason: reason, Message: fmt.Sprintf(format, args...)})
+// errorf records a finding on the field path+sub.
+func (v *validator) errorf(sub, reason, format string, args ...any) {
+	v.diags = append(v.diags, model.Diagnostic{Severity: model.SeverityError, Object: v.ref, Field: string(v.path) + sub, Reason: reason, Message: fmt.Sprintf(format, args...)})
 }
+
+// enter appends s to the path and returns the mark leave restores.
+func (v *validator) enter(s string) int {
+	n := len(v.path)
+	v.path = append(v.path, s...)
+	return n
+}
+
+// enterIndex appends s, "[i]" to the path.
+func (v *validator) enterIndex(s string, i int) int {
+	n := v.enter(s)
+	v.path = append(v.path, '[')
+	v.path = strconv.AppendInt(v.path, int64(i), 10)
+	v.path = append(v.path, ']')
+	return n
+}
+
+// leave restores the path enter or enterIndex extended.
+func (v *validator) leave(mark int) { v.path = v.path[:mark] }
 
 func (v *validator) run() {
+	v.path = make([]byte, 0, 64) // room for the deepest paths but matches
 	spec := &v.mr.Spec
 	if len(spec.Hosts) == 0 {
 		v.errorf("spec.hosts", conditions.ReasonInvalidRoute, "a MetaRouter needs at least one host")
 	}
 	var first *model.Service
 	for i, h := range spec.Hosts {
-		svc := v.view.LookupService(h, v.mr.Namespace)
+		svc := v.service(h, v.mr.Namespace)
 		if svc == nil {
-			v.errorf(fmt.Sprintf("spec.hosts[%d]", i), conditions.ReasonHostNotFound, "host %q matches no Service or ServiceEntry; create the service or fix the host", h)
+			m := v.enterIndex("spec.hosts", i)
+			v.errorf("", conditions.ReasonHostNotFound, "host %q matches no Service or ServiceEntry; create the service or fix the host", h)
+			v.leave(m)
 			continue
 		}
 		if first == nil {
@@ -54,16 +85,23 @@ func (v *validator) run() {
 		}
 	}
 	for i := range spec.Routes {
-		v.route(fmt.Sprintf("spec.routes[%d]", i), &spec.Routes[i], first)
+		m := v.enterIndex("spec.routes", i)
+		v.route(&spec.Routes[i], first)
+		v.leave(m)
 	}
 	if lr := spec.LocalRateLimit; lr != nil {
 		if lr.TokenBucket != nil {
-			v.bucket("spec.localRateLimit.tokenBucket", lr.TokenBucket)
+			m := v.enter("spec.localRateLimit.tokenBucket")
+			v.bucket(lr.TokenBucket)
+			v.leave(m)
 		}
 		for i := range lr.Conditions {
-			f := fmt.Sprintf("spec.localRateLimit.conditions[%d]", i)
-			v.matches(f+".match.attributes", lr.Conditions[i].Match.Attributes)
-			v.bucket(f+".tokenBucket", &lr.Conditions[i].TokenBucket)
+			m := v.enterIndex("spec.localRateLimit.conditions", i)
+			v.matches(".match.attributes", lr.Conditions[i].Match.Attributes)
+			m2 := v.enter(".tokenBucket")
+			v.bucket(&lr.Conditions[i].TokenBucket)
+			v.leave(m2)
+			v.leave(m)
 		}
 	}
 	if gr := spec.GlobalRateLimit; gr != nil {
@@ -80,73 +118,81 @@ func (v *validator) run() {
 	}
 }
 
-func (v *validator) route(field string, r *metaprotocolv1alpha1.MetaRoute, host *model.Service) {
+// route checks the route at the path.
+func (v *validator) route(r *metaprotocolv1alpha1.MetaRoute, host *model.Service) {
 	if r.Match != nil {
-		v.matches(field+".match.attributes", r.Match.Attributes)
+		v.matches(".match.attributes", r.Match.Attributes)
 	}
 	if len(r.Route) == 0 {
-		v.errorf(field+".route", conditions.ReasonInvalidRoute, "a route needs at least one destination")
+		v.errorf(".route", conditions.ReasonInvalidRoute, "a route needs at least one destination")
 	}
 	var sum int64 // int32 weights cannot overflow it
-	for i, d := range r.Route {
-		f := fmt.Sprintf("%s.route[%d]", field, i)
+	for i := range r.Route {
+		d := &r.Route[i]
+		m := v.enterIndex(".route", i)
 		if d.Weight < 0 || d.Weight > 100 {
-			v.errorf(f+".weight", conditions.ReasonInvalidRoute, "weight %d is outside 0..100", d.Weight)
+			v.errorf(".weight", conditions.ReasonInvalidRoute, "weight %d is outside 0..100", d.Weight)
 		}
 		sum += int64(d.Weight)
-		v.destination(f+".destination", d.Destination, host)
+		m2 := v.enter(".destination")
+		v.destination(&d.Destination, host)
+		v.leave(m2)
+		v.leave(m)
 	}
 	if len(r.Route) > 1 && sum != 100 {
-		v.errorf(field+".route", conditions.ReasonInvalidRoute, "weights of a split route must sum to 100, these sum to %d", sum)
+		v.errorf(".route", conditions.ReasonInvalidRoute, "weights of a split route must sum to 100, these sum to %d", sum)
 	}
 	if r.Mirror != nil {
-		v.destination(field+".mirror", *r.Mirror, host)
+		m := v.enter(".mirror")
+		v.destination(r.Mirror, host)
+		v.leave(m)
 	}
 	if r.MirrorPercentage != nil {
-		v.percent(field+".mirrorPercentage.value", r.MirrorPercentage.Value)
+		v.percent(".mirrorPercentage.value", r.MirrorPercentage.Value)
 	}
-	v.duration(field+".timeout", r.Timeout)
+	v.duration(".timeout", r.Timeout)
 	if rp := r.Retries; rp != nil {
 		if rp.Attempts < 0 || rp.Attempts > 100 {
-			v.errorf(field+".retries.attempts", conditions.ReasonInvalidRoute, "attempts %d is outside 0..100", rp.Attempts)
+			v.errorf(".retries.attempts", conditions.ReasonInvalidRoute, "attempts %d is outside 0..100", rp.Attempts)
 		}
-		v.duration(field+".retries.perTryTimeout", rp.PerTryTimeout)
+		v.duration(".retries.perTryTimeout", rp.PerTryTimeout)
 	}
 	if f := r.Fault; f != nil {
 		if f.Delay == nil && f.Abort == nil {
-			v.errorf(field+".fault", conditions.ReasonInvalidRoute, "a fault needs a delay or an abort")
+			v.errorf(".fault", conditions.ReasonInvalidRoute, "a fault needs a delay or an abort")
 		}
 		if f.Delay != nil {
-			v.positiveDuration(field+".fault.delay.fixedDelay", f.Delay.FixedDelay, 0)
+			v.positiveDuration(".fault.delay.fixedDelay", f.Delay.FixedDelay, 0)
 			if f.Delay.Percentage != nil {
-				v.percent(field+".fault.delay.percentage.value", f.Delay.Percentage.Value)
+				v.percent(".fault.delay.percentage.value", f.Delay.Percentage.Value)
 			}
 		}
 		if f.Abort != nil {
 			if _, ok := f.Abort.Status.Code(); !ok {
-				v.errorf(field+".fault.abort.status", conditions.ReasonInvalidRoute, "unknown status %q; use a gRPC status name such as UNAVAILABLE", f.Abort.Status)
+				v.errorf(".fault.abort.status", conditions.ReasonInvalidRoute, "unknown status %q; use a gRPC status name such as UNAVAILABLE", f.Abort.Status)
 			}
 			if f.Abort.Percentage != nil {
-				v.percent(field+".fault.abort.percentage.value", f.Abort.Percentage.Value)
+				v.percent(".fault.abort.percentage.value", f.Abort.Percentage.Value)
 			}
 		}
 	}
 }
 
-func (v *validator) destination(field string, d metaprotocolv1alpha1.Destination, building *model.Service) {
+// destination checks the destination at the path.
+func (v *validator) destination(d *metaprotocolv1alpha1.Destination, building *model.Service) {
 	if d.Host == "" {
-		v.errorf(field+".host", conditions.ReasonInvalidRoute, "host is required")
+		v.errorf(".host", conditions.ReasonInvalidRoute, "host is required")
 		return
 	}
-	svc := v.view.LookupService(d.Host, v.mr.Namespace)
+	svc := v.service(d.Host, v.mr.Namespace)
 	if svc == nil {
-		v.errorf(field+".host", conditions.ReasonHostNotFound, "destination host %q matches no Service or ServiceEntry", d.Host)
+		v.errorf(".host", conditions.ReasonHostNotFound, "destination host %q matches no Service or ServiceEntry", d.Host)
 		return
 	}
 	if d.Port != nil && d.Port.Number != 0 && !model.ValidPort(int64(d.Port.Number)) {
-		v.errorf(field+".port.number", conditions.ReasonInvalidRoute, "port %d is outside 1..65535", d.Port.Number)
+		v.errorf(".port.number", conditions.ReasonInvalidRoute, "port %d is outside 1..65535", d.Port.Number)
 	} else if d.Port != nil && d.Port.Number != 0 && svc.Port(uint32(d.Port.Number)) == nil {
-		v.errorf(field+".port.number", conditions.ReasonInvalidRoute, "%s has no port %d", svc.Hostname, d.Port.Number)
+		v.errorf(".port.number", conditions.ReasonInvalidRoute, "%s has no port %d", svc.Hostname, d.Port.Number)
 	}
 	if (d.Port == nil || d.Port.Number == 0) && len(svc.Ports) > 1 && (building == nil || svc.Hostname != building.Hostname) {
 		// The port being built is unknown here; a same-numbered port is
@@ -159,94 +205,109 @@ func (v *validator) destination(field string, d metaprotocolv1alpha1.Destination
 				}
 			}
 			if !shared {
-				v.errorf(field+".port", conditions.ReasonInvalidRoute, "%s has %d ports and none matches the routed service's; set port.number", svc.Hostname, len(svc.Ports))
+				v.errorf(".port", conditions.ReasonInvalidRoute, "%s has %d ports and none matches the routed service's; set port.number", svc.Hostname, len(svc.Ports))
 			}
 		}
 	}
 	if d.Subset != "" {
-		if _, ok := v.view.Subset(svc.Hostname, d.Subset); !ok {
-			v.errorf(field+".subset", conditions.ReasonSubsetNotFound, "subset %q of %s is not defined by any DestinationRule; add it to the DestinationRule's subsets or remove it", d.Subset, svc.Hostname)
+		if !v.hasSubset(svc.Hostname, d.Subset) {
+			v.errorf(".subset", conditions.ReasonSubsetNotFound, "subset %q of %s is not defined by any DestinationRule; add it to the DestinationRule's subsets or remove it", d.Subset, svc.Hostname)
 		}
 	}
 }
 
-func (v *validator) matches(field string, attrs map[string]metaprotocolv1alpha1.StringMatch) {
-	for _, name := range sortedKeys(attrs) {
-		m := attrs[name]
-		f := field + "." + name
+// matches checks the attribute matches at path+sub, in name order.
+func (v *validator) matches(sub string, attrs map[string]metaprotocolv1alpha1.StringMatch) {
+	if len(attrs) == 0 {
+		return
+	}
+	m := v.enter(sub)
+	defer v.leave(m)
+	var keys [8]string
+	for _, name := range sortedKeysInto(keys[:0], attrs) {
+		sm := attrs[name]
+		m2 := v.enter(".")
+		v.enter(name)
 		n := 0
-		for _, s := range []string{m.Exact, m.Prefix, m.Regex} {
+		for _, s := range [...]string{sm.Exact, sm.Prefix, sm.Regex} {
 			if s != "" {
 				n++
 			}
 		}
 		if n > 1 {
-			v.errorf(f, conditions.ReasonInvalidRoute, "set only one of exact, prefix and regex")
+			v.errorf("", conditions.ReasonInvalidRoute, "set only one of exact, prefix and regex")
 		}
-		if m.Regex != "" {
-			if err := re2.Check(m.Regex, v.view.Options().RegexMaxProgramSize); err != nil {
-				v.errorf(f+".regex", conditions.ReasonInvalidRoute, "%v", err)
+		if sm.Regex != "" {
+			if err := re2.Check(sm.Regex, v.view.Options().RegexMaxProgramSize); err != nil {
+				v.errorf(".regex", conditions.ReasonInvalidRoute, "%v", err)
 			}
 		}
+		v.leave(m2)
 	}
 }
 
-func (v *validator) bucket(field string, b *metaprotocolv1alpha1.TokenBucket) {
+// bucket checks the token bucket at the path.
+func (v *validator) bucket(b *metaprotocolv1alpha1.TokenBucket) {
 	if b.MaxTokens <= 0 {
-		v.errorf(field+".maxTokens", conditions.ReasonInvalidRoute, "maxTokens must be positive")
+		v.errorf(".maxTokens", conditions.ReasonInvalidRoute, "maxTokens must be positive")
 	}
 	if b.TokensPerFill != nil && *b.TokensPerFill <= 0 {
-		v.errorf(field+".tokensPerFill", conditions.ReasonInvalidRoute, "tokensPerFill must be positive")
+		v.errorf(".tokensPerFill", conditions.ReasonInvalidRoute, "tokensPerFill must be positive")
 	}
 	// Envoy refuses a local rate limit whose token bucket fills more often
 	// than every 50ms (source/extensions/filters/common/local_ratelimit/
 	// local_ratelimit_impl.cc: "fill timer must be >= 50ms").
-	v.positiveDuration(field+".fillInterval", b.FillInterval, MinFillInterval)
+	v.positiveDuration(".fillInterval", b.FillInterval, MinFillInterval)
 }
 
 // MinFillInterval is the shortest token bucket fill interval Envoy's
 // local rate limit accepts.
 const MinFillInterval = 50 * time.Millisecond
 
-// positiveDuration checks a required duration that must be more than zero
-// and at least the given minimum.
-func (v *validator) positiveDuration(field string, d duration.Duration, least time.Duration) {
+// positiveDuration checks a required duration at path+sub that must be
+// more than zero and at least the given minimum.
+func (v *validator) positiveDuration(sub string, d duration.Duration, least time.Duration) {
 	if d == "" {
-		v.errorf(field, conditions.ReasonInvalidRoute, "a duration is required, such as 100ms or 5s")
+		v.errorf(sub, conditions.ReasonInvalidRoute, "a duration is required, such as 100ms or 5s")
 		return
 	}
 	got, err := d.Parse()
 	switch {
 	case err != nil:
-		v.errorf(field, conditions.ReasonInvalidRoute, "%v; write durations like 100ms or 5s", err)
+		v.errorf(sub, conditions.ReasonInvalidRoute, "%v; write durations like 100ms or 5s", err)
 	case got == 0:
-		v.errorf(field, conditions.ReasonInvalidRoute, "must be more than zero")
+		v.errorf(sub, conditions.ReasonInvalidRoute, "must be more than zero")
 	case got < least:
-		v.errorf(field, conditions.ReasonInvalidRoute, "%s is shorter than %s, which Envoy refuses", got, least)
+		v.errorf(sub, conditions.ReasonInvalidRoute, "%s is shorter than %s, which Envoy refuses", got, least)
 	}
 }
 
-// duration checks an optional duration.
-func (v *validator) duration(field string, d duration.Duration) {
+// duration checks an optional duration at path+sub.
+func (v *validator) duration(sub string, d duration.Duration) {
 	if d == "" {
 		return
 	}
 	if _, err := d.Parse(); err != nil {
-		v.errorf(field, conditions.ReasonInvalidRoute, "%v; write durations like 100ms or 5s", err)
+		v.errorf(sub, conditions.ReasonInvalidRoute, "%v; write durations like 100ms or 5s", err)
 	}
 }
 
-func (v *validator) percent(field string, p float64) {
+func (v *validator) percent(sub string, p float64) {
 	if p < 0 || p > 100 {
-		v.errorf(field, conditions.ReasonInvalidRoute, "percentage %g is outside 0..100", p)
+		v.errorf(sub, conditions.ReasonInvalidRoute, "percentage %g is outside 0..100", p)
 	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
+	return sortedKeysInto(make([]string, 0, len(m)), m)
+}
+
+// sortedKeysInto appends m's keys to out, sorted; with room in out it
+// allocates nothing.
+func sortedKeysInto[V any](out []string, m map[string]V) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	sortStrings(out)
+	slices.Sort(out)
 	return out
 }

@@ -55,13 +55,26 @@ type BuildContext struct {
 
 	plugin  string
 	reports []model.Diagnostic
+	stat    statPrefixMemo
+}
+
+// statPrefixMemo remembers StatPrefix, which a build asks for several
+// times (the route table's name, the filter's stat prefix, the default
+// route's cluster), with what it was computed from: the fields are
+// exported, so a change after the first call computes it again.
+type statPrefixMemo struct {
+	role        Role
+	servedBy    model.WaypointServer
+	host        string
+	port, tport uint32
+	value       string
 }
 
 // NewBuildContext is how the core (and the conformance kit) create a
 // context for one build of a plugin. Its Profile is the role's default
 // build (DefaultTargets); the core sets the one configured.
 func NewBuildContext(pluginName string, view *model.View, role Role, svc *model.Service, port *model.Port) *BuildContext {
-	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, Profile: DefaultTargets().ForRole(role), plugin: pluginName, Log: logr.Discard()}
+	return &BuildContext{Model: view, Role: role, Service: svc, Port: port, Profile: defaultForRole(role), plugin: pluginName, Log: logr.Discard()}
 }
 
 // Plugin is the name of the plugin the context was made for.
@@ -94,6 +107,13 @@ func (c *BuildContext) Reports() []model.Diagnostic { return c.reports }
 // "inbound|<targetPort>||" on a sidecar's inbound side, where every route
 // ends at the local workload.
 func (c *BuildContext) ClusterName(host string, port uint32, subset string) string {
+	if subset == "" && c.Service != nil && c.Port != nil && host == c.Service.Hostname && port == c.Port.Number {
+		return c.StatPrefix()
+	}
+	return c.clusterName(host, port, subset)
+}
+
+func (c *BuildContext) clusterName(host string, port uint32, subset string) string {
 	switch c.Role {
 	case RoleSidecarInbound:
 		return model.ClusterName("inbound", c.Port.TargetPort, "", "")
@@ -110,7 +130,12 @@ func (c *BuildContext) ClusterName(host string, port uint32, subset string) stri
 // StatPrefix is a stat prefix that tells roles and services apart in
 // Envoy's stats, such as "outbound|20880||demo.ns.svc.cluster.local".
 func (c *BuildContext) StatPrefix() string {
-	return c.ClusterName(c.Service.Hostname, c.Port.Number, "")
+	m := &c.stat
+	if m.value == "" || m.role != c.Role || m.servedBy != c.WaypointServedBy || m.host != c.Service.Hostname || m.port != c.Port.Number || m.tport != c.Port.TargetPort {
+		*m = statPrefixMemo{role: c.Role, servedBy: c.WaypointServedBy, host: c.Service.Hostname, port: c.Port.Number, tport: c.Port.TargetPort,
+			value: c.clusterName(c.Service.Hostname, c.Port.Number, "")}
+	}
+	return m.value
 }
 
 // ValidateContext is what ObjectValidator gets: the read-only mesh and a

@@ -33,14 +33,39 @@ type Targets struct {
 // grpc-go for proxyless clients.
 func DefaultTargets() Targets {
 	return Targets{
-		Sidecar: profile.MustGet(profile.IstioProxy),
+		Sidecar: defaultSidecar(),
 		Proxies: map[ProxyKind]*profile.Profile{
-			ProxyKindWaypoint:  profile.MustGet(profile.Envoy),
-			ProxyKindZtunnel:   profile.MustGet(profile.Envoy),
-			ProxyKindProxyless: profile.MustGet(profile.GRPCGo),
+			ProxyKindWaypoint:  defaultForKind(ProxyKindWaypoint),
+			ProxyKindZtunnel:   defaultForKind(ProxyKindZtunnel),
+			ProxyKindProxyless: defaultForKind(ProxyKindProxyless),
 		},
-		IstioWaypoint: profile.MustGet(profile.IstioProxy),
+		IstioWaypoint: defaultSidecar(),
 	}
+}
+
+// defaultSidecar is DefaultTargets' Sidecar and IstioWaypoint, without
+// building the whole Targets (a map) for one lookup: NewBuildContext
+// and the fallbacks below run once per unit built.
+func defaultSidecar() *profile.Profile { return profile.MustGet(profile.IstioProxy) }
+
+// defaultForKind is DefaultTargets' Proxies[kind], or nil for a kind it
+// does not list.
+func defaultForKind(kind ProxyKind) *profile.Profile {
+	switch kind {
+	case ProxyKindWaypoint, ProxyKindZtunnel:
+		return profile.MustGet(profile.Envoy)
+	case ProxyKindProxyless:
+		return profile.MustGet(profile.GRPCGo)
+	}
+	return nil
+}
+
+// defaultForRole is DefaultTargets().ForRole(role).
+func defaultForRole(role Role) *profile.Profile {
+	if role == RoleWaypoint {
+		return defaultForKind(ProxyKindWaypoint)
+	}
+	return defaultSidecar()
 }
 
 // ForIstioWaypoint is the build of the waypoints istiod serves.
@@ -48,7 +73,7 @@ func (t Targets) ForIstioWaypoint() *profile.Profile {
 	if t.IstioWaypoint != nil {
 		return t.IstioWaypoint
 	}
-	return DefaultTargets().IstioWaypoint
+	return defaultSidecar()
 }
 
 // ForKind is the build of the proxies of a kind served over ADS.
@@ -56,7 +81,7 @@ func (t Targets) ForKind(kind ProxyKind) *profile.Profile {
 	if p := t.Proxies[kind]; p != nil {
 		return p
 	}
-	if p := DefaultTargets().Proxies[kind]; p != nil {
+	if p := defaultForKind(kind); p != nil {
 		return p
 	}
 	return profile.MustGet(profile.Envoy)
@@ -71,7 +96,7 @@ func (t Targets) ForRole(role Role) *profile.Profile {
 	if t.Sidecar != nil {
 		return t.Sidecar
 	}
-	return DefaultTargets().Sidecar
+	return defaultSidecar()
 }
 
 // RoleBuilds lists the distinct builds of the roles protocol plugins

@@ -21,7 +21,7 @@ func authorizes(role plugin.Role) bool {
 // dubbo_proxy what its tables cannot express fails the port closed
 // (authz_dubboproxy.go).
 func (p *Plugin) authorize(ctx *plugin.BuildContext, rc proto.Message) (proto.Message, error) {
-	if !authorizes(ctx.Role) {
+	if !authorizes(ctx.Role) || !hasPolicies(ctx) {
 		return rc, nil
 	}
 	plan := compileAuthz(ctx, true)
@@ -43,8 +43,14 @@ func (p *Plugin) authorize(ctx *plugin.BuildContext, rc proto.Message) (proto.Me
 // withAuthz puts the connection-level part of the workload's policies (network
 // RBAC filters) in front of the terminal filter.
 func withAuthz(ctx *plugin.BuildContext, filters []*listenerv3.Filter) []*listenerv3.Filter {
-	if !authorizes(ctx.Role) {
+	if !authorizes(ctx.Role) || !hasPolicies(ctx) {
 		return filters
 	}
 	return append(authzFilters(ctx, compileAuthz(ctx, false)), filters...)
 }
+
+// hasPolicies reports whether any policy applies to the service being
+// built. It reads what compileAuthz reads first, so a port without
+// policies (most of them) skips compiling an empty plan, which changes
+// neither the config nor the reports.
+func hasPolicies(ctx *plugin.BuildContext) bool { return len(policiesFor(ctx)) > 0 }

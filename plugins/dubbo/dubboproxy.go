@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	dubbov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/dubbo_proxy/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
@@ -38,6 +39,9 @@ const DubboProxyFilterName = "envoy.filters.network.dubbo_proxy"
 // dubboProxyRoutes expresses routes for dubbo_proxy, in order.
 func dubboProxyRoutes(ctx *plugin.BuildContext, name string, routes []metaroute.Route) *dubbov3.MultipleRouteConfiguration {
 	out := &dubbov3.MultipleRouteConfiguration{Name: name}
+	if len(routes) > 0 {
+		out.RouteConfig = make([]*dubbov3.RouteConfiguration, 0, len(routes)) // a table per route unless one matches interfaces by prefix
+	}
 	for i := range routes {
 		r := &routes[i]
 		warnUnsupported(ctx, r)
@@ -45,8 +49,7 @@ func dubboProxyRoutes(ctx *plugin.BuildContext, name string, routes []metaroute.
 		if !ok {
 			continue
 		}
-		dr := &dubbov3.Route{Match: routeMatch(rest), Route: routeAction(r)}
-		out.RouteConfig = append(out.RouteConfig, tables(name+"|"+r.Name, ifaces, dr)...)
+		out.RouteConfig = appendTables(out.RouteConfig, name+"|"+r.Name, ifaces.list(), newTableRoute(rest, r)...)
 	}
 	return out
 }
@@ -54,7 +57,11 @@ func dubboProxyRoutes(ctx *plugin.BuildContext, name string, routes []metaroute.
 // tables are the route tables, one per interface pattern, holding routes;
 // the first is named name, the others name|<pattern>.
 func tables(name string, ifaces []string, routes ...*dubbov3.Route) []*dubbov3.RouteConfiguration {
-	out := make([]*dubbov3.RouteConfiguration, 0, len(ifaces))
+	return appendTables(make([]*dubbov3.RouteConfiguration, 0, len(ifaces)), name, ifaces, routes...)
+}
+
+// appendTables appends tables' tables to out.
+func appendTables(out []*dubbov3.RouteConfiguration, name string, ifaces []string, routes ...*dubbov3.Route) []*dubbov3.RouteConfiguration {
 	for i, iface := range ifaces {
 		n := name
 		if i > 0 {
@@ -65,13 +72,30 @@ func tables(name string, ifaces []string, routes ...*dubbov3.Route) []*dubbov3.R
 	return out
 }
 
+// ifacePatterns are the (one or two) table interfaces of a route, held
+// without a slice of their own.
+type ifacePatterns struct {
+	p [2]string
+	n int
+}
+
+// list is the patterns as a slice, valid while ip is.
+func (ip *ifacePatterns) list() []string { return ip.p[:ip.n] }
+
 // interfaceTables are the table interfaces that express a route's
 // interface condition, and its other conditions. dubbo_proxy's "prefix*"
 // needs a longer interface than the prefix, so a prefix match also gets a
 // table for the prefix itself; a regex on the interface cannot be carried.
-func interfaceTables(ctx *plugin.BuildContext, r *metaroute.Route) ([]string, []metaroute.AttributeMatch, bool) {
-	ifaces := []string{"*"}
-	var rest []metaroute.AttributeMatch
+func interfaceTables(ctx *plugin.BuildContext, r *metaroute.Route) (ifacePatterns, []metaroute.AttributeMatch, bool) {
+	ifaces := ifacePatterns{p: [2]string{"*"}, n: 1}
+	hasIface := false
+	for i := range r.Match {
+		hasIface = hasIface || r.Match[i].Name == AttrInterface
+	}
+	if !hasIface {
+		return ifaces, r.Match, true // the other conditions are all of them
+	}
+	rest := make([]metaroute.AttributeMatch, 0, len(r.Match)-1)
 	for _, m := range r.Match {
 		if m.Name != AttrInterface {
 			rest = append(rest, m)
@@ -79,22 +103,63 @@ func interfaceTables(ctx *plugin.BuildContext, r *metaroute.Route) ([]string, []
 		}
 		switch m.Kind {
 		case metaroute.MatchExact:
-			ifaces = []string{m.Value}
+			ifaces = ifacePatterns{p: [2]string{m.Value}, n: 1}
 		case metaroute.MatchPrefix:
-			ifaces = []string{m.Value, m.Value + "*"}
+			ifaces = ifacePatterns{p: [2]string{m.Value, m.Value + "*"}, n: 2}
 		case metaroute.MatchPresent:
 		default:
 			if r.Object.Kind != "" {
 				ctx.Report(modelError(r, fmt.Sprintf("dubbo_proxy matches interfaces exactly, by prefix or by suffix only; route %q with an interface %s match is skipped (generic_proxy, on a build that has it, carries regex matches)", r.Name, m.Kind)))
 			}
-			return nil, nil, false
+			return ifacePatterns{}, nil, false
 		}
+	}
+	if len(rest) == 0 {
+		rest = nil
 	}
 	return ifaces, rest, true
 }
 
-func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
-	rm := &dubbov3.RouteMatch{Method: &dubbov3.MethodMatch{Name: anyValue()}}
+// tableRoute is a table's one route and the messages it points to,
+// allocated together: a generation builds one per route of every port.
+type tableRoute struct {
+	routes  [1]*dubbov3.Route
+	route   dubbov3.Route
+	match   dubbov3.RouteMatch
+	method  dubbov3.MethodMatch
+	action  dubbov3.RouteAction
+	cluster dubbov3.RouteAction_Cluster
+}
+
+// newTableRoute is the dubbo_proxy route of r matching match (r's
+// conditions but the interface), as the routes of a table.
+func newTableRoute(match []metaroute.AttributeMatch, r *metaroute.Route) []*dubbov3.Route {
+	t := &tableRoute{}
+	t.match.Method = &t.method
+	routeMatch(&t.match, match)
+	if len(r.Destinations) == 1 {
+		t.cluster.Cluster = r.Destinations[0].Cluster
+		t.action.ClusterSpecifier = &t.cluster
+	} else {
+		t.action.ClusterSpecifier = &dubbov3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}
+	}
+	t.route.Match, t.route.Route = &t.match, &t.action
+	t.routes[0] = &t.route
+	return t.routes[:]
+}
+
+// routeMatch fills rm (whose Method is set) with match: the method's
+// matcher, any method when none is given, and the attachments' headers.
+func routeMatch(rm *dubbov3.RouteMatch, match []metaroute.AttributeMatch) {
+	headers := 0
+	for i := range match {
+		if match[i].Name != AttrMethod {
+			headers++
+		}
+	}
+	if headers > 0 {
+		rm.Headers = make([]*routev3.HeaderMatcher, 0, headers)
+	}
 	for _, m := range match {
 		if m.Name == AttrMethod {
 			rm.Method.Name = m.StringMatcher()
@@ -102,19 +167,25 @@ func routeMatch(match []metaroute.AttributeMatch) *dubbov3.RouteMatch {
 		}
 		rm.Headers = append(rm.Headers, m.HeaderMatcher())
 	}
-	return rm
+	if rm.Method.Name == nil {
+		rm.Method.Name = anyValue()
+	}
+}
+
+// anyMatcher is anyValue's three messages, allocated together.
+type anyMatcher struct {
+	m     matcherv3.StringMatcher
+	regex matcherv3.StringMatcher_SafeRegex
+	re    matcherv3.RegexMatcher
 }
 
 // anyValue matches every method: dubbo_proxy requires a method matcher.
 func anyValue() *matcherv3.StringMatcher {
-	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}}
-}
-
-func routeAction(r *metaroute.Route) *dubbov3.RouteAction {
-	if len(r.Destinations) == 1 {
-		return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_Cluster{Cluster: r.Destinations[0].Cluster}}
-	}
-	return &dubbov3.RouteAction{ClusterSpecifier: &dubbov3.RouteAction_WeightedClusters{WeightedClusters: r.WeightedClusters()}}
+	a := &anyMatcher{}
+	a.re.Regex = ".*"
+	a.regex.SafeRegex = &a.re
+	a.m.MatchPattern = &a.regex
+	return &a.m
 }
 
 func warnUnsupported(ctx *plugin.BuildContext, r *metaroute.Route) {
@@ -126,12 +197,17 @@ func dubboProxyFilter(ctx *plugin.BuildContext, rc proto.Message) (*listenerv3.F
 	if !ok {
 		return nil, fmt.Errorf("dubbo_proxy needs a dubbo_proxy route configuration, got %T", rc)
 	}
-	return xds.NetworkFilter(DubboProxyFilterName, &dubbov3.DubboProxy{
-		StatPrefix:        ctx.StatPrefix(),
-		ProtocolType:      dubbov3.ProtocolType_Dubbo,
-		SerializationType: dubbov3.SerializationType_Hessian2,
-		RouteSpecifier:    &dubbov3.DubboProxy_MultipleRouteConfig{MultipleRouteConfig: routes},
-	}), nil
+	// The filter config and its route specifier are allocated together.
+	p := &struct {
+		proxy dubbov3.DubboProxy
+		spec  dubbov3.DubboProxy_MultipleRouteConfig
+	}{}
+	p.spec.MultipleRouteConfig = routes
+	p.proxy.StatPrefix = ctx.StatPrefix()
+	p.proxy.ProtocolType = dubbov3.ProtocolType_Dubbo
+	p.proxy.SerializationType = dubbov3.SerializationType_Hessian2
+	p.proxy.RouteSpecifier = &p.spec
+	return xds.NetworkFilter(DubboProxyFilterName, &p.proxy), nil
 }
 
 func modelError(r *metaroute.Route, msg string) model.Diagnostic {
