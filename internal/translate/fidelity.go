@@ -70,6 +70,8 @@ func (t *Translator) fidelityFindings(p *profile.Profile, msgs []proto.Message, 
 	seen := map[string]bool{}
 	checker := t.checker()
 	checker.Unpacked = unpacked
+	checker.Scratch = t.scratch()
+	defer t.scratches.Put(checker.Scratch)
 	check := func(m proto.Message) {
 		for _, f := range checker.Check(p, m) {
 			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field
