@@ -23,7 +23,6 @@ import (
 type Unpacked struct {
 	m map[*anypb.Any]unpackedAny
 	r *Reach
-	v *validation // the Validate walks' scratch (stacks), made once
 }
 
 type unpackedAny struct {
@@ -72,16 +71,4 @@ func (u *Unpacked) reach() *Reach {
 		return nil
 	}
 	return u.r
-}
-
-// validation returns u's Validate walk, made on first use; nil for a nil u.
-func (u *Unpacked) validation() *validation {
-	if u == nil {
-		return nil
-	}
-	if u.v == nil {
-		u.v = &validation{stack: make([]pathSegment, 0, 16)}
-		u.v.each = u.v.field
-	}
-	return u.v
 }
