@@ -156,6 +156,7 @@ func (c Checker) Check(p *profile.Profile, m proto.Message) []Finding {
 	out := w.out
 	// Nothing of this walk is kept: the scratch holds no messages.
 	clear(w.fields[:cap(w.fields)])
+	clear(w.stack[:cap(w.stack)])
 	*w = walker{self: w, collect: w.collect, stack: w.stack[:0], fields: w.fields[:0]}
 	return out
 }
