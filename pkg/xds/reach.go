@@ -27,6 +27,8 @@ type Reach struct {
 	// walks are idle Validate walks (*validation), whose stacks are
 	// reused by the next walk rather than made for each unit.
 	walks sync.Pool
+	// redactions are idle HasSecret walks (*redaction), likewise.
+	redactions sync.Pool
 }
 
 // NewReach returns an empty Reach.
