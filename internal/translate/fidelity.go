@@ -58,9 +58,11 @@ func unitMessages(filters []*listenerv3.Filter, patches []ClusterPatch) []proto.
 
 // fidelityFindings checks msgs, then the unit's route table rc, against
 // p, decoding Any values through unpacked (shared with the validation
-// gate). The built-in plugins carry their route table inside their
-// filter, so rc is checked only when the filters pass (its findings would
-// repeat theirs), and a finding repeated across messages is kept once.
+// gate); rc is nil for a unit whose filters become EnvoyFilter patches
+// (build, unit.go). The built-in plugins carry their route table inside
+// their filter, so rc is checked only when the filters pass (its findings
+// would repeat theirs), and a finding repeated across messages is kept
+// once.
 // What it returns depends on p and the messages' content only, so equal
 // outputs can share it (verdictCache); fidelityDiagnostics words it for a
 // service.
@@ -68,6 +70,8 @@ func (t *Translator) fidelityFindings(p *profile.Profile, msgs []proto.Message, 
 	seen := map[string]bool{}
 	checker := t.checker()
 	checker.Unpacked = unpacked
+	checker.Scratch = t.scratch()
+	defer t.scratches.Put(checker.Scratch)
 	check := func(m proto.Message) {
 		for _, f := range checker.Check(p, m) {
 			k := f.Reason + "|" + f.Extension + "|" + f.Type + "|" + f.Field

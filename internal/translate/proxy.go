@@ -587,6 +587,8 @@ func grpcClustersExist(p *plugin.Proxy, calls []grpcCall) []error {
 func (t *Translator) proxyFidelity(p *profile.Profile, proxy *plugin.Proxy, u *xds.Unpacked) ([]model.Diagnostic, error) {
 	checker := t.checker()
 	checker.Unpacked = u
+	checker.Scratch = t.scratch()
+	defer t.scratches.Put(checker.Scratch)
 	var refused []fidelity.Finding
 	var warnings []model.Diagnostic
 	seen := map[string]bool{}

@@ -56,6 +56,11 @@ type Translator struct {
 	// reach prunes the validation and secret walks of every build, for
 	// the translator's life (xds.Reach).
 	reach *xds.Reach
+	// fidelity keeps the fidelity walks' per-type facts for the
+	// translator's life (fidelity.Memo); scratches are their working
+	// memory (*fidelity.Scratch), one per running check.
+	fidelity  *fidelity.Memo
+	scratches sync.Pool
 
 	// What the last translation output, kept to be patched rather than
 	// rebuilt: the unit plan and the units outside it (asked for by
@@ -90,7 +95,7 @@ func New(opts Options) (*Translator, error) {
 	}
 	opts.Targets = withDefaults(opts.Targets)
 	return &Translator{opts: opts, units: map[string]*unit{}, proxies: map[string]*ProxyResult{}, pieces: map[string]*piece{}, checked: coreVerdicts(opts.Registry), objects: pluginVerdicts(opts.Registry, opts.Targets),
-		unitIndex: depIndex{}, proxyIndex: depIndex{}, gates: newVerdictCache(), reach: xds.NewReach()}, nil
+		unitIndex: depIndex{}, proxyIndex: depIndex{}, gates: newVerdictCache(), reach: xds.NewReach(), fidelity: fidelity.NewMemo()}, nil
 }
 
 // Output is the result of one translation.
@@ -294,7 +299,18 @@ func withDefaults(t plugin.Targets) plugin.Targets {
 // Targets are the builds the translator builds for.
 func (t *Translator) Targets() plugin.Targets { return t.opts.Targets }
 
-func (t *Translator) checker() fidelity.Checker { return fidelity.Checker{Catalog: t.opts.Profiles} }
+func (t *Translator) checker() fidelity.Checker {
+	return fidelity.Checker{Catalog: t.opts.Profiles, Memo: t.fidelity}
+}
+
+// scratch is a fidelity walk's working memory, for one caller's checks;
+// it goes back with t.scratches.Put once they are done.
+func (t *Translator) scratch() *fidelity.Scratch {
+	if s, ok := t.scratches.Get().(*fidelity.Scratch); ok {
+		return s
+	}
+	return &fidelity.Scratch{}
+}
 
 // normalize fills origins, drops duplicates and sorts diagnostics.
 func normalize(snap *model.Snapshot, diags []model.Diagnostic) []model.Diagnostic {

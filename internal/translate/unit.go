@@ -236,17 +236,29 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	// The gates' verdicts are reused for an output already checked
 	// (verdict.go); the plugins' own calls (the patcher) always run.
+	// gated is the route table as the gates see it: nil for a unit whose
+	// filters become EnvoyFilter patches, where the route table goes out
+	// only inside the filter that carries it (the built-in plugins embed
+	// ctx.RouteConfig in their filter), and the filter's walk checks
+	// every byte of it there; checking it on its own too would only
+	// repeat that. A chain handed to a ProxyBuilder (proxy.go) carries
+	// the route table itself, so it is checked there.
+	gated := rc
+	if k.patchesEnvoyFilter() {
+		gated = nil
+	}
 	var fd, od digest
 	cacheable := false
 	if err == nil {
 		if fd, cacheable = filtersDigest(rc, filters); cacheable {
 			var seen bool
-			if err, seen = t.gates.gateVerdict(fd); !seen {
-				err = gate(rc, filters, unpacked)
-				t.gates.putGate(fd, err)
+			gk := gateKey{filters: fd, routeConfig: gated != nil}
+			if err, seen = t.gates.gateVerdict(gk); !seen {
+				err = gate(gated, filters, unpacked)
+				t.gates.putGate(gk, err)
 			}
 		} else {
-			err = gate(rc, filters, unpacked)
+			err = gate(gated, filters, unpacked)
 		}
 	}
 	var patches []ClusterPatch
@@ -263,7 +275,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		if cacheable {
 			od, cacheable = outputDigest(fd, patches)
 		}
-		vk := unitVerdictKey{output: od, profile: k.profile}
+		vk := unitVerdictKey{output: od, profile: k.profile, routeConfig: gated != nil}
 		var v *unitVerdict
 		if cacheable {
 			v = t.gates.unitVerdict(vk)
@@ -276,7 +288,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		}
 		if v == nil {
 			v = &unitVerdict{}
-			v.refused, v.warned = t.fidelityFindings(k.profile, unitMessages(filters, patches), rc, unpacked)
+			v.refused, v.warned = t.fidelityFindings(k.profile, unitMessages(filters, patches), gated, unpacked)
 			if len(v.refused) == 0 {
 				v.secret = holdsSecret(filters, patches, unpacked)
 			}

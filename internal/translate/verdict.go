@@ -98,6 +98,16 @@ type unitVerdict struct {
 type unitVerdictKey struct {
 	output  digest
 	profile *profile.Profile
+	// routeConfig is whether the route table was checked on its own
+	// (not for units whose filters become EnvoyFilter patches).
+	routeConfig bool
+}
+
+// gateKey names a validation gate verdict: the digest of the route table
+// and filters, and whether the route table was validated on its own.
+type gateKey struct {
+	filters     digest
+	routeConfig bool
 }
 
 // verdictCache holds the gates' verdicts by output digest, for the
@@ -106,7 +116,7 @@ type unitVerdictKey struct {
 // bounded: past maxVerdicts entries it starts again empty.
 type verdictCache struct {
 	mu    sync.Mutex
-	gate  map[digest]error // validation gate: nil for a pass
+	gate  map[gateKey]error // validation gate: nil for a pass
 	units map[unitVerdictKey]*unitVerdict
 }
 
@@ -115,17 +125,17 @@ type verdictCache struct {
 const maxVerdicts = 1 << 16
 
 func newVerdictCache() *verdictCache {
-	return &verdictCache{gate: map[digest]error{}, units: map[unitVerdictKey]*unitVerdict{}}
+	return &verdictCache{gate: map[gateKey]error{}, units: map[unitVerdictKey]*unitVerdict{}}
 }
 
-func (c *verdictCache) gateVerdict(d digest) (error, bool) {
+func (c *verdictCache) gateVerdict(d gateKey) (error, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err, ok := c.gate[d]
 	return err, ok
 }
 
-func (c *verdictCache) putGate(d digest, err error) {
+func (c *verdictCache) putGate(d gateKey, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.gate) >= maxVerdicts {

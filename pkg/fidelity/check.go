@@ -103,6 +103,22 @@ type Checker struct {
 	// walk the same filters one after another); nil decodes every Any
 	// each time it is met.
 	Unpacked *xds.Unpacked
+	// Memo, when set, keeps what the walk needs of each message type
+	// across checks (it is safe for concurrent use); nil works the types
+	// out again in each Check, which costs more than the walk it saves
+	// unless many messages are checked.
+	Memo *Memo
+	// Scratch, when set, is the walk's working memory, reused by each
+	// Check instead of made anew; a Checker with one is not safe for
+	// concurrent use.
+	Scratch *Scratch
+}
+
+// Scratch is the working memory of a Check (its path and field stacks),
+// kept by a caller that checks many messages one after another. The zero
+// value is ready to use. It is not safe for concurrent use.
+type Scratch struct {
+	w walker
 }
 
 // Check is Checker{}.Check.
@@ -119,25 +135,49 @@ func (c Checker) Check(p *profile.Profile, m proto.Message) []Finding {
 	if cat == nil {
 		cat = profile.Builtin()
 	}
-	w := &walker{p: p, cat: cat, unpacked: c.Unpacked, stack: make([]segment, 0, 16), fields: make([]fieldValue, 0, 32)}
-	w.collect = w.collectField
-	w.push(0, string(m.ProtoReflect().Descriptor().Name()))
-	w.message(m.ProtoReflect())
-	return w.out
+	memo := c.Memo
+	if memo == nil {
+		memo = NewMemo()
+	}
+	var w *walker
+	if c.Scratch != nil {
+		w = &c.Scratch.w
+	} else {
+		w = &walker{}
+	}
+	if w.self != w { // new, or a copied Scratch: collect must append to w
+		w.self, w.collect = w, w.collectField
+		w.stack, w.fields = make([]segment, 0, 16), make([]fieldValue, 0, 32)
+	}
+	w.p, w.cat, w.unpacked, w.memo = p, cat, c.Unpacked, memo
+	pm := m.ProtoReflect()
+	w.push(0, string(pm.Descriptor().Name()))
+	w.message(pm, memo.of(pm.Descriptor()))
+	out := w.out
+	// Nothing of this walk is kept: the scratch holds no messages.
+	clear(w.fields[:cap(w.fields)])
+	clear(w.stack[:cap(w.stack)])
+	*w = walker{self: w, collect: w.collect, stack: w.stack[:0], fields: w.fields[:0]}
+	return out
 }
 
 type walker struct {
 	p        *profile.Profile
 	cat      *profile.Catalog
 	unpacked *xds.Unpacked
+	memo     *Memo
 	out      []Finding
 	seen     map[string]bool // path|key, so a message reached twice reports once
 	stack    []segment       // where the walk is; rendered (path) only for a finding
 	// fields holds the populated fields of the messages being walked, the
 	// innermost last (a stack shared by every level, so that a message
-	// costs no allocation of its own); collect is w.collectField, made once.
+	// costs no allocation of its own), only those that may report
+	// anything; collect is w.collectField, made once, and cur the type
+	// of the message whose fields it collects.
 	fields  []fieldValue
 	collect func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+	self    *walker // whom collect appends to
+	cur     *typeInfo
 }
 
 type fieldValue struct {
@@ -146,7 +186,9 @@ type fieldValue struct {
 }
 
 func (w *walker) collectField(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-	w.fields = append(w.fields, fieldValue{fd, v})
+	if fd.IsExtension() || w.cur.fields[fd.Index()].walk {
+		w.fields = append(w.fields, fieldValue{fd, v})
+	}
 	return true
 }
 
@@ -232,34 +274,37 @@ func carriedBy(carriers []string) string {
 	return "builds that have it: " + strings.Join(carriers, ", ")
 }
 
-func (w *walker) message(m protoreflect.Message) {
-	if !m.IsValid() {
+// message walks m, of type ti; a type that can hold nothing the walk
+// reports (Metadata among them) is not entered.
+func (w *walker) message(m protoreflect.Message, ti *typeInfo) {
+	if !ti.reports || !m.IsValid() {
 		return
 	}
-	d := m.Descriptor()
-	if d.FullName() == "envoy.config.core.v3.Metadata" {
-		return
+	if ti.hasMarker {
+		w.notImplemented(ti.full, ti.marker)
 	}
-	if marker, ok := notImplemented[string(d.FullName())]; ok {
-		w.notImplemented(string(d.FullName()), marker)
+	if ti.implicit {
+		w.implicit(m)
 	}
-	w.implicit(m)
-	// The populated fields, in field-number order (Range visits them in no
-	// fixed order).
+	// The populated fields that may report, in field-number order (Range
+	// visits them in no fixed order).
 	start := len(w.fields)
+	w.cur = ti
 	m.Range(w.collect)
 	n := len(w.fields) - start
+	if n == 0 {
+		return
+	}
 	slices.SortFunc(w.fields[start:], func(a, b fieldValue) int { return int(a.fd.Number()) - int(b.fd.Number()) })
 	defer func() { w.fields = w.fields[:start] }()
 	// A "name" string paired with one Any is an extension config.
-	nameFD := d.Fields().ByName("name")
 	var pairedAny protoreflect.FieldDescriptor
-	if nameFD != nil && nameFD.Kind() == protoreflect.StringKind && !nameFD.IsList() {
+	if ti.name != nil {
 		anys := 0
 		for _, f := range w.fields[start:] {
-			if fd := f.fd; isAny(fd) && !fd.IsList() && !fd.IsMap() {
+			if w.info(ti, f.fd).pairable {
 				anys++
-				pairedAny = fd
+				pairedAny = f.fd
 			}
 		}
 		if anys != 1 {
@@ -268,23 +313,30 @@ func (w *walker) message(m protoreflect.Message) {
 	}
 	for i := range n {
 		fd, v := w.fields[start+i].fd, w.fields[start+i].v // w.fields grows below this level and shrinks back
+		fi := w.info(ti, fd)
 		w.push('.', string(fd.Name()))
-		w.field(fd)
+		if fi.hasMarker {
+			w.notImplemented(fi.full, fi.marker)
+		}
+		if fi.deprecated {
+			w.deprecated(fi.full)
+		}
 		switch {
+		case !fi.values:
 		case fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
 				w.pushIndex(i)
-				if fd.Kind() == protoreflect.EnumKind {
-					w.enumValue(fd, l.Get(i).Enum())
+				if fi.enum != nil {
+					w.enumValue(fd, fi.enum, l.Get(i).Enum())
 				}
-				if fd.Message() != nil {
-					w.value(l.Get(i).Message(), "", isAny(fd))
+				if fi.child != nil {
+					w.value(l.Get(i).Message(), "", fi.any, fi.child)
 				}
 				w.pop()
 			}
 		case fd.IsMap():
-			if fd.MapValue().Message() == nil {
+			if fi.child == nil {
 				break
 			}
 			keys := make([]protoreflect.MapKey, 0, v.Map().Len())
@@ -299,27 +351,54 @@ func (w *walker) message(m protoreflect.Message) {
 					name = k.String()
 				}
 				w.push('[', k.String())
-				w.value(v.Map().Get(k).Message(), name, isAny(fd.MapValue()))
+				w.value(v.Map().Get(k).Message(), name, fi.any, fi.child)
 				w.pop()
 			}
-		case fd.Kind() == protoreflect.EnumKind:
-			w.enumValue(fd, v.Enum())
-		case fd.Message() != nil:
+		case fi.enum != nil:
+			w.enumValue(fd, fi.enum, v.Enum())
+		case fi.child != nil:
 			name := ""
 			if fd == pairedAny {
-				name = m.Get(nameFD).String()
+				name = m.Get(ti.name).String()
 			}
-			w.value(v.Message(), name, isAny(fd))
+			w.value(v.Message(), name, fi.any, fi.child)
 		}
 		w.pop()
 	}
 }
 
-// value walks a message-typed value; an Any is an extension use (named
-// when the enclosing message or map key names it) and is walked unpacked.
-func (w *walker) value(m protoreflect.Message, name string, any bool) {
+// info is the facts of field fd of a message of type ti: by index, or
+// worked out for an extension field.
+func (w *walker) info(ti *typeInfo, fd protoreflect.FieldDescriptor) *fieldInfo {
+	if !fd.IsExtension() {
+		return &ti.fields[fd.Index()]
+	}
+	fi := &fieldInfo{full: string(fd.FullName()), walk: true, values: true}
+	fi.marker, fi.hasMarker = notImplemented[fi.full]
+	if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
+		fi.deprecated = true
+	}
+	vd := fd
+	if fd.IsMap() {
+		vd = fd.MapValue()
+	}
+	if md := vd.Message(); md != nil {
+		fi.any = md.FullName() == "google.protobuf.Any"
+		fi.pairable = fi.any && !fd.IsList() && !fd.IsMap()
+		fi.child = w.memo.of(md)
+	}
+	if ed := fd.Enum(); ed != nil && !fd.IsMap() {
+		fi.enum = newEnumInfo(ed)
+	}
+	return fi
+}
+
+// value walks a message-typed value of type ti; an Any is an extension
+// use (named when the enclosing message or map key names it) and is
+// walked unpacked.
+func (w *walker) value(m protoreflect.Message, name string, any bool, ti *typeInfo) {
 	if !any {
-		w.message(m)
+		w.message(m, ti)
 		return
 	}
 	a, ok := m.Interface().(*anypb.Any)
@@ -341,8 +420,9 @@ func (w *walker) value(m protoreflect.Message, name string, any bool) {
 	case *xdstypev3.TypedStruct, *udpatypev1.TypedStruct:
 		return // a Struct: no typed fields to check
 	}
-	w.push('<', string(inner.ProtoReflect().Descriptor().Name()))
-	w.message(inner.ProtoReflect())
+	im := inner.ProtoReflect()
+	w.push('<', string(im.Descriptor().Name()))
+	w.message(im, w.memo.of(im.Descriptor()))
 	w.pop()
 }
 
@@ -368,32 +448,19 @@ func typeOf(a *anypb.Any) string {
 	return t
 }
 
-func isAny(fd protoreflect.FieldDescriptor) bool {
-	return fd.Message() != nil && fd.Message().FullName() == "google.protobuf.Any"
-}
-
-// field reports a set field Envoy marks not implemented or deprecated.
-func (w *walker) field(fd protoreflect.FieldDescriptor) {
-	full := string(fd.FullName())
-	if marker, ok := notImplemented[full]; ok {
-		w.notImplemented(full, marker)
-	}
-	if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
-		w.deprecated(full)
-	}
-}
-
-func (w *walker) enumValue(fd protoreflect.FieldDescriptor, n protoreflect.EnumNumber) {
+// enumValue reports value n of enum field fd, of type ei, when Envoy
+// marks it not implemented or deprecated.
+func (w *walker) enumValue(fd protoreflect.FieldDescriptor, ei *enumInfo, n protoreflect.EnumNumber) {
 	ev := fd.Enum().Values().ByNumber(n)
 	if ev == nil {
 		return
 	}
-	full := string(fd.Enum().FullName()) + "." + string(ev.Name())
-	if marker, ok := notImplemented[full]; ok {
-		w.notImplemented(full, marker)
+	vi := &ei.values[ev.Index()]
+	if vi.hasMarker {
+		w.notImplemented(vi.full, vi.marker)
 	}
-	if opts, ok := ev.Options().(*descriptorpb.EnumValueOptions); ok && opts.GetDeprecated() {
-		w.deprecated(full)
+	if vi.deprecated {
+		w.deprecated(vi.full)
 	}
 }
 

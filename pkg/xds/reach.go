@@ -24,6 +24,11 @@ import (
 type Reach struct {
 	anys    reach // types that can hold an Any
 	secrets reach // types that can hold an Any or a DataSource
+	// walks are idle Validate walks (*validation), whose stacks are
+	// reused by the next walk rather than made for each unit.
+	walks sync.Pool
+	// redactions are idle HasSecret walks (*redaction), likewise.
+	redactions sync.Pool
 }
 
 // NewReach returns an empty Reach.

@@ -45,9 +45,32 @@ func HasSecret(m proto.Message) bool {
 // u must be nil, since the decoded message is rewritten. Fields are pruned
 // by r (which may be nil).
 func redact(msg protoreflect.Message, apply bool, u *Unpacked, r *Reach) bool {
-	w := &redaction{apply: apply, u: u, r: r}
+	w := r.redaction()
+	w.apply, w.u, w.r = apply, u, r
+	found := w.message(msg)
+	r.redacted(w)
+	return found
+}
+
+// redaction returns an idle redact walk: one r kept, or a new one.
+func (r *Reach) redaction() *redaction {
+	if r != nil {
+		if w, ok := r.redactions.Get().(*redaction); ok {
+			return w
+		}
+	}
+	w := &redaction{}
 	w.each = w.field
-	return w.message(msg)
+	return w
+}
+
+// redacted keeps w, its walk over, for the next walk through r.
+func (r *Reach) redacted(w *redaction) {
+	if r == nil {
+		return
+	}
+	w.u, w.r, w.changed = nil, nil, false
+	r.redactions.Put(w)
 }
 
 // redaction is one redact walk. Its state lives here rather than in

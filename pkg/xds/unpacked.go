@@ -21,12 +21,20 @@ import (
 // build). It is not safe for concurrent use; a nil *Unpacked decodes every
 // time, as [Validate] and [HasSecret] do.
 type Unpacked struct {
-	m map[*anypb.Any]unpackedAny
-	r *Reach
-	v *validation // the Validate walks' scratch (stacks), made once
+	// few are the first Anys met (a unit's filters hold two or three),
+	// in buf until it is full: searched in order, they cost no
+	// allocation of their own; the others are in many.
+	few  []unpackedAny
+	buf  [4]unpackedAny
+	many map[*anypb.Any]unpackedAny
+	r    *Reach
 }
 
+// maxFew is how many Anys an Unpacked keeps in few.
+const maxFew = 8
+
 type unpackedAny struct {
+	a       *anypb.Any
 	typeURL string
 	value   []byte
 	msg     proto.Message
@@ -36,7 +44,11 @@ type unpackedAny struct {
 // NewUnpacked returns an empty Unpacked whose Validate and HasSecret walks
 // are pruned by r (which may be nil: nothing pruned). r usually outlives
 // many Unpacked values.
-func NewUnpacked(r *Reach) *Unpacked { return &Unpacked{m: map[*anypb.Any]unpackedAny{}, r: r} }
+func NewUnpacked(r *Reach) *Unpacked {
+	u := &Unpacked{r: r}
+	u.few = u.buf[:0]
+	return u
+}
 
 // Unpack returns the message packed in a, as a.UnmarshalNew does, decoding
 // it only the first time.
@@ -44,11 +56,35 @@ func (u *Unpacked) Unpack(a *anypb.Any) (proto.Message, error) {
 	if u == nil {
 		return a.UnmarshalNew()
 	}
-	if e, ok := u.m[a]; ok && e.typeURL == a.GetTypeUrl() && sameSlice(e.value, a.GetValue()) {
+	slot := -1
+	for i := range u.few {
+		if u.few[i].a == a {
+			slot = i
+			break
+		}
+	}
+	var e unpackedAny
+	if slot >= 0 {
+		e = u.few[slot]
+	} else if u.many != nil {
+		e = u.many[a]
+	}
+	if e.a == a && e.typeURL == a.GetTypeUrl() && sameSlice(e.value, a.GetValue()) {
 		return e.msg, e.err
 	}
 	msg, err := a.UnmarshalNew()
-	u.m[a] = unpackedAny{typeURL: a.GetTypeUrl(), value: a.GetValue(), msg: msg, err: err}
+	e = unpackedAny{a: a, typeURL: a.GetTypeUrl(), value: a.GetValue(), msg: msg, err: err}
+	switch {
+	case slot >= 0:
+		u.few[slot] = e
+	case len(u.few) < maxFew: // many is still empty
+		u.few = append(u.few, e)
+	default:
+		if u.many == nil {
+			u.many = map[*anypb.Any]unpackedAny{}
+		}
+		u.many[a] = e
+	}
 	return msg, err
 }
 
@@ -72,16 +108,4 @@ func (u *Unpacked) reach() *Reach {
 		return nil
 	}
 	return u.r
-}
-
-// validation returns u's Validate walk, made on first use; nil for a nil u.
-func (u *Unpacked) validation() *validation {
-	if u == nil {
-		return nil
-	}
-	if u.v == nil {
-		u.v = &validation{stack: make([]pathSegment, 0, 16)}
-		u.v.each = u.v.field
-	}
-	return u.v
 }

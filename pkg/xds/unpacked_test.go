@@ -33,6 +33,33 @@ func TestUnpackedDecodesOnce(t *testing.T) {
 	}
 }
 
+// TestUnpackedDecodesEachOfManyOnce: past the first few Anys (kept in a
+// list) the others (kept in a map) are decoded once each too, and each
+// gives its own message.
+func TestUnpackedDecodesEachOfManyOnce(t *testing.T) {
+	u := xds.NewUnpacked(nil)
+	var anys []*anypb.Any
+	for i := range 20 {
+		anys = append(anys, xds.MustAny(&tcpv3.TcpProxy{StatPrefix: strings.Repeat("s", i+1)}))
+	}
+	first := map[*anypb.Any]proto.Message{}
+	for range 2 {
+		for i, a := range anys {
+			m, err := u.Unpack(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.(*tcpv3.TcpProxy).GetStatPrefix(); len(got) != i+1 {
+				t.Errorf("Any %d decoded to %q", i, got)
+			}
+			if prev, ok := first[a]; ok && prev != m {
+				t.Errorf("Any %d decoded twice", i)
+			}
+			first[a] = m
+		}
+	}
+}
+
 // TestUnpackedNotReusedForAnotherMessage: a decoded message is not
 // reused for another Any with the same bytes' content elsewhere, nor for
 // the same Any once its value or type is set to something else, and a

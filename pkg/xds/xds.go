@@ -66,15 +66,37 @@ func Validate(m proto.Message) error { return validate(m, nil, nil) }
 // validate is one walk: Any values decoded through u, fields pruned by r
 // (either may be nil).
 func validate(m proto.Message, u *Unpacked, r *Reach) error {
-	v := u.validation() // a walk's scratch, reused by the walks through u
-	if v == nil {
-		v = &validation{stack: make([]pathSegment, 0, 16)}
-		v.each = v.field
-	}
+	v := r.walk()
 	v.u, v.r, v.errs, v.stack = u, r, v.errs[:0], v.stack[:0]
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
 	v.nested(m.ProtoReflect(), true)
-	return errors.Join(v.errs...)
+	err := errors.Join(v.errs...)
+	r.done(v)
+	return err
+}
+
+// walk returns an idle Validate walk: one r kept, or a new one.
+func (r *Reach) walk() *validation {
+	if r != nil {
+		if v, ok := r.walks.Get().(*validation); ok {
+			return v
+		}
+	}
+	v := &validation{stack: make([]pathSegment, 0, 16)}
+	v.each = v.field
+	return v
+}
+
+// done keeps v, its walk over, for the next walk through r; v keeps
+// nothing of the config it walked.
+func (r *Reach) done(v *validation) {
+	if r == nil {
+		return
+	}
+	clear(v.errs)
+	clear(v.stack[:cap(v.stack)])
+	v.u, v.r, v.errs, v.stack = nil, nil, v.errs[:0], v.stack[:0]
+	r.walks.Put(v)
 }
 
 // validation is one Validate walk. The path of where it is is kept as a
