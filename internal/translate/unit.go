@@ -250,7 +250,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	var fd, od digest
 	cacheable := false
 	if err == nil {
-		if fd, cacheable = filtersDigest(rc, filters); cacheable {
+		if fd, cacheable = filtersDigest(gated, filters); cacheable {
 			var seen bool
 			gk := gateKey{filters: fd, routeConfig: gated != nil}
 			if err, seen = t.gates.gateVerdict(gk); !seen {

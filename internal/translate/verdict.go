@@ -29,7 +29,10 @@ import (
 type digest [sha256.Size]byte
 
 // filtersDigest digests what the validation gate reads: the route table
-// and the filters. ok is false when one of them does not encode.
+// where it goes out on its own (nil for a unit whose route table goes out
+// only inside its filter: encoding it again here was most of a sidecar
+// unit's digest) and the filters. ok is false when one of them does not
+// encode.
 func filtersDigest(rc proto.Message, filters []*listenerv3.Filter) (d digest, ok bool) {
 	h := sha256.New()
 	opts := proto.MarshalOptions{Deterministic: true}
