@@ -43,7 +43,8 @@ const (
 type EnvoyFilter struct {
 	// Namespace and Name of the EnvoyFilter.
 	Namespace, Name string
-	// Labels and Annotations to put on the object.
+	// Labels and Annotations to put on the object. Neither may be
+	// modified: the EnvoyFilters of one translation share one Labels map.
 	Labels, Annotations map[string]string
 	// spec is the EnvoyFilter itself (Spec), whose patch values from the
 	// units are lazy's stubs until it is read.
@@ -142,6 +143,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	}
 	diags := sharedWildcardListeners(groupList(groups, func(g *group) *model.Service { return g.svc }), func(svc *model.Service) *[]*Unit { return &groups[svc.Hostname].outbound })
 	root := snap.Options().RootNamespace
+	as := newAssembler()
 	var out []*EnvoyFilter
 	for _, g := range groups {
 		if ctx.Err() != nil {
@@ -150,7 +152,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
 			out = append(out, reuseAssembled(prev, next, root, name, g.outbound, func() *EnvoyFilter {
-				return assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
+				return as.assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
 			}))
 		}
 		// Inbound patches need a workload selector; a service without one
@@ -159,7 +161,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			name := envoyFilterName("inbound", g.svc.Hostname)
 			out = append(out, reuseAssembled(prev, next, g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
 				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
-				return assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
+				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
 			}))
 		}
 	}
@@ -410,45 +412,103 @@ func sharedWildcardListeners(services []*model.Service, outbound func(*model.Ser
 
 type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
 
+// assembler assembles the EnvoyFilters of one translation, reusing its
+// buffers from one EnvoyFilter to the next: the revision hash, the text of
+// the annotations, the keys of the maps hashed. The labels, the same on
+// every EnvoyFilter, are one map they share (nobody writes to them).
+type assembler struct {
+	h      *revisionHash
+	text   []byte
+	labels map[string]string
+}
+
+func newAssembler() *assembler {
+	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}}
+}
+
+// assemble is one EnvoyFilter of its own assembler (the waypoints istiod
+// serves, tests).
 func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
+	return newAssembler().assemble(ns, name, svc, sel, units, patches)
+}
+
+func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
 	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
-		Labels: map[string]string{managedByLabel: managedByValue},
+		Labels: as.labels,
 		spec:   &networkingv1alpha3.EnvoyFilter{},
 	}
 	if sel != nil {
 		ef.spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
 	}
-	seen := map[string]bool{}
-	var ports []string
+	nlazy := 0
 	for _, u := range units {
-		ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, patches(svc, u)...)
+		nlazy += len(u.structs)
+	}
+	if nlazy > 0 {
+		ef.lazy = make([]*patchValue, 0, nlazy)
+	}
+	// The service port annotation, "<host>:<port>,<port>...", is written
+	// as the units are walked; the source annotation after it.
+	text := append(append(as.text[:0], svc.Hostname...), ':')
+	for i, u := range units {
+		if ps := patches(svc, u); ef.spec.ConfigPatches == nil {
+			ef.spec.ConfigPatches = ps // the first unit's slice, not a copy of it
+		} else {
+			ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, ps...)
+		}
 		for _, fs := range u.structs {
 			ef.lazy = append(ef.lazy, fs.patchValue)
 		}
 		ef.Secret = ef.Secret || (u.secret && !u.FailedClosed)
-		ports = append(ports, strconv.Itoa(int(u.Port.Number)))
-		for _, o := range u.Objects {
-			if !seen[o.Key()] {
-				seen[o.Key()] = true
-				ef.Sources = append(ef.Sources, o)
-			}
+		if i > 0 {
+			text = append(text, ',')
 		}
+		text = strconv.AppendUint(text, uint64(u.Port.Number), 10)
+		ef.Sources = appendSources(ef.Sources, u.Objects)
 	}
-	var src []string
-	for _, o := range ef.Sources {
-		src = append(src, o.String())
+	ports := len(text)
+	for i, o := range ef.Sources {
+		if i > 0 {
+			text = append(text, ", "...)
+		}
+		text = o.AppendText(text)
 	}
-	ef.Annotations = map[string]string{
-		servicePortAnnotation: svc.Hostname + ":" + strings.Join(ports, ","),
-		sourceAnnotation:      strings.Join(src, ", "),
-	}
+	ef.Annotations = make(map[string]string, 3)
+	ef.Annotations[servicePortAnnotation] = string(text[:ports])
+	ef.Annotations[sourceAnnotation] = string(text[ports:])
+	as.text = text[:0]
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
-	ef.Revision = envoyFilterRevision(ef, units)
+	ef.Revision = as.revision(ef, units)
 	return ef
+}
+
+// appendSources appends the objects of objs not in sources yet, in order.
+// An EnvoyFilter has few: a look through the list is cheaper than a set
+// of keys, up to a set's worth.
+func appendSources(sources, objs []model.ObjectRef) []model.ObjectRef {
+	if len(sources)+len(objs) > 64 {
+		seen := make(map[model.ObjectRef]bool, len(sources)+len(objs))
+		for _, o := range sources {
+			seen[o] = true
+		}
+		for _, o := range objs {
+			if !seen[o] {
+				seen[o] = true
+				sources = append(sources, o)
+			}
+		}
+		return sources
+	}
+	for _, o := range objs {
+		if !slices.Contains(sources, o) {
+			sources = append(sources, o)
+		}
+	}
+	return sources
 }
 
 // envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,
@@ -458,19 +518,27 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 // units are those ef was assembled from: their Structs' encodings are
 // reused.
 func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
-	h := newRevisionHash()
+	return newAssembler().revision(ef, units)
+}
+
+// revision is envoyFilterRevision with the assembler's hash.
+func (as *assembler) revision(ef *EnvoyFilter, units []*Unit) model.Revision {
+	h := as.h
+	h.reset()
 	h.str(ef.Namespace)
 	h.str(ef.Name)
 	for _, m := range []map[string]string{ef.Labels, ef.Annotations} {
-		keys := make([]string, 0, len(m))
+		start := len(h.keys)
 		for k := range m {
-			keys = append(keys, k)
+			h.keys = append(h.keys, k)
 		}
-		sort.Strings(keys)
+		keys := h.keys[start:]
+		slices.Sort(keys)
 		for _, k := range keys {
 			h.str(k)
 			h.str(m[k])
 		}
+		h.keys = h.keys[:start]
 	}
 	// The encoding is kept for the publisher (EncodedSpec).
 	if b, ok := encodeSpec(ef.spec, units); ok {
