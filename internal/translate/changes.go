@@ -58,27 +58,70 @@ func sameOptions(a, b model.Options) bool {
 // (that costs one extra check, never a wrong reuse); it must name every
 // holder for every key it reads, which is why it is updated only when
 // the translation that changed the holders is kept.
-type depIndex map[string]map[string]struct{}
+type depIndex map[string]holderSet
+
+// holderSet is the holders of one key: most keys are read by a few
+// records (a service's units), which a short list holds for less than a
+// set (a map per key was most of what indexing a cold start allocated);
+// a key read by more than maxFewHolders has a set.
+type holderSet struct {
+	few  []string
+	many map[string]struct{}
+}
+
+const maxFewHolders = 16
 
 func (x depIndex) add(holder string, deps model.Deps) {
 	for k := range deps {
 		hs := x[k]
-		if hs == nil {
-			hs = map[string]struct{}{}
-			x[k] = hs
+		switch {
+		case hs.many != nil:
+			hs.many[holder] = struct{}{}
+			continue
+		case slices.Contains(hs.few, holder):
+			continue
+		case len(hs.few) < maxFewHolders:
+			if hs.few == nil {
+				hs.few = make([]string, 0, 2)
+			}
+			hs.few = append(hs.few, holder)
+		default:
+			hs.many = make(map[string]struct{}, 2*maxFewHolders)
+			for _, h := range hs.few {
+				hs.many[h] = struct{}{}
+			}
+			hs.many[holder] = struct{}{}
+			hs.few = nil
 		}
-		hs[holder] = struct{}{}
+		x[k] = hs
 	}
 }
 
 func (x depIndex) remove(holder string, deps model.Deps) {
 	for k := range deps {
-		if hs := x[k]; hs != nil {
-			delete(hs, holder)
-			if len(hs) == 0 {
+		hs, ok := x[k]
+		if !ok {
+			continue
+		}
+		if hs.many != nil {
+			delete(hs.many, holder)
+			if len(hs.many) == 0 {
 				delete(x, k)
 			}
+			continue
 		}
+		i := slices.Index(hs.few, holder)
+		if i < 0 {
+			continue
+		}
+		last := len(hs.few) - 1
+		hs.few[i] = hs.few[last]
+		hs.few[last] = ""
+		if hs.few = hs.few[:last]; len(hs.few) == 0 {
+			delete(x, k)
+			continue
+		}
+		x[k] = hs
 	}
 }
 
@@ -89,7 +132,11 @@ func (x depIndex) touched(ch changeSet) map[string]bool {
 	}
 	out := map[string]bool{}
 	for _, k := range ch.keys {
-		for h := range x[k] {
+		hs := x[k]
+		for _, h := range hs.few {
+			out[h] = true
+		}
+		for h := range hs.many {
 			out[h] = true
 		}
 	}
