@@ -29,8 +29,9 @@ func IsMCPType(typeURL string) bool { return !strings.HasPrefix(typeURL, envoyTy
 // mcpEntry is one EnvoyFilter as istiod receives it, kept across
 // generations so that an unchanged EnvoyFilter is not encoded again.
 type mcpEntry struct {
-	ef  *translate.EnvoyFilter
-	any *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
+	name string // "<namespace>/<name>", the entry's key
+	ef   *translate.EnvoyFilter
+	any  *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
 	// secret is set when the EnvoyFilter carries credentials.
 	secret bool
 }
