@@ -174,36 +174,44 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 // regroups and reassembles only the groups whose units changed, and
 // patches the list.
 type efState struct {
-	root      string                    // the root namespace the outbound EnvoyFilters are in
-	groups    map[string][]*Unit        // by group, sorted by key
-	made      map[string][]*EnvoyFilter // by group
-	wildcard  map[string]bool           // groups of ServiceEntries without an address
-	assembled map[string]*assembled     // by namespace/name
-	list      []*EnvoyFilter            // sorted by namespace and name
+	root      string                     // the root namespace the outbound EnvoyFilters are in
+	groups    map[efGroup][]*Unit        // by group, sorted by key
+	made      map[efGroup][]*EnvoyFilter // by group
+	wildcard  map[efGroup]bool           // groups of ServiceEntries without an address
+	assembled map[string]*assembled      // by namespace/name
+	list      []*EnvoyFilter             // sorted by namespace and name
 }
 
-// efGroupOf names the EnvoyFilters a unit is part of: "s|<host>" for the
-// sidecar roles (the service's outbound and inbound EnvoyFilters),
-// "w|<waypoint>|<host>" for the chain of a waypoint istiod serves; false
-// for the units no EnvoyFilter carries.
-func efGroupOf(u *Unit) (string, bool) {
+// efGroup names the EnvoyFilters of a group of units: a service's
+// sidecar units (its outbound and inbound EnvoyFilters), or its chain in
+// a waypoint istiod serves (waypoint set). A struct rather than a string
+// made of the names, so that grouping a unit allocates nothing.
+type efGroup struct {
+	waypoint            bool
+	wpNamespace, wpName string
+	host                string
+}
+
+// efGroupOf is the group of a unit; false for the units no EnvoyFilter
+// carries.
+func efGroupOf(u *Unit) (efGroup, bool) {
 	switch {
 	case u.Skipped:
-		return "", false
+		return efGroup{}, false
 	case u.Role == plugin.RoleSidecarOutbound || u.Role == plugin.RoleSidecarInbound:
-		return "s|" + u.Service.Hostname, true
+		return efGroup{host: u.Service.Hostname}, true
 	case u.IstiodWaypoint():
-		return "w|" + u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname, true
+		return efGroup{waypoint: true, wpNamespace: u.Waypoint.Namespace, wpName: u.Waypoint.Name, host: u.Service.Hostname}, true
 	}
-	return "", false
+	return efGroup{}, false
 }
 
 // sharesWildcard says whether a sidecar group is a ServiceEntry's without
 // an address, whose outbound patches sharedWildcardListeners weighs
 // against every other such ServiceEntry's: these groups are assembled
 // again on every translation (there are few).
-func sharesWildcard(group string, units []*Unit) bool {
-	if !strings.HasPrefix(group, "s|") || len(units) == 0 {
+func sharesWildcard(group efGroup, units []*Unit) bool {
+	if group.waypoint || len(units) == 0 {
 		return false
 	}
 	svc := units[0].Service
@@ -214,13 +222,13 @@ func sharesWildcard(group string, units []*Unit) bool {
 // when the translation is kept.
 type efPatch struct {
 	st      *efState
-	fresh   bool                      // st is a new state
-	groups  map[string][]*Unit        // the groups assembled again (empty: gone)
-	made    map[string][]*EnvoyFilter // what they gave
-	next    map[string]*assembled     // their assembly
-	removed []*EnvoyFilter            // EnvoyFilters of theirs dropped or replaced
-	list    []*EnvoyFilter            // the new sorted list
-	diags   []model.Diagnostic        // sharedWildcardListeners'
+	fresh   bool                       // st is a new state
+	groups  map[efGroup][]*Unit        // the groups assembled again (empty: gone)
+	made    map[efGroup][]*EnvoyFilter // what they gave
+	next    map[string]*assembled      // their assembly
+	removed []*EnvoyFilter             // EnvoyFilters of theirs dropped or replaced
+	list    []*EnvoyFilter             // the new sorted list
+	diags   []model.Diagnostic         // sharedWildcardListeners'
 }
 
 // envoyFilters assembles the EnvoyFilters of a translation from the
@@ -231,19 +239,19 @@ type efPatch struct {
 // assembly when its units are the same. A nil patch means ctx ended.
 func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch unitChanges, all []*Unit) *efPatch {
 	root := snap.Options().RootNamespace
-	p := &efPatch{st: prev, groups: map[string][]*Unit{}, made: map[string][]*EnvoyFilter{}}
+	p := &efPatch{st: prev, groups: map[efGroup][]*Unit{}, made: map[efGroup][]*EnvoyFilter{}}
 	if prev == nil || prev.root != root {
 		p.fresh = true
 		n := len(all) / 2 // about a group per service of two roles
-		p.groups, p.made = make(map[string][]*Unit, n), make(map[string][]*EnvoyFilter, n)
-		p.st = &efState{root: root, groups: make(map[string][]*Unit, n), made: make(map[string][]*EnvoyFilter, n), wildcard: map[string]bool{}, assembled: map[string]*assembled{}}
+		p.groups, p.made = make(map[efGroup][]*Unit, n), make(map[efGroup][]*EnvoyFilter, n)
+		p.st = &efState{root: root, groups: make(map[efGroup][]*Unit, n), made: make(map[efGroup][]*EnvoyFilter, n), wildcard: map[efGroup]bool{}, assembled: map[string]*assembled{}}
 		if prev != nil {
 			p.st.assembled = prev.assembled // for reuse; commit starts a new one
 		}
 		ch = unitChanges{added: all}
 	}
 	st := p.st
-	touch := func(g string) []*Unit {
+	touch := func(g efGroup) []*Unit {
 		if l, ok := p.groups[g]; ok {
 			return l
 		}
