@@ -60,16 +60,37 @@ func sameOptions(a, b model.Options) bool {
 // the translation that changed the holders is kept.
 type depIndex map[string]holderSet
 
-// holderSet is the holders of one key: most keys are read by a few
-// records (a service's units), which a short list holds for less than a
-// set (a map per key was most of what indexing a cold start allocated);
-// a key read by more than maxFewHolders has a set.
+// holderSet is the holders of one key: most keys are read by one or two
+// records (a service's units), which a string and a short list hold for
+// less than a set (a map per key was most of what indexing a cold start
+// allocated; at 10,000 services three keys in four have one holder); a
+// key read by more than maxFewHolders has a set.
 type holderSet struct {
-	few  []string
+	one  string   // the first holder; "" when none (or in many)
+	few  []string // the others, up to maxFewHolders in all
 	many map[string]struct{}
 }
 
 const maxFewHolders = 16
+
+func (hs *holderSet) has(holder string) bool {
+	return hs.one == holder || slices.Contains(hs.few, holder)
+}
+
+func (hs *holderSet) empty() bool { return hs.one == "" && len(hs.few) == 0 && len(hs.many) == 0 }
+
+// each calls f with every holder.
+func (hs *holderSet) each(f func(string)) {
+	if hs.one != "" {
+		f(hs.one)
+	}
+	for _, h := range hs.few {
+		f(h)
+	}
+	for h := range hs.many {
+		f(h)
+	}
+}
 
 func (x depIndex) add(holder string, deps model.Deps) {
 	for k := range deps {
@@ -78,20 +99,17 @@ func (x depIndex) add(holder string, deps model.Deps) {
 		case hs.many != nil:
 			hs.many[holder] = struct{}{}
 			continue
-		case slices.Contains(hs.few, holder):
+		case hs.has(holder):
 			continue
-		case len(hs.few) < maxFewHolders:
-			if hs.few == nil {
-				hs.few = make([]string, 0, 2)
-			}
+		case hs.one == "" && len(hs.few) == 0:
+			hs.one = holder
+		case len(hs.few)+1 < maxFewHolders:
 			hs.few = append(hs.few, holder)
 		default:
 			hs.many = make(map[string]struct{}, 2*maxFewHolders)
-			for _, h := range hs.few {
-				hs.many[h] = struct{}{}
-			}
+			hs.each(func(h string) { hs.many[h] = struct{}{} })
 			hs.many[holder] = struct{}{}
-			hs.few = nil
+			hs.one, hs.few = "", nil
 		}
 		x[k] = hs
 	}
@@ -103,21 +121,22 @@ func (x depIndex) remove(holder string, deps model.Deps) {
 		if !ok {
 			continue
 		}
-		if hs.many != nil {
+		switch {
+		case hs.many != nil:
 			delete(hs.many, holder)
-			if len(hs.many) == 0 {
-				delete(x, k)
+		case hs.one == holder:
+			hs.one = ""
+		default:
+			i := slices.Index(hs.few, holder)
+			if i < 0 {
+				continue
 			}
-			continue
+			last := len(hs.few) - 1
+			hs.few[i] = hs.few[last]
+			hs.few[last] = ""
+			hs.few = hs.few[:last]
 		}
-		i := slices.Index(hs.few, holder)
-		if i < 0 {
-			continue
-		}
-		last := len(hs.few) - 1
-		hs.few[i] = hs.few[last]
-		hs.few[last] = ""
-		if hs.few = hs.few[:last]; len(hs.few) == 0 {
+		if hs.empty() {
 			delete(x, k)
 			continue
 		}
@@ -133,12 +152,7 @@ func (x depIndex) touched(ch changeSet) map[string]bool {
 	out := map[string]bool{}
 	for _, k := range ch.keys {
 		hs := x[k]
-		for _, h := range hs.few {
-			out[h] = true
-		}
-		for h := range hs.many {
-			out[h] = true
-		}
+		hs.each(func(h string) { out[h] = true })
 	}
 	return out
 }

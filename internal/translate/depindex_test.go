@@ -49,7 +49,14 @@ func TestDepIndex(t *testing.T) {
 	if got := holders("few"); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("few after removal: %v", got)
 	}
+	x.add("c", few)
 	x.remove("b", few)
+	x.add("d", few)
+	if got := holders("few"); !slices.Equal(got, []string{"c", "d"}) {
+		t.Fatalf("few after removing the first: %v", got)
+	}
+	x.remove("c", few)
+	x.remove("d", few)
 	if len(x) != 0 {
 		t.Fatalf("keys left: %v", slices.Collect(maps.Keys(x)))
 	}
