@@ -100,7 +100,7 @@ type assembled struct {
 // port): the previous translation's when prev assembled it from the same
 // units, else a new one from build. Either way next records it.
 func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
-	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+	sortByPort(units)
 	key := ns + "/" + name
 	if a := prev[key]; a != nil && slices.Equal(a.units, units) {
 		next[key] = a
@@ -232,11 +232,12 @@ type efPatch struct {
 }
 
 // envoyFilters assembles the EnvoyFilters of a translation from the
-// changes to the units since prev's (all: every unit, for a first
-// translation or another root namespace, which renames every outbound
-// EnvoyFilter): only the groups of changed units, and those sharing a
-// wildcard listener, are assembled again, each reusing its previous
-// assembly when its units are the same. A nil patch means ctx ended.
+// changes to the units since prev's (all: every unit, sorted by key as
+// Output.Units lists them, for a first translation or another root
+// namespace, which renames every outbound EnvoyFilter): only the groups
+// of changed units, and those sharing a wildcard listener, are assembled
+// again, each reusing its previous assembly when its units are the same.
+// A nil patch means ctx ended.
 func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch unitChanges, all []*Unit) *efPatch {
 	root := snap.Options().RootNamespace
 	p := &efPatch{st: prev, groups: map[efGroup][]*Unit{}, made: map[efGroup][]*EnvoyFilter{}}
@@ -264,22 +265,29 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 			p.groups[g] = slices.DeleteFunc(touch(g), func(x *Unit) bool { return x == u })
 		}
 	}
+	// units are those of the groups to assemble, in the order of a full
+	// list (by key), which the assembly is given. A fresh state's are all,
+	// already in that order (Output.Units), and so is every group made
+	// from them: none needs sorting.
+	units := make([]*Unit, 0, len(ch.added))
 	for _, u := range ch.added {
 		if g, ok := efGroupOf(u); ok {
 			p.groups[g] = append(touch(g), u)
+			if p.fresh {
+				units = append(units, u)
+			}
 		}
 	}
 	if !p.fresh {
 		for g := range st.wildcard {
 			touch(g)
 		}
+		for _, l := range p.groups {
+			sortUnits(l)
+			units = append(units, l...)
+		}
+		sortUnits(units)
 	}
-	units := make([]*Unit, 0, len(ch.added))
-	for _, l := range p.groups {
-		sortUnits(l)
-		units = append(units, l...)
-	}
-	sortUnits(units) // the order a full list gives the assembly
 	p.next = make(map[string]*assembled, 2*len(p.groups))
 	_, p.diags = sidecarEnvoyFilters(ctx, snap, units, st.assembled, p.next)
 	istiodWaypointEnvoyFilters(ctx, units, st.assembled, p.next)
@@ -440,8 +448,20 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 	return newAssembler().assemble(ns, name, svc, sel, units, patches)
 }
 
+// sortByPort sorts units by port. Units already in order, ports all
+// different (as reuseAssembled leaves them for assemble), are left as they
+// are without a sort, which would not move them either.
+func sortByPort(units []*Unit) {
+	for i := 1; i < len(units); i++ {
+		if units[i-1].Port.Number >= units[i].Port.Number {
+			sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+			return
+		}
+	}
+}
+
 func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
-	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+	sortByPort(units)
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
 		Labels: as.labels,
