@@ -183,27 +183,27 @@ type efState struct {
 }
 
 // efGroup names the EnvoyFilters of a group of units: a service's
-// sidecar units (its outbound and inbound EnvoyFilters), or its chain in
-// a waypoint istiod serves (waypoint set). A struct rather than a string
-// made of the names, so that grouping a unit allocates nothing.
-type efGroup struct {
-	waypoint            bool
-	wpNamespace, wpName string
-	host                string
-}
+// sidecar units (its outbound and inbound EnvoyFilters) are the group of
+// its hostname itself, so that grouping them allocates nothing; a
+// service's chain in a waypoint istiod serves is the group
+// "\x00<waypoint namespace>/<name>|<host>" (no hostname starts with NUL).
+type efGroup = string
+
+// waypointGroup starts the group of a waypoint's chain.
+const waypointGroup = "\x00"
 
 // efGroupOf is the group of a unit; false for the units no EnvoyFilter
 // carries.
 func efGroupOf(u *Unit) (efGroup, bool) {
 	switch {
 	case u.Skipped:
-		return efGroup{}, false
+		return "", false
 	case u.Role == plugin.RoleSidecarOutbound || u.Role == plugin.RoleSidecarInbound:
-		return efGroup{host: u.Service.Hostname}, true
+		return u.Service.Hostname, true
 	case u.IstiodWaypoint():
-		return efGroup{waypoint: true, wpNamespace: u.Waypoint.Namespace, wpName: u.Waypoint.Name, host: u.Service.Hostname}, true
+		return waypointGroup + u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname, true
 	}
-	return efGroup{}, false
+	return "", false
 }
 
 // sharesWildcard says whether a sidecar group is a ServiceEntry's without
@@ -211,7 +211,7 @@ func efGroupOf(u *Unit) (efGroup, bool) {
 // against every other such ServiceEntry's: these groups are assembled
 // again on every translation (there are few).
 func sharesWildcard(group efGroup, units []*Unit) bool {
-	if group.waypoint || len(units) == 0 {
+	if strings.HasPrefix(group, waypointGroup) || len(units) == 0 {
 		return false
 	}
 	svc := units[0].Service
