@@ -60,35 +60,53 @@ func sameOptions(a, b model.Options) bool {
 // the translation that changed the holders is kept.
 type depIndex map[string]holderSet
 
-// holderSet is the holders of one key: most keys are read by one or two
-// records (a service's units), which a string and a short list hold for
-// less than a set (a map per key was most of what indexing a cold start
-// allocated; at 10,000 services three keys in four have one holder); a
-// key read by more than maxFewHolders has a set.
+// holderSet is the holders of one key: most keys are read by one record
+// (at 10,000 services three keys in four have one holder), which the
+// entry holds itself; the others are in more (a map per key was most of
+// what indexing a cold start allocated, and a small entry keeps the
+// index small): a short list, then past maxFewHolders a set.
 type holderSet struct {
-	one  string   // the first holder; "" when none (or in many)
-	few  []string // the others, up to maxFewHolders in all
+	one  string // the first holder; "" when none (or all are in more)
+	more *moreHolders
+}
+
+type moreHolders struct {
+	few  []string
 	many map[string]struct{}
 }
 
 const maxFewHolders = 16
 
 func (hs *holderSet) has(holder string) bool {
-	return hs.one == holder || slices.Contains(hs.few, holder)
+	if hs.one == holder {
+		return true
+	}
+	if m := hs.more; m != nil {
+		if m.many != nil {
+			_, ok := m.many[holder]
+			return ok
+		}
+		return slices.Contains(m.few, holder)
+	}
+	return false
 }
 
-func (hs *holderSet) empty() bool { return hs.one == "" && len(hs.few) == 0 && len(hs.many) == 0 }
+func (hs *holderSet) empty() bool {
+	return hs.one == "" && (hs.more == nil || len(hs.more.few) == 0 && len(hs.more.many) == 0)
+}
 
 // each calls f with every holder.
 func (hs *holderSet) each(f func(string)) {
 	if hs.one != "" {
 		f(hs.one)
 	}
-	for _, h := range hs.few {
-		f(h)
-	}
-	for h := range hs.many {
-		f(h)
+	if m := hs.more; m != nil {
+		for _, h := range m.few {
+			f(h)
+		}
+		for h := range m.many {
+			f(h)
+		}
 	}
 }
 
@@ -96,20 +114,23 @@ func (x depIndex) add(holder string, deps model.Deps) {
 	for k := range deps {
 		hs := x[k]
 		switch {
-		case hs.many != nil:
-			hs.many[holder] = struct{}{}
-			continue
 		case hs.has(holder):
 			continue
-		case hs.one == "" && len(hs.few) == 0:
+		case hs.empty():
 			hs.one = holder
-		case len(hs.few)+1 < maxFewHolders:
-			hs.few = append(hs.few, holder)
+		case hs.more == nil:
+			hs.more = &moreHolders{few: []string{holder}}
+		case hs.more.many != nil:
+			hs.more.many[holder] = struct{}{}
+			continue // the entry is unchanged
+		case len(hs.more.few)+1 < maxFewHolders:
+			hs.more.few = append(hs.more.few, holder)
+			continue
 		default:
-			hs.many = make(map[string]struct{}, 2*maxFewHolders)
-			hs.each(func(h string) { hs.many[h] = struct{}{} })
-			hs.many[holder] = struct{}{}
-			hs.one, hs.few = "", nil
+			m := make(map[string]struct{}, 2*maxFewHolders)
+			hs.each(func(h string) { m[h] = struct{}{} })
+			m[holder] = struct{}{}
+			hs.one, hs.more.few, hs.more.many = "", nil, m
 		}
 		x[k] = hs
 	}
@@ -121,20 +142,22 @@ func (x depIndex) remove(holder string, deps model.Deps) {
 		if !ok {
 			continue
 		}
-		switch {
-		case hs.many != nil:
-			delete(hs.many, holder)
+		switch m := hs.more; {
 		case hs.one == holder:
 			hs.one = ""
+		case m == nil:
+			continue
+		case m.many != nil:
+			delete(m.many, holder)
 		default:
-			i := slices.Index(hs.few, holder)
+			i := slices.Index(m.few, holder)
 			if i < 0 {
 				continue
 			}
-			last := len(hs.few) - 1
-			hs.few[i] = hs.few[last]
-			hs.few[last] = ""
-			hs.few = hs.few[:last]
+			last := len(m.few) - 1
+			m.few[i] = m.few[last]
+			m.few[last] = ""
+			m.few = m.few[:last]
 		}
 		if hs.empty() {
 			delete(x, k)
