@@ -43,8 +43,8 @@ const (
 type EnvoyFilter struct {
 	// Namespace and Name of the EnvoyFilter.
 	Namespace, Name string
-	// Labels and Annotations to put on the object. Neither may be
-	// modified: the EnvoyFilters of one translation share one Labels map.
+	// Labels and Annotations to put on the object. Labels must not be
+	// modified: the EnvoyFilters of one translation share one map.
 	Labels, Annotations map[string]string
 	// spec is the EnvoyFilter itself (Spec), whose patch values from the
 	// units are lazy's stubs until it is read.
