@@ -2,8 +2,11 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 	mcp "istio.io/api/mcp/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -26,8 +29,9 @@ func IsMCPType(typeURL string) bool { return !strings.HasPrefix(typeURL, envoyTy
 // mcpEntry is one EnvoyFilter as istiod receives it, kept across
 // generations so that an unchanged EnvoyFilter is not encoded again.
 type mcpEntry struct {
-	ef  *translate.EnvoyFilter
-	any *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
+	name string // "<namespace>/<name>", the entry's key
+	ef   *translate.EnvoyFilter
+	any  *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
 	// secret is set when the EnvoyFilter carries credentials.
 	secret bool
 }
@@ -51,12 +55,145 @@ type mcpEntry struct {
 // (EncodedSpec), else it is encoded here.
 func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
 	if b := ef.EncodedSpec(); b != nil {
-		// The type from a nil spec: ef.Spec() would decode the patch
-		// values, which sending the encoding does not need.
-		name := (*networkingv1alpha3.EnvoyFilter)(nil).ProtoReflect().Descriptor().FullName()
-		return wrapResource(ef, &anypb.Any{TypeUrl: envoyTypePrefix + string(name), Value: b})
+		if res, ok := appendResource(ef, b); ok {
+			return &anypb.Any{TypeUrl: mcpResourceTypeURL, Value: res}, nil
+		}
+		return wrapResource(ef, &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: b})
 	}
 	return encodeResource(ef)
+}
+
+// The type URLs of the Any that is the MCP resource and of its body, the
+// EnvoyFilter spec (from nil messages: ef.Spec() would decode the patch
+// values, which sending the encoding does not need).
+var (
+	mcpResourceTypeURL = envoyTypePrefix + string((*mcp.Resource)(nil).ProtoReflect().Descriptor().FullName())
+	envoyFilterTypeURL = envoyTypePrefix + string((*networkingv1alpha3.EnvoyFilter)(nil).ProtoReflect().Descriptor().FullName())
+)
+
+// Field numbers of istio.mcp.v1alpha1.Resource and Metadata
+// (mcp/v1alpha1/resource.proto, metadata.proto) and google.protobuf.Any.
+const (
+	resMetadata    protowire.Number = 1
+	resBody        protowire.Number = 2
+	metaName       protowire.Number = 1
+	metaVersion    protowire.Number = 3
+	metaLabels     protowire.Number = 4
+	metaAnnotation protowire.Number = 5
+	anyTypeURL     protowire.Number = 1
+	anyValue       protowire.Number = 2
+	mapKey         protowire.Number = 1
+	mapValue       protowire.Number = 2
+)
+
+// appendResource is the deterministic encoding of the mcp.Resource that
+// wrapResource builds around spec (the encoded EnvoyFilter spec), written
+// directly into one buffer of its exact size: anypb.New would build the
+// Resource, size it through reflection, copy the map entries and then
+// the spec. The bytes are proto.MarshalOptions{Deterministic: true}'s
+// (TestAppendResourceIsProtoMarshal). ok is false when a string is not
+// UTF-8, which proto.Marshal refuses (wrapResource then says so).
+func appendResource(ef *translate.EnvoyFilter, spec []byte) (b []byte, ok bool) {
+	nsName := len(ef.Namespace) + 1 + len(ef.Name)
+	if !utf8.ValidString(ef.Namespace) || !utf8.ValidString(ef.Name) || !utf8.ValidString(string(ef.Revision)) {
+		return nil, false
+	}
+	meta := stringFieldSize(metaName, nsName) + stringFieldSize(metaVersion, len(ef.Revision))
+	var keys [8]string // on the stack for the few labels and annotations an EnvoyFilter has
+	labels, ok := sortedKeys(keys[:0], ef.Labels)
+	if !ok {
+		return nil, false
+	}
+	annotations, ok := sortedKeys(labels[len(labels):], ef.Annotations)
+	if !ok {
+		return nil, false
+	}
+	meta += mapSize(metaLabels, ef.Labels, labels) + mapSize(metaAnnotation, ef.Annotations, annotations)
+	body := stringFieldSize(anyTypeURL, len(envoyFilterTypeURL)) + stringFieldSize(anyValue, len(spec))
+	b = make([]byte, 0, messageFieldSize(resMetadata, meta)+messageFieldSize(resBody, body))
+
+	b = protowire.AppendTag(b, resMetadata, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(meta))
+	if nsName > 0 {
+		b = protowire.AppendTag(b, metaName, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(nsName))
+		b = append(append(append(b, ef.Namespace...), '/'), ef.Name...)
+	}
+	b = appendStringField(b, metaVersion, string(ef.Revision))
+	b = appendMap(b, metaLabels, ef.Labels, labels)
+	b = appendMap(b, metaAnnotation, ef.Annotations, annotations)
+
+	b = protowire.AppendTag(b, resBody, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(body))
+	b = appendStringField(b, anyTypeURL, envoyFilterTypeURL)
+	if len(spec) > 0 {
+		b = protowire.AppendTag(b, anyValue, protowire.BytesType)
+		b = protowire.AppendBytes(b, spec)
+	}
+	return b, true
+}
+
+// sortedKeys appends m's keys to buf, sorted; ok is false when a key or
+// value is not UTF-8.
+func sortedKeys(buf []string, m map[string]string) ([]string, bool) {
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, false
+		}
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf, true
+}
+
+// stringFieldSize is the size of a proto3 string field of n bytes: nothing
+// when it is empty.
+func stringFieldSize(num protowire.Number, n int) int {
+	if n == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
+// messageFieldSize is the size of a message field whose content is n bytes.
+func messageFieldSize(num protowire.Number, n int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
+func appendStringField(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// mapEntrySize is the content size of a map<string, string> entry: its key
+// and value are written even when empty.
+func mapEntrySize(k, v string) int {
+	return protowire.SizeTag(mapKey) + protowire.SizeBytes(len(k)) + protowire.SizeTag(mapValue) + protowire.SizeBytes(len(v))
+}
+
+func mapSize(num protowire.Number, m map[string]string, keys []string) int {
+	n := 0
+	for _, k := range keys {
+		n += messageFieldSize(num, mapEntrySize(k, m[k]))
+	}
+	return n
+}
+
+// appendMap writes a map<string, string> field, entries in key order.
+func appendMap(b []byte, num protowire.Number, m map[string]string, keys []string) []byte {
+	for _, k := range keys {
+		v := m[k]
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(mapEntrySize(k, v)))
+		b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+		b = protowire.AppendString(b, v)
+	}
+	return b
 }
 
 // encodeResource is mcpResource encoding the spec with proto.Marshal.

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	mcp "istio.io/api/mcp/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
@@ -57,5 +60,50 @@ func TestMCPResourceSendsTheTranslatorsEncoding(t *testing.T) {
 	ef := translate.NewEnvoyFilter(orig.Namespace, orig.Name, spec)
 	if _, s := decode(ef, sent); s.GetPriority() != 7 {
 		t.Errorf("a copy with another spec was sent with the original's encoding")
+	}
+}
+
+// TestAppendResourceIsProtoMarshal: the MCP resource written by hand is
+// byte for byte the deterministic proto.Marshal of the mcp.Resource
+// wrapResource builds, for the EnvoyFilters of a mesh and for edge cases
+// (empty names, labels and values; many annotations; no spec bytes).
+func TestAppendResourceIsProtoMarshal(t *testing.T) {
+	s := benchServer(t)
+	out, _ := s.generate(meshSnapshot(t, 20, ""))
+	efs := out.EnvoyFilters
+	odd := translate.NewEnvoyFilter("", "", &networkingv1alpha3.EnvoyFilter{})
+	odd.Labels = map[string]string{"": "", "a": ""}
+	odd.Annotations = map[string]string{}
+	for i := range 12 {
+		odd.Annotations[string(rune('z'-i))+"-key"] = strings.Repeat("v", 40*i)
+	}
+	efs = append(efs, odd, translate.NewEnvoyFilter("ns", strings.Repeat("n", 300), &networkingv1alpha3.EnvoyFilter{}))
+	for _, ef := range efs {
+		spec := ef.EncodedSpec()
+		if spec == nil {
+			spec = []byte{}
+		}
+		got, ok := appendResource(ef, spec)
+		if !ok {
+			t.Fatalf("EnvoyFilter %s/%s: not encoded", ef.Namespace, ef.Name)
+		}
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&mcp.Resource{
+			Metadata: &mcp.Metadata{Name: ef.Namespace + "/" + ef.Name, Version: string(ef.Revision), Labels: ef.Labels, Annotations: ef.Annotations},
+			Body:     &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: spec},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("EnvoyFilter %s/%s:\n got %x\nwant %x", ef.Namespace, ef.Name, got, want)
+		}
+		if cap(got) != len(got) {
+			t.Errorf("EnvoyFilter %s/%s: buffer of %d for %d bytes", ef.Namespace, ef.Name, cap(got), len(got))
+		}
+	}
+	bad := translate.NewEnvoyFilter("ns", "n", &networkingv1alpha3.EnvoyFilter{})
+	bad.Labels = map[string]string{"k": "\xff"}
+	if _, ok := appendResource(bad, nil); ok {
+		t.Error("a label that is not UTF-8 was encoded")
 	}
 }

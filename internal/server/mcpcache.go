@@ -40,6 +40,9 @@ func (c *mcpCollection) apply(puts []mcpUpdate, removes []string) {
 		c.resources, c.versions = make(map[string]*anypb.Any, len(puts)), make(map[string]string, len(puts))
 	}
 	var added []string
+	if len(c.resources) == 0 {
+		added = make([]string, 0, len(puts)) // all of them
+	}
 	for _, u := range puts {
 		if old, ok := c.versions[u.name]; ok {
 			c.digest.remove(u.name, old)

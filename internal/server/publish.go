@@ -130,12 +130,11 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 		updates := make([]mcpUpdate, 0, len(puts))
 		gone := removes
 		for _, e := range puts {
-			name := e.ef.Namespace + "/" + e.ef.Name
 			if e.secret && !v.credentials {
-				gone = append(gone, name) // became secret: no longer served here
+				gone = append(gone, e.name) // became secret: no longer served here
 				continue
 			}
-			updates = append(updates, mcpUpdate{name: name, version: string(e.ef.Revision), res: e.any})
+			updates = append(updates, mcpUpdate{name: e.name, version: string(e.ef.Revision), res: e.any})
 		}
 		v.mcp.Apply(EnvoyFilterType, updates, gone)
 		if !v.credentials {
@@ -467,7 +466,7 @@ func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
 	if old != nil {
 		p.efDigest.remove(name, string(old.ef.Revision))
 	}
-	e := &mcpEntry{ef: ef, any: a, secret: ef.Secret}
+	e := &mcpEntry{name: name, ef: ef, any: a, secret: ef.Secret}
 	p.efs[name] = e
 	p.efDigest.add(name, string(ef.Revision))
 	if e.secret {

@@ -52,7 +52,7 @@ func newUnitCache(t *Translator, snap *model.Snapshot, stats *Stats, ch changeSe
 		c.cur = map[string]*unit{}
 	} else {
 		c.plan = newUnitPlan(t.opts.Registry, t.opts.Targets, snap)
-		c.cur = make(map[string]*unit, len(t.units))
+		c.cur = make(map[string]*unit, max(len(t.units), len(c.plan.keys)))
 	}
 	return c
 }
@@ -229,6 +229,17 @@ func (c *unitCache) finish() unitChanges {
 // previous map is updated in place for the units looked at.
 func (c *unitCache) commit() {
 	idx := c.t.unitIndex
+	if len(idx) == 0 && len(c.cur) > 1024 {
+		// A first translation: the index made at its size rather than
+		// grown (and rehashed) a dozen times. Keys read by several units
+		// make it about 3/5 of the reads.
+		n := 0
+		for _, u := range c.cur {
+			n += len(u.deps)
+		}
+		idx = make(depIndex, n*5/8)
+		c.t.unitIndex = idx
+	}
 	for k, u := range c.cur {
 		if p := c.prev[k]; p != u {
 			if p != nil {

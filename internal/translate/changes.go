@@ -58,27 +58,112 @@ func sameOptions(a, b model.Options) bool {
 // (that costs one extra check, never a wrong reuse); it must name every
 // holder for every key it reads, which is why it is updated only when
 // the translation that changed the holders is kept.
-type depIndex map[string]map[string]struct{}
+type depIndex map[string]holderSet
+
+// holderSet is the holders of one key: most keys are read by one record
+// (at 10,000 services three keys in four have one holder), which the
+// entry holds itself; the others are in more (a map per key was most of
+// what indexing a cold start allocated, and a small entry keeps the
+// index small): a short list, then past maxFewHolders a set.
+type holderSet struct {
+	one  string // the first holder; "" when none (or all are in more)
+	more *moreHolders
+}
+
+type moreHolders struct {
+	few  []string
+	many map[string]struct{}
+}
+
+const maxFewHolders = 16
+
+func (hs *holderSet) has(holder string) bool {
+	if hs.one == holder {
+		return true
+	}
+	if m := hs.more; m != nil {
+		if m.many != nil {
+			_, ok := m.many[holder]
+			return ok
+		}
+		return slices.Contains(m.few, holder)
+	}
+	return false
+}
+
+func (hs *holderSet) empty() bool {
+	return hs.one == "" && (hs.more == nil || len(hs.more.few) == 0 && len(hs.more.many) == 0)
+}
+
+// each calls f with every holder.
+func (hs *holderSet) each(f func(string)) {
+	if hs.one != "" {
+		f(hs.one)
+	}
+	if m := hs.more; m != nil {
+		for _, h := range m.few {
+			f(h)
+		}
+		for h := range m.many {
+			f(h)
+		}
+	}
+}
 
 func (x depIndex) add(holder string, deps model.Deps) {
 	for k := range deps {
 		hs := x[k]
-		if hs == nil {
-			hs = map[string]struct{}{}
-			x[k] = hs
+		switch {
+		case hs.has(holder):
+			continue
+		case hs.empty():
+			hs.one = holder
+		case hs.more == nil:
+			hs.more = &moreHolders{few: []string{holder}}
+		case hs.more.many != nil:
+			hs.more.many[holder] = struct{}{}
+			continue // the entry is unchanged
+		case len(hs.more.few)+1 < maxFewHolders:
+			hs.more.few = append(hs.more.few, holder)
+			continue
+		default:
+			m := make(map[string]struct{}, 2*maxFewHolders)
+			hs.each(func(h string) { m[h] = struct{}{} })
+			m[holder] = struct{}{}
+			hs.one, hs.more.few, hs.more.many = "", nil, m
 		}
-		hs[holder] = struct{}{}
+		x[k] = hs
 	}
 }
 
 func (x depIndex) remove(holder string, deps model.Deps) {
 	for k := range deps {
-		if hs := x[k]; hs != nil {
-			delete(hs, holder)
-			if len(hs) == 0 {
-				delete(x, k)
-			}
+		hs, ok := x[k]
+		if !ok {
+			continue
 		}
+		switch m := hs.more; {
+		case hs.one == holder:
+			hs.one = ""
+		case m == nil:
+			continue
+		case m.many != nil:
+			delete(m.many, holder)
+		default:
+			i := slices.Index(m.few, holder)
+			if i < 0 {
+				continue
+			}
+			last := len(m.few) - 1
+			m.few[i] = m.few[last]
+			m.few[last] = ""
+			m.few = m.few[:last]
+		}
+		if hs.empty() {
+			delete(x, k)
+			continue
+		}
+		x[k] = hs
 	}
 }
 
@@ -89,9 +174,8 @@ func (x depIndex) touched(ch changeSet) map[string]bool {
 	}
 	out := map[string]bool{}
 	for _, k := range ch.keys {
-		for h := range x[k] {
-			out[h] = true
-		}
+		hs := x[k]
+		hs.each(func(h string) { out[h] = true })
 	}
 	return out
 }

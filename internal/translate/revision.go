@@ -39,6 +39,12 @@ func newRevisionHash() *revisionHash {
 	return &revisionHash{opts: proto.MarshalOptions{Deterministic: true}, sum: sha256.New(), buf: make([]byte, 0, 512)}
 }
 
+// reset starts a new hash, keeping the buffers.
+func (r *revisionHash) reset() {
+	r.sum.Reset()
+	r.buf, r.keys = r.buf[:0], r.keys[:0]
+}
+
 // bytes adds one length-prefixed part, so ("ab","c") and ("a","bc") differ.
 // A part of directPart bytes or more (an EnvoyFilter's spec encoding) is
 // written to the hash as it is rather than copied into buf first: the
@@ -252,7 +258,8 @@ func (r *revisionHash) count(n int) {
 // revision returns the hash so far, in the form of model.RevisionOf.
 func (r *revisionHash) revision() model.Revision {
 	r.flush()
-	return model.Revision(hex.EncodeToString(r.sum.Sum(nil)[:8]))
+	var sum [sha256.Size]byte
+	return model.Revision(hex.EncodeToString(r.sum.Sum(sum[:0])[:8]))
 }
 
 // appendSortedKeys appends a Struct's keys to buf, the appended part

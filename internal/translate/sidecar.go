@@ -43,7 +43,8 @@ const (
 type EnvoyFilter struct {
 	// Namespace and Name of the EnvoyFilter.
 	Namespace, Name string
-	// Labels and Annotations to put on the object.
+	// Labels and Annotations to put on the object. Labels must not be
+	// modified: the EnvoyFilters of one translation share one map.
 	Labels, Annotations map[string]string
 	// spec is the EnvoyFilter itself (Spec), whose patch values from the
 	// units are lazy's stubs until it is read.
@@ -99,7 +100,7 @@ type assembled struct {
 // port): the previous translation's when prev assembled it from the same
 // units, else a new one from build. Either way next records it.
 func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
-	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+	sortByPort(units)
 	key := ns + "/" + name
 	if a := prev[key]; a != nil && slices.Equal(a.units, units) {
 		next[key] = a
@@ -142,6 +143,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	}
 	diags := sharedWildcardListeners(groupList(groups, func(g *group) *model.Service { return g.svc }), func(svc *model.Service) *[]*Unit { return &groups[svc.Hostname].outbound })
 	root := snap.Options().RootNamespace
+	as := newAssembler()
 	var out []*EnvoyFilter
 	for _, g := range groups {
 		if ctx.Err() != nil {
@@ -150,7 +152,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
 			out = append(out, reuseAssembled(prev, next, root, name, g.outbound, func() *EnvoyFilter {
-				return assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
+				return as.assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
 			}))
 		}
 		// Inbound patches need a workload selector; a service without one
@@ -159,7 +161,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			name := envoyFilterName("inbound", g.svc.Hostname)
 			out = append(out, reuseAssembled(prev, next, g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
 				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
-				return assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
+				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
 			}))
 		}
 	}
@@ -172,26 +174,34 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 // regroups and reassembles only the groups whose units changed, and
 // patches the list.
 type efState struct {
-	root      string                    // the root namespace the outbound EnvoyFilters are in
-	groups    map[string][]*Unit        // by group, sorted by key
-	made      map[string][]*EnvoyFilter // by group
-	wildcard  map[string]bool           // groups of ServiceEntries without an address
-	assembled map[string]*assembled     // by namespace/name
-	list      []*EnvoyFilter            // sorted by namespace and name
+	root      string                     // the root namespace the outbound EnvoyFilters are in
+	groups    map[efGroup][]*Unit        // by group, sorted by key
+	made      map[efGroup][]*EnvoyFilter // by group
+	wildcard  map[efGroup]bool           // groups of ServiceEntries without an address
+	assembled map[string]*assembled      // by namespace/name
+	list      []*EnvoyFilter             // sorted by namespace and name
 }
 
-// efGroupOf names the EnvoyFilters a unit is part of: "s|<host>" for the
-// sidecar roles (the service's outbound and inbound EnvoyFilters),
-// "w|<waypoint>|<host>" for the chain of a waypoint istiod serves; false
-// for the units no EnvoyFilter carries.
-func efGroupOf(u *Unit) (string, bool) {
+// efGroup names the EnvoyFilters of a group of units: a service's
+// sidecar units (its outbound and inbound EnvoyFilters) are the group of
+// its hostname itself, so that grouping them allocates nothing; a
+// service's chain in a waypoint istiod serves is the group
+// "\x00<waypoint namespace>/<name>|<host>" (no hostname starts with NUL).
+type efGroup = string
+
+// waypointGroup starts the group of a waypoint's chain.
+const waypointGroup = "\x00"
+
+// efGroupOf is the group of a unit; false for the units no EnvoyFilter
+// carries.
+func efGroupOf(u *Unit) (efGroup, bool) {
 	switch {
 	case u.Skipped:
 		return "", false
 	case u.Role == plugin.RoleSidecarOutbound || u.Role == plugin.RoleSidecarInbound:
-		return "s|" + u.Service.Hostname, true
+		return u.Service.Hostname, true
 	case u.IstiodWaypoint():
-		return "w|" + u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname, true
+		return waypointGroup + u.Waypoint.Namespace + "/" + u.Waypoint.Name + "|" + u.Service.Hostname, true
 	}
 	return "", false
 }
@@ -200,8 +210,8 @@ func efGroupOf(u *Unit) (string, bool) {
 // an address, whose outbound patches sharedWildcardListeners weighs
 // against every other such ServiceEntry's: these groups are assembled
 // again on every translation (there are few).
-func sharesWildcard(group string, units []*Unit) bool {
-	if !strings.HasPrefix(group, "s|") || len(units) == 0 {
+func sharesWildcard(group efGroup, units []*Unit) bool {
+	if strings.HasPrefix(group, waypointGroup) || len(units) == 0 {
 		return false
 	}
 	svc := units[0].Service
@@ -212,36 +222,37 @@ func sharesWildcard(group string, units []*Unit) bool {
 // when the translation is kept.
 type efPatch struct {
 	st      *efState
-	fresh   bool                      // st is a new state
-	groups  map[string][]*Unit        // the groups assembled again (empty: gone)
-	made    map[string][]*EnvoyFilter // what they gave
-	next    map[string]*assembled     // their assembly
-	removed []*EnvoyFilter            // EnvoyFilters of theirs dropped or replaced
-	list    []*EnvoyFilter            // the new sorted list
-	diags   []model.Diagnostic        // sharedWildcardListeners'
+	fresh   bool                       // st is a new state
+	groups  map[efGroup][]*Unit        // the groups assembled again (empty: gone)
+	made    map[efGroup][]*EnvoyFilter // what they gave
+	next    map[string]*assembled      // their assembly
+	removed []*EnvoyFilter             // EnvoyFilters of theirs dropped or replaced
+	list    []*EnvoyFilter             // the new sorted list
+	diags   []model.Diagnostic         // sharedWildcardListeners'
 }
 
 // envoyFilters assembles the EnvoyFilters of a translation from the
-// changes to the units since prev's (all: every unit, for a first
-// translation or another root namespace, which renames every outbound
-// EnvoyFilter): only the groups of changed units, and those sharing a
-// wildcard listener, are assembled again, each reusing its previous
-// assembly when its units are the same. A nil patch means ctx ended.
+// changes to the units since prev's (all: every unit, sorted by key as
+// Output.Units lists them, for a first translation or another root
+// namespace, which renames every outbound EnvoyFilter): only the groups
+// of changed units, and those sharing a wildcard listener, are assembled
+// again, each reusing its previous assembly when its units are the same.
+// A nil patch means ctx ended.
 func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch unitChanges, all []*Unit) *efPatch {
 	root := snap.Options().RootNamespace
-	p := &efPatch{st: prev, groups: map[string][]*Unit{}, made: map[string][]*EnvoyFilter{}}
+	p := &efPatch{st: prev, groups: map[efGroup][]*Unit{}, made: map[efGroup][]*EnvoyFilter{}}
 	if prev == nil || prev.root != root {
 		p.fresh = true
 		n := len(all) / 2 // about a group per service of two roles
-		p.groups, p.made = make(map[string][]*Unit, n), make(map[string][]*EnvoyFilter, n)
-		p.st = &efState{root: root, groups: make(map[string][]*Unit, n), made: make(map[string][]*EnvoyFilter, n), wildcard: map[string]bool{}, assembled: map[string]*assembled{}}
+		p.groups, p.made = make(map[efGroup][]*Unit, n), make(map[efGroup][]*EnvoyFilter, n)
+		p.st = &efState{root: root, groups: make(map[efGroup][]*Unit, n), made: make(map[efGroup][]*EnvoyFilter, n), wildcard: map[efGroup]bool{}, assembled: map[string]*assembled{}}
 		if prev != nil {
 			p.st.assembled = prev.assembled // for reuse; commit starts a new one
 		}
 		ch = unitChanges{added: all}
 	}
 	st := p.st
-	touch := func(g string) []*Unit {
+	touch := func(g efGroup) []*Unit {
 		if l, ok := p.groups[g]; ok {
 			return l
 		}
@@ -254,22 +265,29 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 			p.groups[g] = slices.DeleteFunc(touch(g), func(x *Unit) bool { return x == u })
 		}
 	}
+	// units are those of the groups to assemble, in the order of a full
+	// list (by key), which the assembly is given. A fresh state's are all,
+	// already in that order (Output.Units), and so is every group made
+	// from them: none needs sorting.
+	units := make([]*Unit, 0, len(ch.added))
 	for _, u := range ch.added {
 		if g, ok := efGroupOf(u); ok {
 			p.groups[g] = append(touch(g), u)
+			if p.fresh {
+				units = append(units, u)
+			}
 		}
 	}
 	if !p.fresh {
 		for g := range st.wildcard {
 			touch(g)
 		}
+		for _, l := range p.groups {
+			sortUnits(l)
+			units = append(units, l...)
+		}
+		sortUnits(units)
 	}
-	units := make([]*Unit, 0, len(ch.added))
-	for _, l := range p.groups {
-		sortUnits(l)
-		units = append(units, l...)
-	}
-	sortUnits(units) // the order a full list gives the assembly
 	p.next = make(map[string]*assembled, 2*len(p.groups))
 	_, p.diags = sidecarEnvoyFilters(ctx, snap, units, st.assembled, p.next)
 	istiodWaypointEnvoyFilters(ctx, units, st.assembled, p.next)
@@ -410,45 +428,115 @@ func sharedWildcardListeners(services []*model.Service, outbound func(*model.Ser
 
 type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
 
+// assembler assembles the EnvoyFilters of one translation, reusing its
+// buffers from one EnvoyFilter to the next: the revision hash, the text of
+// the annotations, the keys of the maps hashed. The labels, the same on
+// every EnvoyFilter, are one map they share (nobody writes to them).
+type assembler struct {
+	h      *revisionHash
+	text   []byte
+	labels map[string]string
+}
+
+func newAssembler() *assembler {
+	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}}
+}
+
+// assemble is one EnvoyFilter of its own assembler (the waypoints istiod
+// serves, tests).
 func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
-	sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+	return newAssembler().assemble(ns, name, svc, sel, units, patches)
+}
+
+// sortByPort sorts units by port. Units already in order, ports all
+// different (as reuseAssembled leaves them for assemble), are left as they
+// are without a sort, which would not move them either.
+func sortByPort(units []*Unit) {
+	for i := 1; i < len(units); i++ {
+		if units[i-1].Port.Number >= units[i].Port.Number {
+			sort.Slice(units, func(i, j int) bool { return units[i].Port.Number < units[j].Port.Number })
+			return
+		}
+	}
+}
+
+func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
+	sortByPort(units)
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
-		Labels: map[string]string{managedByLabel: managedByValue},
+		Labels: as.labels,
 		spec:   &networkingv1alpha3.EnvoyFilter{},
 	}
 	if sel != nil {
 		ef.spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
 	}
-	seen := map[string]bool{}
-	var ports []string
+	nlazy := 0
 	for _, u := range units {
-		ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, patches(svc, u)...)
+		nlazy += len(u.structs)
+	}
+	if nlazy > 0 {
+		ef.lazy = make([]*patchValue, 0, nlazy)
+	}
+	// The service port annotation, "<host>:<port>,<port>...", is written
+	// as the units are walked; the source annotation after it.
+	text := append(append(as.text[:0], svc.Hostname...), ':')
+	for i, u := range units {
+		if ps := patches(svc, u); ef.spec.ConfigPatches == nil {
+			ef.spec.ConfigPatches = ps // the first unit's slice, not a copy of it
+		} else {
+			ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, ps...)
+		}
 		for _, fs := range u.structs {
 			ef.lazy = append(ef.lazy, fs.patchValue)
 		}
 		ef.Secret = ef.Secret || (u.secret && !u.FailedClosed)
-		ports = append(ports, strconv.Itoa(int(u.Port.Number)))
-		for _, o := range u.Objects {
-			if !seen[o.Key()] {
-				seen[o.Key()] = true
-				ef.Sources = append(ef.Sources, o)
-			}
+		if i > 0 {
+			text = append(text, ',')
 		}
+		text = strconv.AppendUint(text, uint64(u.Port.Number), 10)
+		ef.Sources = appendSources(ef.Sources, u.Objects)
 	}
-	var src []string
-	for _, o := range ef.Sources {
-		src = append(src, o.String())
+	ports := len(text)
+	for i, o := range ef.Sources {
+		if i > 0 {
+			text = append(text, ", "...)
+		}
+		text = o.AppendText(text)
 	}
-	ef.Annotations = map[string]string{
-		servicePortAnnotation: svc.Hostname + ":" + strings.Join(ports, ","),
-		sourceAnnotation:      strings.Join(src, ", "),
-	}
+	ef.Annotations = make(map[string]string, 3)
+	ef.Annotations[servicePortAnnotation] = string(text[:ports])
+	ef.Annotations[sourceAnnotation] = string(text[ports:])
+	as.text = text[:0]
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
-	ef.Revision = envoyFilterRevision(ef, units)
+	ef.Revision = as.revision(ef, units)
 	return ef
+}
+
+// appendSources appends the objects of objs not in sources yet, in order.
+// An EnvoyFilter has few: a look through the list is cheaper than a set
+// of keys, up to a set's worth.
+func appendSources(sources, objs []model.ObjectRef) []model.ObjectRef {
+	if len(sources)+len(objs) > 64 {
+		seen := make(map[model.ObjectRef]bool, len(sources)+len(objs))
+		for _, o := range sources {
+			seen[o] = true
+		}
+		for _, o := range objs {
+			if !seen[o] {
+				seen[o] = true
+				sources = append(sources, o)
+			}
+		}
+		return sources
+	}
+	for _, o := range objs {
+		if !slices.Contains(sources, o) {
+			sources = append(sources, o)
+		}
+	}
+	return sources
 }
 
 // envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,
@@ -458,19 +546,27 @@ func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSele
 // units are those ef was assembled from: their Structs' encodings are
 // reused.
 func envoyFilterRevision(ef *EnvoyFilter, units []*Unit) model.Revision {
-	h := newRevisionHash()
+	return newAssembler().revision(ef, units)
+}
+
+// revision is envoyFilterRevision with the assembler's hash.
+func (as *assembler) revision(ef *EnvoyFilter, units []*Unit) model.Revision {
+	h := as.h
+	h.reset()
 	h.str(ef.Namespace)
 	h.str(ef.Name)
 	for _, m := range []map[string]string{ef.Labels, ef.Annotations} {
-		keys := make([]string, 0, len(m))
+		start := len(h.keys)
 		for k := range m {
-			keys = append(keys, k)
+			h.keys = append(h.keys, k)
 		}
-		sort.Strings(keys)
+		keys := h.keys[start:]
+		slices.Sort(keys)
 		for _, k := range keys {
 			h.str(k)
 			h.str(m[k])
 		}
+		h.keys = h.keys[:start]
 	}
 	// The encoding is kept for the publisher (EncodedSpec).
 	if b, ok := encodeSpec(ef.spec, units); ok {

@@ -317,15 +317,19 @@ func protocolCheck(reg *plugin.Registry, view *model.View, ns string, hosts []st
 			continue
 		}
 		claimed := false
-		var ports []string
 		for _, p := range svc.Ports {
 			if reg.ForPort(p) != nil {
 				claimed = true
+				break
 			}
-			ports = append(ports, fmt.Sprintf("%s (protocol %q)", p, p.Protocol))
 		}
 		if claimed {
 			continue
+		}
+		// The message's list of ports, made only for the error.
+		ports := make([]string, 0, len(svc.Ports))
+		for _, p := range svc.Ports {
+			ports = append(ports, fmt.Sprintf("%s (protocol %q)", p, p.Protocol))
 		}
 		sort.Strings(ports)
 		out = append(out, model.Diagnostic{Severity: model.SeverityError, Object: ref, Field: fmt.Sprintf("spec.hosts[%d]", i), Reason: conditions.ReasonUnsupportedProtocol,

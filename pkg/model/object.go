@@ -23,9 +23,20 @@ type ObjectRef struct {
 // String renders the reference the way kubectl users read it: "MetaRouter meta-dubbo/route".
 func (r ObjectRef) String() string {
 	if r.Namespace == "" {
-		return fmt.Sprintf("%s %s", r.Kind, r.Name)
+		return r.Kind + " " + r.Name
 	}
-	return fmt.Sprintf("%s %s/%s", r.Kind, r.Namespace, r.Name)
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// AppendText appends String's text to b, so that a list of objects
+// (an annotation naming them all) is written into one buffer rather than
+// a string per object.
+func (r ObjectRef) AppendText(b []byte) []byte {
+	b = append(append(b, r.Kind...), ' ')
+	if r.Namespace != "" {
+		b = append(append(b, r.Namespace...), '/')
+	}
+	return append(b, r.Name...)
 }
 
 // Key is a stable map key for the object, group-qualified so kinds that share

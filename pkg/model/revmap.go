@@ -35,6 +35,18 @@ func (m *revMap) at(k string) Revision {
 	return r
 }
 
+// atBytes is at for a key being built in a buffer, without making it a
+// string.
+func (m *revMap) atBytes(k []byte) Revision {
+	if c, ok := m.delta[string(k)]; ok {
+		if c.gone {
+			return ""
+		}
+		return c.rev
+	}
+	return m.base[string(k)]
+}
+
 func (m *revMap) set(k string, r Revision) {
 	if m.delta == nil {
 		if _, ok := m.base[k]; !ok {

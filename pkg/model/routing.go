@@ -23,17 +23,40 @@ type routingIndex struct {
 // routingPrefix, so Without can tell them from the mesh's keys.
 const routingPrefix = "r:"
 
+// The keys of a kind's index name the kind as schema.GroupKind.String
+// does, "<Kind>.<group>" ("<Kind>" in the core group), written in the one
+// concatenation (or buffer) of the key.
 func hostKey(gk schema.GroupKind, host string) string {
-	return routingPrefix + gk.String() + "@" + host
+	return routingPrefix + gk.Kind + groupSep(gk) + gk.Group + "@" + host
 }
 func namespaceKey(gk schema.GroupKind, ns string) string {
-	return routingPrefix + gk.String() + "#" + ns
+	return routingPrefix + gk.Kind + groupSep(gk) + gk.Group + "#" + ns
 }
-func listKey(gk schema.GroupKind) string { return routingPrefix + gk.String() }
+func listKey(gk schema.GroupKind) string { return routingPrefix + gk.Kind + groupSep(gk) + gk.Group }
+
+// groupSep is what separates the kind from the group in GroupKind.String.
+func groupSep(gk schema.GroupKind) string {
+	if gk.Group == "" {
+		return ""
+	}
+	return "."
+}
+
+// trackHost records a read of hostKey(gk, host).
+func (v *View) trackHost(gk schema.GroupKind, host string) {
+	v.track(routingPrefix, gk.Kind, groupSep(gk), gk.Group, "@", host)
+}
+
+// trackList records a read of listKey(gk).
+func (v *View) trackList(gk schema.GroupKind) {
+	v.track(routingPrefix, gk.Kind, groupSep(gk), gk.Group)
+}
 
 // protocolKey is the key of the ApplicationProtocol that defines a
 // meta-protocol name.
-func protocolKey(p string) string { return routingPrefix + "protocol:" + p }
+func protocolKey(p string) string { return routingPrefix + protocolPrefix + p }
+
+const protocolPrefix = "protocol:"
 
 // isRoutingKind reports whether the object configures routing rather than
 // describes the mesh: dropping one changes only the routing indexes.
@@ -128,7 +151,7 @@ func typedList[T runtime.Object](l []runtime.Object) []T {
 // found the way the core finds MetaRouters. Nil for a kind the snapshot
 // does not read or that has no Hosts.
 func (v *View) ObjectsForHost(gk schema.GroupKind, hostname string) []runtime.Object {
-	v.track(hostKey(gk, hostname))
+	v.trackHost(gk, hostname)
 	if idx := v.snap.routing[gk]; idx != nil {
 		return idx.byHost[hostname]
 	}
@@ -138,7 +161,7 @@ func (v *View) ObjectsForHost(gk schema.GroupKind, hostname string) []runtime.Ob
 // ObjectsInNamespace returns the objects of a routing kind in a namespace,
 // oldest first, and records the read.
 func (v *View) ObjectsInNamespace(gk schema.GroupKind, namespace string) []runtime.Object {
-	v.track(namespaceKey(gk, namespace))
+	v.track(routingPrefix, gk.Kind, groupSep(gk), gk.Group, "#", namespace)
 	if idx := v.snap.routing[gk]; idx != nil {
 		return idx.byNamespace[namespace]
 	}
@@ -148,7 +171,7 @@ func (v *View) ObjectsInNamespace(gk schema.GroupKind, namespace string) []runti
 // ObjectsOfKind returns every object of a routing kind, oldest first, and
 // records the read: the caller depends on all of them.
 func (v *View) ObjectsOfKind(gk schema.GroupKind) []runtime.Object {
-	v.track(listKey(gk))
+	v.trackList(gk)
 	if idx := v.snap.routing[gk]; idx != nil {
 		return idx.all
 	}

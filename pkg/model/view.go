@@ -2,6 +2,7 @@ package model
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -22,15 +23,32 @@ type View struct {
 	mu   *sync.Mutex // guards deps when the build reads from several goroutines
 }
 
-func (v *View) track(key string) {
+// track records a read of the key that is parts joined. The key is built
+// in a buffer and made a string only when deps gets it: an untracked view
+// builds nothing, and a key read again (with the same revision) costs no
+// allocation.
+func (v *View) track(parts ...string) {
 	if v.deps == nil {
 		return
 	}
+	var buf [160]byte
+	k := buf[:0]
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	v.trackBytes(k)
+}
+
+func (v *View) trackBytes(k []byte) {
 	if v.mu != nil {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 	}
-	v.deps[key] = v.snap.revs.at(key)
+	rev := v.snap.revs.atBytes(k)
+	if old, ok := v.deps[string(k)]; ok && old == rev {
+		return
+	}
+	v.deps[string(k)] = rev
 }
 
 // Options returns the mesh settings (domain suffix, root namespace, trust domain).
@@ -44,19 +62,38 @@ func (v *View) ResolveHost(host, namespace string) string {
 
 // Service returns the service with this exact hostname, or nil.
 func (v *View) Service(hostname string) *Service {
-	v.track("svc:" + hostname)
+	v.track(serviceKeyPrefix, hostname)
 	if l := v.snap.services[hostname]; len(l) > 0 {
 		return l[0]
 	}
 	return nil
 }
 
+// serviceKeyPrefix starts the dependency key of a service, "svc:<host>".
+const serviceKeyPrefix = "svc:"
+
 // LookupService finds the service a routing object in namespace means by
 // host: the completed name first, then the host exactly as written (a
 // ServiceEntry may declare a short host literally).
 func (v *View) LookupService(host, namespace string) *Service {
-	if s := v.Service(v.ResolveHost(host, namespace)); s != nil {
-		return s
+	h := strings.ToLower(strings.TrimSpace(host))
+	if h == "" || strings.Contains(h, ".") || h == "*" || namespace == "" {
+		// ResolveHost leaves it as it is.
+		if s := v.Service(h); s != nil {
+			return s
+		}
+		return v.Service(host)
+	}
+	// ResolveHost's name, "<host>.<namespace>.svc.<suffix>", built after
+	// the key's prefix in one buffer: the service is looked up by the
+	// name, the read recorded by the key, neither made a string.
+	var buf [160]byte
+	k := append(append(append(append(append(append(buf[:0], serviceKeyPrefix...), h...), '.'), namespace...), ".svc."...), v.snap.opts.DomainSuffix...)
+	if v.deps != nil {
+		v.trackBytes(k)
+	}
+	if l := v.snap.services[string(k[len(serviceKeyPrefix):])]; len(l) > 0 {
+		return l[0]
 	}
 	return v.Service(host)
 }
@@ -71,13 +108,13 @@ func (v *View) Services() []*Service {
 // Endpoints returns the endpoints of a service port, sorted by address.
 func (v *View) Endpoints(hostname string, port uint32) []Endpoint {
 	key := hostname + "|" + strconv.FormatUint(uint64(port), 10)
-	v.track("ep:" + key)
+	v.track("ep:", key)
 	return v.snap.endpoints[key]
 }
 
 // DestinationRules returns the DestinationRules for a hostname, oldest first.
 func (v *View) DestinationRules(hostname string) []*networkingv1.DestinationRule {
-	v.track(hostKey(gkDestinationRule, hostname))
+	v.trackHost(gkDestinationRule, hostname)
 	return v.snap.drs[hostname]
 }
 
@@ -110,46 +147,46 @@ func (v *View) Subset(hostname, name string) (Subset, bool) {
 
 // VirtualServices returns the VirtualServices that name a hostname, oldest first.
 func (v *View) VirtualServices(hostname string) []*networkingv1.VirtualService {
-	v.track(hostKey(gkVirtualService, hostname))
+	v.trackHost(gkVirtualService, hostname)
 	return v.snap.vss[hostname]
 }
 
 // MetaRouters returns the MetaRouters that name a hostname, oldest first.
 func (v *View) MetaRouters(hostname string) []*metaprotocolv1alpha1.MetaRouter {
-	v.track(hostKey(gkMetaRouter, hostname))
+	v.trackHost(gkMetaRouter, hostname)
 	return v.snap.mrs[hostname]
 }
 
 // AllMetaRouters returns every MetaRouter; the core uses it to report
 // routers whose hosts match no service.
 func (v *View) AllMetaRouters() []*metaprotocolv1alpha1.MetaRouter {
-	v.track(listKey(gkMetaRouter))
+	v.trackList(gkMetaRouter)
 	return v.snap.mrList
 }
 
 // ApplicationProtocol returns the ApplicationProtocol that defines a
 // meta-protocol name (its spec.protocol), or nil.
 func (v *View) ApplicationProtocol(protocol Protocol) *metaprotocolv1alpha1.ApplicationProtocol {
-	v.track(protocolKey(string(protocol)))
+	v.track(routingPrefix, protocolPrefix, string(protocol))
 	return v.snap.aps[string(protocol)]
 }
 
 // ApplicationProtocols returns every ApplicationProtocol.
 func (v *View) ApplicationProtocols() []*metaprotocolv1alpha1.ApplicationProtocol {
-	v.track(listKey(gkApplicationProtocol))
+	v.trackList(gkApplicationProtocol)
 	return v.snap.apList
 }
 
 // Secret returns a Secret, for plugins that read credentials (Redis auth).
 // Never log or echo its data.
 func (v *View) Secret(namespace, name string) *corev1.Secret {
-	v.track("secret:" + namespace + "/" + name)
+	v.track("secret:", namespace, "/", name)
 	return v.snap.secrets[namespace+"/"+name]
 }
 
 // Namespace returns a namespace's labels, or nil when it is unknown.
 func (v *View) Namespace(name string) *Namespace {
-	v.track("ns:" + name)
+	v.track("ns:", name)
 	return v.snap.namespaces[name]
 }
 
@@ -161,7 +198,7 @@ func (v *View) Workloads() []*Workload {
 
 // WorkloadByIP returns the workload with this address, or nil.
 func (v *View) WorkloadByIP(ip string) *Workload {
-	v.track("ip:" + ip)
+	v.track("ip:", ip)
 	return v.snap.workloadsByIP[ip]
 }
 

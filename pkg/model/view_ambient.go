@@ -8,7 +8,7 @@ package model
 // captures its traffic), and why or why not, in words fit for a trace.
 func (v *View) Captured(w *Workload) (bool, string) {
 	if w != nil {
-		v.track("ns:" + w.Namespace)
+		v.track("ns:", w.Namespace)
 	}
 	v.track("waypoints")
 	return v.snap.captured(w)
@@ -24,7 +24,7 @@ func (v *View) Waypoints() []*Waypoint {
 // Waypoint returns the waypoint Gateway namespace/name, or nil when there
 // is none (or the Gateway is of neither waypoint class).
 func (v *View) Waypoint(namespace, name string) *Waypoint {
-	v.track("waypoint:" + namespace + "/" + name)
+	v.track("waypoint:", namespace, "/", name)
 	return v.snap.ambient.waypoints[namespace+"/"+name]
 }
 
@@ -43,10 +43,10 @@ func (v *View) WorkloadWaypoint(w *Workload) Binding {
 }
 
 func (v *View) bindingOf(ref ObjectRef, labels map[string]string, forServices bool) Binding {
-	v.track("ns:" + ref.Namespace)
+	v.track("ns:", ref.Namespace)
 	b := v.snap.binding(ref, labels, forServices)
 	if b.Gateway.Name != "" {
-		v.track("waypoint:" + b.Gateway.Namespace + "/" + b.Gateway.Name)
+		v.track("waypoint:", b.Gateway.Namespace, "/", b.Gateway.Name)
 	}
 	return b
 }
@@ -61,7 +61,7 @@ func (v *View) Nodes() []string {
 // NodeWorkloads returns the pods scheduled on a node, sorted by namespace
 // and name, captured or not.
 func (v *View) NodeWorkloads(node string) []*Workload {
-	v.track("node:" + node)
+	v.track("node:", node)
 	return v.snap.ambient.byNode[node]
 }
 
