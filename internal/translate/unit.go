@@ -39,7 +39,12 @@ type Unit struct {
 	ServedBy model.WaypointServer
 	// Profile is the build the unit was built for and checked against.
 	Profile *profile.Profile
-	// RouteConfig is the plugin's route table, if it has one.
+	// RouteConfig is the plugin's route table, if it has one and it goes
+	// out on its own: a chain handed to a proxy builder carries it. A unit
+	// whose filters become EnvoyFilter patches keeps none (nil), since
+	// the table goes out only inside the filter that carries it (see the
+	// gates in build), and holding a route table per sidecar unit was a
+	// tenth of what a running server kept for the mesh.
 	RouteConfig proto.Message
 	// Filters are the network filters that replace tcp_proxy.
 	Filters []*listenerv3.Filter
@@ -323,7 +328,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		t.opts.Log.Error(err, "plugin build failed", "plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String())
 		return u
 	}
-	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = rc, filters, patches, true
+	u.RouteConfig, u.Filters, u.ClusterPatches, u.good = gated, filters, patches, true
 	if u.structs == nil && k.patchesEnvoyFilter() {
 		u.structs = structsOf(filters, nil, unpacked, &t.wires)
 	}
