@@ -12,7 +12,6 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -373,24 +372,9 @@ func (w *walker) info(ti *typeInfo, fd protoreflect.FieldDescriptor) *fieldInfo 
 	if !fd.IsExtension() {
 		return &ti.fields[fd.Index()]
 	}
-	fi := &fieldInfo{full: string(fd.FullName()), walk: true, values: true}
-	fi.marker, fi.hasMarker = notImplemented[fi.full]
-	if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
-		fi.deprecated = true
-	}
-	vd := fd
-	if fd.IsMap() {
-		vd = fd.MapValue()
-	}
-	if md := vd.Message(); md != nil {
-		fi.any = md.FullName() == "google.protobuf.Any"
-		fi.pairable = fi.any && !fd.IsList() && !fd.IsMap()
-		fi.child = w.memo.of(md)
-	}
-	if ed := fd.Enum(); ed != nil && !fd.IsMap() {
-		fi.enum = newEnumInfo(ed)
-	}
-	return fi
+	fi := fieldFacts(fd, w.memo.of, newEnumInfo)
+	fi.walk, fi.values = true, true
+	return &fi
 }
 
 // value walks a message-typed value of type ti; an Any is an extension

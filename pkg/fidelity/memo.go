@@ -152,6 +152,14 @@ func (b *builder) typ(d protoreflect.MessageDescriptor) *typeInfo {
 // field works out a field's own facts and its value types; walk and
 // values, which depend on what the value types reach, are set by finish.
 func (b *builder) field(fd protoreflect.FieldDescriptor) fieldInfo {
+	return fieldFacts(fd, b.typ, b.enum)
+}
+
+// fieldFacts is what a field itself says (marker, deprecation, Any,
+// enum values), its message value's facts from child and its enum's
+// from enum: the builder's, for the fields of a type it works out, or
+// the walker's, for an extension field met while walking.
+func fieldFacts(fd protoreflect.FieldDescriptor, child func(protoreflect.MessageDescriptor) *typeInfo, enum func(protoreflect.EnumDescriptor) *enumInfo) fieldInfo {
 	fi := fieldInfo{full: string(fd.FullName())}
 	fi.marker, fi.hasMarker = notImplemented[fi.full]
 	if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
@@ -164,10 +172,10 @@ func (b *builder) field(fd protoreflect.FieldDescriptor) fieldInfo {
 	if md := vd.Message(); md != nil {
 		fi.any = md.FullName() == "google.protobuf.Any"
 		fi.pairable = fi.any && !fd.IsList() && !fd.IsMap()
-		fi.child = b.typ(md)
+		fi.child = child(md)
 	}
 	if ed := fd.Enum(); ed != nil && !fd.IsMap() {
-		fi.enum = b.enum(ed)
+		fi.enum = enum(ed)
 	}
 	return fi
 }
