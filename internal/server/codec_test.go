@@ -150,3 +150,36 @@ func TestResponseCodecOverGRPC(t *testing.T) {
 			len(want.Resources), proto.Size(want), len(got.Resources), proto.Size(got))
 	}
 }
+
+// BenchmarkResponseCodecMCPAnswer is one MCP answer of 20,000
+// EnvoyFilters of 0.6-1.6 KB (what 10,000 Dubbo services make): what
+// writing it costs the server on the path from an edit to istiod, beside
+// proto.Marshal of the same response.
+func BenchmarkResponseCodecMCPAnswer(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := &discoveryv3.DiscoveryResponse{VersionInfo: "v1", TypeUrl: EnvoyFilterType, Nonce: "1"}
+	for range 20_000 {
+		v := make([]byte, 600+rng.IntN(1000))
+		for i := range v {
+			v[i] = byte(rng.IntN(256))
+		}
+		r.Resources = append(r.Resources, &anypb.Any{TypeUrl: "type.googleapis.com/istio.mcp.v1alpha1.Resource", Value: v})
+	}
+	b.Run("codec", func(b *testing.B) {
+		c := newResponseCodec()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("proto.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := proto.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
