@@ -122,10 +122,8 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		close(stopSampling)
 		<-sampled
 
-		// Edits: a MetaRouter's sayHello goes to v1, then back to v2.
-		// AERAKI_BENCH_KUBE_CPUPROFILE=<file> profiles the process while
-		// they run (after the first generation and its status writes
-		// have had a few seconds).
+		// Edits: a MetaRouter's sayHello goes to v1, then back to v2
+		// (profiled into <prefix>-edits.prof, above).
 		var edits []time.Duration
 		name := "aeraki-outbound-svc-00000.ns-00.svc.cluster.local"
 		stopProfile = cpuProfile(b, "edits")
