@@ -1,12 +1,14 @@
 package aeraki
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -116,7 +118,8 @@ func BenchmarkKubeColdStart(b *testing.B) {
 				b.Fatalf("not ready:\n%s", stderr.String())
 			}
 		}
-		w := newVersionWatcher(b, xds)
+		name := "aeraki-outbound-svc-00000.ns-00.svc.cluster.local" // the EnvoyFilter the edits change
+		w := newVersionWatcher(b, xds, name)
 		first := w.waitCount(b, 2*n, 5*time.Minute)
 		stopProfile()
 		close(stopSampling)
@@ -125,7 +128,6 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		// Edits: a MetaRouter's sayHello goes to v1, then back to v2
 		// (profiled into <prefix>-edits.prof, above).
 		var edits []time.Duration
-		name := "aeraki-outbound-svc-00000.ns-00.svc.cluster.local"
 		stopProfile = cpuProfile(b, "edits")
 		defer stopProfile()
 		// Twenty, one after the other, the first right after the first
@@ -283,26 +285,29 @@ func updateRouter(b *testing.B, dyn dynamic.Interface, subset string) time.Time 
 	}
 }
 
-// versionWatcher is an MCP client posing as istiod that records, for
-// every response, when it arrived and each EnvoyFilter's version. The
-// receipt time is taken when gRPC has the whole message, before anything
-// is decoded: decoding is the client's work, and this client shares the
-// benchmark's process (and its two cores and heap) with aeraki. For the
-// same reason it reads only the names and versions, straight from the
-// wire (parseMCPVersions), instead of decoding 20,000 mcp.Resources with
-// their label maps after each answer: that decode was over half the CPU
-// of the process while the edits ran, and its garbage slowed aeraki.
+// versionWatcher follows an MCP client posing as istiod, which runs in a
+// process of its own (TestMCPWatcherProcess, the test binary started
+// again), as istiod does: its receive buffers, its decoding and its
+// garbage are not aeraki's, and its collector is not aeraki's collector.
+// For every response it reports when the whole message had arrived
+// (before anything is decoded), its size, how many EnvoyFilters it held
+// and the versions of the EnvoyFilters it was asked to watch. It reads
+// only names and versions, straight from the wire (parseMCPVersions),
+// instead of decoding 20,000 mcp.Resources with their label maps after
+// each answer.
 type versionWatcher struct {
 	mu       sync.Mutex
 	changed  chan struct{}
-	versions map[string]string
+	count    int               // EnvoyFilters in the last response
+	versions map[string]string // of the watched EnvoyFilters
 	at       time.Time
-	bytes    int // of the last response
+	bytes    int         // of the last response
+	stderr   *syncBuffer // the client process's
 }
 
 // rawResponse is a DiscoveryResponse as it came off the wire, copied
 // into b (reused from one response to the next, so the client does not
-// allocate 20 MB per answer in aeraki's heap).
+// allocate 20 MB per answer).
 type rawResponse struct {
 	at time.Time
 	b  []byte
@@ -333,7 +338,70 @@ func (c receiptCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // benchEdits is how many MetaRouter edits BenchmarkKubeColdStart times.
 const benchEdits = 20
 
-func newVersionWatcher(b *testing.B, addr string) *versionWatcher {
+// The child process's settings: the address to dial and the EnvoyFilters
+// whose versions it reports.
+const (
+	watcherAddrEnv  = "AERAKI_BENCH_MCP_ADDR"
+	watcherNamesEnv = "AERAKI_BENCH_MCP_NAMES"
+)
+
+// newVersionWatcher starts the MCP client process against addr, watching
+// the versions of names.
+func newVersionWatcher(b *testing.B, addr string, names ...string) *versionWatcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMCPWatcherProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), watcherAddrEnv+"="+addr, watcherNamesEnv+"="+strings.Join(names, ","))
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	w := &versionWatcher{changed: make(chan struct{}), versions: map[string]string{}, stderr: &stderr}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			// "resp <receipt unix ns> <bytes> <EnvoyFilters> [<name>=<version>...]"
+			f := strings.Fields(sc.Text())
+			if len(f) < 4 || f[0] != "resp" {
+				continue
+			}
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			size, _ := strconv.Atoi(f[2])
+			count, _ := strconv.Atoi(f[3])
+			versions := map[string]string{}
+			for _, kv := range f[4:] {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					versions[k] = v
+				}
+			}
+			w.mu.Lock()
+			w.count, w.versions, w.at, w.bytes = count, versions, time.Unix(0, ns), size
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		}
+		// It ends when aeraki stops at the end of the benchmark; before
+		// that, a wait below fails and shows why.
+	}()
+	return w
+}
+
+// TestMCPWatcherProcess is BenchmarkKubeColdStart's MCP client, run by it
+// in a process of its own (newVersionWatcher); run alone it skips.
+func TestMCPWatcherProcess(t *testing.T) {
+	addr := os.Getenv(watcherAddrEnv)
+	if addr == "" {
+		t.Skip("the MCP client of BenchmarkKubeColdStart, started by it")
+	}
+	var names []string
+	if v := os.Getenv(watcherNamesEnv); v != "" {
+		names = strings.Split(v, ",")
+	}
 	// Dialled as istiod dials an MCP config source: pilot/pkg/bootstrap/
 	// configcontroller.go hands xds:// sources to adsc.New, whose
 	// defaultGrpcDialOptions (pkg/adsc/adsc.go) fix both flow-control
@@ -345,42 +413,40 @@ func newVersionWatcher(b *testing.B, addr string) *versionWatcher {
 		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(func() { cancel(); conn.Close() })
-	stream, err := conn.NewStream(ctx, &discoveryv3.AggregatedDiscoveryService_ServiceDesc.Streams[0],
+	defer conn.Close()
+	stream, err := conn.NewStream(context.Background(), &discoveryv3.AggregatedDiscoveryService_ServiceDesc.Streams[0],
 		"/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
 		grpc.ForceCodecV2(receiptCodec{proto: encoding.GetCodecV2("proto")}))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	meta, _ := structpb.NewStruct(map[string]any{"GENERATOR": "api", "ISTIO_VERSION": "65536.65536.65536"})
 	node := &corev3.Node{Id: "sidecar~192.0.2.2~istiod-bench.istio-system~istio-system.svc.cluster.local", Metadata: meta}
 	if err := stream.SendMsg(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: testenv.EnvoyFilterCollection}); err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	w := &versionWatcher{changed: make(chan struct{}), versions: map[string]string{}}
-	go func() {
-		var r rawResponse
-		for {
-			if err := stream.RecvMsg(&r); err != nil {
-				return
-			}
-			resp, err := parseMCPVersions(r.b)
-			if err != nil {
-				b.Errorf("MCP response: %v", err)
-				return
-			}
-			w.mu.Lock()
-			w.versions, w.at, w.bytes = resp.versions, r.at, len(r.b)
-			close(w.changed)
-			w.changed = make(chan struct{})
-			w.mu.Unlock()
-			_ = stream.SendMsg(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resp.typeURL, VersionInfo: resp.version, ResponseNonce: resp.nonce})
+	out := bufio.NewWriter(os.Stdout)
+	var r rawResponse
+	for {
+		if err := stream.RecvMsg(&r); err != nil {
+			return // the benchmark is done with it
 		}
-	}()
-	return w
+		resp, err := parseMCPVersions(r.b)
+		if err != nil {
+			t.Fatalf("MCP response: %v", err)
+		}
+		fmt.Fprintf(out, "resp %d %d %d", r.at.UnixNano(), len(r.b), len(resp.versions))
+		for _, n := range names {
+			fmt.Fprintf(out, " %s=%s", n, resp.versions[n])
+		}
+		fmt.Fprintln(out)
+		if err := out.Flush(); err != nil {
+			return
+		}
+		_ = stream.SendMsg(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resp.typeURL, VersionInfo: resp.version, ResponseNonce: resp.nonce})
+	}
 }
 
 // mcpVersions is what the watcher reads of a DiscoveryResponse.
@@ -472,28 +538,28 @@ func (w *versionWatcher) version(name string) string {
 // waitCount returns the arrival of the first response with at least n
 // EnvoyFilters.
 func (w *versionWatcher) waitCount(b *testing.B, n int, d time.Duration) time.Time {
-	return w.wait(b, d, fmt.Sprintf("%d EnvoyFilters", n), func(v map[string]string) bool { return len(v) >= n })
+	return w.wait(b, d, fmt.Sprintf("%d EnvoyFilters", n), func(count int, _ map[string]string) bool { return count >= n })
 }
 
 // waitChange returns the arrival of the response in which name's version
 // is no longer before.
 func (w *versionWatcher) waitChange(b *testing.B, name, before string, d time.Duration) time.Time {
-	return w.wait(b, d, "a new version of "+name, func(v map[string]string) bool { return v[name] != "" && v[name] != before })
+	return w.wait(b, d, "a new version of "+name, func(_ int, v map[string]string) bool { return v[name] != "" && v[name] != before })
 }
 
-func (w *versionWatcher) wait(b *testing.B, d time.Duration, what string, ok func(map[string]string) bool) time.Time {
+func (w *versionWatcher) wait(b *testing.B, d time.Duration, what string, ok func(int, map[string]string) bool) time.Time {
 	deadline := time.After(d)
 	for {
 		w.mu.Lock()
-		v, at, ch := w.versions, w.at, w.changed
+		count, v, at, ch := w.count, w.versions, w.at, w.changed
 		w.mu.Unlock()
-		if ok(v) {
+		if ok(count, v) {
 			return at
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			b.Fatalf("MCP: no %s within %s (have %d EnvoyFilters)", what, d, len(v))
+			b.Fatalf("MCP: no %s within %s (have %d EnvoyFilters); the client process said: %s", what, d, count, w.stderr.String())
 		}
 	}
 }
