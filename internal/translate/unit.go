@@ -257,10 +257,9 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	if err == nil {
 		if fd, cacheable = filtersDigest(gated, filters); cacheable {
 			var seen bool
-			gk := gateKey{filters: fd, routeConfig: gated != nil}
-			if err, seen = t.gates.gateVerdict(gk); !seen {
+			if err, seen = t.gates.gateVerdict(fd); !seen {
 				err = gate(gated, filters, unpacked)
-				t.gates.putGate(gk, err)
+				t.gates.putGate(fd, err)
 			}
 		} else {
 			err = gate(gated, filters, unpacked)
@@ -280,7 +279,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		if cacheable {
 			od, cacheable = outputDigest(fd, patches)
 		}
-		vk := unitVerdictKey{output: od, profile: k.profile, routeConfig: gated != nil}
+		vk := unitVerdictKey{output: od, profile: k.profile}
 		var v *unitVerdict
 		if cacheable {
 			v = t.gates.unitVerdict(vk)

@@ -31,7 +31,9 @@ type digest [sha256.Size]byte
 // filtersDigest digests what the validation gate reads: the route table
 // where it goes out on its own (nil for a unit whose route table goes out
 // only inside its filter: encoding it again here was most of a sidecar
-// unit's digest) and the filters. ok is false when one of them does not
+// unit's digest) and the filters. Whether there was a route table to
+// check is part of the digest, so a verdict found with one is not reused
+// for an output checked without. ok is false when one of them does not
 // encode.
 func filtersDigest(rc proto.Message, filters []*listenerv3.Filter) (d digest, ok bool) {
 	h := sha256.New()
@@ -101,16 +103,6 @@ type unitVerdict struct {
 type unitVerdictKey struct {
 	output  digest
 	profile *profile.Profile
-	// routeConfig is whether the route table was checked on its own
-	// (not for units whose filters become EnvoyFilter patches).
-	routeConfig bool
-}
-
-// gateKey names a validation gate verdict: the digest of the route table
-// and filters, and whether the route table was validated on its own.
-type gateKey struct {
-	filters     digest
-	routeConfig bool
 }
 
 // verdictCache holds the gates' verdicts by output digest, for the
@@ -119,7 +111,7 @@ type gateKey struct {
 // bounded: past maxVerdicts entries it starts again empty.
 type verdictCache struct {
 	mu    sync.Mutex
-	gate  map[gateKey]error // validation gate: nil for a pass
+	gate  map[digest]error // validation gate: nil for a pass
 	units map[unitVerdictKey]*unitVerdict
 }
 
@@ -128,17 +120,17 @@ type verdictCache struct {
 const maxVerdicts = 1 << 16
 
 func newVerdictCache() *verdictCache {
-	return &verdictCache{gate: map[gateKey]error{}, units: map[unitVerdictKey]*unitVerdict{}}
+	return &verdictCache{gate: map[digest]error{}, units: map[unitVerdictKey]*unitVerdict{}}
 }
 
-func (c *verdictCache) gateVerdict(d gateKey) (error, bool) {
+func (c *verdictCache) gateVerdict(d digest) (error, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err, ok := c.gate[d]
 	return err, ok
 }
 
-func (c *verdictCache) putGate(d gateKey, err error) {
+func (c *verdictCache) putGate(d digest, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.gate) >= maxVerdicts {

@@ -25,7 +25,7 @@ type Unpacked struct {
 	// in buf until it is full: searched in order, they cost no
 	// allocation of their own; the others are in many.
 	few  []unpackedAny
-	buf  [4]unpackedAny
+	buf  [maxFew]unpackedAny
 	many map[*anypb.Any]unpackedAny
 	r    *Reach
 }
