@@ -29,6 +29,8 @@ type Reach struct {
 	walks sync.Pool
 	// redactions are idle HasSecret walks (*redaction), likewise.
 	redactions sync.Pool
+	// unpacked are released Unpacked values (Reach.Unpacked), empty.
+	unpacked sync.Pool
 }
 
 // NewReach returns an empty Reach.

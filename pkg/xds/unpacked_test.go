@@ -122,3 +122,92 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// TestPackedMessageIsReadNotDecoded: an Any made by Pack gives back the
+// message it was packed from, while its type URL and Value are the packed
+// ones; its Value set to other bytes, it is decoded like any other Any.
+func TestPackedMessageIsReadNotDecoded(t *testing.T) {
+	u := xds.NewUnpacked(xds.NewReach())
+	tp := &tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}
+	a := u.Pack(tp)
+	if want := xds.MustAny(tp); a.TypeUrl != want.TypeUrl || string(a.Value) != string(want.Value) {
+		t.Fatalf("Pack gave %v, MustAny %v", a, want)
+	}
+	if m, err := u.Unpack(a); err != nil || m != tp {
+		t.Errorf("the packed Any was decoded (%p, %v), not read (%p)", m, err, tp)
+	}
+	if err := u.Verify(); err != nil {
+		t.Errorf("an unmodified packed message: %v", err)
+	}
+	a.Value = xds.MustAny(&tcpv3.TcpProxy{StatPrefix: "other"}).Value
+	if m, _ := u.Unpack(a); m == tp || m.(*tcpv3.TcpProxy).GetStatPrefix() != "other" {
+		t.Errorf("the Any's new value was not decoded: %v", m)
+	}
+	var none *xds.Unpacked
+	if b := none.Pack(tp); string(b.Value) != string(xds.MustAny(tp).Value) {
+		t.Errorf("a nil Unpacked does not pack as MustAny does")
+	}
+}
+
+// TestPackedAgreesWithDecoded: the gates read a packed message and give
+// what they give on its decoded copy.
+func TestPackedAgreesWithDecoded(t *testing.T) {
+	pw := &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "hunter2"}}
+	for i, m := range []proto.Message{
+		&redisv3.RedisProxy{StatPrefix: "r", DownstreamAuthPasswords: []*corev3.DataSource{pw}, PrefixRoutes: &redisv3.RedisProxy_PrefixRoutes{CatchAllRoute: &redisv3.RedisProxy_PrefixRoutes_Route{Cluster: "c"}}},
+		&tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}, // invalid: no stat_prefix
+	} {
+		u := xds.NewUnpacked(xds.NewReach())
+		f := &listenerv3.Filter{Name: "f", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: u.Pack(m)}}
+		if got, want := errText(u.Validate(f)), errText(xds.Validate(f)); got != want {
+			t.Errorf("message %d: Validate of the packed message %q, decoded %q", i, got, want)
+		}
+		if got, want := u.HasSecret(f), xds.HasSecret(f); got != want {
+			t.Errorf("message %d: HasSecret of the packed message %v, decoded %v", i, got, want)
+		}
+	}
+}
+
+// TestVerifyFindsWhatTheAnyDoesNotHold: a packed message modified after
+// packing, or holding a nil entry (which its bytes decode to an empty
+// message), is reported.
+func TestVerifyFindsWhatTheAnyDoesNotHold(t *testing.T) {
+	u := xds.NewUnpacked(nil)
+	tp := &tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}
+	u.Pack(tp)
+	tp.StatPrefix = "changed"
+	if err := u.Verify(); err == nil || !strings.Contains(err.Error(), "modified after it was packed") {
+		t.Errorf("a modified packed message: %v", err)
+	}
+	u = xds.NewUnpacked(nil)
+	u.Pack(&listenerv3.Listener{Name: "l", FilterChains: []*listenerv3.FilterChain{{}, nil}})
+	if err := u.Verify(); err == nil || !strings.Contains(err.Error(), "nil message at Listener.filter_chains[1]") {
+		t.Errorf("a nil list entry: %v", err)
+	}
+	u = xds.NewUnpacked(nil)
+	u.Pack(&tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_WeightedClusters{}})
+	if err := u.Verify(); err == nil || !strings.Contains(err.Error(), "nil message at TcpProxy.weighted_clusters") {
+		t.Errorf("a oneof's nil message: %v", err)
+	}
+}
+
+// TestReleasedUnpackedIsEmpty: an Unpacked released to its Reach comes
+// back from it holding nothing: a packed Any met again is decoded.
+func TestReleasedUnpackedIsEmpty(t *testing.T) {
+	r := xds.NewReach()
+	u := r.Unpacked()
+	tp := &tcpv3.TcpProxy{StatPrefix: "s"}
+	var anys []*anypb.Any
+	for range 12 { // past the inline entries
+		anys = append(anys, u.Pack(tp))
+	}
+	u.Release()
+	again := r.Unpacked()
+	for _, a := range anys {
+		if m, err := again.Unpack(a); err != nil || m == tp {
+			t.Fatalf("a released Unpacked still held the packed message (%v)", err)
+		}
+	}
+	again.Release()
+	xds.NewUnpacked(nil).Release() // no Reach: nothing to keep it in
+}
