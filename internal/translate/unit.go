@@ -230,10 +230,14 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		}
 	}
 
-	rc, filters, err := runPlugin(k.plugin, ctx)
 	// The gates and the secret check below walk the same filters: each Any
-	// in them is decoded once for all of them.
-	unpacked := xds.NewUnpacked(t.reach)
+	// in them is decoded once for all of them, and one the plugin packed
+	// through ctx.Pack is not decoded at all (its message is read).
+	// Nothing keeps unpacked past the build.
+	unpacked := t.reach.Unpacked()
+	ctx.Packed = unpacked
+	defer func() { ctx.Packed = nil; unpacked.Release() }()
+	rc, filters, err := runPlugin(k.plugin, ctx)
 	if errors.Is(err, plugin.ErrSkipPort) {
 		u.Diagnostics, u.Skipped, u.good = ctx.Reports(), true, true
 		u.Revision = model.RevisionOf("skipped|" + k.key)
