@@ -3,8 +3,8 @@ package translate_test
 import (
 	"fmt"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
