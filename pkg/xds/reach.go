@@ -31,6 +31,9 @@ type Reach struct {
 	redactions sync.Pool
 	// unpacked are released Unpacked values (Reach.Unpacked), empty.
 	unpacked sync.Pool
+	// anyPlans and secretPlans are the plans (the fields to descend
+	// into) of the types Validate and HasSecret walks met.
+	anyPlans, secretPlans plans
 }
 
 // NewReach returns an empty Reach.
@@ -108,4 +111,134 @@ func (r *reach) compute(d protoreflect.MessageDescriptor, visiting map[protorefl
 	}
 	r.memo.Store(d, holds)
 	return holds
+}
+
+// A plan is the fields of one message type a pruned walk descends into
+// (those whose message type can hold what it looks for), in the order
+// Range visits them, so that the walk asks the message for these fields
+// only: Range gets every populated field's value (names, enums, numbers),
+// which cost a walk more than the fields it descends into. A type with
+// extension ranges has no plan (ranged): its walks Range, which visits
+// extension fields too.
+type plan struct {
+	ranged bool
+	steps  []step
+}
+
+// step is one field of a plan. A field of a oneof is visited when it is
+// the one set (Has), as Range visits it, even when its message is nil.
+type step struct {
+	fd     protoreflect.FieldDescriptor
+	secret bool // the field's name is a credential's (secretField)
+}
+
+// plans memoizes the plans of message types, for one reach.
+type plans struct {
+	memo sync.Map // protoreflect.MessageType -> *plan
+}
+
+// anyPlan is the plan of m's type for Validate, worked out the first
+// time; nil when the walk must Range (no Reach, or a type with extension
+// ranges).
+func (r *Reach) anyPlan(m protoreflect.Message) *plan {
+	if r == nil {
+		return nil
+	}
+	return r.anyPlans.of(&r.anys, m)
+}
+
+// secretPlan is anyPlan for HasSecret.
+func (r *Reach) secretPlan(m protoreflect.Message) *plan {
+	if r == nil {
+		return nil
+	}
+	return r.secretPlans.of(&r.secrets, m)
+}
+
+// of is the plan of m's type for the targets of rc, or nil for Range.
+func (ps *plans) of(rc *reach, m protoreflect.Message) *plan {
+	mt := m.Type()
+	if p, ok := ps.memo.Load(mt); ok {
+		if p := p.(*plan); !p.ranged {
+			return p
+		}
+		return nil
+	}
+	p := makePlan(mt, rc)
+	ps.memo.Store(mt, p)
+	if p.ranged {
+		return nil
+	}
+	return p
+}
+
+// makePlan works out the plan of type mt for the targets of rc. The order
+// of its steps is the one Range gives a message of the type: one with
+// each of the plan's fields set (a member of each oneof) is ranged over
+// once, so that the walks meet the fields in the order they met them
+// ranging, and an error list (Validate) reads the same. Anything amiss
+// (a field that cannot be set) leaves the type to Range.
+func makePlan(mt protoreflect.MessageType, rc *reach) (p *plan) {
+	d := mt.Descriptor()
+	if d.ExtensionRanges().Len() > 0 {
+		return &plan{ranged: true}
+	}
+	defer func() {
+		if recover() != nil {
+			p = &plan{ranged: true}
+		}
+	}()
+	byGroup := map[protoreflect.Descriptor][]protoreflect.FieldDescriptor{} // a field, or a oneof, to its planned fields
+	m := mt.New()
+	fields := d.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		elem := fd.Message()
+		if fd.IsMap() {
+			elem = fd.MapValue().Message()
+		}
+		if elem == nil || !rc.holds(elem) {
+			continue
+		}
+		var group protoreflect.Descriptor = fd
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			group = od
+		}
+		if len(byGroup[group]) == 0 {
+			setOne(m, fd)
+		}
+		byGroup[group] = append(byGroup[group], fd)
+	}
+	p = &plan{}
+	seen := 0
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		var group protoreflect.Descriptor = fd
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			group = od
+		}
+		seen++
+		for _, f := range byGroup[group] {
+			p.steps = append(p.steps, step{fd: f, secret: secretField(f.Name())})
+		}
+		return true
+	})
+	if seen != len(byGroup) {
+		return &plan{ranged: true}
+	}
+	return p
+}
+
+// setOne populates message field fd of m: an empty message, a list of
+// one, a map of one entry.
+func setOne(m protoreflect.Message, fd protoreflect.FieldDescriptor) {
+	switch {
+	case fd.IsList():
+		l := m.Mutable(fd).List()
+		l.Append(l.NewElement())
+	case fd.IsMap():
+		mp := m.Mutable(fd).Map()
+		mp.Set(fd.MapKey().Default().MapKey(), mp.NewValue())
+	default:
+		m.Mutable(fd)
+	}
 }

@@ -104,7 +104,21 @@ func (w *redaction) message(msg protoreflect.Message) bool {
 	}
 	outer := w.changed
 	w.changed = false
-	msg.Range(w.each)
+	if p := w.r.secretPlan(msg); p != nil {
+		// The fields that can hold an Any or a DataSource, asked for one
+		// by one (reach.go); without apply, up to the first secret.
+		for i := range p.steps {
+			st := &p.steps[i]
+			if msg.Has(st.fd) {
+				w.descend(st.fd, msg.Get(st.fd), st.secret)
+				if !w.apply && w.changed {
+					break
+				}
+			}
+		}
+	} else {
+		msg.Range(w.each)
+	}
 	changed := w.changed
 	w.changed = outer
 	return changed
@@ -121,7 +135,13 @@ func (w *redaction) field(fd protoreflect.FieldDescriptor, v protoreflect.Value)
 	} else if !w.r.secretHolds(elem) {
 		return true // no Any nor DataSource below (reach.go)
 	}
-	secret := secretField(fd.Name())
+	w.descend(fd, v, secretField(fd.Name()))
+	return w.apply || !w.changed
+}
+
+// descend walks the value v of message field fd, which may hold an Any or
+// a DataSource; secret says fd's name is a credential's.
+func (w *redaction) descend(fd protoreflect.FieldDescriptor, v protoreflect.Value, secret bool) {
 	switch {
 	case fd.IsList():
 		l := v.List()
@@ -133,7 +153,6 @@ func (w *redaction) field(fd protoreflect.FieldDescriptor, v protoreflect.Value)
 	default:
 		w.visit(v.Message(), secret)
 	}
-	return w.apply || !w.changed
 }
 
 // visit is one message value of a field; secret says the field's name is

@@ -175,7 +175,7 @@ func nilMessage(m protoreflect.Message, path string) string {
 // Unpack returns the message packed in a, as a.UnmarshalNew does, decoding
 // it only the first time.
 func (u *Unpacked) Unpack(a *anypb.Any) (proto.Message, error) {
-	if u == nil {
+	if u == nil || a == nil { // a nil Any (a oneof set to one) would match an empty entry
 		return a.UnmarshalNew()
 	}
 	slot := -1

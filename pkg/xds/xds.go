@@ -154,6 +154,15 @@ func (v *validation) children(msg protoreflect.Message, self bool) {
 			}
 		}
 	}
+	if p := v.r.anyPlan(msg); p != nil {
+		// The fields that can hold an Any, asked for one by one (reach.go).
+		for i := range p.steps {
+			if fd := p.steps[i].fd; msg.Has(fd) {
+				v.descend(fd, msg.Get(fd))
+			}
+		}
+		return
+	}
 	msg.Range(v.each)
 }
 
@@ -168,6 +177,12 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	} else if !v.r.anyHolds(elem) {
 		return true // no Any below (reach.go)
 	}
+	v.descend(fd, val)
+	return true
+}
+
+// descend walks the value val of message field fd, which may hold an Any.
+func (v *validation) descend(fd protoreflect.FieldDescriptor, val protoreflect.Value) {
 	v.push(pathSegment{sep: '.', s: string(fd.Name())})
 	switch {
 	case fd.IsList():
@@ -190,7 +205,6 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 		v.nested(val.Message(), false)
 	}
 	v.pop()
-	return true
 }
 
 // nested descends without re-running ValidateAll on plain nested
