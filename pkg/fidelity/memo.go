@@ -1,6 +1,7 @@
 package fidelity
 
 import (
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -52,6 +53,14 @@ type typeInfo struct {
 	name protoreflect.FieldDescriptor
 	// fields are the type's fields' facts, by descriptor index.
 	fields []fieldInfo
+	// walked are the fields whose walk is set, by field number: the walk
+	// asks a message for these only, rather than Range over every
+	// populated field (names, numbers) to drop most of them. ranged is a
+	// type with extension ranges, whose extension fields only Range
+	// visits: its messages are ranged over.
+	walked []protoreflect.FieldDescriptor
+	ranged bool
+	desc   protoreflect.MessageDescriptor
 }
 
 // fieldInfo is what the walk needs of a field.
@@ -121,7 +130,7 @@ func (b *builder) typ(d protoreflect.MessageDescriptor) *typeInfo {
 		return ti
 	}
 	full := string(d.FullName())
-	ti := &typeInfo{full: full}
+	ti := &typeInfo{full: full, desc: d, ranged: d.ExtensionRanges().Len() > 0}
 	b.types[d] = ti
 	b.order = append(b.order, ti)
 	if full == "envoy.config.core.v3.Metadata" {
@@ -229,7 +238,11 @@ func (b *builder) finish() {
 			fi := &ti.fields[i]
 			fi.values = fi.any || (fi.child != nil && fi.child.reports) || (fi.enum != nil && fi.enum.reports)
 			fi.walk = fi.hasMarker || fi.deprecated || fi.values
+			if fi.walk {
+				ti.walked = append(ti.walked, ti.desc.Fields().Get(i))
+			}
 		}
+		slices.SortFunc(ti.walked, func(a, b protoreflect.FieldDescriptor) int { return int(a.Number()) - int(b.Number()) })
 	}
 	for d, ti := range b.types {
 		b.memo.types.Store(d, ti)
