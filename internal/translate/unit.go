@@ -12,6 +12,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -208,7 +209,13 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	port := svc.Port(k.port)
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
 	ctx.Profile = k.profile
-	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String(), "profile", k.profile.Name)
+	if t.opts.Log.GetSink() != nil {
+		// (A discarding logger takes no values: making them was two
+		// allocations per unit.)
+		ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String(), "profile", k.profile.Name)
+	} else {
+		ctx.Log = t.opts.Log
+	}
 	if k.role != plugin.RoleSidecarInbound {
 		// Inbound chains deliver to the local workload: routers do not
 		// apply, and reading them would make inbound depend on them.
@@ -220,14 +227,17 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 
 	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
 		ByCaller: k.byCaller, Caller: k.caller}}
+	var vss []*networkingv1.VirtualService
+	if !port.Meta && k.role != plugin.RoleSidecarInbound {
+		vss = view.VirtualServices(k.host)
+	}
+	u.Objects = make([]model.ObjectRef, 0, 1+len(ctx.MetaRouters)+len(vss))
 	u.Objects = append(u.Objects, svc.Ref)
 	for _, mr := range ctx.MetaRouters {
 		u.Objects = append(u.Objects, metaroute.RouterRef(mr))
 	}
-	if !port.Meta && k.role != plugin.RoleSidecarInbound {
-		for _, vs := range view.VirtualServices(k.host) {
-			u.Objects = append(u.Objects, metaroute.VirtualServiceRef(vs))
-		}
+	for _, vs := range vss {
+		u.Objects = append(u.Objects, metaroute.VirtualServiceRef(vs))
 	}
 
 	// The gates and the secret check below walk the same filters: each Any
@@ -259,7 +269,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	var fd, od digest
 	cacheable := false
 	if err == nil {
-		if fd, cacheable = filtersDigest(gated, filters); cacheable {
+		if fd, cacheable = t.gates.filtersDigest(gated, filters); cacheable {
 			var seen bool
 			if err, seen = t.gates.gateVerdict(fd); !seen {
 				err = gate(gated, filters, unpacked)
@@ -281,7 +291,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	var secret bool
 	if err == nil {
 		if cacheable {
-			od, cacheable = outputDigest(fd, patches)
+			od, cacheable = t.gates.outputDigest(fd, patches)
 		}
 		vk := unitVerdictKey{output: od, profile: k.profile}
 		var v *unitVerdict
