@@ -52,7 +52,7 @@ func (c *verdictCache) filtersDigest(rc proto.Message, filters []*listenerv3.Fil
 			return d, false
 		}
 	}
-	w.h.Sum(d[:0])
+	copy(d[:], w.h.Sum(w.n[:0]))
 	return d, true
 }
 
@@ -69,17 +69,17 @@ func (c *verdictCache) outputDigest(filters digest, patches []ClusterPatch) (d d
 			return d, false
 		}
 	}
-	w.h.Sum(d[:0])
+	copy(d[:], w.h.Sum(w.n[:0]))
 	return d, true
 }
 
 // digester is the working memory of a digest: the hash, the encoding
-// buffer and the length prefix's, reused (verdictCache.digesters) rather
-// than made for each unit.
+// buffer and room for a length prefix or the sum, reused
+// (verdictCache.digesters) rather than made for each unit.
 type digester struct {
 	h   hash.Hash
 	buf []byte
-	n   [binary.MaxVarintLen64]byte
+	n   [sha256.Size]byte // >= binary.MaxVarintLen64
 }
 
 // digester returns an idle digester, reset.
