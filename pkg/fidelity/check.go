@@ -296,9 +296,13 @@ func (w *walker) message(m protoreflect.Message, ti *typeInfo) {
 		// The fields that may report, asked for one by one, already in
 		// number order: what Range and the sort gave, at a fraction of
 		// the cost.
-		for _, fd := range ti.walked {
-			if m.Has(fd) {
-				w.fields = append(w.fields, fieldValue{fd, m.Get(fd)})
+		for _, f := range ti.walked {
+			if f.single {
+				if v := m.Get(f.fd); v.Message().IsValid() {
+					w.fields = append(w.fields, fieldValue{f.fd, v})
+				}
+			} else if m.Has(f.fd) {
+				w.fields = append(w.fields, fieldValue{f.fd, m.Get(f.fd)})
 			}
 		}
 	}

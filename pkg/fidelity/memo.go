@@ -58,9 +58,17 @@ type typeInfo struct {
 	// populated field (names, numbers) to drop most of them. ranged is a
 	// type with extension ranges, whose extension fields only Range
 	// visits: its messages are ranged over.
-	walked []protoreflect.FieldDescriptor
+	walked []walkedField
 	ranged bool
 	desc   protoreflect.MessageDescriptor
+}
+
+// walkedField is a field the walk asks a message for; single is a
+// singular message field outside a oneof, set exactly when Get gives a
+// valid message (so Has need not be asked).
+type walkedField struct {
+	fd     protoreflect.FieldDescriptor
+	single bool
 }
 
 // fieldInfo is what the walk needs of a field.
@@ -239,10 +247,13 @@ func (b *builder) finish() {
 			fi.values = fi.any || (fi.child != nil && fi.child.reports) || (fi.enum != nil && fi.enum.reports)
 			fi.walk = fi.hasMarker || fi.deprecated || fi.values
 			if fi.walk {
-				ti.walked = append(ti.walked, ti.desc.Fields().Get(i))
+				fd := ti.desc.Fields().Get(i)
+				od := fd.ContainingOneof()
+				single := fd.Message() != nil && !fd.IsList() && !fd.IsMap() && (od == nil || od.IsSynthetic())
+				ti.walked = append(ti.walked, walkedField{fd: fd, single: single})
 			}
 		}
-		slices.SortFunc(ti.walked, func(a, b protoreflect.FieldDescriptor) int { return int(a.Number()) - int(b.Number()) })
+		slices.SortFunc(ti.walked, func(a, b walkedField) int { return int(a.fd.Number()) - int(b.fd.Number()) })
 	}
 	for d, ti := range b.types {
 		b.memo.types.Store(d, ti)

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -130,6 +131,46 @@ type plan struct {
 type step struct {
 	fd     protoreflect.FieldDescriptor
 	secret bool // the field's name is a credential's (secretField)
+	// single is a singular message field outside a oneof: set exactly
+	// when Get gives a valid message, so Has need not be asked.
+	single bool
+	// child is the plan of the last message type met in this field (one
+	// for a generated parent), so that the walk finds it without a look
+	// up by type.
+	child atomic.Pointer[typedPlan]
+}
+
+// typedPlan is a message type's plan (nil: it is ranged over).
+type typedPlan struct {
+	mt protoreflect.MessageType
+	p  *plan
+}
+
+// has reports whether the step's field is set in msg, and its value.
+func (st *step) has(msg protoreflect.Message) (protoreflect.Value, bool) {
+	if st.single {
+		v := msg.Get(st.fd)
+		return v, v.Message().IsValid()
+	}
+	if !msg.Has(st.fd) {
+		return protoreflect.Value{}, false
+	}
+	return msg.Get(st.fd), true
+}
+
+// childOf is the plan of m, a message met in field st (nil: at the root
+// or inside an Any), for the targets of rc; nil when it is ranged over.
+func (ps *plans) childOf(st *step, rc *reach, m protoreflect.Message) *plan {
+	if st == nil {
+		return ps.of(rc, m)
+	}
+	mt := m.Type()
+	if c := st.child.Load(); c != nil && c.mt == mt {
+		return c.p
+	}
+	p := ps.of(rc, m)
+	st.child.Store(&typedPlan{mt: mt, p: p})
+	return p
 }
 
 // plans memoizes the plans of message types, for one reach.
@@ -137,22 +178,22 @@ type plans struct {
 	memo sync.Map // protoreflect.MessageType -> *plan
 }
 
-// anyPlan is the plan of m's type for Validate, worked out the first
-// time; nil when the walk must Range (no Reach, or a type with extension
-// ranges).
-func (r *Reach) anyPlan(m protoreflect.Message) *plan {
+// anyPlan is the plan of m's type for Validate, m met in field from (nil:
+// at the root or inside an Any), worked out the first time; nil when the
+// walk must Range (no Reach, or a type with extension ranges).
+func (r *Reach) anyPlan(m protoreflect.Message, from *step) *plan {
 	if r == nil {
 		return nil
 	}
-	return r.anyPlans.of(&r.anys, m)
+	return r.anyPlans.childOf(from, &r.anys, m)
 }
 
 // secretPlan is anyPlan for HasSecret.
-func (r *Reach) secretPlan(m protoreflect.Message) *plan {
+func (r *Reach) secretPlan(m protoreflect.Message, from *step) *plan {
 	if r == nil {
 		return nil
 	}
-	return r.secretPlans.of(&r.secrets, m)
+	return r.secretPlans.childOf(from, &r.secrets, m)
 }
 
 // of is the plan of m's type for the targets of rc, or nil for Range.
@@ -218,7 +259,7 @@ func makePlan(mt protoreflect.MessageType, rc *reach) (p *plan) {
 		}
 		seen++
 		for _, f := range byGroup[group] {
-			p.steps = append(p.steps, step{fd: f, secret: secretField(f.Name())})
+			p.steps = append(p.steps, step{fd: f, secret: secretField(f.Name()), single: group == f && !f.IsList() && !f.IsMap()})
 		}
 		return true
 	})

@@ -118,7 +118,7 @@ func TestPlansFollowRangeOrder(t *testing.T) {
 		for _, c := range []struct {
 			p     *plan
 			holds func(protoreflect.MessageDescriptor) bool
-		}{{r.anyPlan(full), r.anyHolds}, {r.secretPlan(full), r.secretHolds}} {
+		}{{r.anyPlan(full, nil), r.anyHolds}, {r.secretPlan(full, nil), r.secretHolds}} {
 			if c.p == nil {
 				t.Fatalf("%s has no plan", d.FullName())
 			}

@@ -69,7 +69,7 @@ func validate(m proto.Message, u *Unpacked, r *Reach) error {
 	v := r.walk()
 	v.u, v.r, v.errs, v.stack = u, r, v.errs[:0], v.stack[:0]
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
-	v.nested(m.ProtoReflect(), true)
+	v.nested(m.ProtoReflect(), true, nil)
 	err := errors.Join(v.errs...)
 	r.done(v)
 	return err
@@ -144,9 +144,10 @@ func (v *validation) path() string {
 	return b.String()
 }
 
-// children visits the message fields of msg; when self is true msg
-// itself is validated first (it came out of an Any).
-func (v *validation) children(msg protoreflect.Message, self bool) {
+// children visits the message fields of msg, met in field from (nil: at
+// the root, or inside an Any); when self is true msg itself is validated
+// first (it came out of an Any).
+func (v *validation) children(msg protoreflect.Message, self bool, from *step) {
 	if self {
 		if val, ok := msg.Interface().(validator); ok {
 			if err := val.ValidateAll(); err != nil {
@@ -154,11 +155,12 @@ func (v *validation) children(msg protoreflect.Message, self bool) {
 			}
 		}
 	}
-	if p := v.r.anyPlan(msg); p != nil {
+	if p := v.r.anyPlan(msg, from); p != nil {
 		// The fields that can hold an Any, asked for one by one (reach.go).
 		for i := range p.steps {
-			if fd := p.steps[i].fd; msg.Has(fd) {
-				v.descend(fd, msg.Get(fd))
+			st := &p.steps[i]
+			if val, ok := st.has(msg); ok {
+				v.descend(st.fd, val, st)
 			}
 		}
 		return
@@ -177,40 +179,41 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	} else if !v.r.anyHolds(elem) {
 		return true // no Any below (reach.go)
 	}
-	v.descend(fd, val)
+	v.descend(fd, val, nil)
 	return true
 }
 
-// descend walks the value val of message field fd, which may hold an Any.
-func (v *validation) descend(fd protoreflect.FieldDescriptor, val protoreflect.Value) {
+// descend walks the value val of message field fd, which may hold an
+// Any; st is fd's step in a plan (nil: ranged over).
+func (v *validation) descend(fd protoreflect.FieldDescriptor, val protoreflect.Value, st *step) {
 	v.push(pathSegment{sep: '.', s: string(fd.Name())})
 	switch {
 	case fd.IsList():
 		l := val.List()
 		for i := 0; i < l.Len(); i++ {
 			v.push(pathSegment{sep: '[', index: i})
-			v.nested(l.Get(i).Message(), false)
+			v.nested(l.Get(i).Message(), false, st)
 			v.pop()
 		}
 	case fd.IsMap():
 		if fd.MapValue().Message() != nil {
 			val.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
 				v.push(pathSegment{sep: 'k', key: k})
-				v.nested(mv.Message(), false)
+				v.nested(mv.Message(), false, st)
 				v.pop()
 				return true
 			})
 		}
 	default:
-		v.nested(val.Message(), false)
+		v.nested(val.Message(), false, st)
 	}
 	v.pop()
 }
 
 // nested descends without re-running ValidateAll on plain nested
 // messages (the parent's ValidateAll already covered them) but unpacks
-// every Any it meets.
-func (v *validation) nested(msg protoreflect.Message, top bool) {
+// every Any it meets; from is the step msg was met in (nil: none).
+func (v *validation) nested(msg protoreflect.Message, top bool, from *step) {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
 		inner, err := v.u.Unpack(a)
 		if err != nil {
@@ -222,9 +225,9 @@ func (v *validation) nested(msg protoreflect.Message, top bool) {
 			return
 		}
 		v.push(pathSegment{sep: '<', s: string(inner.ProtoReflect().Descriptor().Name())})
-		v.children(inner.ProtoReflect(), true)
+		v.children(inner.ProtoReflect(), true, nil)
 		v.pop()
 		return
 	}
-	v.children(msg, top)
+	v.children(msg, top, from)
 }
