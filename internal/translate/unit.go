@@ -268,15 +268,16 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	var fd, od digest
 	cacheable := false
+	var filtersSecret bool // the filters hold a credential (found by the gate's walk)
 	if err == nil {
 		if fd, cacheable = t.gates.filtersDigest(gated, filters); cacheable {
 			var seen bool
-			if err, seen = t.gates.gateVerdict(fd); !seen {
-				err = gate(gated, filters, unpacked)
-				t.gates.putGate(fd, err)
+			if filtersSecret, err, seen = t.gates.gateVerdict(fd); !seen {
+				filtersSecret, err = gate(gated, filters, unpacked)
+				t.gates.putGate(fd, filtersSecret, err)
 			}
 		} else {
-			err = gate(gated, filters, unpacked)
+			filtersSecret, err = gate(gated, filters, unpacked)
 		}
 	}
 	var patches []ClusterPatch
@@ -308,7 +309,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 			v = &unitVerdict{}
 			v.refused, v.warned = t.fidelityFindings(k.profile, unitMessages(filters, patches), gated, unpacked)
 			if len(v.refused) == 0 {
-				v.secret = holdsSecret(filters, patches, unpacked)
+				v.secret = filtersSecret || patchesHoldSecret(patches, unpacked)
 			}
 			if cacheable {
 				t.gates.putUnit(vk, v)
@@ -407,8 +408,11 @@ func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, fil
 }
 
 // gate is the validation gate: nothing that fails Envoy's own validation
-// (including messages packed in Any) leaves the translator.
-func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked) error {
+// (including messages packed in Any) leaves the translator. The walk of
+// each filter also finds whether it holds a credential (secret, what
+// xds.HasSecret of the filters gives), which the secret check (holdsSecret)
+// would otherwise walk the filters again for.
+func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked) (secret bool, err error) {
 	var errs []error
 	if rc != nil {
 		if err := unpacked.Validate(rc); err != nil {
@@ -416,14 +420,16 @@ func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked
 		}
 	}
 	for i, f := range filters {
-		if err := unpacked.Validate(f); err != nil {
+		s, err := unpacked.ValidateAndHasSecret(f)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("filter %d (%s): %w", i, f.GetName(), err))
 		}
+		secret = secret || s
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
+		return secret, fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
 	}
-	return nil
+	return secret, nil
 }
 
 func failure(pluginName string, svc *model.Service, port *model.Port, role plugin.Role, p *profile.Profile, err error) model.Diagnostic {
@@ -514,16 +520,15 @@ dispatch:
 	wg.Wait()
 }
 
-// holdsSecret reports whether a unit's output carries a credential: its
-// EnvoyFilter is then kept off the plaintext MCP address and shown
-// redacted. Asking the protos is far cheaper than redacting the
-// EnvoyFilter's Struct patches to see whether anything changes.
-func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch, unpacked *xds.Unpacked) bool {
-	for _, f := range filters {
-		if unpacked.HasSecret(f) {
-			return true
-		}
-	}
+// A unit's output carries a credential when its filters do (which the
+// validation gate finds: gate) or its cluster patches do
+// (patchesHoldSecret): its EnvoyFilter is then kept off the plaintext MCP
+// address and shown redacted. Asking the protos is far cheaper than
+// redacting the EnvoyFilter's Struct patches to see whether anything
+// changes.
+
+// patchesHoldSecret reports whether a cluster patch holds a credential.
+func patchesHoldSecret(patches []ClusterPatch, unpacked *xds.Unpacked) bool {
 	for _, p := range patches {
 		if unpacked.HasSecret(p.Patch) {
 			return true

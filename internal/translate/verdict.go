@@ -134,7 +134,7 @@ type unitVerdictKey struct {
 // bounded: past maxVerdicts entries it starts again empty.
 type verdictCache struct {
 	mu    sync.Mutex
-	gate  map[digest]error // validation gate: nil for a pass
+	gate  map[digest]gateVerdict
 	units map[unitVerdictKey]*unitVerdict
 	// digesters are idle *digester, for the build workers' digests.
 	digesters sync.Pool
@@ -145,23 +145,30 @@ type verdictCache struct {
 const maxVerdicts = 1 << 16
 
 func newVerdictCache() *verdictCache {
-	return &verdictCache{gate: map[digest]error{}, units: map[unitVerdictKey]*unitVerdict{}}
+	return &verdictCache{gate: map[digest]gateVerdict{}, units: map[unitVerdictKey]*unitVerdict{}}
 }
 
-func (c *verdictCache) gateVerdict(d digest) (error, bool) {
+// gateVerdict is what the validation gate found: err (nil for a pass),
+// and whether the filters hold a credential.
+type gateVerdict struct {
+	err    error
+	secret bool
+}
+
+func (c *verdictCache) gateVerdict(d digest) (secret bool, err error, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err, ok := c.gate[d]
-	return err, ok
+	v, ok := c.gate[d]
+	return v.secret, v.err, ok
 }
 
-func (c *verdictCache) putGate(d digest, err error) {
+func (c *verdictCache) putGate(d digest, secret bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.gate) >= maxVerdicts {
 		clear(c.gate)
 	}
-	c.gate[d] = err
+	c.gate[d] = gateVerdict{err: err, secret: secret}
 }
 
 func (c *verdictCache) unitVerdict(k unitVerdictKey) *unitVerdict {

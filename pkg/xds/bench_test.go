@@ -34,25 +34,34 @@ func benchDubboProxy(i int) *dubbov3.DubboProxy {
 
 // BenchmarkUnitGates is the validation gate and the secret check of one
 // unit's dubbo_proxy filter, packed through the unit's Unpacked, as the
-// translator runs them for every unit it builds.
+// translator runs them for every unit it builds: two walks (Validate,
+// HasSecret) or one (ValidateAndHasSecret).
 func BenchmarkUnitGates(b *testing.B) {
 	r := xds.NewReach()
 	msgs := make([]*dubbov3.DubboProxy, 100)
 	for i := range msgs {
 		msgs[i] = benchDubboProxy(i)
 	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		u := r.Unpacked()
-		f := &listenerv3.Filter{Name: "envoy.filters.network.dubbo_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: u.Pack(msgs[i%len(msgs)])}}
-		if err := u.Validate(f); err != nil {
-			b.Fatal(err)
-		}
-		if u.HasSecret(f) {
-			b.Fatal("a secret")
-		}
-		u.Release()
-		i++
+	for _, oneWalk := range []bool{false, true} {
+		b.Run(fmt.Sprintf("one-walk=%v", oneWalk), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				u := r.Unpacked()
+				f := &listenerv3.Filter{Name: "envoy.filters.network.dubbo_proxy", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: u.Pack(msgs[i%len(msgs)])}}
+				var err error
+				secret := false
+				if oneWalk {
+					secret, err = u.ValidateAndHasSecret(f)
+				} else {
+					err, secret = u.Validate(f), u.HasSecret(f)
+				}
+				if err != nil || secret {
+					b.Fatal(err, secret)
+				}
+				u.Release()
+				i++
+			}
+		})
 	}
 }

@@ -223,6 +223,14 @@ func sameSlice(a, b []byte) bool {
 // Reach.
 func (u *Unpacked) Validate(m proto.Message) error { return validate(m, u, u.reach()) }
 
+// ValidateAndHasSecret is Validate and HasSecret of m in one walk: what
+// the translator asks of every filter it builds, which walked the same
+// messages twice. err is what Validate returns, secret what HasSecret
+// does.
+func (u *Unpacked) ValidateAndHasSecret(m proto.Message) (secret bool, err error) {
+	return validateSecret(m, u, u.reach(), true)
+}
+
 // HasSecret is [HasSecret], decoding each Any through u and pruned by u's
 // Reach.
 func (u *Unpacked) HasSecret(m proto.Message) bool {

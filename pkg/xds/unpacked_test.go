@@ -4,10 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	redisv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/redis_proxy/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -210,4 +212,50 @@ func TestReleasedUnpackedIsEmpty(t *testing.T) {
 	}
 	again.Release()
 	xds.NewUnpacked(nil).Release() // no Reach: nothing to keep it in
+}
+
+// TestValidateAndHasSecretIsBoth: the one walk gives what Validate and
+// HasSecret give on their own, pruned or not: a password in a packed
+// redis_proxy, a private key in a TLS context packed in a cluster's
+// transport socket, a certificate (no credential) and a key read from a
+// file (not inline), an invalid filter, an unknown type, a nil Any.
+func TestValidateAndHasSecretIsBoth(t *testing.T) {
+	inline := func(s string) *corev3.DataSource {
+		return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: s}}
+	}
+	tls := func(key *corev3.DataSource) proto.Message {
+		return &clusterv3.Cluster{Name: "c", TransportSocket: &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{
+			TypedConfig: xds.MustAny(&tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{TlsCertificates: []*tlsv3.TlsCertificate{{
+				CertificateChain: inline("cert"), PrivateKey: key}}}})}}}
+	}
+	msgs := []proto.Message{
+		xds.NetworkFilter("envoy.filters.network.redis_proxy", &redisv3.RedisProxy{StatPrefix: "r", DownstreamAuthPasswords: []*corev3.DataSource{inline("hunter2")},
+			PrefixRoutes: &redisv3.RedisProxy_PrefixRoutes{CatchAllRoute: &redisv3.RedisProxy_PrefixRoutes_Route{Cluster: "c"}}}),
+		xds.NetworkFilter("envoy.filters.network.redis_proxy", &redisv3.RedisProxy{StatPrefix: "r", DownstreamAuthPasswords: []*corev3.DataSource{inline(xds.Redacted)}}),
+		tls(inline("key")),
+		tls(&corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/key"}}),
+		xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}),
+		&listenerv3.Filter{Name: "x", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.Linked"}}},
+		&listenerv3.Filter{Name: "x", ConfigType: &listenerv3.Filter_TypedConfig{}},
+	}
+	secrets := 0
+	for _, u := range []*xds.Unpacked{nil, xds.NewUnpacked(nil), xds.NewUnpacked(xds.NewReach())} {
+		for range 2 {
+			for i, m := range msgs {
+				secret, err := u.ValidateAndHasSecret(m)
+				if got, want := errText(err), errText(xds.Validate(m)); got != want {
+					t.Errorf("message %d: error %q, Validate alone %q", i, got, want)
+				}
+				if want := xds.HasSecret(m); secret != want {
+					t.Errorf("message %d: secret %v, HasSecret alone %v", i, secret, want)
+				}
+				if secret {
+					secrets++
+				}
+			}
+		}
+	}
+	if secrets != 2*3*2 {
+		t.Errorf("%d secrets found, want the password's and the key's in each of 6 rounds", secrets)
+	}
 }

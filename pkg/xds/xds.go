@@ -66,13 +66,25 @@ func Validate(m proto.Message) error { return validate(m, nil, nil) }
 // validate is one walk: Any values decoded through u, fields pruned by r
 // (either may be nil).
 func validate(m proto.Message, u *Unpacked, r *Reach) error {
+	_, err := validateSecret(m, u, r, false)
+	return err
+}
+
+// validateSecret is validate, and with secrets also HasSecret in the same
+// walk: it then descends into the fields HasSecret descends into (which
+// include every field that can hold an Any: where only a DataSource can
+// be, no Any is met, so the errors are the same), and reports whether a
+// credential field holds an inline secret, as HasSecret does.
+func validateSecret(m proto.Message, u *Unpacked, r *Reach, secrets bool) (bool, error) {
 	v := r.walk()
 	v.u, v.r, v.errs, v.stack = u, r, v.errs[:0], v.stack[:0]
+	v.secrets, v.secret = secrets, false
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
 	v.nested(m.ProtoReflect(), true, nil)
 	err := errors.Join(v.errs...)
+	secret := v.secret
 	r.done(v)
-	return err
+	return secret, err
 }
 
 // walk returns an idle Validate walk: one r kept, or a new one.
@@ -96,6 +108,7 @@ func (r *Reach) done(v *validation) {
 	clear(v.errs)
 	clear(v.stack[:cap(v.stack)])
 	v.u, v.r, v.errs, v.stack = nil, nil, v.errs[:0], v.stack[:0]
+	v.secrets, v.secret = false, false
 	r.walks.Put(v)
 }
 
@@ -108,6 +121,9 @@ type validation struct {
 	errs  []error
 	stack []pathSegment
 	each  func(protoreflect.FieldDescriptor, protoreflect.Value) bool // v.field, made once
+	// secrets is a walk that also looks for secrets (validateSecret);
+	// secret is whether it found one.
+	secrets, secret bool
 }
 
 // pathSegment is ".name" (sep '.'), "[i]" ('['), "[key]" ('k') or
@@ -155,7 +171,13 @@ func (v *validation) children(msg protoreflect.Message, self bool, from *step) {
 			}
 		}
 	}
-	if p := v.r.anyPlan(msg, from); p != nil {
+	p := (*plan)(nil)
+	if v.secrets {
+		p = v.r.secretPlan(msg, from)
+	} else {
+		p = v.r.anyPlan(msg, from)
+	}
+	if p != nil {
 		// The fields that can hold an Any, asked for one by one (reach.go).
 		for i := range p.steps {
 			st := &p.steps[i]
@@ -172,11 +194,15 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	if fd.Message() == nil {
 		return true
 	}
+	holds := v.r.anyHolds
+	if v.secrets {
+		holds = v.r.secretHolds
+	}
 	if elem := fd.Message(); fd.IsMap() {
-		if elem = fd.MapValue().Message(); elem == nil || !v.r.anyHolds(elem) {
+		if elem = fd.MapValue().Message(); elem == nil || !holds(elem) {
 			return true
 		}
-	} else if !v.r.anyHolds(elem) {
+	} else if !holds(elem) {
 		return true // no Any below (reach.go)
 	}
 	v.descend(fd, val, nil)
@@ -186,28 +212,49 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 // descend walks the value val of message field fd, which may hold an
 // Any; st is fd's step in a plan (nil: ranged over).
 func (v *validation) descend(fd protoreflect.FieldDescriptor, val protoreflect.Value, st *step) {
+	secret := false
+	if v.secrets {
+		if st != nil {
+			secret = st.secret
+		} else {
+			secret = secretField(fd.Name())
+		}
+	}
 	v.push(pathSegment{sep: '.', s: string(fd.Name())})
 	switch {
 	case fd.IsList():
 		l := val.List()
 		for i := 0; i < l.Len(); i++ {
 			v.push(pathSegment{sep: '[', index: i})
-			v.nested(l.Get(i).Message(), false, st)
+			v.value(l.Get(i).Message(), secret, st)
 			v.pop()
 		}
 	case fd.IsMap():
 		if fd.MapValue().Message() != nil {
 			val.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
 				v.push(pathSegment{sep: 'k', key: k})
-				v.nested(mv.Message(), false, st)
+				v.value(mv.Message(), secret, st)
 				v.pop()
 				return true
 			})
 		}
 	default:
-		v.nested(val.Message(), false, st)
+		v.value(val.Message(), secret, st)
 	}
 	v.pop()
+}
+
+// value walks one message value of a field; secret says the field's name
+// is a credential's, which makes a DataSource in it a secret (a
+// DataSource holds no Any: there is nothing to validate below it).
+func (v *validation) value(msg protoreflect.Message, secret bool, st *step) {
+	if secret {
+		if ds, ok := msg.Interface().(*corev3.DataSource); ok {
+			v.secret = redactSource(ds, false) || v.secret
+			return
+		}
+	}
+	v.nested(msg, false, st)
 }
 
 // nested descends without re-running ValidateAll on plain nested
