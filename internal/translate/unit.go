@@ -225,8 +225,16 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	ctx.WaypointServedBy = k.servedBy
 	ctx.ByCaller, ctx.Caller = k.byCaller, k.caller
 
-	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
-		ByCaller: k.byCaller, Caller: k.caller}}
+	// The unit and its Unit live as long as each other (the cache keeps
+	// the one, the output the other): allocated together.
+	both := &struct {
+		unit
+		out Unit
+	}{}
+	both.out = Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
+		ByCaller: k.byCaller, Caller: k.caller}
+	u := &both.unit
+	*u = unit{key: k.key, deps: deps, Unit: &both.out}
 	var vss []*networkingv1.VirtualService
 	if !port.Meta && k.role != plugin.RoleSidecarInbound {
 		vss = view.VirtualServices(k.host)
@@ -307,7 +315,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		}
 		if v == nil {
 			v = &unitVerdict{}
-			v.refused, v.warned = t.fidelityFindings(k.profile, unitMessages(filters, patches), gated, unpacked)
+			v.refused, v.warned = t.fidelityFindings(k.profile, filters, patches, gated, unpacked)
 			if len(v.refused) == 0 {
 				v.secret = filtersSecret || patchesHoldSecret(patches, unpacked)
 			}

@@ -62,7 +62,8 @@ func (c *verdictCache) filtersDigest(rc proto.Message, filters []*listenerv3.Fil
 func (c *verdictCache) outputDigest(filters digest, patches []ClusterPatch) (d digest, ok bool) {
 	w := c.digester()
 	defer c.digesters.Put(w)
-	w.h.Write(filters[:])
+	copy(w.n[:], filters[:]) // (filters[:] itself would move filters to the heap)
+	w.h.Write(w.n[:len(filters)])
 	for _, p := range patches {
 		w.bytes([]byte(p.Name))
 		if !w.message(p.Patch) {
