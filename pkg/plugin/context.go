@@ -102,7 +102,7 @@ func (c *BuildContext) Pack(m proto.Message) *anypb.Any { return c.Packed.Pack(m
 // NetworkFilter is xds.NetworkFilter packing m with Pack: the network
 // filter named name, configured by m.
 func (c *BuildContext) NetworkFilter(name string, m proto.Message) *listenerv3.Filter {
-	return &listenerv3.Filter{Name: name, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: c.Pack(m)}}
+	return c.Packed.NetworkFilter(name, m)
 }
 
 // Report records a diagnostic about an object (a MetaRouter field the

@@ -35,6 +35,23 @@ type Reach struct {
 	// anyPlans and secretPlans are the plans (the fields to descend
 	// into) of the types Validate and HasSecret walks met.
 	anyPlans, secretPlans plans
+	// typeURLs are the type URLs of the messages packed (Unpacked.Pack),
+	// by full name: one string per type, not one per Any.
+	typeURLs sync.Map
+}
+
+// typeURL is the type URL of messages of type d, as anypb.MarshalFrom
+// writes it.
+func (r *Reach) typeURL(d protoreflect.MessageDescriptor) string {
+	if r == nil {
+		return "type.googleapis.com/" + string(d.FullName())
+	}
+	if u, ok := r.typeURLs.Load(d.FullName()); ok {
+		return u.(string)
+	}
+	u := "type.googleapis.com/" + string(d.FullName())
+	r.typeURLs.Store(d.FullName(), u)
+	return u
 }
 
 // NewReach returns an empty Reach.

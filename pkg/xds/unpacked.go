@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -97,11 +98,40 @@ func (u *Unpacked) Release() {
 // map, the message of a oneof). [Unpacked.Verify] checks both. A nil
 // *Unpacked only packs.
 func (u *Unpacked) Pack(m proto.Message) *anypb.Any {
-	a := MustAny(m)
+	a := &anypb.Any{}
+	u.packInto(a, m)
+	return a
+}
+
+// NetworkFilter is [NetworkFilter] packing m with Pack; the filter, its
+// typed_config and the Any are allocated together.
+func (u *Unpacked) NetworkFilter(name string, m proto.Message) *listenerv3.Filter {
+	f := &struct {
+		f  listenerv3.Filter
+		tc listenerv3.Filter_TypedConfig
+		a  anypb.Any
+	}{}
+	u.packInto(&f.a, m)
+	f.tc.TypedConfig = &f.a
+	f.f.Name, f.f.ConfigType = name, &f.tc
+	return &f.f
+}
+
+// packInto packs m into a as MustAny does (the same bytes and type URL,
+// the same panic), the type URL kept by u's Reach rather than made for
+// each Any, and remembers m as a's message.
+func (u *Unpacked) packInto(a *anypb.Any, m proto.Message) {
+	if m == nil {
+		MustAny(m) // panics as MustAny does
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("xds: cannot pack %T: %v", m, err))
+	}
+	a.TypeUrl, a.Value = u.reach().typeURL(m.ProtoReflect().Descriptor()), b
 	if u != nil {
 		u.put(-1, unpackedAny{a: a, typeURL: a.TypeUrl, value: a.Value, msg: m, packed: true})
 	}
-	return a
 }
 
 // Verify reports the first message packed through u (Pack) whose Any it

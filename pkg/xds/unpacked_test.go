@@ -1,6 +1,7 @@
 package xds_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -258,4 +259,31 @@ func TestValidateAndHasSecretIsBoth(t *testing.T) {
 	if secrets != 2*3*2 {
 		t.Errorf("%d secrets found, want the password's and the key's in each of 6 rounds", secrets)
 	}
+}
+
+// TestPackedFilterIsNetworkFilter: Unpacked.NetworkFilter builds what
+// NetworkFilter builds (a type URL shared by a Reach's Anys or not), and
+// its message is read back; packing nil panics as MustAny does.
+func TestPackedFilterIsNetworkFilter(t *testing.T) {
+	tp := &tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}
+	want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(xds.NetworkFilter("envoy.filters.network.tcp_proxy", tp))
+	unpacked := []*xds.Unpacked{nil, xds.NewUnpacked(nil), xds.NewUnpacked(xds.NewReach())}
+	for _, u := range unpacked {
+		for range 2 {
+			f := u.NetworkFilter("envoy.filters.network.tcp_proxy", tp)
+			got, _ := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+			if string(got) != string(want) {
+				t.Errorf("packed filter %v, want %v", f, xds.NetworkFilter("envoy.filters.network.tcp_proxy", tp))
+			}
+			if m, _ := u.Unpack(f.GetTypedConfig()); u != nil && m != tp {
+				t.Errorf("the packed filter's message was not read back")
+			}
+		}
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "xds: cannot pack") {
+			t.Errorf("packing nil: %v", r)
+		}
+	}()
+	xds.NewUnpacked(xds.NewReach()).Pack(nil)
 }
