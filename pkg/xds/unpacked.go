@@ -161,7 +161,8 @@ func (u *Unpacked) Verify() error {
 	return nil
 }
 
-// entries are u's entries, in the order they were made.
+// entries are u's entries: the first few in the order they were made,
+// then the others.
 func (u *Unpacked) entries() []unpackedAny {
 	out := append([]unpackedAny(nil), u.few...)
 	for _, e := range u.many {

@@ -178,7 +178,8 @@ func (v *validation) children(msg protoreflect.Message, self bool, from *step) {
 		p = v.r.anyPlan(msg, from)
 	}
 	if p != nil {
-		// The fields that can hold an Any, asked for one by one (reach.go).
+		// The fields that can hold an Any (or, looking for secrets, a
+		// DataSource), asked for one by one (reach.go).
 		for i := range p.steps {
 			st := &p.steps[i]
 			if val, ok := st.has(msg); ok {
@@ -209,8 +210,9 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	return true
 }
 
-// descend walks the value val of message field fd, which may hold an
-// Any; st is fd's step in a plan (nil: ranged over).
+// descend walks the value val of message field fd, which may hold an Any
+// (or, looking for secrets, a DataSource); st is fd's step in a plan
+// (nil: ranged over).
 func (v *validation) descend(fd protoreflect.FieldDescriptor, val protoreflect.Value, st *step) {
 	secret := false
 	if v.secrets {
