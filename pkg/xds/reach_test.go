@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -182,5 +184,36 @@ func TestPlannedWalksVisitNilOneofMessages(t *testing.T) {
 	}
 	if got := NewUnpacked(NewReach()).Validate(f); got == nil || got.Error() != want.Error() {
 		t.Errorf("planned walk: %v, ranged: %v", got, want)
+	}
+}
+
+// TestPlansReadGeneratedStructsDirectly: a generated type's plan reads its
+// fields through the Go struct (directFields); a dynamic message of the
+// same type is walked through protoreflect, with the same errors.
+func TestPlansReadGeneratedStructsDirectly(t *testing.T) {
+	r := NewReach()
+	for _, m := range []proto.Message{&listenerv3.Listener{}, &dubbov3.DubboProxy{}, &routev3.RouteConfiguration{}, &clusterv3.Cluster{}} {
+		if p := r.anyPlan(m.ProtoReflect(), nil); p == nil || p.goType == nil {
+			t.Errorf("%T: no direct plan", m)
+		}
+	}
+	l := &listenerv3.Listener{Name: "l", FilterChains: []*listenerv3.FilterChain{nil, {Filters: []*listenerv3.Filter{
+		{Name: "f", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.Linked"}}}}}}}
+	dyn := dynamicpb.NewMessage(l.ProtoReflect().Descriptor())
+	b, _ := proto.Marshal(l)
+	if err := proto.Unmarshal(b, dyn); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.anyPlan(dyn, nil); p != nil && p.goType != nil {
+		t.Errorf("a dynamic message got a direct plan")
+	}
+	for _, m := range []proto.Message{l, dyn} {
+		got, want := NewUnpacked(r).Validate(m), Validate(m) // planned, ranged
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%T: %v, want %v", m, got, want)
+		}
+	}
+	if err := NewUnpacked(r).Validate(l); err == nil || !strings.Contains(err.Error(), "Listener.filter_chains[1].filters[0].typed_config: unknown type") {
+		t.Errorf("the unknown type behind a nil chain: %v", err)
 	}
 }

@@ -238,6 +238,13 @@ func TestValidateAndHasSecretIsBoth(t *testing.T) {
 		xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}),
 		&listenerv3.Filter{Name: "x", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.Linked"}}},
 		&listenerv3.Filter{Name: "x", ConfigType: &listenerv3.Filter_TypedConfig{}},
+		// nil entries of lists, a nil Any in a list of them, an Any in a
+		// map, a oneof set to another member.
+		&listenerv3.Listener{Name: "l", FilterChains: []*listenerv3.FilterChain{nil, {Filters: []*listenerv3.Filter{nil,
+			xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}),
+			{Name: "y", ConfigType: &listenerv3.Filter_ConfigDiscovery{}}}}},
+			ListenerFilters: []*listenerv3.ListenerFilter{{Name: "z", ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/not.Linked"}}}},
+			Metadata:        &corev3.Metadata{TypedFilterMetadata: map[string]*anypb.Any{"k": {TypeUrl: "type.googleapis.com/not.Linked"}}}},
 	}
 	secrets := 0
 	for _, u := range []*xds.Unpacked{nil, xds.NewUnpacked(nil), xds.NewUnpacked(xds.NewReach())} {

@@ -3,6 +3,7 @@ package xds
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	xdscore "github.com/cncf/xds/go/xds/core/v3"
@@ -178,6 +179,12 @@ func (v *validation) children(msg protoreflect.Message, self bool, from *step) {
 		p = v.r.anyPlan(msg, from)
 	}
 	if p != nil {
+		if p.goType != nil && msg.IsValid() {
+			if rv := reflect.ValueOf(msg.Interface()); rv.Type() == p.goType {
+				v.direct(msg, rv.Elem(), p)
+				return
+			}
+		}
 		// The fields that can hold an Any (or, looking for secrets, a
 		// DataSource), asked for one by one (reach.go).
 		for i := range p.steps {
@@ -208,6 +215,55 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	}
 	v.descend(fd, val, nil)
 	return true
+}
+
+// direct visits the fields of p's steps in msg, a generated message whose
+// struct is sv, reading them through sv's fields (directFields) as
+// children reads them through protoreflect: the same fields set, the same
+// messages (a nil one in a list or a oneof included), in the same order.
+func (v *validation) direct(msg protoreflect.Message, sv reflect.Value, p *plan) {
+	for i := range p.steps {
+		st := &p.steps[i]
+		switch st.how {
+		case viaPointer:
+			if f := sv.Field(st.index); !f.IsNil() {
+				v.one(st, messageOf(f))
+			}
+		case viaOneof:
+			f := sv.Field(st.index)
+			if f.IsNil() {
+				continue
+			}
+			if w := f.Elem(); w.Type() == st.wrapper && !w.IsNil() {
+				v.one(st, messageOf(w.Elem().Field(0)))
+			}
+		case viaList:
+			f := sv.Field(st.index)
+			n := f.Len()
+			if n == 0 {
+				continue
+			}
+			secret := v.secrets && st.secret
+			v.push(pathSegment{sep: '.', s: string(st.fd.Name())})
+			for j := 0; j < n; j++ {
+				v.push(pathSegment{sep: '[', index: j})
+				v.value(messageOf(f.Index(j)), secret, st)
+				v.pop()
+			}
+			v.pop()
+		default:
+			if msg.Has(st.fd) {
+				v.descend(st.fd, msg.Get(st.fd), st)
+			}
+		}
+	}
+}
+
+// one walks the message m of singular field st.
+func (v *validation) one(st *step, m protoreflect.Message) {
+	v.push(pathSegment{sep: '.', s: string(st.fd.Name())})
+	v.value(m, v.secrets && st.secret, st)
+	v.pop()
 }
 
 // descend walks the value val of message field fd, which may hold an Any
