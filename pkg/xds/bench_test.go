@@ -65,3 +65,36 @@ func BenchmarkUnitGates(b *testing.B) {
 		})
 	}
 }
+
+// TestReachIsSharedAcrossGoroutines: walks through one Reach from many
+// goroutines at once (the translator's build workers) find what a walk
+// alone finds; run with -race, it checks the plans are shared safely.
+func TestReachIsSharedAcrossGoroutines(t *testing.T) {
+	r := xds.NewReach()
+	want := xds.Validate(&listenerv3.Filter{Name: "f", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: xds.MustAny(&dubbov3.DubboProxy{})}})
+	if want == nil {
+		t.Fatal("an empty dubbo_proxy passes validation")
+	}
+	done := make(chan string)
+	for g := range 8 {
+		go func() {
+			msg := ""
+			for i := range 50 {
+				u := r.Unpacked()
+				if err := u.Validate(u.NetworkFilter("f", benchDubboProxy(g*50+i))); err != nil {
+					msg = err.Error()
+				}
+				if err := u.Validate(u.NetworkFilter("f", &dubbov3.DubboProxy{})); err == nil || err.Error() != want.Error() {
+					msg = fmt.Sprint("an empty dubbo_proxy: ", err)
+				}
+				u.Release()
+			}
+			done <- msg
+		}()
+	}
+	for range 8 {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
