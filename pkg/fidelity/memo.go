@@ -1,11 +1,15 @@
 package fidelity
 
 import (
+	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/aeraki-ng/aeraki/internal/protofield"
 )
 
 // Memo keeps what the checker's walk needs of each message type it meets:
@@ -33,7 +37,7 @@ type Memo struct {
 func NewMemo() *Memo { return &Memo{} }
 
 // typeInfo is what the walk needs of a message type. It is not changed
-// once stored in a Memo.
+// once stored in a Memo, but for direct.
 type typeInfo struct {
 	// skip is a type the walk does not enter (Metadata).
 	skip bool
@@ -61,6 +65,19 @@ type typeInfo struct {
 	walked []walkedField
 	ranged bool
 	desc   protoreflect.MessageDescriptor
+	// direct is how the walked fields of the last Go type of this
+	// message type met are read through its struct (protofield), worked
+	// out by the walk (walker.directOf): the only part of a typeInfo set
+	// after it is stored.
+	direct atomic.Pointer[directInfo]
+}
+
+// directInfo is how to read a type's walked fields (by index) in messages
+// of Go type goType (nil: through protoreflect), for message type mt.
+type directInfo struct {
+	mt     protoreflect.MessageType
+	goType reflect.Type
+	fields []protofield.Field
 }
 
 // walkedField is a field the walk asks a message for; single is a

@@ -21,10 +21,11 @@ import (
 )
 
 // TestWalkedFieldsFindWhatRangeFound: asking a message for the fields
-// that may report (typeInfo.walked) finds, in the same order and words,
-// what ranging over every populated field found: deprecated fields in a
-// route table, a not-implemented field inside a packed generic_proxy
-// route action, a cluster's implicit and map-keyed extensions.
+// that may report (typeInfo.walked), through its Go struct or through
+// protoreflect, finds, in the same order and words, what ranging over
+// every populated field found: deprecated fields in a route table, a
+// not-implemented field inside a packed generic_proxy route action, a
+// cluster's implicit and map-keyed extensions, nil entries.
 func TestWalkedFieldsFindWhatRangeFound(t *testing.T) {
 	action := &actionv3.RouteAction{ClusterSpecifier: &actionv3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{
 		Clusters: []*routev3.WeightedCluster_ClusterWeight{{Name: "a", Weight: wrapperspb.UInt32(80)}}}}}
@@ -41,18 +42,35 @@ func TestWalkedFieldsFindWhatRangeFound(t *testing.T) {
 		&clusterv3.Cluster{Name: "s", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
 			TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.filters.network.redis_proxy": xds.MustAny(&redisproxyv3.RedisProtocolOptions{})}},
 	}
-	walked, ranged := NewMemo(), NewMemo()
+	// nil entries and a oneof's nil message, which the struct reads as
+	// protoreflect does.
+	configs = append(configs, &listenerv3.Listener{Name: "n", FilterChains: []*listenerv3.FilterChain{nil, {Filters: []*listenerv3.Filter{nil,
+		{Name: "envoy.filters.network.generic_proxy", ConfigType: &listenerv3.Filter_TypedConfig{}}, xds.NetworkFilter("envoy.filters.network.generic_proxy", gp)}}}})
+	walked, ranged, reflected := NewMemo(), NewMemo(), NewMemo()
 	for _, p := range []string{profile.IstioProxy, profile.Envoy, profile.GRPCGo} {
 		for _, m := range configs {
 			Checker{Memo: ranged}.Check(profile.MustGet(p), m) // works every type out
+			Checker{Memo: reflected}.Check(profile.MustGet(p), m)
 		}
 	}
-	n := 0
+	n, direct := 0, 0
 	ranged.types.Range(func(_, v any) bool {
 		v.(*typeInfo).ranged = true
 		n++
 		return true
 	})
+	reflected.types.Range(func(_, v any) bool { // walked through protoreflect, not the structs
+		if d := v.(*typeInfo).direct.Load(); d != nil {
+			if d.goType != nil {
+				direct++
+			}
+			v.(*typeInfo).direct.Store(&directInfo{mt: d.mt})
+		}
+		return true
+	})
+	if direct < 10 {
+		t.Fatalf("only %d types read through their structs", direct)
+	}
 	if n < 20 {
 		t.Fatalf("only %d types met", n)
 	}
@@ -62,6 +80,9 @@ func TestWalkedFieldsFindWhatRangeFound(t *testing.T) {
 			got, want := Checker{Memo: walked}.Check(profile.MustGet(p), m), Checker{Memo: ranged}.Check(profile.MustGet(p), m)
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 				t.Errorf("config %d on %s: walked %+v, ranged %+v", i, p, got, want)
+			}
+			if refl := (Checker{Memo: reflected}).Check(profile.MustGet(p), m); fmt.Sprintf("%+v", refl) != fmt.Sprintf("%+v", want) {
+				t.Errorf("config %d on %s: walked through protoreflect %+v, ranged %+v", i, p, refl, want)
 			}
 			found += len(want)
 		}

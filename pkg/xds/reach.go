@@ -2,14 +2,13 @@ package xds
 
 import (
 	"reflect"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/runtime/protoimpl"
+
+	"github.com/aeraki-ng/aeraki/internal/protofield"
 )
 
 // Reach lets the walks of Validate and HasSecret skip what cannot matter
@@ -147,7 +146,9 @@ type plan struct {
 	steps  []step
 	// goType, when set, is the generated Go type (a pointer to struct)
 	// whose steps' fields are read through their struct fields
-	// (directFields), for a message of exactly that type.
+	// (protofield), for a message of exactly that type: protoreflect's
+	// accessors look a pointer type up in a shared map for each read,
+	// which was most of what a walk cost.
 	goType reflect.Type
 }
 
@@ -163,11 +164,8 @@ type step struct {
 	// for a generated parent), so that the walk finds it without a look
 	// up by type.
 	child atomic.Pointer[typedPlan]
-	// how the field is read in a direct plan (via*), index its Go struct
-	// field, wrapper a oneof member's wrapper type.
-	how     int
-	index   int
-	wrapper reflect.Type
+	// direct is how the field is read in a plan with a goType.
+	direct protofield.Field
 }
 
 // typedPlan is a message type's plan (nil: it is ranged over).
@@ -296,106 +294,17 @@ func makePlan(mt protoreflect.MessageType, rc *reach) (p *plan) {
 	if seen != len(byGroup) {
 		return &plan{ranged: true}
 	}
-	if directFields(mt, p.steps) {
-		p.goType = mt.(*protoimpl.MessageInfo).GoReflectType
+	fds := make([]protoreflect.FieldDescriptor, len(p.steps))
+	for i := range p.steps {
+		fds[i] = p.steps[i].fd
+	}
+	if goType, fields := protofield.Fields(mt, fds); goType != nil {
+		p.goType = goType
+		for i := range p.steps {
+			p.steps[i].direct = fields[i]
+		}
 	}
 	return p
-}
-
-// directFields sets, for each step of a generated message type's plan,
-// the Go struct field holding it, so that the walk reads a set message
-// field through reflect (field index, nil check) instead of the
-// protoreflect accessors, which look a pointer type up in a shared map
-// for each field read: it was most of what a walk cost. It reports false
-// (the walk uses protoreflect) for a type that is not a generated struct,
-// or a field not held the way protoc-gen-go holds it (a pointer, a slice
-// of pointers, a oneof wrapper's pointer); maps always use protoreflect.
-func directFields(mt protoreflect.MessageType, steps []step) bool {
-	mi, ok := mt.(*protoimpl.MessageInfo)
-	if !ok || mi.GoReflectType == nil || mi.GoReflectType.Kind() != reflect.Ptr || mi.GoReflectType.Elem().Kind() != reflect.Struct {
-		return false
-	}
-	st := mi.GoReflectType.Elem()
-	byNumber := map[protoreflect.FieldNumber]int{}
-	byOneof := map[protoreflect.Name]int{}
-	for i := 0; i < st.NumField(); i++ {
-		f := st.Field(i)
-		if n, ok := tagNumber(f.Tag.Get("protobuf")); ok {
-			byNumber[n] = i
-		}
-		if o := f.Tag.Get("protobuf_oneof"); o != "" && f.Type.Kind() == reflect.Interface {
-			byOneof[protoreflect.Name(o)] = i
-		}
-	}
-	wrappers := map[protoreflect.FieldNumber]reflect.Type{}
-	for _, w := range mi.OneofWrappers {
-		wt := reflect.TypeOf(w)
-		if wt.Kind() != reflect.Ptr || wt.Elem().Kind() != reflect.Struct || wt.Elem().NumField() != 1 {
-			return false
-		}
-		if n, ok := tagNumber(wt.Elem().Field(0).Tag.Get("protobuf")); ok {
-			wrappers[n] = wt
-		}
-	}
-	isMessage := func(t reflect.Type) bool { return t.Kind() == reflect.Ptr && t.Implements(protoMessage) }
-	for i := range steps {
-		sp := &steps[i]
-		fd := sp.fd
-		switch od := fd.ContainingOneof(); {
-		case fd.IsMap():
-			sp.how = viaReflect
-		case od != nil && !od.IsSynthetic():
-			idx, ok := byOneof[od.Name()]
-			wt := wrappers[fd.Number()]
-			if !ok || wt == nil || !isMessage(wt.Elem().Field(0).Type) {
-				return false
-			}
-			sp.how, sp.index, sp.wrapper = viaOneof, idx, wt
-		case fd.IsList():
-			idx, ok := byNumber[fd.Number()]
-			if !ok || st.Field(idx).Type.Kind() != reflect.Slice || !isMessage(st.Field(idx).Type.Elem()) {
-				return false
-			}
-			sp.how, sp.index = viaList, idx
-		default:
-			idx, ok := byNumber[fd.Number()]
-			if !ok || !isMessage(st.Field(idx).Type) {
-				return false
-			}
-			sp.how, sp.index = viaPointer, idx
-		}
-	}
-	return true
-}
-
-// tagNumber is the field number in a protobuf struct tag
-// ("bytes,3,rep,name=...").
-func tagNumber(tag string) (protoreflect.FieldNumber, bool) {
-	parts := strings.SplitN(tag, ",", 3)
-	if len(parts) < 2 {
-		return 0, false
-	}
-	n, err := strconv.Atoi(parts[1])
-	if err != nil {
-		return 0, false
-	}
-	return protoreflect.FieldNumber(n), true
-}
-
-// How a step's field is read in a plan with direct fields.
-const (
-	viaReflect = iota // protoreflect (maps)
-	viaPointer        // a message pointer field: set when not nil
-	viaList           // a slice of message pointers: set when not empty
-	viaOneof          // a oneof interface field: set when it holds this member's wrapper
-)
-
-var protoMessage = reflect.TypeOf((*protoreflect.ProtoMessage)(nil)).Elem()
-
-// messageOf is the protoreflect view of a generated message pointer
-// (nil included: an invalid message, as protoreflect gives for it).
-func messageOf(v reflect.Value) protoreflect.Message {
-	return v.Interface().(protoreflect.ProtoMessage).ProtoReflect()
 }
 
 // setOne populates message field fd of m: an empty message, a list of

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/aeraki-ng/aeraki/internal/protofield"
 )
 
 // MustAny packs m into an Any. Packing a non-nil generated message cannot
@@ -179,11 +181,9 @@ func (v *validation) children(msg protoreflect.Message, self bool, from *step) {
 		p = v.r.anyPlan(msg, from)
 	}
 	if p != nil {
-		if p.goType != nil && msg.IsValid() {
-			if rv := reflect.ValueOf(msg.Interface()); rv.Type() == p.goType {
-				v.direct(msg, rv.Elem(), p)
-				return
-			}
+		if sv, ok := protofield.Struct(msg, p.goType); ok {
+			v.direct(msg, sv, p)
+			return
 		}
 		// The fields that can hold an Any (or, looking for secrets, a
 		// DataSource), asked for one by one (reach.go).
@@ -218,28 +218,20 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 }
 
 // direct visits the fields of p's steps in msg, a generated message whose
-// struct is sv, reading them through sv's fields (directFields) as
+// struct is sv, reading them through sv's fields (protofield) as
 // children reads them through protoreflect: the same fields set, the same
 // messages (a nil one in a list or a oneof included), in the same order.
 func (v *validation) direct(msg protoreflect.Message, sv reflect.Value, p *plan) {
 	for i := range p.steps {
 		st := &p.steps[i]
-		switch st.how {
-		case viaPointer:
-			if f := sv.Field(st.index); !f.IsNil() {
-				v.one(st, messageOf(f))
+		switch st.direct.How {
+		case protofield.Pointer, protofield.Oneof:
+			if m, ok := st.direct.Message(sv); ok {
+				v.one(st, m)
 			}
-		case viaOneof:
-			f := sv.Field(st.index)
-			if f.IsNil() {
-				continue
-			}
-			if w := f.Elem(); w.Type() == st.wrapper && !w.IsNil() {
-				v.one(st, messageOf(w.Elem().Field(0)))
-			}
-		case viaList:
-			f := sv.Field(st.index)
-			n := f.Len()
+		case protofield.List:
+			l := st.direct.List(sv)
+			n := l.Len()
 			if n == 0 {
 				continue
 			}
@@ -247,7 +239,7 @@ func (v *validation) direct(msg protoreflect.Message, sv reflect.Value, p *plan)
 			v.push(pathSegment{sep: '.', s: string(st.fd.Name())})
 			for j := 0; j < n; j++ {
 				v.push(pathSegment{sep: '[', index: j})
-				v.value(messageOf(f.Index(j)), secret, st)
+				v.value(protofield.MessageOf(l.Index(j)), secret, st)
 				v.pop()
 			}
 			v.pop()
