@@ -43,30 +43,18 @@ func (e *fidelityError) Error() string {
 	return fmt.Sprintf("refused by the fidelity gate (%s's extension list: %s): %s%s", e.profile.Name, e.profile.Origin(), strings.Join(msgs, "; "), hint)
 }
 
-// unitMessages are what a unit hands a proxy: its filters and cluster
-// patches merged into the cluster they patch.
-func unitMessages(filters []*listenerv3.Filter, patches []ClusterPatch) []proto.Message {
-	var out []proto.Message
-	for _, f := range filters {
-		out = append(out, f)
-	}
-	for _, p := range patches {
-		out = append(out, MergedCluster(p.Name, p.Patch))
-	}
-	return out
-}
-
-// fidelityFindings checks msgs, then the unit's route table rc, against
-// p, decoding Any values through unpacked (shared with the validation
-// gate); rc is nil for a unit whose filters become EnvoyFilter patches
-// (build, unit.go). The built-in plugins carry their route table inside
-// their filter, so rc is checked only when the filters pass (its findings
-// would repeat theirs), and a finding repeated across messages is kept
-// once.
+// fidelityFindings checks what a unit hands a proxy (its filters, and its
+// cluster patches merged into the cluster they patch), then the unit's
+// route table rc, against p, decoding Any values through unpacked (shared
+// with the validation gate); rc is nil for a unit whose filters become
+// EnvoyFilter patches (build, unit.go). The built-in plugins carry their
+// route table inside their filter, so rc is checked only when the filters
+// pass (its findings would repeat theirs), and a finding repeated across
+// messages is kept once.
 // What it returns depends on p and the messages' content only, so equal
 // outputs can share it (verdictCache); fidelityDiagnostics words it for a
 // service.
-func (t *Translator) fidelityFindings(p *profile.Profile, msgs []proto.Message, rc proto.Message, unpacked *xds.Unpacked) (refused, warned []fidelity.Finding) {
+func (t *Translator) fidelityFindings(p *profile.Profile, filters []*listenerv3.Filter, patches []ClusterPatch, rc proto.Message, unpacked *xds.Unpacked) (refused, warned []fidelity.Finding) {
 	seen := map[string]bool{}
 	checker := t.checker()
 	checker.Unpacked = unpacked
@@ -86,8 +74,11 @@ func (t *Translator) fidelityFindings(p *profile.Profile, msgs []proto.Message, 
 			}
 		}
 	}
-	for _, m := range msgs {
-		check(m)
+	for _, f := range filters {
+		check(f)
+	}
+	for _, pt := range patches {
+		check(MergedCluster(pt.Name, pt.Patch))
 	}
 	if rc != nil && len(refused) == 0 {
 		check(rc)

@@ -315,7 +315,8 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	// The validation and the fidelity walk meet the same Anys (a
 	// waypoint's thousand chains' filters, clusters' transport sockets):
 	// one Unpacked decodes each once for both.
-	unpacked := xds.NewUnpacked(pb.t.reach)
+	unpacked := pb.t.reach.Unpacked()
+	defer unpacked.Release()
 	if err == nil {
 		err = gateResources(proxy, unpacked)
 	}

@@ -12,6 +12,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
@@ -208,7 +209,13 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	port := svc.Port(k.port)
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
 	ctx.Profile = k.profile
-	ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String(), "profile", k.profile.Name)
+	if t.opts.Log.GetSink() != nil {
+		// (A discarding logger takes no values: making them was two
+		// allocations per unit.)
+		ctx.Log = t.opts.Log.WithValues("plugin", k.plugin.Name(), "service", k.host, "port", k.port, "role", k.role.String(), "profile", k.profile.Name)
+	} else {
+		ctx.Log = t.opts.Log
+	}
 	if k.role != plugin.RoleSidecarInbound {
 		// Inbound chains deliver to the local workload: routers do not
 		// apply, and reading them would make inbound depend on them.
@@ -218,22 +225,37 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	ctx.WaypointServedBy = k.servedBy
 	ctx.ByCaller, ctx.Caller = k.byCaller, k.caller
 
-	u := &unit{key: k.key, deps: deps, Unit: &Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
-		ByCaller: k.byCaller, Caller: k.caller}}
+	// The unit and its Unit live as long as each other (the cache keeps
+	// the one, the output the other): allocated together.
+	both := &struct {
+		unit
+		out Unit
+	}{}
+	both.out = Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
+		ByCaller: k.byCaller, Caller: k.caller}
+	u := &both.unit
+	*u = unit{key: k.key, deps: deps, Unit: &both.out}
+	var vss []*networkingv1.VirtualService
+	if !port.Meta && k.role != plugin.RoleSidecarInbound {
+		vss = view.VirtualServices(k.host)
+	}
+	u.Objects = make([]model.ObjectRef, 0, 1+len(ctx.MetaRouters)+len(vss))
 	u.Objects = append(u.Objects, svc.Ref)
 	for _, mr := range ctx.MetaRouters {
 		u.Objects = append(u.Objects, metaroute.RouterRef(mr))
 	}
-	if !port.Meta && k.role != plugin.RoleSidecarInbound {
-		for _, vs := range view.VirtualServices(k.host) {
-			u.Objects = append(u.Objects, metaroute.VirtualServiceRef(vs))
-		}
+	for _, vs := range vss {
+		u.Objects = append(u.Objects, metaroute.VirtualServiceRef(vs))
 	}
 
-	rc, filters, err := runPlugin(k.plugin, ctx)
 	// The gates and the secret check below walk the same filters: each Any
-	// in them is decoded once for all of them.
-	unpacked := xds.NewUnpacked(t.reach)
+	// in them is decoded once for all of them, and one the plugin packed
+	// through ctx.Pack is not decoded at all (its message is read).
+	// Nothing keeps unpacked past the build.
+	unpacked := t.reach.Unpacked()
+	ctx.Packed = unpacked
+	defer func() { ctx.Packed = nil; unpacked.Release() }()
+	rc, filters, err := runPlugin(k.plugin, ctx)
 	if errors.Is(err, plugin.ErrSkipPort) {
 		u.Diagnostics, u.Skipped, u.good = ctx.Reports(), true, true
 		u.Revision = model.RevisionOf("skipped|" + k.key)
@@ -254,15 +276,16 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	}
 	var fd, od digest
 	cacheable := false
+	var filtersSecret bool // the filters hold a credential (found by the gate's walk)
 	if err == nil {
-		if fd, cacheable = filtersDigest(gated, filters); cacheable {
+		if fd, cacheable = t.gates.filtersDigest(gated, filters); cacheable {
 			var seen bool
-			if err, seen = t.gates.gateVerdict(fd); !seen {
-				err = gate(gated, filters, unpacked)
-				t.gates.putGate(fd, err)
+			if filtersSecret, err, seen = t.gates.gateVerdict(fd); !seen {
+				filtersSecret, err = gate(gated, filters, unpacked)
+				t.gates.putGate(fd, filtersSecret, err)
 			}
 		} else {
-			err = gate(gated, filters, unpacked)
+			filtersSecret, err = gate(gated, filters, unpacked)
 		}
 	}
 	var patches []ClusterPatch
@@ -277,7 +300,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	var secret bool
 	if err == nil {
 		if cacheable {
-			od, cacheable = outputDigest(fd, patches)
+			od, cacheable = t.gates.outputDigest(fd, patches)
 		}
 		vk := unitVerdictKey{output: od, profile: k.profile}
 		var v *unitVerdict
@@ -292,9 +315,9 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 		}
 		if v == nil {
 			v = &unitVerdict{}
-			v.refused, v.warned = t.fidelityFindings(k.profile, unitMessages(filters, patches), gated, unpacked)
+			v.refused, v.warned = t.fidelityFindings(k.profile, filters, patches, gated, unpacked)
 			if len(v.refused) == 0 {
-				v.secret = holdsSecret(filters, patches, unpacked)
+				v.secret = filtersSecret || patchesHoldSecret(patches, unpacked)
 			}
 			if cacheable {
 				t.gates.putUnit(vk, v)
@@ -393,8 +416,11 @@ func runPlugin(p plugin.Plugin, ctx *plugin.BuildContext) (rc proto.Message, fil
 }
 
 // gate is the validation gate: nothing that fails Envoy's own validation
-// (including messages packed in Any) leaves the translator.
-func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked) error {
+// (including messages packed in Any) leaves the translator. The walk of
+// each filter also finds whether it holds a credential (secret, what
+// xds.HasSecret of the filters gives), which the secret check (holdsSecret)
+// would otherwise walk the filters again for.
+func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked) (secret bool, err error) {
 	var errs []error
 	if rc != nil {
 		if err := unpacked.Validate(rc); err != nil {
@@ -402,14 +428,16 @@ func gate(rc proto.Message, filters []*listenerv3.Filter, unpacked *xds.Unpacked
 		}
 	}
 	for i, f := range filters {
-		if err := unpacked.Validate(f); err != nil {
+		s, err := unpacked.ValidateAndHasSecret(f)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("filter %d (%s): %w", i, f.GetName(), err))
 		}
+		secret = secret || s
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
+		return secret, fmt.Errorf("generated config failed validation: %w", errors.Join(errs...))
 	}
-	return nil
+	return secret, nil
 }
 
 func failure(pluginName string, svc *model.Service, port *model.Port, role plugin.Role, p *profile.Profile, err error) model.Diagnostic {
@@ -500,16 +528,15 @@ dispatch:
 	wg.Wait()
 }
 
-// holdsSecret reports whether a unit's output carries a credential: its
-// EnvoyFilter is then kept off the plaintext MCP address and shown
-// redacted. Asking the protos is far cheaper than redacting the
-// EnvoyFilter's Struct patches to see whether anything changes.
-func holdsSecret(filters []*listenerv3.Filter, patches []ClusterPatch, unpacked *xds.Unpacked) bool {
-	for _, f := range filters {
-		if unpacked.HasSecret(f) {
-			return true
-		}
-	}
+// A unit's output carries a credential when its filters do (which the
+// validation gate finds: gate) or its cluster patches do
+// (patchesHoldSecret): its EnvoyFilter is then kept off the plaintext MCP
+// address and shown redacted. Asking the protos is far cheaper than
+// redacting the EnvoyFilter's Struct patches to see whether anything
+// changes.
+
+// patchesHoldSecret reports whether a cluster patch holds a credential.
+func patchesHoldSecret(patches []ClusterPatch, unpacked *xds.Unpacked) bool {
 	for _, p := range patches {
 		if unpacked.HasSecret(p.Patch) {
 			return true

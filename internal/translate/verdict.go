@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"sync"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -35,56 +36,79 @@ type digest [sha256.Size]byte
 // check is part of the digest, so a verdict found with one is not reused
 // for an output checked without. ok is false when one of them does not
 // encode.
-func filtersDigest(rc proto.Message, filters []*listenerv3.Filter) (d digest, ok bool) {
-	h := sha256.New()
-	opts := proto.MarshalOptions{Deterministic: true}
-	var buf []byte
-	add := func(m proto.Message) bool {
-		b, err := opts.MarshalAppend(buf[:0], m)
-		if err != nil {
-			return false
-		}
-		buf = b
-		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
-		h.Write(b)
-		return true
-	}
+func (c *verdictCache) filtersDigest(rc proto.Message, filters []*listenerv3.Filter) (d digest, ok bool) {
+	w := c.digester()
+	defer c.digesters.Put(w)
+	w.n[0] = 0
 	if rc != nil {
-		h.Write([]byte{1})
-		if !add(rc) {
-			return d, false
-		}
-	} else {
-		h.Write([]byte{0})
+		w.n[0] = 1
+	}
+	w.h.Write(w.n[:1])
+	if rc != nil && !w.message(rc) {
+		return d, false
 	}
 	for _, f := range filters {
-		if !add(f) {
+		if !w.message(f) {
 			return d, false
 		}
 	}
-	h.Sum(d[:0])
+	copy(d[:], w.h.Sum(w.n[:0]))
 	return d, true
 }
 
 // outputDigest digests the unit's whole output: what filtersDigest
 // covers, and the cluster patches (what the fidelity gate and the secret
 // check read besides). The unit's revision is taken from it.
-func outputDigest(filters digest, patches []ClusterPatch) (d digest, ok bool) {
-	h := sha256.New()
-	h.Write(filters[:])
-	opts := proto.MarshalOptions{Deterministic: true}
+func (c *verdictCache) outputDigest(filters digest, patches []ClusterPatch) (d digest, ok bool) {
+	w := c.digester()
+	defer c.digesters.Put(w)
+	copy(w.n[:], filters[:]) // (filters[:] itself would move filters to the heap)
+	w.h.Write(w.n[:len(filters)])
 	for _, p := range patches {
-		b, err := opts.Marshal(p.Patch)
-		if err != nil {
+		w.bytes([]byte(p.Name))
+		if !w.message(p.Patch) {
 			return d, false
 		}
-		h.Write(binary.AppendUvarint(nil, uint64(len(p.Name))))
-		h.Write([]byte(p.Name))
-		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
-		h.Write(b)
 	}
-	h.Sum(d[:0])
+	copy(d[:], w.h.Sum(w.n[:0]))
 	return d, true
+}
+
+// digester is the working memory of a digest: the hash, the encoding
+// buffer and room for a length prefix or the sum, reused
+// (verdictCache.digesters) rather than made for each unit.
+type digester struct {
+	h   hash.Hash
+	buf []byte
+	n   [sha256.Size]byte // >= binary.MaxVarintLen64
+}
+
+// digester returns an idle digester, reset.
+func (c *verdictCache) digester() *digester {
+	w, ok := c.digesters.Get().(*digester)
+	if !ok {
+		return &digester{h: sha256.New()}
+	}
+	w.h.Reset()
+	return w
+}
+
+// message writes m's deterministic encoding, prefixed by its length;
+// false when it does not encode.
+func (w *digester) message(m proto.Message) bool {
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(w.buf[:0], m)
+	if err != nil {
+		return false
+	}
+	w.buf = b
+	w.bytes(b)
+	return true
+}
+
+// bytes writes b prefixed by its length.
+func (w *digester) bytes(b []byte) {
+	w.h.Write(binary.AppendUvarint(w.n[:0], uint64(len(b))))
+	w.h.Write(b)
 }
 
 // revision is the digest in the form of model.RevisionOf.
@@ -111,8 +135,10 @@ type unitVerdictKey struct {
 // bounded: past maxVerdicts entries it starts again empty.
 type verdictCache struct {
 	mu    sync.Mutex
-	gate  map[digest]error // validation gate: nil for a pass
+	gate  map[digest]gateVerdict
 	units map[unitVerdictKey]*unitVerdict
+	// digesters are idle *digester, for the build workers' digests.
+	digesters sync.Pool
 }
 
 // maxVerdicts bounds each map of a verdictCache: a few times the units of
@@ -120,23 +146,30 @@ type verdictCache struct {
 const maxVerdicts = 1 << 16
 
 func newVerdictCache() *verdictCache {
-	return &verdictCache{gate: map[digest]error{}, units: map[unitVerdictKey]*unitVerdict{}}
+	return &verdictCache{gate: map[digest]gateVerdict{}, units: map[unitVerdictKey]*unitVerdict{}}
 }
 
-func (c *verdictCache) gateVerdict(d digest) (error, bool) {
+// gateVerdict is what the validation gate found: err (nil for a pass),
+// and whether the filters hold a credential.
+type gateVerdict struct {
+	err    error
+	secret bool
+}
+
+func (c *verdictCache) gateVerdict(d digest) (secret bool, err error, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err, ok := c.gate[d]
-	return err, ok
+	v, ok := c.gate[d]
+	return v.secret, v.err, ok
 }
 
-func (c *verdictCache) putGate(d digest, err error) {
+func (c *verdictCache) putGate(d digest, secret bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.gate) >= maxVerdicts {
 		clear(c.gate)
 	}
-	c.gate[d] = err
+	c.gate[d] = gateVerdict{err: err, secret: secret}
 }
 
 func (c *verdictCache) unitVerdict(k unitVerdictKey) *unitVerdict {

@@ -1,10 +1,15 @@
 package fidelity
 
 import (
+	"reflect"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/aeraki-ng/aeraki/internal/protofield"
 )
 
 // Memo keeps what the checker's walk needs of each message type it meets:
@@ -32,7 +37,7 @@ type Memo struct {
 func NewMemo() *Memo { return &Memo{} }
 
 // typeInfo is what the walk needs of a message type. It is not changed
-// once stored in a Memo.
+// once stored in a Memo, but for direct.
 type typeInfo struct {
 	// skip is a type the walk does not enter (Metadata).
 	skip bool
@@ -52,6 +57,35 @@ type typeInfo struct {
 	name protoreflect.FieldDescriptor
 	// fields are the type's fields' facts, by descriptor index.
 	fields []fieldInfo
+	// walked are the fields whose walk is set, by field number: the walk
+	// asks a message for these only, rather than Range over every
+	// populated field (names, numbers) to drop most of them. ranged is a
+	// type with extension ranges, whose extension fields only Range
+	// visits: its messages are ranged over.
+	walked []walkedField
+	ranged bool
+	desc   protoreflect.MessageDescriptor
+	// direct is how the walked fields of the last Go type of this
+	// message type met are read through its struct (protofield), worked
+	// out by the walk (walker.directOf): the only part of a typeInfo set
+	// after it is stored.
+	direct atomic.Pointer[directInfo]
+}
+
+// directInfo is how to read a type's walked fields (by index) in messages
+// of Go type goType (nil: through protoreflect), for message type mt.
+type directInfo struct {
+	mt     protoreflect.MessageType
+	goType reflect.Type
+	fields []protofield.Field
+}
+
+// walkedField is a field the walk asks a message for; single is a
+// singular message field outside a oneof, set exactly when Get gives a
+// valid message (so Has need not be asked).
+type walkedField struct {
+	fd     protoreflect.FieldDescriptor
+	single bool
 }
 
 // fieldInfo is what the walk needs of a field.
@@ -121,7 +155,7 @@ func (b *builder) typ(d protoreflect.MessageDescriptor) *typeInfo {
 		return ti
 	}
 	full := string(d.FullName())
-	ti := &typeInfo{full: full}
+	ti := &typeInfo{full: full, desc: d, ranged: d.ExtensionRanges().Len() > 0}
 	b.types[d] = ti
 	b.order = append(b.order, ti)
 	if full == "envoy.config.core.v3.Metadata" {
@@ -229,7 +263,14 @@ func (b *builder) finish() {
 			fi := &ti.fields[i]
 			fi.values = fi.any || (fi.child != nil && fi.child.reports) || (fi.enum != nil && fi.enum.reports)
 			fi.walk = fi.hasMarker || fi.deprecated || fi.values
+			if fi.walk {
+				fd := ti.desc.Fields().Get(i)
+				od := fd.ContainingOneof()
+				single := fd.Message() != nil && !fd.IsList() && !fd.IsMap() && (od == nil || od.IsSynthetic())
+				ti.walked = append(ti.walked, walkedField{fd: fd, single: single})
+			}
 		}
+		slices.SortFunc(ti.walked, func(a, b walkedField) int { return int(a.fd.Number()) - int(b.fd.Number()) })
 	}
 	for d, ti := range b.types {
 		b.memo.types.Store(d, ti)

@@ -3,13 +3,16 @@ package plugin
 import (
 	"fmt"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	metaprotocolv1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/istiodwaypoint"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/profile"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // BuildContext is everything a plugin gets to build one service port for
@@ -52,6 +55,10 @@ type BuildContext struct {
 	Caller   *Caller
 	// Log is a logger with the plugin, service and role attached.
 	Log logr.Logger
+	// Packed is where Pack and NetworkFilter record the messages they
+	// pack, set by the core to the Unpacked its checks of this build read
+	// the plugin's Anys through (nil: they only pack).
+	Packed *xds.Unpacked
 
 	plugin  string
 	reports []model.Diagnostic
@@ -79,6 +86,24 @@ func NewBuildContext(pluginName string, view *model.View, role Role, svc *model.
 
 // Plugin is the name of the plugin the context was made for.
 func (c *BuildContext) Plugin() string { return c.plugin }
+
+// Pack packs m into an Any, as xds.MustAny does, and hands m itself to the
+// core's checks of the build (the validation and fidelity gates, the
+// secret check, the EnvoyFilter patch value), which then read it instead
+// of decoding the Any's bytes again: a plugin packing its filters this
+// way saves the core a decode of each per build.
+//
+// m must stay what the Any holds: do not modify it (nor anything in it)
+// once packed, and leave no nil message in a list, a map or a oneof
+// (xds.Unpacked.Pack). The conformance kit (plugintest) fails a plugin
+// that does either.
+func (c *BuildContext) Pack(m proto.Message) *anypb.Any { return c.Packed.Pack(m) }
+
+// NetworkFilter is xds.NetworkFilter packing m with Pack: the network
+// filter named name, configured by m.
+func (c *BuildContext) NetworkFilter(name string, m proto.Message) *listenerv3.Filter {
+	return c.Packed.NetworkFilter(name, m)
+}
 
 // Report records a diagnostic about an object (a MetaRouter field the
 // data plane cannot carry, a route skipped). It does not fail the build.

@@ -3,8 +3,12 @@ package plugin_test
 import (
 	"testing"
 
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
+	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // TestStatPrefixFollowsFields checks that the remembered stat prefix
@@ -38,5 +42,24 @@ func TestStatPrefixFollowsFields(t *testing.T) {
 	}
 	if got := ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "v1"); got != "outbound|20880|v1|b.ns.svc.cluster.local" {
 		t.Errorf("subset cluster %q", got)
+	}
+}
+
+// TestPackHandsTheMessageToTheCore: a filter packed through the context
+// packs as xds.NetworkFilter does, and the Unpacked the core set reads the
+// plugin's message back instead of decoding it; without one it only packs.
+func TestPackHandsTheMessageToTheCore(t *testing.T) {
+	tp := &tcpv3.TcpProxy{StatPrefix: "s", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: "c"}}
+	ctx := plugin.NewBuildContext("test", nil, plugin.RoleSidecarOutbound, &model.Service{}, &model.Port{})
+	if f := ctx.NetworkFilter("envoy.filters.network.tcp_proxy", tp); !proto.Equal(f, xds.NetworkFilter("envoy.filters.network.tcp_proxy", tp)) {
+		t.Errorf("without Packed: %v", f)
+	}
+	ctx.Packed = xds.NewUnpacked(nil)
+	f := ctx.NetworkFilter("envoy.filters.network.tcp_proxy", tp)
+	if !proto.Equal(f, xds.NetworkFilter("envoy.filters.network.tcp_proxy", tp)) {
+		t.Errorf("with Packed: %v", f)
+	}
+	if m, err := ctx.Packed.Unpack(f.GetTypedConfig()); err != nil || m != tp {
+		t.Errorf("the core decoded the packed filter (%v) instead of reading the plugin's message", err)
 	}
 }

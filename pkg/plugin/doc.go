@@ -43,6 +43,9 @@
 // config, or fails closed, and the error is reported with the plugin's
 // name. Every Envoy message a plugin returns must pass ValidateAll,
 // including those packed in Any; output that does not is never served.
+// A plugin that packs its filters through [BuildContext.Pack] (or
+// [BuildContext.NetworkFilter]) saves the core decoding them again for
+// its checks, and must not modify a message once packed.
 //
 // A plugin with nothing to add for a port in some role (or whose data
 // plane cannot carry the port's protocol at all) returns [ErrSkipPort]:

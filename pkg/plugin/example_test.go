@@ -19,10 +19,13 @@ func (echoPlugin) Name() string                { return "echo" }
 func (echoPlugin) Protocols() []model.Protocol { return []model.Protocol{"echo"} }
 
 // BuildNetworkFilters returns the filters that replace Istio's tcp_proxy.
-// ClusterName names the cluster as the proxy role knows it.
+// ClusterName names the cluster as the proxy role knows it. The filter is
+// packed through the context (ctx.NetworkFilter, ctx.Pack), so the core's
+// checks read the TcpProxy itself rather than decode it again; it is not
+// touched once packed.
 func (echoPlugin) BuildNetworkFilters(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
 	cluster := ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")
-	return []*listenerv3.Filter{xds.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{
+	return []*listenerv3.Filter{ctx.NetworkFilter("envoy.filters.network.tcp_proxy", &tcpv3.TcpProxy{
 		StatPrefix:       ctx.StatPrefix(),
 		ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: cluster},
 	})}, nil

@@ -47,7 +47,7 @@ func HasSecret(m proto.Message) bool {
 func redact(msg protoreflect.Message, apply bool, u *Unpacked, r *Reach) bool {
 	w := r.redaction()
 	w.apply, w.u, w.r = apply, u, r
-	found := w.message(msg)
+	found := w.message(msg, nil)
 	r.redacted(w)
 	return found
 }
@@ -85,11 +85,12 @@ type redaction struct {
 	each    func(protoreflect.FieldDescriptor, protoreflect.Value) bool // w.field, made once
 }
 
-// message reports whether msg holds a secret (and with apply redacts it).
-func (w *redaction) message(msg protoreflect.Message) bool {
+// message reports whether msg holds a secret (and with apply redacts it);
+// from is the plan step msg was met in (nil: none).
+func (w *redaction) message(msg protoreflect.Message, from *step) bool {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
 		inner, err := w.u.Unpack(a)
-		if err != nil || !w.message(inner.ProtoReflect()) {
+		if err != nil || !w.message(inner.ProtoReflect(), nil) {
 			return false
 		}
 		if !w.apply {
@@ -104,7 +105,21 @@ func (w *redaction) message(msg protoreflect.Message) bool {
 	}
 	outer := w.changed
 	w.changed = false
-	msg.Range(w.each)
+	if p := w.r.secretPlan(msg, from); p != nil {
+		// The fields that can hold an Any or a DataSource, asked for one
+		// by one (reach.go); without apply, up to the first secret.
+		for i := range p.steps {
+			st := &p.steps[i]
+			if val, ok := st.has(msg); ok {
+				w.descend(st.fd, val, st.secret, st)
+				if !w.apply && w.changed {
+					break
+				}
+			}
+		}
+	} else {
+		msg.Range(w.each)
+	}
 	changed := w.changed
 	w.changed = outer
 	return changed
@@ -121,24 +136,33 @@ func (w *redaction) field(fd protoreflect.FieldDescriptor, v protoreflect.Value)
 	} else if !w.r.secretHolds(elem) {
 		return true // no Any nor DataSource below (reach.go)
 	}
-	secret := secretField(fd.Name())
+	w.descend(fd, v, secretField(fd.Name()), nil)
+	return w.apply || !w.changed
+}
+
+// descend walks the value v of message field fd, which may hold an Any or
+// a DataSource; secret says fd's name is a credential's, st is fd's step
+// in a plan (nil: ranged over).
+func (w *redaction) descend(fd protoreflect.FieldDescriptor, v protoreflect.Value, secret bool, st *step) {
 	switch {
 	case fd.IsList():
 		l := v.List()
 		for i := 0; i < l.Len(); i++ {
-			w.visit(l.Get(i).Message(), secret)
+			w.visit(l.Get(i).Message(), secret, st)
 		}
 	case fd.IsMap():
-		v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool { w.visit(mv.Message(), secret); return true })
+		v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+			w.visit(mv.Message(), secret, st)
+			return true
+		})
 	default:
-		w.visit(v.Message(), secret)
+		w.visit(v.Message(), secret, st)
 	}
-	return w.apply || !w.changed
 }
 
 // visit is one message value of a field; secret says the field's name is
 // a credential's, which makes a DataSource in it a secret.
-func (w *redaction) visit(m protoreflect.Message, secret bool) {
+func (w *redaction) visit(m protoreflect.Message, secret bool, st *step) {
 	if w.changed && !w.apply {
 		return
 	}
@@ -148,7 +172,7 @@ func (w *redaction) visit(m protoreflect.Message, secret bool) {
 			return
 		}
 	}
-	w.changed = w.message(m) || w.changed
+	w.changed = w.message(m, st) || w.changed
 }
 
 func secretField(name protoreflect.Name) bool {

@@ -3,6 +3,7 @@ package xds
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	xdscore "github.com/cncf/xds/go/xds/core/v3"
@@ -12,6 +13,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/aeraki-ng/aeraki/internal/protofield"
 )
 
 // MustAny packs m into an Any. Packing a non-nil generated message cannot
@@ -66,13 +69,25 @@ func Validate(m proto.Message) error { return validate(m, nil, nil) }
 // validate is one walk: Any values decoded through u, fields pruned by r
 // (either may be nil).
 func validate(m proto.Message, u *Unpacked, r *Reach) error {
+	_, err := validateSecret(m, u, r, false)
+	return err
+}
+
+// validateSecret is validate, and with secrets also HasSecret in the same
+// walk: it then descends into the fields HasSecret descends into (which
+// include every field that can hold an Any: where only a DataSource can
+// be, no Any is met, so the errors are the same), and reports whether a
+// credential field holds an inline secret, as HasSecret does.
+func validateSecret(m proto.Message, u *Unpacked, r *Reach, secrets bool) (bool, error) {
 	v := r.walk()
 	v.u, v.r, v.errs, v.stack = u, r, v.errs[:0], v.stack[:0]
+	v.secrets, v.secret = secrets, false
 	v.stack = append(v.stack, pathSegment{s: string(m.ProtoReflect().Descriptor().Name())})
-	v.nested(m.ProtoReflect(), true)
+	v.nested(m.ProtoReflect(), true, nil)
 	err := errors.Join(v.errs...)
+	secret := v.secret
 	r.done(v)
-	return err
+	return secret, err
 }
 
 // walk returns an idle Validate walk: one r kept, or a new one.
@@ -96,6 +111,7 @@ func (r *Reach) done(v *validation) {
 	clear(v.errs)
 	clear(v.stack[:cap(v.stack)])
 	v.u, v.r, v.errs, v.stack = nil, nil, v.errs[:0], v.stack[:0]
+	v.secrets, v.secret = false, false
 	r.walks.Put(v)
 }
 
@@ -108,6 +124,9 @@ type validation struct {
 	errs  []error
 	stack []pathSegment
 	each  func(protoreflect.FieldDescriptor, protoreflect.Value) bool // v.field, made once
+	// secrets is a walk that also looks for secrets (validateSecret);
+	// secret is whether it found one.
+	secrets, secret bool
 }
 
 // pathSegment is ".name" (sep '.'), "[i]" ('['), "[key]" ('k') or
@@ -144,15 +163,37 @@ func (v *validation) path() string {
 	return b.String()
 }
 
-// children visits the message fields of msg; when self is true msg
-// itself is validated first (it came out of an Any).
-func (v *validation) children(msg protoreflect.Message, self bool) {
+// children visits the message fields of msg, met in field from (nil: at
+// the root, or inside an Any); when self is true msg itself is validated
+// first (it came out of an Any).
+func (v *validation) children(msg protoreflect.Message, self bool, from *step) {
 	if self {
 		if val, ok := msg.Interface().(validator); ok {
 			if err := val.ValidateAll(); err != nil {
 				v.errs = append(v.errs, fmt.Errorf("%s: %w", v.path(), err))
 			}
 		}
+	}
+	p := (*plan)(nil)
+	if v.secrets {
+		p = v.r.secretPlan(msg, from)
+	} else {
+		p = v.r.anyPlan(msg, from)
+	}
+	if p != nil {
+		if sv, ok := protofield.Struct(msg, p.goType); ok {
+			v.direct(msg, sv, p)
+			return
+		}
+		// The fields that can hold an Any (or, looking for secrets, a
+		// DataSource), asked for one by one (reach.go).
+		for i := range p.steps {
+			st := &p.steps[i]
+			if val, ok := st.has(msg); ok {
+				v.descend(st.fd, val, st)
+			}
+		}
+		return
 	}
 	msg.Range(v.each)
 }
@@ -161,12 +202,73 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 	if fd.Message() == nil {
 		return true
 	}
+	holds := v.r.anyHolds
+	if v.secrets {
+		holds = v.r.secretHolds
+	}
 	if elem := fd.Message(); fd.IsMap() {
-		if elem = fd.MapValue().Message(); elem == nil || !v.r.anyHolds(elem) {
+		if elem = fd.MapValue().Message(); elem == nil || !holds(elem) {
 			return true
 		}
-	} else if !v.r.anyHolds(elem) {
+	} else if !holds(elem) {
 		return true // no Any below (reach.go)
+	}
+	v.descend(fd, val, nil)
+	return true
+}
+
+// direct visits the fields of p's steps in msg, a generated message whose
+// struct is sv, reading them through sv's fields (protofield) as
+// children reads them through protoreflect: the same fields set, the same
+// messages (a nil one in a list or a oneof included), in the same order.
+func (v *validation) direct(msg protoreflect.Message, sv reflect.Value, p *plan) {
+	for i := range p.steps {
+		st := &p.steps[i]
+		switch st.direct.How {
+		case protofield.Pointer, protofield.Oneof:
+			if m, ok := st.direct.Message(sv); ok {
+				v.one(st, m)
+			}
+		case protofield.List:
+			l := st.direct.List(sv)
+			n := l.Len()
+			if n == 0 {
+				continue
+			}
+			secret := v.secrets && st.secret
+			v.push(pathSegment{sep: '.', s: string(st.fd.Name())})
+			for j := 0; j < n; j++ {
+				v.push(pathSegment{sep: '[', index: j})
+				v.value(protofield.MessageOf(l.Index(j)), secret, st)
+				v.pop()
+			}
+			v.pop()
+		default:
+			if msg.Has(st.fd) {
+				v.descend(st.fd, msg.Get(st.fd), st)
+			}
+		}
+	}
+}
+
+// one walks the message m of singular field st.
+func (v *validation) one(st *step, m protoreflect.Message) {
+	v.push(pathSegment{sep: '.', s: string(st.fd.Name())})
+	v.value(m, v.secrets && st.secret, st)
+	v.pop()
+}
+
+// descend walks the value val of message field fd, which may hold an Any
+// (or, looking for secrets, a DataSource); st is fd's step in a plan
+// (nil: ranged over).
+func (v *validation) descend(fd protoreflect.FieldDescriptor, val protoreflect.Value, st *step) {
+	secret := false
+	if v.secrets {
+		if st != nil {
+			secret = st.secret
+		} else {
+			secret = secretField(fd.Name())
+		}
 	}
 	v.push(pathSegment{sep: '.', s: string(fd.Name())})
 	switch {
@@ -174,29 +276,41 @@ func (v *validation) field(fd protoreflect.FieldDescriptor, val protoreflect.Val
 		l := val.List()
 		for i := 0; i < l.Len(); i++ {
 			v.push(pathSegment{sep: '[', index: i})
-			v.nested(l.Get(i).Message(), false)
+			v.value(l.Get(i).Message(), secret, st)
 			v.pop()
 		}
 	case fd.IsMap():
 		if fd.MapValue().Message() != nil {
 			val.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
 				v.push(pathSegment{sep: 'k', key: k})
-				v.nested(mv.Message(), false)
+				v.value(mv.Message(), secret, st)
 				v.pop()
 				return true
 			})
 		}
 	default:
-		v.nested(val.Message(), false)
+		v.value(val.Message(), secret, st)
 	}
 	v.pop()
-	return true
+}
+
+// value walks one message value of a field; secret says the field's name
+// is a credential's, which makes a DataSource in it a secret (a
+// DataSource holds no Any: there is nothing to validate below it).
+func (v *validation) value(msg protoreflect.Message, secret bool, st *step) {
+	if secret {
+		if ds, ok := msg.Interface().(*corev3.DataSource); ok {
+			v.secret = redactSource(ds, false) || v.secret
+			return
+		}
+	}
+	v.nested(msg, false, st)
 }
 
 // nested descends without re-running ValidateAll on plain nested
 // messages (the parent's ValidateAll already covered them) but unpacks
-// every Any it meets.
-func (v *validation) nested(msg protoreflect.Message, top bool) {
+// every Any it meets; from is the step msg was met in (nil: none).
+func (v *validation) nested(msg protoreflect.Message, top bool, from *step) {
 	if a, ok := msg.Interface().(*anypb.Any); ok {
 		inner, err := v.u.Unpack(a)
 		if err != nil {
@@ -208,9 +322,9 @@ func (v *validation) nested(msg protoreflect.Message, top bool) {
 			return
 		}
 		v.push(pathSegment{sep: '<', s: string(inner.ProtoReflect().Descriptor().Name())})
-		v.children(inner.ProtoReflect(), true)
+		v.children(inner.ProtoReflect(), true, nil)
 		v.pop()
 		return
 	}
-	v.children(msg, top)
+	v.children(msg, top, from)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
-	"github.com/aeraki-ng/aeraki/pkg/xds"
 )
 
 // DubboProxyFilterName is the network filter name of dubbo_proxy.
@@ -207,7 +206,7 @@ func dubboProxyFilter(ctx *plugin.BuildContext, rc proto.Message) (*listenerv3.F
 	p.proxy.ProtocolType = dubbov3.ProtocolType_Dubbo
 	p.proxy.SerializationType = dubbov3.SerializationType_Hessian2
 	p.proxy.RouteSpecifier = &p.spec
-	return xds.NetworkFilter(DubboProxyFilterName, &p.proxy), nil
+	return ctx.NetworkFilter(DubboProxyFilterName, &p.proxy), nil
 }
 
 func modelError(r *metaroute.Route, msg string) model.Diagnostic {

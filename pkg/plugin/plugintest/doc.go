@@ -24,6 +24,8 @@
 // conventions and name real services, ports and subsets; diagnostics
 // carry the plugin's name and the object they concern; a panic is caught
 // and reported as a failure of the scenario; the output is deterministic
-// (same input, byte-equal output); and the plugin is safe to call from many
+// (same input, byte-equal output); a message packed through
+// BuildContext.Pack is still what its Any holds once the build is done
+// (not modified after, no nil entries); and the plugin is safe to call from many
 // goroutines at once (run your tests with -race to make that check bite).
 package plugintest

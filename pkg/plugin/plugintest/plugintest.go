@@ -189,6 +189,47 @@ func (k *kit) buildWaypoint(snap *model.Snapshot) (filters []*listenerv3.Filter,
 	ctx.Profile = k.opts.Targets.ForKind(plugin.ProxyKindWaypoint)
 	ctx.Waypoint = model.ObjectRef{Group: "gateway.networking.k8s.io", Kind: "Gateway", Namespace: Namespace, Name: "waypoint"}
 	ctx.MetaRouters = view.MetaRouters(Host)
+	return k.buildDirect(ctx)
+}
+
+// sidecarPacking calls the plugin directly for a sidecar role, as the
+// translator does, and returns what xds.Unpacked.Verify finds wrong with
+// the messages it packed (any other failure is the translator's to
+// report, and is not looked at here).
+func (k *kit) sidecarPacking(snap *model.Snapshot, role plugin.Role) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = nil
+		}
+	}()
+	view := snap.View()
+	svc := view.Service(Host)
+	if svc == nil || len(svc.Ports) == 0 {
+		return nil
+	}
+	ctx := plugin.NewBuildContext(k.p.Name(), view, role, svc, svc.Ports[0])
+	ctx.Profile = k.opts.Targets.ForRole(role)
+	if role != plugin.RoleSidecarInbound {
+		ctx.MetaRouters = view.MetaRouters(Host)
+	}
+	ctx.Packed = xds.NewUnpacked(nil)
+	if rb, ok := k.p.(plugin.RouteConfigBuilder); ok {
+		rc, err := rb.BuildRouteConfig(ctx)
+		if err != nil {
+			return ctx.Packed.Verify()
+		}
+		ctx.RouteConfig = rc
+	}
+	_, _ = k.p.(plugin.NetworkFilterBuilder).BuildNetworkFilters(ctx)
+	return ctx.Packed.Verify()
+}
+
+// buildDirect runs the plugin's builders with ctx, and requires every
+// message it packed through ctx.Pack to be what its Any holds once the
+// build is done (xds.Unpacked.Verify): the core's checks read those
+// messages in place of the Anys' bytes.
+func (k *kit) buildDirect(ctx *plugin.BuildContext) (filters []*listenerv3.Filter, rc proto.Message, reports []model.Diagnostic, panicked any) {
+	ctx.Packed = xds.NewUnpacked(nil)
 	if rb, ok := k.p.(plugin.RouteConfigBuilder); ok {
 		var err error
 		if rc, err = rb.BuildRouteConfig(ctx); err != nil {
@@ -199,6 +240,9 @@ func (k *kit) buildWaypoint(snap *model.Snapshot) (filters []*listenerv3.Filter,
 	f, err := k.p.(plugin.NetworkFilterBuilder).BuildNetworkFilters(ctx)
 	if err != nil {
 		return nil, rc, ctx.Reports(), fmt.Errorf("BuildNetworkFilters: %w", err)
+	}
+	if err := ctx.Packed.Verify(); err != nil {
+		return f, rc, ctx.Reports(), fmt.Errorf("BuildNetworkFilters, for role %s: %w", ctx.Role, err)
 	}
 	return f, rc, ctx.Reports(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	http1v3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/generic_proxy/codecs/http1/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -74,6 +75,21 @@ var broken = map[string]func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, er
 	},
 	// generic_proxy on the default sidecar build, istio-proxy, which lacks it.
 	"ignores-profile": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) { return good(ctx), nil },
+	// Packs its filter through the context, then changes it: the core's
+	// checks would read a message the Any does not hold.
+	"mutates-after-packing": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		tp := &tcpv3.TcpProxy{StatPrefix: "before", ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")}}
+		f := ctx.NetworkFilter("envoy.filters.network.tcp_proxy", tp)
+		tp.StatPrefix = ctx.StatPrefix()
+		return []*listenerv3.Filter{f}, nil
+	},
+	// Packs a nil entry of a list, which the Any's bytes decode to an
+	// empty message.
+	"nil-in-packed": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
+		tp := &tcpv3.TcpProxy{StatPrefix: ctx.StatPrefix(), ClusterSpecifier: &tcpv3.TcpProxy_Cluster{Cluster: ctx.ClusterName(ctx.Service.Hostname, ctx.Port.Number, "")},
+			AccessLog: []*accesslogv3.AccessLog{nil}}
+		return []*listenerv3.Filter{ctx.NetworkFilter("envoy.filters.network.tcp_proxy", tp)}, nil
+	},
 	"anonymous-diagnostic": func(ctx *plugin.BuildContext) ([]*listenerv3.Filter, error) {
 		ctx.Report(model.Diagnostic{Severity: model.SeverityWarning, Reason: "Oops", Message: "something about nothing"})
 		return good(ctx), nil
@@ -88,13 +104,15 @@ func TestKitCatchesBrokenPlugins(t *testing.T) {
 		return
 	}
 	want := map[string]string{
-		"panics":               "toy exploded",
-		"invalid":              "StatPrefix",
-		"bad-cluster-name":     `names host "nowhere.example", which is not a service`,
-		"nondeterministic":     "not deterministic",
-		"ignores-routes":       "the route was not programmed",
-		"anonymous-diagnostic": "does not say which object",
-		"ignores-profile":      "envoy.filters.network.generic_proxy (config type envoy.extensions.filters.network.generic_proxy.v3.GenericProxy) is not in the istio-proxy build",
+		"panics":                "toy exploded",
+		"invalid":               "StatPrefix",
+		"bad-cluster-name":      `names host "nowhere.example", which is not a service`,
+		"nondeterministic":      "not deterministic",
+		"ignores-routes":        "the route was not programmed",
+		"anonymous-diagnostic":  "does not say which object",
+		"mutates-after-packing": "was modified after it was packed",
+		"nil-in-packed":         "holds a nil message at TcpProxy.access_log[0]",
+		"ignores-profile":       "envoy.filters.network.generic_proxy (config type envoy.extensions.filters.network.generic_proxy.v3.GenericProxy) is not in the istio-proxy build",
 	}
 	for name, fragment := range want {
 		t.Run(name, func(t *testing.T) {

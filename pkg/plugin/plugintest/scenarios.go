@@ -118,6 +118,12 @@ func (k *kit) run(t *testing.T, sc scenario) {
 		}
 	}
 
+	for _, role := range []plugin.Role{plugin.RoleSidecarOutbound, plugin.RoleSidecarInbound} {
+		if err := k.sidecarPacking(res.out.Snapshot, role); err != nil {
+			t.Errorf("%s: plugin %q, role %s: %v", sc.name, name, role, err)
+		}
+	}
+
 	switch {
 	case res.panicked != nil:
 		t.Errorf("%s: plugin %q failed for role waypoint: %v", sc.name, name, res.panicked)
