@@ -59,10 +59,9 @@ type EnvoyFilter struct {
 	// --insecure-plaintext-credentials) and shown redacted
 	// (RedactEnvoyFilter returns a changed copy exactly when it is set).
 	Secret bool
-	// encoded is the encoding of encodedFrom, the Spec at assembly
-	// (EncodedSpec, specenc.go).
-	encoded     []byte
-	encodedFrom *networkingv1alpha3.EnvoyFilter
+	// enc is the encoding of the Spec at assembly (EncodedSpec,
+	// specenc.go); nil when it did not encode.
+	enc *specEncoding
 }
 
 // Spec is the EnvoyFilter itself. The patch values made from the units'
@@ -430,11 +429,13 @@ type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilt
 
 // assembler assembles the EnvoyFilters of one translation, reusing its
 // buffers from one EnvoyFilter to the next: the revision hash, the text of
-// the annotations, the keys of the maps hashed. The labels, the same on
-// every EnvoyFilter, are one map they share (nobody writes to them).
+// the annotations, the keys of the maps hashed, the spec's encoding
+// before it is copied out. The labels, the same on every EnvoyFilter, are
+// one map they share (nobody writes to them).
 type assembler struct {
 	h      *revisionHash
 	text   []byte
+	spec   []byte
 	labels map[string]string
 }
 
@@ -568,11 +569,13 @@ func (as *assembler) revision(ef *EnvoyFilter, units []*Unit) model.Revision {
 		}
 		h.keys = h.keys[:start]
 	}
-	// The encoding is kept for the publisher (EncodedSpec).
-	if b, ok := encodeSpec(ef.spec, units); ok {
-		ef.encoded, ef.encodedFrom = b, ef.spec
-		h.bytes(b)
+	// The encoding is kept for the publisher (EncodedSpec), with room
+	// before it for the head of the message it is sent in (Framed).
+	if enc, ok := encodeSpec(ef.spec, units, envelopeRoom(ef), &as.spec); ok {
+		ef.enc = enc
+		h.bytes(enc.spec())
 	} else {
+		ef.enc = nil
 		h.message(ef.Spec())
 	}
 	return h.revision()
