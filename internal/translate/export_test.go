@@ -22,3 +22,7 @@ func EncodeSpec(spec *networkingv1alpha3.EnvoyFilter) []byte {
 	}
 	return enc.spec()
 }
+
+// HoldsSpec reports whether ef keeps its spec as a message (not only its
+// encoding).
+func HoldsSpec(ef *EnvoyFilter) bool { return ef.spec != nil }

@@ -191,10 +191,11 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 		}
 		name := envoyFilterName("waypoint-"+g.wp.Name, g.svc.Hostname)
 		out = append(out, reuseAssembled(prev, next, g.wp.Namespace, name, g.units, func() *EnvoyFilter {
-			ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
+			as := newAssembler()
+			ef := as.build(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
 			ef.spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
 			ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
-			ef.Revision = envoyFilterRevision(ef, g.units)
+			as.seal(ef, g.units)
 			return ef
 		}))
 	}

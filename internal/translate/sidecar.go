@@ -47,7 +47,9 @@ type EnvoyFilter struct {
 	// modified: the EnvoyFilters of one translation share one map.
 	Labels, Annotations map[string]string
 	// spec is the EnvoyFilter itself (Spec), whose patch values from the
-	// units are lazy's stubs until it is read.
+	// units are lazy's stubs until it is read. An assembled EnvoyFilter
+	// keeps only its encoding (enc, seal): spec is nil, and Spec decodes
+	// it.
 	spec *networkingv1alpha3.EnvoyFilter
 	lazy []*patchValue
 	// Sources are the objects it was built from.
@@ -64,10 +66,14 @@ type EnvoyFilter struct {
 	enc *specEncoding
 }
 
-// Spec is the EnvoyFilter itself. The patch values made from the units'
-// filters are decoded from their encoding on the first call (the publisher
-// sends EncodedSpec and never needs them): the spec must not be modified.
+// Spec is the EnvoyFilter itself. An assembled EnvoyFilter's is decoded
+// from its encoding on the first call (the publisher sends EncodedSpec and
+// never needs it; render, debug output and tests do): the spec must not be
+// modified.
 func (e *EnvoyFilter) Spec() *networkingv1alpha3.EnvoyFilter {
+	if e.spec == nil && e.enc != nil {
+		return e.enc.decoded()
+	}
 	for _, p := range e.lazy {
 		p.materialize()
 	}
@@ -443,12 +449,6 @@ func newAssembler() *assembler {
 	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}}
 }
 
-// assemble is one EnvoyFilter of its own assembler (the waypoints istiod
-// serves, tests).
-func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
-	return newAssembler().assemble(ns, name, svc, sel, units, patches)
-}
-
 // sortByPort sorts units by port. Units already in order, ports all
 // different (as reuseAssembled leaves them for assemble), are left as they
 // are without a sort, which would not move them either.
@@ -461,7 +461,27 @@ func sortByPort(units []*Unit) {
 	}
 }
 
+// assemble is the EnvoyFilter ns/name of units, sealed.
 func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
+	ef := as.build(ns, name, svc, sel, units, patches)
+	as.seal(ef, units)
+	return ef
+}
+
+// seal gives an EnvoyFilter built from units its revision and encoding,
+// and drops its spec when it encoded: a mesh's EnvoyFilters stay as
+// long as the server runs, and their specs as messages (every patch's
+// match and operation, a dozen small objects each) were a tenth of what
+// it held, marked again by every collection, for Spec's callers alone.
+func (as *assembler) seal(ef *EnvoyFilter, units []*Unit) {
+	ef.Revision = as.revision(ef, units)
+	if ef.enc != nil {
+		ef.spec, ef.lazy, ef.enc.from = nil, nil, nil
+	}
+}
+
+// build is an EnvoyFilter of units, its spec made and not encoded yet.
+func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
 	sortByPort(units)
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
@@ -511,7 +531,6 @@ func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1be
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
-	ef.Revision = as.revision(ef, units)
 	return ef
 }
 

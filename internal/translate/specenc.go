@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"unicode/utf8"
@@ -71,12 +72,29 @@ type specEncoder struct {
 // the room makes the resource a slice of the same buffer instead of a
 // copy, so the mesh's specs (20 MB at 10,000 services) are held once.
 type specEncoding struct {
-	from *networkingv1alpha3.EnvoyFilter // the spec encoded
-	buf  []byte                          // room, then the spec's bytes
-	room int                             // where the spec's bytes start
+	// from is the spec encoded, nil once its EnvoyFilter dropped it
+	// (seal): the encoding is then the EnvoyFilter's spec.
+	from *networkingv1alpha3.EnvoyFilter
+	buf  []byte // room, then the spec's bytes
+	room int    // where the spec's bytes start
 
 	mu   sync.Mutex
-	head int // bytes of the room before the spec that Framed wrote; 0 until then
+	head int                             // bytes of the room before the spec that Framed wrote; 0 until then
+	dec  *networkingv1alpha3.EnvoyFilter // the spec decoded, once asked for
+}
+
+// decoded is the spec the bytes encode, decoded on the first call.
+func (s *specEncoding) decoded() *networkingv1alpha3.EnvoyFilter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dec == nil {
+		dec := &networkingv1alpha3.EnvoyFilter{}
+		if err := proto.Unmarshal(s.spec(), dec); err != nil {
+			panic(fmt.Sprintf("translate: an EnvoyFilter's own encoding does not decode: %v", err))
+		}
+		s.dec = dec
+	}
+	return s.dec
 }
 
 // spec is the spec's bytes, capacity cut so that nobody appends into the
@@ -362,7 +380,7 @@ func validUTF8(s string) bool { return utf8.ValidString(s) }
 // assembled (its revision is a hash of it), for the publisher to send
 // without encoding the spec again; nil when Spec is not the spec that was
 // encoded (a copy with another Spec, such as RedactEnvoyFilter's) or it
-// did not encode.
+// did not encode. An assembled EnvoyFilter's Spec is decoded from it.
 func (e *EnvoyFilter) EncodedSpec() []byte {
 	if e.enc == nil || e.enc.from != e.spec {
 		return nil
