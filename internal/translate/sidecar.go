@@ -149,6 +149,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	diags := sharedWildcardListeners(groupList(groups, func(g *group) *model.Service { return g.svc }), func(svc *model.Service) *[]*Unit { return &groups[svc.Hostname].outbound })
 	root := snap.Options().RootNamespace
 	as := newAssembler()
+	outbound, inbound := withClusterPatches(as.arena.outboundPatches), as.arena.inboundPatches
 	var out []*EnvoyFilter
 	for _, g := range groups {
 		if ctx.Err() != nil {
@@ -157,7 +158,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 		if len(g.outbound) > 0 {
 			name := envoyFilterName("outbound", g.svc.Hostname)
 			out = append(out, reuseAssembled(prev, next, root, name, g.outbound, func() *EnvoyFilter {
-				return as.assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
+				return as.assemble(root, name, g.svc, nil, g.outbound, outbound)
 			}))
 		}
 		// Inbound patches need a workload selector; a service without one
@@ -166,7 +167,7 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			name := envoyFilterName("inbound", g.svc.Hostname)
 			out = append(out, reuseAssembled(prev, next, g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
 				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
-				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
+				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inbound)
 			}))
 		}
 	}
@@ -443,10 +444,11 @@ type assembler struct {
 	text   []byte
 	spec   []byte
 	labels map[string]string
+	arena  *specArena
 }
 
 func newAssembler() *assembler {
-	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}}
+	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}, arena: &specArena{}}
 }
 
 // sortByPort sorts units by port. Units already in order, ports all
@@ -477,7 +479,10 @@ func (as *assembler) seal(ef *EnvoyFilter, units []*Unit) {
 	ef.Revision = as.revision(ef, units)
 	if ef.enc != nil {
 		ef.spec, ef.lazy, ef.enc.from = nil, nil, nil
+		as.arena.reuse() // the spec is gone: the next one takes its messages
+		return
 	}
+	as.arena.abandon() // the EnvoyFilter keeps them
 }
 
 // build is an EnvoyFilter of units, its spec made and not encoded yet.
@@ -486,30 +491,17 @@ func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
 		Labels: as.labels,
-		spec:   &networkingv1alpha3.EnvoyFilter{},
+		spec:   as.arena.spec(),
 	}
 	if sel != nil {
-		ef.spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
-	}
-	nlazy := 0
-	for _, u := range units {
-		nlazy += len(u.structs)
-	}
-	if nlazy > 0 {
-		ef.lazy = make([]*patchValue, 0, nlazy)
+		ef.spec.WorkloadSelector = as.arena.selector(sel.MatchLabels)
 	}
 	// The service port annotation, "<host>:<port>,<port>...", is written
 	// as the units are walked; the source annotation after it.
 	text := append(append(as.text[:0], svc.Hostname...), ':')
+	list := as.arena.list[:0]
 	for i, u := range units {
-		if ps := patches(svc, u); ef.spec.ConfigPatches == nil {
-			ef.spec.ConfigPatches = ps // the first unit's slice, not a copy of it
-		} else {
-			ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, ps...)
-		}
-		for _, fs := range u.structs {
-			ef.lazy = append(ef.lazy, fs.patchValue)
-		}
+		list = append(list, patches(svc, u)...)
 		ef.Secret = ef.Secret || (u.secret && !u.FailedClosed)
 		if i > 0 {
 			text = append(text, ',')
@@ -517,6 +509,7 @@ func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1
 		text = strconv.AppendUint(text, uint64(u.Port.Number), 10)
 		ef.Sources = appendSources(ef.Sources, u.Objects)
 	}
+	ef.spec.ConfigPatches, as.arena.list = list, list
 	ports := len(text)
 	for i, o := range ef.Sources {
 		if i > 0 {
@@ -595,71 +588,158 @@ func (as *assembler) revision(ef *EnvoyFilter, units []*Unit) model.Revision {
 		h.bytes(enc.spec())
 	} else {
 		ef.enc = nil
+		// The spec stays (seal): its units' patch values are decoded
+		// when it is read.
+		ef.lazy = ef.lazy[:0]
+		for _, u := range units {
+			for _, fs := range u.structs {
+				ef.lazy = append(ef.lazy, fs.patchValue)
+			}
+		}
 		h.message(ef.Spec())
 	}
 	return h.revision()
 }
 
+// specArena holds the messages of the specs one assembler builds, each
+// of which is made only to be encoded and hashed and then dropped (seal):
+// the next EnvoyFilter's spec is written into the same messages instead
+// of a dozen new ones per EnvoyFilter (a tenth of a cold start's
+// allocations). A spec that did not encode keeps its messages (abandon).
+type specArena struct {
+	specs     chunks[networkingv1alpha3.EnvoyFilter]
+	selectors chunks[networkingv1alpha3.WorkloadSelector]
+	matches   chunks[listenerMatch]
+	patches   chunks[filterPatch]
+	list      []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch // the spec's patches
+	unit      []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch // one unit's, until the next unit's
+}
+
+// listenerMatch is the match of a listener patch, in one allocation.
+type listenerMatch struct {
+	match    networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch
+	listener networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener
+	lm       networkingv1alpha3.EnvoyFilter_ListenerMatch
+	chain    networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch
+	filter   networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch
+}
+
+// filterPatch is a network filter patch and its operation, in one
+// allocation.
+type filterPatch struct {
+	patch networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
+	op    networkingv1alpha3.EnvoyFilter_Patch
+}
+
+// chunks hands out zeroed values from blocks that never move, so that a
+// value handed out stays where it is while more are.
+type chunks[T any] struct {
+	blocks []*[chunkLen]T
+	n      int // values handed out since the last reuse
+}
+
+const chunkLen = 32
+
+// get is a zeroed value.
+func (c *chunks[T]) get() *T {
+	b, i := c.n/chunkLen, c.n%chunkLen
+	if b == len(c.blocks) {
+		c.blocks = append(c.blocks, new([chunkLen]T))
+	}
+	c.n++
+	v := &c.blocks[b][i]
+	var zero T
+	*v = zero
+	return v
+}
+
+// reuse makes every value handed out free again.
+func (a *specArena) reuse() {
+	a.specs.n, a.selectors.n, a.matches.n, a.patches.n = 0, 0, 0, 0
+}
+
+// abandon leaves every value handed out, and the lists, to their spec.
+func (a *specArena) abandon() {
+	*a = specArena{}
+}
+
+func (a *specArena) spec() *networkingv1alpha3.EnvoyFilter { return a.specs.get() }
+
+func (a *specArena) selector(labels map[string]string) *networkingv1alpha3.WorkloadSelector {
+	ws := a.selectors.get()
+	ws.Labels = labels
+	return ws
+}
+
+// listenerMatch is a match on a listener's filter chain's filter.
+func (a *specArena) listenerMatch(ctx networkingv1alpha3.EnvoyFilter_PatchContext, listener string, port uint32, chain string, destPort uint32, filter string) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch {
+	m := a.matches.get()
+	m.filter.Name = filter
+	m.chain.Name, m.chain.DestinationPort, m.chain.Filter = chain, destPort, &m.filter
+	m.lm.Name, m.lm.PortNumber, m.lm.FilterChain = listener, port, &m.chain
+	m.listener.Listener = &m.lm
+	m.match.Context, m.match.ObjectTypes = ctx, &m.listener
+	return &m.match
+}
+
+// unitPatches is the list the patch functions append one unit's patches
+// to: the arena's, which the next unit's call reuses (the caller copies
+// them out first).
+func (a *specArena) unitPatches() []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	return a.unit[:0]
+}
+
+// done ends a unit's list, its capacity cut so that an append to it
+// (withClusterPatches) does not write into the arena's.
+func (a *specArena) done(out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	a.unit = out
+	return out[:len(out):len(out)]
+}
+
 // outboundPatches replaces tcp_proxy in the sidecar's outbound listener for
 // the service port. Istio names that listener "<vip>_<port>", or
 // "0.0.0.0_<port>" for services without a VIP.
-func outboundPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+func (a *specArena) outboundPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
 	addrs := svc.Addresses
 	if len(addrs) == 0 {
 		addrs = []string{wildcardAddress}
 	}
-	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
-	for _, a := range addrs {
-		match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
-			Context: networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND,
-			ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
-				Name:        listenerName(a, u.Port.Number),
-				PortNumber:  u.Port.Number,
-				FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: tcpProxyFilter}},
-			}},
-		}
-		out = append(out, filterPatches(match, u)...)
+	out := a.unitPatches()
+	for _, addr := range addrs {
+		match := a.listenerMatch(networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND, listenerName(addr, u.Port.Number), u.Port.Number, "", 0, tcpProxyFilter)
+		out = a.filterPatches(out, match, u)
 	}
-	return out
+	return a.done(out)
 }
 
 // inboundPatches replaces tcp_proxy in the virtualInbound chains for the
 // service's target port.
-func inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-	match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
-		Context: networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND,
-		ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
-			Name: virtualInboundName,
-			FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{
-				DestinationPort: u.Port.TargetPort,
-				Filter:          &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: tcpProxyFilter},
-			},
-		}},
-	}
-	if u.Port.TargetPort == 0 {
+func (a *specArena) inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	port := u.Port.TargetPort
+	if port == 0 {
 		// A named target port resolves per pod; match on the chain's filter only.
-		match.GetListener().FilterChain.DestinationPort = u.Port.Number
+		port = u.Port.Number
 	}
-	return filterPatches(match, u)
+	match := a.listenerMatch(networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND, virtualInboundName, 0, "", port, tcpProxyFilter)
+	return a.done(a.filterPatches(a.unitPatches(), match, u))
 }
 
-// filterPatches turns a unit's filters into patches at match: the last
-// (terminal) filter replaces tcp_proxy and the others are inserted before
-// it. A failed-closed unit instead gets a deny-all RBAC filter in front of
-// tcp_proxy, so the port refuses calls rather than bypassing the policy.
-func filterPatches(match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+// filterPatches appends a unit's filters as patches at match to out: the
+// last (terminal) filter replaces tcp_proxy and the others are inserted
+// before it. A failed-closed unit instead gets a deny-all RBAC filter in
+// front of tcp_proxy, so the port refuses calls rather than bypassing the
+// policy.
+func (a *specArena) filterPatches(out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch, match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
 	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, value *structpb.Struct) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-		return &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{
-			ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
-			Match:   match,
-			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: value},
-		}
+		p := a.patches.get()
+		p.op.Operation, p.op.Value = op, value
+		p.patch.ApplyTo, p.patch.Match, p.patch.Patch = networkingv1alpha3.EnvoyFilter_NETWORK_FILTER, match, &p.op
+		return &p.patch
 	}
 	if u.FailedClosed || len(u.Filters) == 0 {
-		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, toStruct(DenyAllFilter(u.Key)))}
+		return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, toStruct(DenyAllFilter(u.Key))))
 	}
 	// The Structs come from the unit build (Unit.filterStruct).
-	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
 	for i := range len(u.Filters) - 1 {
 		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, u.filterStruct(i)))
 	}

@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
 // TestFramedWritesTheHeadBeforeTheSpec: Framed is head + EncodedSpec; the
@@ -62,5 +65,46 @@ func TestEnvelopeRoomHoldsTheMCPHead(t *testing.T) {
 	want := 79 + len("ns/n") + revisionLen + (9 + 2) + (9 + 1 + 300)
 	if got := envelopeRoom(ef); got < want {
 		t.Errorf("envelopeRoom = %d, want at least %d", got, want)
+	}
+}
+
+// TestAssemblerReusesOnlyDroppedSpecs: an assembler writes each spec into
+// the messages of the last one it dropped, but an EnvoyFilter whose spec
+// did not encode (a listener name that is not UTF-8) keeps its spec, and
+// assembling the next EnvoyFilter leaves it as it was.
+func TestAssemblerReusesOnlyDroppedSpecs(t *testing.T) {
+	unitOf := func(host, addr string) *Unit {
+		svc := &model.Service{Hostname: host, Addresses: []string{addr}}
+		return &Unit{Key: "outbound|" + host + "|80", Service: svc, Port: &model.Port{Number: 80}}
+	}
+	as := newAssembler()
+	outbound := withClusterPatches(as.arena.outboundPatches)
+	bad := unitOf("bad.ns", "\xff")
+	efBad := as.assemble("root", "bad", bad.Service, nil, []*Unit{bad}, outbound)
+	if efBad.EncodedSpec() != nil || !HoldsSpec(efBad) {
+		t.Fatal("a spec that does not encode was dropped")
+	}
+	want := proto.Clone(efBad.Spec())
+	var good []*EnvoyFilter
+	for _, h := range []string{"a.ns", "b.ns", "c.ns"} {
+		u := unitOf(h, "10.0.0.1")
+		good = append(good, as.assemble("root", h, u.Service, nil, []*Unit{u}, outbound))
+	}
+	if !proto.Equal(efBad.Spec(), want) {
+		t.Errorf("the kept spec changed when the next EnvoyFilters were assembled:\n%v\nwant\n%v", efBad.Spec(), want)
+	}
+	for _, ef := range good {
+		if ef.EncodedSpec() == nil || HoldsSpec(ef) {
+			t.Fatalf("%s: not encoded, or its spec kept", ef.Name)
+		}
+		if got := ef.Spec().GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.1_80" {
+			t.Errorf("%s: listener %q", ef.Name, got)
+		}
+		if got := ef.Annotations[servicePortAnnotation]; got != ef.Name+":80" {
+			t.Errorf("%s: annotation %q", ef.Name, got)
+		}
+	}
+	if as.arena.specs.n != 0 || as.arena.matches.n != 0 || as.arena.patches.n != 0 || len(as.arena.specs.blocks) != 1 {
+		t.Errorf("the arena was not reused: %d specs in %d blocks", as.arena.specs.n, len(as.arena.specs.blocks))
 	}
 }
