@@ -243,7 +243,7 @@ func encodeResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
 func wrapResource(ef *translate.EnvoyFilter, body *anypb.Any) (*anypb.Any, error) {
 	res := &mcp.Resource{
 		Metadata: &mcp.Metadata{
-			Name:        ef.Namespace + "/" + ef.Name,
+			Name:        ef.Key(),
 			Version:     string(ef.Revision),
 			Labels:      ef.Labels,
 			Annotations: ef.Annotations,

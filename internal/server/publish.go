@@ -370,7 +370,7 @@ func (p *publisher) envoyFilters() ([]*translate.EnvoyFilter, string) {
 	defer p.mu.Unlock()
 	out := make([]*translate.EnvoyFilter, 0, len(p.efOrder))
 	for _, ef := range p.efOrder {
-		if e := p.efs[ef.Namespace+"/"+ef.Name]; e != nil {
+		if e := p.efs[ef.Key()]; e != nil {
 			out = append(out, e.ef)
 		}
 	}
@@ -417,7 +417,7 @@ func (p *publisher) updateEnvoyFilters(efs []*translate.EnvoyFilter) (puts []*mc
 		if c < 0 {
 			// prev[i] is gone; unless efs holds it further on (out of
 			// order: then it is put again below).
-			if name := prev[i].Namespace + "/" + prev[i].Name; p.drop(name) {
+			if name := prev[i].Key(); p.drop(name) {
 				removes = append(removes, name)
 			}
 			i++
@@ -450,7 +450,7 @@ func (p *publisher) updateEnvoyFilters(efs []*translate.EnvoyFilter) (puts []*mc
 // or ef cannot be encoded (the last good encoding stays, if any; the
 // failure is reported on every publish while it lasts).
 func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
-	name := ef.Namespace + "/" + ef.Name
+	name := ef.Key()
 	old := p.efs[name]
 	if old != nil && old.ef.Revision == ef.Revision {
 		delete(p.efFailed, name)

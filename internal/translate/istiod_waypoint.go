@@ -189,8 +189,8 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 		if ctx.Err() != nil {
 			return nil
 		}
-		name := envoyFilterName("waypoint-"+g.wp.Name, g.svc.Hostname)
-		out = append(out, reuseAssembled(prev, next, g.wp.Namespace, name, g.units, func() *EnvoyFilter {
+		key, name := envoyFilterKey(g.wp.Namespace, "waypoint-"+g.wp.Name, g.svc.Hostname)
+		out = append(out, reuseAssembled(prev, next, key, g.units, func() *EnvoyFilter {
 			as := newAssembler()
 			ef := as.build(g.wp.Namespace, name, g.svc, nil, g.units, as.arena.istiodWaypointPatches)
 			ef.spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}

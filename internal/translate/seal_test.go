@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -51,5 +52,36 @@ func TestAssembledEnvoyFiltersKeepOnlyTheirEncoding(t *testing.T) {
 	}
 	if waypoints == 0 {
 		t.Error("no waypoint EnvoyFilter checked")
+	}
+}
+
+// TestEnvoyFilterKeyIsMadeOnce: an assembled EnvoyFilter's Key is
+// "<namespace>/<name>" without a new string per call, its Name a part of
+// it; a hand-built one's, or one whose Name was changed, is made from
+// Namespace and Name.
+func TestEnvoyFilterKeyIsMadeOnce(t *testing.T) {
+	out := newTranslator(t).Translate(snapshot(t, mesh))
+	if len(out.EnvoyFilters) == 0 {
+		t.Fatal("no EnvoyFilters")
+	}
+	for _, ef := range out.EnvoyFilters {
+		k := ef.Key()
+		if k != ef.Namespace+"/"+ef.Name {
+			t.Fatalf("Key %q for %s/%s", k, ef.Namespace, ef.Name)
+		}
+		if unsafe.StringData(k[len(ef.Namespace)+1:]) != unsafe.StringData(ef.Name) {
+			t.Errorf("%s: the name is not a part of the key", k)
+		}
+		if n := testing.AllocsPerRun(10, func() { _ = ef.Key() }); n != 0 {
+			t.Errorf("%s: Key allocates %v times", k, n)
+		}
+		c := *ef
+		c.Name = "other"
+		if got := c.Key(); got != ef.Namespace+"/other" {
+			t.Errorf("renamed copy: Key %q", got)
+		}
+	}
+	if got := translate.NewEnvoyFilter("ns", "n", nil).Key(); got != "ns/n" {
+		t.Errorf("hand-built: Key %q", got)
 	}
 }

@@ -64,6 +64,7 @@ type EnvoyFilter struct {
 	// enc is the encoding of the Spec at assembly (EncodedSpec,
 	// specenc.go); nil when it did not encode.
 	enc *specEncoding
+	key string // Key, when assembled
 }
 
 // Spec is the EnvoyFilter itself. An assembled EnvoyFilter's is decoded
@@ -101,19 +102,30 @@ type assembled struct {
 	ef    *EnvoyFilter
 }
 
-// reuseAssembled returns the EnvoyFilter ns/name of units (sorted here by
-// port): the previous translation's when prev assembled it from the same
-// units, else a new one from build. Either way next records it.
-func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
+// reuseAssembled returns the EnvoyFilter under key ("<namespace>/<name>",
+// envoyFilterKey) of units (sorted here by port): the previous
+// translation's when prev assembled it from the same units, else a new
+// one from build, which keeps key as its Key. Either way next records it.
+func reuseAssembled(prev, next map[string]*assembled, key string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
 	sortByPort(units)
-	key := ns + "/" + name
 	if a := prev[key]; a != nil && slices.Equal(a.units, units) {
 		next[key] = a
 		return a.ef
 	}
 	a := &assembled{units: units, ef: build()}
+	a.ef.key = key
 	next[key] = a
 	return a.ef
+}
+
+// Key is "<namespace>/<name>", what istiod names the EnvoyFilter by (and
+// the publisher keys it by): an assembled EnvoyFilter's is made once and
+// shared by every map that holds it, its Name a part of it.
+func (e *EnvoyFilter) Key() string {
+	if k, ns := e.key, e.Namespace; len(k) == len(ns)+1+len(e.Name) && k[:len(ns)] == ns && k[len(ns)+1:] == e.Name {
+		return k
+	}
+	return e.Namespace + "/" + e.Name
 }
 
 // sidecarEnvoyFilters assembles, for every service with plugin-built
@@ -156,16 +168,16 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 			return nil, nil // the caller reports ctx's error
 		}
 		if len(g.outbound) > 0 {
-			name := envoyFilterName("outbound", g.svc.Hostname)
-			out = append(out, reuseAssembled(prev, next, root, name, g.outbound, func() *EnvoyFilter {
+			key, name := envoyFilterKey(root, "outbound", g.svc.Hostname)
+			out = append(out, reuseAssembled(prev, next, key, g.outbound, func() *EnvoyFilter {
 				return as.assemble(root, name, g.svc, nil, g.outbound, outbound)
 			}))
 		}
 		// Inbound patches need a workload selector; a service without one
 		// (external endpoints) has no sidecars of its own to patch.
 		if len(g.inbound) > 0 && len(g.svc.Selector) > 0 {
-			name := envoyFilterName("inbound", g.svc.Hostname)
-			out = append(out, reuseAssembled(prev, next, g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
+			key, name := envoyFilterKey(g.svc.Namespace, "inbound", g.svc.Hostname)
+			out = append(out, reuseAssembled(prev, next, key, g.inbound, func() *EnvoyFilter {
 				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
 				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inbound)
 			}))
@@ -518,8 +530,9 @@ func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1
 		text = o.AppendText(text)
 	}
 	ef.Annotations = make(map[string]string, 3)
-	ef.Annotations[servicePortAnnotation] = string(text[:ports])
-	ef.Annotations[sourceAnnotation] = string(text[ports:])
+	all := string(text) // one string for both
+	ef.Annotations[servicePortAnnotation] = all[:ports]
+	ef.Annotations[sourceAnnotation] = all[ports:]
 	as.text = text[:0]
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
@@ -776,6 +789,17 @@ func envoyFilterName(direction, host string) string {
 		return name
 	}
 	return name[:240] + "-" + string(model.RevisionOf(host))[:12]
+}
+
+// envoyFilterKey is the Key of the EnvoyFilter envoyFilterName names in
+// ns, and that name, a part of it: one string for both.
+func envoyFilterKey(ns, direction, host string) (key, name string) {
+	if lower := strings.ToLower(host); len("aeraki-")+len(direction)+1+len(lower) <= 253 {
+		key = ns + "/aeraki-" + direction + "-" + lower
+	} else {
+		key = ns + "/" + envoyFilterName(direction, host)
+	}
+	return key, key[len(ns)+1:]
 }
 
 // toStruct converts an Envoy message into the Struct an EnvoyFilter patch

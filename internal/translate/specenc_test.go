@@ -108,3 +108,15 @@ func TestAssemblerReusesOnlyDroppedSpecs(t *testing.T) {
 		t.Errorf("the arena was not reused: %d specs in %d blocks", as.arena.specs.n, len(as.arena.specs.blocks))
 	}
 }
+
+// TestEnvoyFilterKeyNamesAsEnvoyFilterName: the name envoyFilterKey cuts
+// from the key is envoyFilterName's, for upper-case, non-ASCII and too
+// long hosts too.
+func TestEnvoyFilterKeyNamesAsEnvoyFilterName(t *testing.T) {
+	for _, host := range []string{"a.ns.svc.cluster.local", "A.NS.svc", "İstanbul.example", strings.Repeat("h", 246), strings.Repeat("h", 300), strings.Repeat("İ", 120)} {
+		key, name := envoyFilterKey("root", "outbound", host)
+		if want := envoyFilterName("outbound", host); name != want || key != "root/"+want {
+			t.Errorf("%q: key %q, name %q, want name %q", host, key, name, want)
+		}
+	}
+}
