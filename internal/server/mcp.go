@@ -31,7 +31,7 @@ func IsMCPType(typeURL string) bool { return !strings.HasPrefix(typeURL, envoyTy
 type mcpEntry struct {
 	name string // "<namespace>/<name>", the entry's key
 	ef   *translate.EnvoyFilter
-	any  *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
+	res  anypb.Any // Any(istio.mcp.v1alpha1.Resource), in the entry's allocation
 	// secret is set when the EnvoyFilter carries credentials.
 	secret bool
 }
@@ -56,14 +56,32 @@ type mcpEntry struct {
 // room for the resource's head before the spec (EnvoyFilter.Framed): the
 // resource is then a slice of the spec's own buffer, not a copy of it.
 func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
-	if spec := ef.EncodedSpec(); spec != nil {
+	a := &anypb.Any{}
+	if err := setMCPResource(a, ef); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// setMCPResource makes dst, an empty Any, mcpResource(ef).
+func setMCPResource(dst *anypb.Any, ef *translate.EnvoyFilter) error {
+	var a *anypb.Any
+	var err error
+	if spec := ef.EncodedSpec(); spec == nil {
+		a, err = encodeResource(ef)
+	} else {
 		var buf [512]byte // on the stack for the usual heads; Framed copies it
 		if head, ok := appendResourceHead(buf[:0], ef, len(spec)); ok {
-			return &anypb.Any{TypeUrl: mcpResourceTypeURL, Value: ef.Framed(head)}, nil
+			dst.TypeUrl, dst.Value = mcpResourceTypeURL, ef.Framed(head)
+			return nil
 		}
-		return wrapResource(ef, &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: spec})
+		a, err = wrapResource(ef, &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: spec})
 	}
-	return encodeResource(ef)
+	if err != nil {
+		return err
+	}
+	dst.TypeUrl, dst.Value = a.TypeUrl, a.Value
+	return nil
 }
 
 // The type URLs of the Any that is the MCP resource and of its body, the

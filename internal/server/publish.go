@@ -134,7 +134,7 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 				gone = append(gone, e.name) // became secret: no longer served here
 				continue
 			}
-			updates = append(updates, mcpUpdate{name: e.name, version: string(e.ef.Revision), res: e.any})
+			updates = append(updates, mcpUpdate{name: e.name, version: string(e.ef.Revision), res: &e.res})
 		}
 		v.mcp.Apply(EnvoyFilterType, updates, gone)
 		if !v.credentials {
@@ -456,8 +456,8 @@ func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
 		delete(p.efFailed, name)
 		return nil
 	}
-	a, err := mcpResource(ef)
-	if err != nil {
+	e := &mcpEntry{name: name, ef: ef, secret: ef.Secret}
+	if err := setMCPResource(&e.res, ef); err != nil {
 		p.efFailed[name] = model.Diagnostic{Severity: model.SeverityError, Object: ef.Ref(), Reason: "EncodeError",
 			Message: fmt.Sprintf("not sent to istiod: %v; this is a bug in aeraki, please report it", err)}
 		return nil
@@ -466,7 +466,6 @@ func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
 	if old != nil {
 		p.efDigest.remove(name, string(old.ef.Revision))
 	}
-	e := &mcpEntry{name: name, ef: ef, any: a, secret: ef.Secret}
 	p.efs[name] = e
 	p.efDigest.add(name, string(ef.Revision))
 	if e.secret {
