@@ -644,31 +644,40 @@ type filterPatch struct {
 	op    networkingv1alpha3.EnvoyFilter_Patch
 }
 
-// chunks hands out zeroed values from blocks that never move, so that a
-// value handed out stays where it is while more are.
+// chunks hands out zeroed values from blocks that are never grown, so
+// that a value handed out stays where it is while more are. Blocks start
+// small (an edit assembles one EnvoyFilter) and double up to maxChunk.
 type chunks[T any] struct {
-	blocks []*[chunkLen]T
-	n      int // values handed out since the last reuse
+	blocks [][]T
+	b, i   int // the next value: blocks[b][i]
 }
 
-const chunkLen = 32
+const maxChunk = 64
 
 // get is a zeroed value.
 func (c *chunks[T]) get() *T {
-	b, i := c.n/chunkLen, c.n%chunkLen
-	if b == len(c.blocks) {
-		c.blocks = append(c.blocks, new([chunkLen]T))
+	for c.b < len(c.blocks) && c.i == len(c.blocks[c.b]) {
+		c.b, c.i = c.b+1, 0
 	}
-	c.n++
-	v := &c.blocks[b][i]
+	if c.b == len(c.blocks) {
+		c.blocks = append(c.blocks, make([]T, min(4<<len(c.blocks), maxChunk)))
+	}
+	v := &c.blocks[c.b][c.i]
+	c.i++
 	var zero T
 	*v = zero
 	return v
 }
 
+// free makes every value handed out free again.
+func (c *chunks[T]) free() { c.b, c.i = 0, 0 }
+
 // reuse makes every value handed out free again.
 func (a *specArena) reuse() {
-	a.specs.n, a.selectors.n, a.matches.n, a.patches.n = 0, 0, 0, 0
+	a.specs.free()
+	a.selectors.free()
+	a.matches.free()
+	a.patches.free()
 }
 
 // abandon leaves every value handed out, and the lists, to their spec.

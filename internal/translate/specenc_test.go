@@ -104,8 +104,8 @@ func TestAssemblerReusesOnlyDroppedSpecs(t *testing.T) {
 			t.Errorf("%s: annotation %q", ef.Name, got)
 		}
 	}
-	if as.arena.specs.n != 0 || as.arena.matches.n != 0 || as.arena.patches.n != 0 || len(as.arena.specs.blocks) != 1 {
-		t.Errorf("the arena was not reused: %d specs in %d blocks", as.arena.specs.n, len(as.arena.specs.blocks))
+	if c := as.arena.specs; c.b != 0 || c.i != 0 || len(c.blocks) != 1 || as.arena.matches.i != 0 || as.arena.patches.i != 0 {
+		t.Errorf("the arena was not reused: next spec at %d.%d of %d blocks", c.b, c.i, len(c.blocks))
 	}
 }
 
@@ -118,5 +118,29 @@ func TestEnvoyFilterKeyNamesAsEnvoyFilterName(t *testing.T) {
 		if want := envoyFilterName("outbound", host); name != want || key != "root/"+want {
 			t.Errorf("%q: key %q, name %q, want name %q", host, key, name, want)
 		}
+	}
+}
+
+// TestChunksKeepValuesInPlace: values handed out stay where they are as
+// more blocks are made, and come back zeroed after free.
+func TestChunksKeepValuesInPlace(t *testing.T) {
+	var c chunks[[2]int]
+	var got []*[2]int
+	for i := range 200 {
+		v := c.get()
+		v[0] = i
+		got = append(got, v)
+	}
+	for i, v := range got {
+		if v[0] != i {
+			t.Fatalf("value %d moved or was overwritten: %v", i, v)
+		}
+	}
+	c.free()
+	if v := c.get(); v != got[0] || v[0] != 0 {
+		t.Errorf("after free: %p %v, want %p zeroed", v, v, got[0])
+	}
+	if n := len(c.blocks); n != 7 || len(c.blocks[0]) != 4 || len(c.blocks[6]) != maxChunk { // 4+8+16+32+64+64+64
+		t.Errorf("%d blocks, first of %d", n, len(c.blocks[0]))
 	}
 }
