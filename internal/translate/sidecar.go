@@ -262,8 +262,9 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	if prev == nil || prev.root != root {
 		p.fresh = true
 		n := len(all) / 2 // about a group per service of two roles
+		// The new state takes the patch's maps (commit), which hold all of it.
 		p.groups, p.made = make(map[efGroup][]*Unit, n), make(map[efGroup][]*EnvoyFilter, n)
-		p.st = &efState{root: root, groups: make(map[efGroup][]*Unit, n), made: make(map[efGroup][]*EnvoyFilter, n), wildcard: map[efGroup]bool{}, assembled: map[string]*assembled{}}
+		p.st = &efState{root: root, wildcard: map[efGroup]bool{}, assembled: map[string]*assembled{}}
 		if prev != nil {
 			p.st.assembled = prev.assembled // for reuse; commit starts a new one
 		}
@@ -347,7 +348,17 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 func (p *efPatch) commit() *efState {
 	st := p.st
 	if p.fresh {
-		st.assembled = make(map[string]*assembled, len(p.next))
+		// Every group is in the patch, none empty (they come from the
+		// units added), and made and next hold what all of them gave: the
+		// state is the patch's maps, not copies of them.
+		st.groups, st.made, st.assembled = p.groups, p.made, p.next
+		for g, l := range p.groups {
+			if sharesWildcard(g, l) {
+				st.wildcard[g] = true
+			}
+		}
+		st.list = p.list
+		return st
 	}
 	for g, l := range p.groups {
 		if len(l) == 0 {
