@@ -52,7 +52,8 @@ type EnvoyFilter struct {
 	// it.
 	spec *networkingv1alpha3.EnvoyFilter
 	lazy []*patchValue
-	// Sources are the objects it was built from.
+	// Sources are the objects it was built from. They must not be
+	// modified: an EnvoyFilter of one unit shares that unit's list.
 	Sources []model.ObjectRef
 	// Revision is a content hash, used as the MCP resource version.
 	Revision model.Revision
@@ -555,6 +556,11 @@ func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1
 // An EnvoyFilter has few: a look through the list is cheaper than a set
 // of keys, up to a set's worth.
 func appendSources(sources, objs []model.ObjectRef) []model.ObjectRef {
+	if len(sources) == 0 && len(objs) > 0 && distinct(objs) {
+		// objs itself, capacity cut so that the next unit's are appended
+		// to a copy: most EnvoyFilters are of one unit.
+		return objs[:len(objs):len(objs)]
+	}
 	if len(sources)+len(objs) > 64 {
 		seen := make(map[model.ObjectRef]bool, len(sources)+len(objs))
 		for _, o := range sources {
@@ -574,6 +580,20 @@ func appendSources(sources, objs []model.ObjectRef) []model.ObjectRef {
 		}
 	}
 	return sources
+}
+
+// distinct reports whether the few objects of objs are all different
+// (false for many, not looked at).
+func distinct(objs []model.ObjectRef) bool {
+	if len(objs) > 8 {
+		return false
+	}
+	for i := range objs {
+		if slices.Contains(objs[:i], objs[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,5 +143,28 @@ func TestChunksKeepValuesInPlace(t *testing.T) {
 	}
 	if n := len(c.blocks); n != 7 || len(c.blocks[0]) != 4 || len(c.blocks[6]) != maxChunk { // 4+8+16+32+64+64+64
 		t.Errorf("%d blocks, first of %d", n, len(c.blocks[0]))
+	}
+}
+
+// TestAppendSourcesSharesOneUnitsList: the sources of the first unit are
+// its own list (capacity cut), and the next unit's are appended to a
+// copy, once each, leaving the first unit's list as it was.
+func TestAppendSourcesSharesOneUnitsList(t *testing.T) {
+	a, b, c := model.ObjectRef{Kind: "Service", Name: "a"}, model.ObjectRef{Kind: "MetaRouter", Name: "b"}, model.ObjectRef{Kind: "MetaRouter", Name: "c"}
+	first := make([]model.ObjectRef, 2, 8)
+	first[0], first[1] = a, b
+	got := appendSources(nil, first)
+	if &got[0] != &first[0] || cap(got) != 2 {
+		t.Fatalf("the first unit's list was copied (or keeps its capacity: %d)", cap(got))
+	}
+	got = appendSources(got, []model.ObjectRef{b, c})
+	if !slices.Equal(got, []model.ObjectRef{a, b, c}) || &got[0] == &first[0] {
+		t.Fatalf("after the second unit: %v (shared %v)", got, &got[0] == &first[0])
+	}
+	if first[:cap(first)][2] != (model.ObjectRef{}) {
+		t.Error("the second unit's objects were written into the first unit's list")
+	}
+	if dup := appendSources(nil, []model.ObjectRef{a, a}); !slices.Equal(dup, []model.ObjectRef{a}) {
+		t.Errorf("a list with a duplicate: %v", dup)
 	}
 }
