@@ -314,14 +314,24 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	if ctx.Err() != nil {
 		return nil
 	}
-	made := make(map[*EnvoyFilter]bool, len(p.next))
-	for _, a := range p.next {
-		g, _ := efGroupOf(a.units[0])
-		p.made[g] = append(p.made[g], a.ef)
-		made[a.ef] = true
-	}
-	was := map[*EnvoyFilter]bool{}
-	if !p.fresh {
+	// A group gives at most an outbound and an inbound EnvoyFilter: each
+	// group's list starts as two slots of one array.
+	slots := make([]*EnvoyFilter, 2*len(p.next))
+	var added []*EnvoyFilter
+	if p.fresh {
+		// Every EnvoyFilter is new: no set to tell them from the old ones.
+		added = make([]*EnvoyFilter, 0, len(p.next))
+		for _, a := range p.next {
+			p.addMade(a, &slots)
+			added = append(added, a.ef)
+		}
+	} else {
+		made := make(map[*EnvoyFilter]bool, len(p.next))
+		for _, a := range p.next {
+			p.addMade(a, &slots)
+			made[a.ef] = true
+		}
+		was := map[*EnvoyFilter]bool{}
 		for g := range p.groups {
 			for _, ef := range st.made[g] {
 				was[ef] = true
@@ -330,11 +340,10 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 				}
 			}
 		}
-	}
-	var added []*EnvoyFilter
-	for ef := range made {
-		if !was[ef] {
-			added = append(added, ef)
+		for ef := range made {
+			if !was[ef] {
+				added = append(added, ef)
+			}
 		}
 	}
 	base := st.list
@@ -343,6 +352,17 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	}
 	p.list = patchSorted(base, p.removed, added, compareEnvoyFilters)
 	return p
+}
+
+// addMade records a's EnvoyFilter as made by its group, a new group's
+// list taking two of slots.
+func (p *efPatch) addMade(a *assembled, slots *[]*EnvoyFilter) {
+	g, _ := efGroupOf(a.units[0])
+	l := p.made[g]
+	if l == nil && len(*slots) >= 2 {
+		l, *slots = (*slots)[:0:2], (*slots)[2:]
+	}
+	p.made[g] = append(l, a.ef)
 }
 
 // commit makes the patch the state of the translator's EnvoyFilters.
