@@ -85,8 +85,8 @@ func setMCPResource(dst *anypb.Any, ef *translate.EnvoyFilter) error {
 }
 
 // The type URLs of the Any that is the MCP resource and of its body, the
-// EnvoyFilter spec (from nil messages: ef.Spec() would decode the patch
-// values, which sending the encoding does not need).
+// EnvoyFilter spec (from nil messages: ef.Spec() would decode the spec
+// from its encoding, which sending the encoding does not need).
 var (
 	mcpResourceTypeURL = envoyTypePrefix + string((*mcp.Resource)(nil).ProtoReflect().Descriptor().FullName())
 	envoyFilterTypeURL = envoyTypePrefix + string((*networkingv1alpha3.EnvoyFilter)(nil).ProtoReflect().Descriptor().FullName())
