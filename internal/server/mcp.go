@@ -31,7 +31,7 @@ func IsMCPType(typeURL string) bool { return !strings.HasPrefix(typeURL, envoyTy
 type mcpEntry struct {
 	name string // "<namespace>/<name>", the entry's key
 	ef   *translate.EnvoyFilter
-	any  *anypb.Any // Any(istio.mcp.v1alpha1.Resource)
+	res  anypb.Any // Any(istio.mcp.v1alpha1.Resource), in the entry's allocation
 	// secret is set when the EnvoyFilter carries credentials.
 	secret bool
 }
@@ -52,20 +52,41 @@ type mcpEntry struct {
 //     equal priority by creation time, then by name).
 //
 // The spec goes as the translator encoded it to take its revision
-// (EncodedSpec), else it is encoded here.
+// (EncodedSpec), else it is encoded here. The translator's encoding left
+// room for the resource's head before the spec (EnvoyFilter.Framed): the
+// resource is then a slice of the spec's own buffer, not a copy of it.
 func mcpResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
-	if b := ef.EncodedSpec(); b != nil {
-		if res, ok := appendResource(ef, b); ok {
-			return &anypb.Any{TypeUrl: mcpResourceTypeURL, Value: res}, nil
-		}
-		return wrapResource(ef, &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: b})
+	a := &anypb.Any{}
+	if err := setMCPResource(a, ef); err != nil {
+		return nil, err
 	}
-	return encodeResource(ef)
+	return a, nil
+}
+
+// setMCPResource makes dst, an empty Any, mcpResource(ef).
+func setMCPResource(dst *anypb.Any, ef *translate.EnvoyFilter) error {
+	var a *anypb.Any
+	var err error
+	if spec := ef.EncodedSpec(); spec == nil {
+		a, err = encodeResource(ef)
+	} else {
+		var buf [512]byte // on the stack for the usual heads; Framed copies it
+		if head, ok := appendResourceHead(buf[:0], ef, len(spec)); ok {
+			dst.TypeUrl, dst.Value = mcpResourceTypeURL, ef.Framed(head)
+			return nil
+		}
+		a, err = wrapResource(ef, &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: spec})
+	}
+	if err != nil {
+		return err
+	}
+	dst.TypeUrl, dst.Value = a.TypeUrl, a.Value
+	return nil
 }
 
 // The type URLs of the Any that is the MCP resource and of its body, the
-// EnvoyFilter spec (from nil messages: ef.Spec() would decode the patch
-// values, which sending the encoding does not need).
+// EnvoyFilter spec (from nil messages: ef.Spec() would decode the spec
+// from its encoding, which sending the encoding does not need).
 var (
 	mcpResourceTypeURL = envoyTypePrefix + string((*mcp.Resource)(nil).ProtoReflect().Descriptor().FullName())
 	envoyFilterTypeURL = envoyTypePrefix + string((*networkingv1alpha3.EnvoyFilter)(nil).ProtoReflect().Descriptor().FullName())
@@ -94,27 +115,59 @@ const (
 // (TestAppendResourceIsProtoMarshal). ok is false when a string is not
 // UTF-8, which proto.Marshal refuses (wrapResource then says so).
 func appendResource(ef *translate.EnvoyFilter, spec []byte) (b []byte, ok bool) {
-	nsName := len(ef.Namespace) + 1 + len(ef.Name)
-	if !utf8.ValidString(ef.Namespace) || !utf8.ValidString(ef.Name) || !utf8.ValidString(string(ef.Revision)) {
-		return nil, false
-	}
-	meta := stringFieldSize(metaName, nsName) + stringFieldSize(metaVersion, len(ef.Revision))
-	var keys [8]string // on the stack for the few labels and annotations an EnvoyFilter has
-	labels, ok := sortedKeys(keys[:0], ef.Labels)
+	size, ok := resourceHeadSize(ef, len(spec))
 	if !ok {
 		return nil, false
 	}
-	annotations, ok := sortedKeys(labels[len(labels):], ef.Annotations)
-	if !ok {
-		return nil, false
-	}
-	meta += mapSize(metaLabels, ef.Labels, labels) + mapSize(metaAnnotation, ef.Annotations, annotations)
-	body := stringFieldSize(anyTypeURL, len(envoyFilterTypeURL)) + stringFieldSize(anyValue, len(spec))
-	b = make([]byte, 0, messageFieldSize(resMetadata, meta)+messageFieldSize(resBody, body))
+	b, _ = appendResourceHead(make([]byte, 0, size+len(spec)), ef, len(spec))
+	return append(b, spec...), true
+}
 
+// resourceHeadSize is the size of what appendResourceHead appends.
+func resourceHeadSize(ef *translate.EnvoyFilter, specLen int) (int, bool) {
+	var keys [8]string
+	meta, _, _, ok := resourceMeta(ef, keys[:0])
+	if !ok {
+		return 0, false
+	}
+	return messageFieldSize(resMetadata, meta) + messageFieldSize(resBody, resourceBodySize(specLen)) - specLen, true
+}
+
+// resourceMeta is the size of the resource's metadata and the sorted keys
+// of ef's labels and annotations (appended to buf); ok is false when a
+// string is not UTF-8.
+func resourceMeta(ef *translate.EnvoyFilter, buf []string) (size int, labels, annotations []string, ok bool) {
+	if !utf8.ValidString(ef.Namespace) || !utf8.ValidString(ef.Name) || !utf8.ValidString(string(ef.Revision)) {
+		return 0, nil, nil, false
+	}
+	size = stringFieldSize(metaName, len(ef.Namespace)+1+len(ef.Name)) + stringFieldSize(metaVersion, len(ef.Revision))
+	if labels, ok = sortedKeys(buf, ef.Labels); !ok {
+		return 0, nil, nil, false
+	}
+	if annotations, ok = sortedKeys(labels[len(labels):], ef.Annotations); !ok {
+		return 0, nil, nil, false
+	}
+	size += mapSize(metaLabels, ef.Labels, labels) + mapSize(metaAnnotation, ef.Annotations, annotations)
+	return size, labels, annotations, true
+}
+
+// resourceBodySize is the size of the resource's body, the Any of a spec
+// of specLen bytes.
+func resourceBodySize(specLen int) int {
+	return stringFieldSize(anyTypeURL, len(envoyFilterTypeURL)) + stringFieldSize(anyValue, specLen)
+}
+
+// appendResourceHead appends appendResource's bytes up to the spec's: all
+// of the resource but the last specLen bytes.
+func appendResourceHead(b []byte, ef *translate.EnvoyFilter, specLen int) ([]byte, bool) {
+	var keys [8]string // on the stack for the few labels and annotations an EnvoyFilter has
+	meta, labels, annotations, ok := resourceMeta(ef, keys[:0])
+	if !ok {
+		return b, false
+	}
 	b = protowire.AppendTag(b, resMetadata, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(meta))
-	if nsName > 0 {
+	if nsName := len(ef.Namespace) + 1 + len(ef.Name); nsName > 0 {
 		b = protowire.AppendTag(b, metaName, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(nsName))
 		b = append(append(append(b, ef.Namespace...), '/'), ef.Name...)
@@ -124,11 +177,11 @@ func appendResource(ef *translate.EnvoyFilter, spec []byte) (b []byte, ok bool) 
 	b = appendMap(b, metaAnnotation, ef.Annotations, annotations)
 
 	b = protowire.AppendTag(b, resBody, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(body))
+	b = protowire.AppendVarint(b, uint64(resourceBodySize(specLen)))
 	b = appendStringField(b, anyTypeURL, envoyFilterTypeURL)
-	if len(spec) > 0 {
+	if specLen > 0 {
 		b = protowire.AppendTag(b, anyValue, protowire.BytesType)
-		b = protowire.AppendBytes(b, spec)
+		b = protowire.AppendVarint(b, uint64(specLen))
 	}
 	return b, true
 }
@@ -208,7 +261,7 @@ func encodeResource(ef *translate.EnvoyFilter) (*anypb.Any, error) {
 func wrapResource(ef *translate.EnvoyFilter, body *anypb.Any) (*anypb.Any, error) {
 	res := &mcp.Resource{
 		Metadata: &mcp.Metadata{
-			Name:        ef.Namespace + "/" + ef.Name,
+			Name:        ef.Key(),
 			Version:     string(ef.Revision),
 			Labels:      ef.Labels,
 			Annotations: ef.Annotations,

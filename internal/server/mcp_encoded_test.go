@@ -107,3 +107,32 @@ func TestAppendResourceIsProtoMarshal(t *testing.T) {
 		t.Error("a label that is not UTF-8 was encoded")
 	}
 }
+
+// TestMCPResourceSharesTheSpecBytes: the resource sent for a translated
+// EnvoyFilter is proto.Marshal's bytes (appendResource's) and holds the
+// translator's encoding of the spec itself, not a copy: its last bytes
+// are the spec's. Encoding it again (another publisher of the same
+// translation) gives the same bytes.
+func TestMCPResourceSharesTheSpecBytes(t *testing.T) {
+	s := benchServer(t)
+	out, _ := s.generate(meshSnapshot(t, 20, ""))
+	for _, ef := range out.EnvoyFilters {
+		spec := ef.EncodedSpec()
+		a, err := mcpResource(ef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := appendResource(ef, spec)
+		if !bytes.Equal(a.GetValue(), want) {
+			t.Fatalf("EnvoyFilter %s/%s:\n got %x\nwant %x", ef.Namespace, ef.Name, a.GetValue(), want)
+		}
+		got := a.GetValue()
+		if len(spec) == 0 || &got[len(got)-len(spec)] != &spec[0] {
+			t.Fatalf("EnvoyFilter %s/%s: the resource holds a copy of the spec", ef.Namespace, ef.Name)
+		}
+		again, _ := mcpResource(ef)
+		if &again.GetValue()[0] != &got[0] {
+			t.Errorf("EnvoyFilter %s/%s: encoded again into a new buffer", ef.Namespace, ef.Name)
+		}
+	}
+}

@@ -53,8 +53,8 @@ func servedMCP(t *testing.T, s *Server) []mcpState {
 		v.mcp.mu.Lock()
 		coll := v.mcp.collection(EnvoyFilterType)
 		st := mcpState{version: coll.version, names: slices.Clone(coll.names), versions: map[string]string{}, bodies: map[string]string{}}
-		for n, a := range coll.resources {
-			st.versions[n], st.bodies[n] = coll.versions[n], decodedMCP(t, a)
+		for n, it := range coll.items {
+			st.versions[n], st.bodies[n] = it.version, decodedMCP(t, it.res)
 		}
 		v.mcp.mu.Unlock()
 		if len(st.names) != len(st.bodies) {

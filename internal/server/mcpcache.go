@@ -20,15 +20,20 @@ import (
 // resource at a time: an edit costs the resources it changes, not the
 // size of the mesh.
 type mcpCollection struct {
-	version   string
-	names     []string // sorted
-	resources map[string]*anypb.Any
-	versions  map[string]string
-	digest    setDigest
+	version string
+	names   []string // sorted
+	items   map[string]mcpItem
+	digest  setDigest
+}
+
+// mcpItem is one resource of a collection and its version.
+type mcpItem struct {
+	res     *anypb.Any
+	version string
 }
 
 func newMCPCollection() *mcpCollection {
-	c := &mcpCollection{resources: map[string]*anypb.Any{}, versions: map[string]string{}}
+	c := &mcpCollection{items: map[string]mcpItem{}}
 	c.version = c.digest.version()
 	return c
 }
@@ -36,20 +41,20 @@ func newMCPCollection() *mcpCollection {
 // apply adds or replaces the resources of puts, then drops those named
 // in removes, and computes the version.
 func (c *mcpCollection) apply(puts []mcpUpdate, removes []string) {
-	if len(c.resources) == 0 && len(puts) > 16 {
-		c.resources, c.versions = make(map[string]*anypb.Any, len(puts)), make(map[string]string, len(puts))
+	if len(c.items) == 0 && len(puts) > 16 {
+		c.items = make(map[string]mcpItem, len(puts))
 	}
 	var added []string
-	if len(c.resources) == 0 {
+	if len(c.items) == 0 {
 		added = make([]string, 0, len(puts)) // all of them
 	}
 	for _, u := range puts {
-		if old, ok := c.versions[u.name]; ok {
-			c.digest.remove(u.name, old)
+		if old, ok := c.items[u.name]; ok {
+			c.digest.remove(u.name, old.version)
 		} else {
 			added = append(added, u.name)
 		}
-		c.resources[u.name], c.versions[u.name] = u.res, u.version
+		c.items[u.name] = mcpItem{res: u.res, version: u.version}
 		c.digest.add(u.name, u.version)
 	}
 	if len(added) > 16 {
@@ -63,16 +68,15 @@ func (c *mcpCollection) apply(puts []mcpUpdate, removes []string) {
 		}
 	}
 	for _, n := range removes {
-		old, ok := c.versions[n]
+		old, ok := c.items[n]
 		if !ok {
 			continue
 		}
-		c.digest.remove(n, old)
+		c.digest.remove(n, old.version)
 		if i, found := slices.BinarySearch(c.names, n); found {
 			c.names = slices.Delete(c.names, i, i+1)
 		}
-		delete(c.resources, n)
-		delete(c.versions, n)
+		delete(c.items, n)
 	}
 	c.version = c.digest.version()
 }
@@ -315,7 +319,7 @@ func subscribedNames(sub cachev3.Subscription, coll *mcpCollection) []string {
 	}
 	var out []string
 	for n := range sub.SubscribedResources() {
-		if _, ok := coll.resources[n]; ok {
+		if _, ok := coll.items[n]; ok {
 			out = append(out, n)
 		}
 	}
@@ -330,7 +334,7 @@ func sotwResponse(req *discoveryv3.DiscoveryRequest, sub cachev3.Subscription, c
 	res := make([]*anypb.Any, len(names))
 	returned := make(map[string]string, len(names))
 	for i, n := range names {
-		res[i] = coll.resources[n]
+		res[i] = coll.items[n].res
 		returned[n] = coll.version
 	}
 	return &cachev3.PassthroughResponse{
@@ -351,24 +355,23 @@ func deltaResponse(req *discoveryv3.DeltaDiscoveryRequest, sub cachev3.Subscript
 	var removed []string
 	if sub.IsWildcard() {
 		for _, n := range coll.names {
-			v := coll.versions[n]
-			next[n] = v
-			if known[n] != v {
-				changed = append(changed, &discoveryv3.Resource{Name: n, Version: v, Resource: coll.resources[n]})
+			it := coll.items[n]
+			next[n] = it.version
+			if known[n] != it.version {
+				changed = append(changed, &discoveryv3.Resource{Name: n, Version: it.version, Resource: it.res})
 			}
 		}
 		for n := range known {
-			if _, ok := coll.resources[n]; !ok {
+			if _, ok := coll.items[n]; !ok {
 				removed = append(removed, n)
 			}
 		}
 	} else {
 		for n := range sub.SubscribedResources() {
-			if a, ok := coll.resources[n]; ok {
-				v := coll.versions[n]
-				next[n] = v
-				if known[n] != v {
-					changed = append(changed, &discoveryv3.Resource{Name: n, Version: v, Resource: a})
+			if it, ok := coll.items[n]; ok {
+				next[n] = it.version
+				if known[n] != it.version {
+					changed = append(changed, &discoveryv3.Resource{Name: n, Version: it.version, Resource: it.res})
 				}
 			} else if _, was := known[n]; was {
 				removed = append(removed, n)

@@ -134,7 +134,7 @@ func (p *publisher) publish(out *translate.Output) (publishStats, []model.Diagno
 				gone = append(gone, e.name) // became secret: no longer served here
 				continue
 			}
-			updates = append(updates, mcpUpdate{name: e.name, version: string(e.ef.Revision), res: e.any})
+			updates = append(updates, mcpUpdate{name: e.name, version: string(e.ef.Revision), res: &e.res})
 		}
 		v.mcp.Apply(EnvoyFilterType, updates, gone)
 		if !v.credentials {
@@ -370,7 +370,7 @@ func (p *publisher) envoyFilters() ([]*translate.EnvoyFilter, string) {
 	defer p.mu.Unlock()
 	out := make([]*translate.EnvoyFilter, 0, len(p.efOrder))
 	for _, ef := range p.efOrder {
-		if e := p.efs[ef.Namespace+"/"+ef.Name]; e != nil {
+		if e := p.efs[ef.Key()]; e != nil {
 			out = append(out, e.ef)
 		}
 	}
@@ -417,7 +417,7 @@ func (p *publisher) updateEnvoyFilters(efs []*translate.EnvoyFilter) (puts []*mc
 		if c < 0 {
 			// prev[i] is gone; unless efs holds it further on (out of
 			// order: then it is put again below).
-			if name := prev[i].Namespace + "/" + prev[i].Name; p.drop(name) {
+			if name := prev[i].Key(); p.drop(name) {
 				removes = append(removes, name)
 			}
 			i++
@@ -450,14 +450,14 @@ func (p *publisher) updateEnvoyFilters(efs []*translate.EnvoyFilter) (puts []*mc
 // or ef cannot be encoded (the last good encoding stays, if any; the
 // failure is reported on every publish while it lasts).
 func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
-	name := ef.Namespace + "/" + ef.Name
+	name := ef.Key()
 	old := p.efs[name]
 	if old != nil && old.ef.Revision == ef.Revision {
 		delete(p.efFailed, name)
 		return nil
 	}
-	a, err := mcpResource(ef)
-	if err != nil {
+	e := &mcpEntry{name: name, ef: ef, secret: ef.Secret}
+	if err := setMCPResource(&e.res, ef); err != nil {
 		p.efFailed[name] = model.Diagnostic{Severity: model.SeverityError, Object: ef.Ref(), Reason: "EncodeError",
 			Message: fmt.Sprintf("not sent to istiod: %v; this is a bug in aeraki, please report it", err)}
 		return nil
@@ -466,7 +466,6 @@ func (p *publisher) put(ef *translate.EnvoyFilter) *mcpEntry {
 	if old != nil {
 		p.efDigest.remove(name, string(old.ef.Revision))
 	}
-	e := &mcpEntry{name: name, ef: ef, any: a, secret: ef.Secret}
 	p.efs[name] = e
 	p.efDigest.add(name, string(ef.Revision))
 	if e.secret {

@@ -16,6 +16,13 @@ func StructWire(m proto.Message) ([]byte, error) { return structWire(m, nil) }
 
 // EncodeSpec is encodeSpec, nil when it does not encode.
 func EncodeSpec(spec *networkingv1alpha3.EnvoyFilter) []byte {
-	b, _ := encodeSpec(spec, nil)
-	return b
+	enc, ok := encodeSpec(spec, nil, 0, nil)
+	if !ok {
+		return nil
+	}
+	return enc.spec()
 }
+
+// HoldsSpec reports whether ef keeps its spec as a message (not only its
+// encoding).
+func HoldsSpec(ef *EnvoyFilter) bool { return ef.spec != nil }

@@ -189,12 +189,13 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 		if ctx.Err() != nil {
 			return nil
 		}
-		name := envoyFilterName("waypoint-"+g.wp.Name, g.svc.Hostname)
-		out = append(out, reuseAssembled(prev, next, g.wp.Namespace, name, g.units, func() *EnvoyFilter {
-			ef := assemble(g.wp.Namespace, name, g.svc, nil, g.units, istiodWaypointPatches)
+		key, name := envoyFilterKey(g.wp.Namespace, "waypoint-"+g.wp.Name, g.svc.Hostname)
+		out = append(out, reuseAssembled(prev, next, key, g.units, func() *EnvoyFilter {
+			as := newAssembler()
+			ef := as.build(g.wp.Namespace, name, g.svc, nil, g.units, as.arena.istiodWaypointPatches)
 			ef.spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
 			ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
-			ef.Revision = envoyFilterRevision(ef, g.units)
+			as.seal(ef, g.units)
 			return ef
 		}))
 	}
@@ -208,18 +209,10 @@ const WaypointAnnotation = "aeraki.io/waypoint"
 
 // istiodWaypointPatches replaces tcp_proxy in the port's chain of
 // main_internal (istio.metadata_exchange before it stays).
-func istiodWaypointPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-	match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
-		Context: networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND,
-		ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
-			Name: istiodwaypoint.MainInternal,
-			FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{
-				Name:   istiodwaypoint.ChainName(svc.Hostname, u.Port.Number),
-				Filter: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: istiodwaypoint.TCPProxyFilter},
-			},
-		}},
-	}
-	return filterPatches(match, u)
+func (a *specArena) istiodWaypointPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	match := a.listenerMatch(networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND, istiodwaypoint.MainInternal, 0,
+		istiodwaypoint.ChainName(svc.Hostname, u.Port.Number), 0, istiodwaypoint.TCPProxyFilter)
+	return a.done(a.filterPatches(a.unitPatches(), match, u))
 }
 
 // IstiodWaypoint reports whether the unit is a chain for a waypoint istiod

@@ -259,8 +259,11 @@ func (r *revisionHash) count(n int) {
 func (r *revisionHash) revision() model.Revision {
 	r.flush()
 	var sum [sha256.Size]byte
-	return model.Revision(hex.EncodeToString(r.sum.Sum(sum[:0])[:8]))
+	return model.Revision(hex.EncodeToString(r.sum.Sum(sum[:0])[:revisionLen/2]))
 }
+
+// revisionLen is the length of every revision the hash gives.
+const revisionLen = 16
 
 // appendSortedKeys appends a Struct's keys to buf, the appended part
 // sorted: both encodings of a spec (its revision hash and its wire bytes)

@@ -47,10 +47,13 @@ type EnvoyFilter struct {
 	// modified: the EnvoyFilters of one translation share one map.
 	Labels, Annotations map[string]string
 	// spec is the EnvoyFilter itself (Spec), whose patch values from the
-	// units are lazy's stubs until it is read.
+	// units are lazy's stubs until it is read. An assembled EnvoyFilter
+	// keeps only its encoding (enc, seal): spec is nil, and Spec decodes
+	// it.
 	spec *networkingv1alpha3.EnvoyFilter
 	lazy []*patchValue
-	// Sources are the objects it was built from.
+	// Sources are the objects it was built from. They must not be
+	// modified: an EnvoyFilter of one unit shares that unit's list.
 	Sources []model.ObjectRef
 	// Revision is a content hash, used as the MCP resource version.
 	Revision model.Revision
@@ -59,16 +62,20 @@ type EnvoyFilter struct {
 	// --insecure-plaintext-credentials) and shown redacted
 	// (RedactEnvoyFilter returns a changed copy exactly when it is set).
 	Secret bool
-	// encoded is the encoding of encodedFrom, the Spec at assembly
-	// (EncodedSpec, specenc.go).
-	encoded     []byte
-	encodedFrom *networkingv1alpha3.EnvoyFilter
+	// enc is the encoding of the Spec at assembly (EncodedSpec,
+	// specenc.go); nil when it did not encode.
+	enc *specEncoding
+	key string // Key, when assembled
 }
 
-// Spec is the EnvoyFilter itself. The patch values made from the units'
-// filters are decoded from their encoding on the first call (the publisher
-// sends EncodedSpec and never needs them): the spec must not be modified.
+// Spec is the EnvoyFilter itself. An assembled EnvoyFilter's is decoded
+// from its encoding on the first call (the publisher sends EncodedSpec and
+// never needs it; render, debug output and tests do): the spec must not be
+// modified.
 func (e *EnvoyFilter) Spec() *networkingv1alpha3.EnvoyFilter {
+	if e.spec == nil && e.enc != nil {
+		return e.enc.decoded()
+	}
 	for _, p := range e.lazy {
 		p.materialize()
 	}
@@ -96,19 +103,30 @@ type assembled struct {
 	ef    *EnvoyFilter
 }
 
-// reuseAssembled returns the EnvoyFilter ns/name of units (sorted here by
-// port): the previous translation's when prev assembled it from the same
-// units, else a new one from build. Either way next records it.
-func reuseAssembled(prev, next map[string]*assembled, ns, name string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
+// reuseAssembled returns the EnvoyFilter under key ("<namespace>/<name>",
+// envoyFilterKey) of units (sorted here by port): the previous
+// translation's when prev assembled it from the same units, else a new
+// one from build, which keeps key as its Key. Either way next records it.
+func reuseAssembled(prev, next map[string]*assembled, key string, units []*Unit, build func() *EnvoyFilter) *EnvoyFilter {
 	sortByPort(units)
-	key := ns + "/" + name
 	if a := prev[key]; a != nil && slices.Equal(a.units, units) {
 		next[key] = a
 		return a.ef
 	}
 	a := &assembled{units: units, ef: build()}
+	a.ef.key = key
 	next[key] = a
 	return a.ef
+}
+
+// Key is "<namespace>/<name>", what istiod names the EnvoyFilter by (and
+// the publisher keys it by): an assembled EnvoyFilter's is made once and
+// shared by every map that holds it, its Name a part of it.
+func (e *EnvoyFilter) Key() string {
+	if k, ns := e.key, e.Namespace; len(k) == len(ns)+1+len(e.Name) && k[:len(ns)] == ns && k[len(ns)+1:] == e.Name {
+		return k
+	}
+	return e.Namespace + "/" + e.Name
 }
 
 // sidecarEnvoyFilters assembles, for every service with plugin-built
@@ -144,24 +162,25 @@ func sidecarEnvoyFilters(ctx context.Context, snap *model.Snapshot, units []*Uni
 	diags := sharedWildcardListeners(groupList(groups, func(g *group) *model.Service { return g.svc }), func(svc *model.Service) *[]*Unit { return &groups[svc.Hostname].outbound })
 	root := snap.Options().RootNamespace
 	as := newAssembler()
+	outbound, inbound := withClusterPatches(as.arena.outboundPatches), as.arena.inboundPatches
 	var out []*EnvoyFilter
 	for _, g := range groups {
 		if ctx.Err() != nil {
 			return nil, nil // the caller reports ctx's error
 		}
 		if len(g.outbound) > 0 {
-			name := envoyFilterName("outbound", g.svc.Hostname)
-			out = append(out, reuseAssembled(prev, next, root, name, g.outbound, func() *EnvoyFilter {
-				return as.assemble(root, name, g.svc, nil, g.outbound, withClusterPatches(outboundPatches))
+			key, name := envoyFilterKey(root, "outbound", g.svc.Hostname)
+			out = append(out, reuseAssembled(prev, next, key, g.outbound, func() *EnvoyFilter {
+				return as.assemble(root, name, g.svc, nil, g.outbound, outbound)
 			}))
 		}
 		// Inbound patches need a workload selector; a service without one
 		// (external endpoints) has no sidecars of its own to patch.
 		if len(g.inbound) > 0 && len(g.svc.Selector) > 0 {
-			name := envoyFilterName("inbound", g.svc.Hostname)
-			out = append(out, reuseAssembled(prev, next, g.svc.Namespace, name, g.inbound, func() *EnvoyFilter {
+			key, name := envoyFilterKey(g.svc.Namespace, "inbound", g.svc.Hostname)
+			out = append(out, reuseAssembled(prev, next, key, g.inbound, func() *EnvoyFilter {
 				sel := &typev1beta1.WorkloadSelector{MatchLabels: g.svc.Selector}
-				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inboundPatches)
+				return as.assemble(g.svc.Namespace, name, g.svc, sel, g.inbound, inbound)
 			}))
 		}
 	}
@@ -244,8 +263,9 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	if prev == nil || prev.root != root {
 		p.fresh = true
 		n := len(all) / 2 // about a group per service of two roles
+		// The new state takes the patch's maps (commit), which hold all of it.
 		p.groups, p.made = make(map[efGroup][]*Unit, n), make(map[efGroup][]*EnvoyFilter, n)
-		p.st = &efState{root: root, groups: make(map[efGroup][]*Unit, n), made: make(map[efGroup][]*EnvoyFilter, n), wildcard: map[efGroup]bool{}, assembled: map[string]*assembled{}}
+		p.st = &efState{root: root, wildcard: map[efGroup]bool{}, assembled: map[string]*assembled{}}
 		if prev != nil {
 			p.st.assembled = prev.assembled // for reuse; commit starts a new one
 		}
@@ -294,14 +314,24 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	if ctx.Err() != nil {
 		return nil
 	}
-	made := make(map[*EnvoyFilter]bool, len(p.next))
-	for _, a := range p.next {
-		g, _ := efGroupOf(a.units[0])
-		p.made[g] = append(p.made[g], a.ef)
-		made[a.ef] = true
-	}
-	was := map[*EnvoyFilter]bool{}
-	if !p.fresh {
+	// A group gives at most an outbound and an inbound EnvoyFilter: each
+	// group's list starts as two slots of one array.
+	slots := make([]*EnvoyFilter, 2*len(p.next))
+	var added []*EnvoyFilter
+	if p.fresh {
+		// Every EnvoyFilter is new: no set to tell them from the old ones.
+		added = make([]*EnvoyFilter, 0, len(p.next))
+		for _, a := range p.next {
+			p.addMade(a, &slots)
+			added = append(added, a.ef)
+		}
+	} else {
+		made := make(map[*EnvoyFilter]bool, len(p.next))
+		for _, a := range p.next {
+			p.addMade(a, &slots)
+			made[a.ef] = true
+		}
+		was := map[*EnvoyFilter]bool{}
 		for g := range p.groups {
 			for _, ef := range st.made[g] {
 				was[ef] = true
@@ -310,11 +340,10 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 				}
 			}
 		}
-	}
-	var added []*EnvoyFilter
-	for ef := range made {
-		if !was[ef] {
-			added = append(added, ef)
+		for ef := range made {
+			if !was[ef] {
+				added = append(added, ef)
+			}
 		}
 	}
 	base := st.list
@@ -325,11 +354,32 @@ func envoyFilters(ctx context.Context, snap *model.Snapshot, prev *efState, ch u
 	return p
 }
 
+// addMade records a's EnvoyFilter as made by its group, a new group's
+// list taking two of slots.
+func (p *efPatch) addMade(a *assembled, slots *[]*EnvoyFilter) {
+	g, _ := efGroupOf(a.units[0])
+	l := p.made[g]
+	if l == nil && len(*slots) >= 2 {
+		l, *slots = (*slots)[:0:2], (*slots)[2:]
+	}
+	p.made[g] = append(l, a.ef)
+}
+
 // commit makes the patch the state of the translator's EnvoyFilters.
 func (p *efPatch) commit() *efState {
 	st := p.st
 	if p.fresh {
-		st.assembled = make(map[string]*assembled, len(p.next))
+		// Every group is in the patch, none empty (they come from the
+		// units added), and made and next hold what all of them gave: the
+		// state is the patch's maps, not copies of them.
+		st.groups, st.made, st.assembled = p.groups, p.made, p.next
+		for g, l := range p.groups {
+			if sharesWildcard(g, l) {
+				st.wildcard[g] = true
+			}
+		}
+		st.list = p.list
+		return st
 	}
 	for g, l := range p.groups {
 		if len(l) == 0 {
@@ -430,22 +480,19 @@ type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilt
 
 // assembler assembles the EnvoyFilters of one translation, reusing its
 // buffers from one EnvoyFilter to the next: the revision hash, the text of
-// the annotations, the keys of the maps hashed. The labels, the same on
-// every EnvoyFilter, are one map they share (nobody writes to them).
+// the annotations, the keys of the maps hashed, the spec's encoding
+// before it is copied out. The labels, the same on every EnvoyFilter, are
+// one map they share (nobody writes to them).
 type assembler struct {
 	h      *revisionHash
 	text   []byte
+	spec   []byte
 	labels map[string]string
+	arena  *specArena
 }
 
 func newAssembler() *assembler {
-	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}}
-}
-
-// assemble is one EnvoyFilter of its own assembler (the waypoints istiod
-// serves, tests).
-func assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
-	return newAssembler().assemble(ns, name, svc, sel, units, patches)
+	return &assembler{h: newRevisionHash(), labels: map[string]string{managedByLabel: managedByValue}, arena: &specArena{}}
 }
 
 // sortByPort sorts units by port. Units already in order, ports all
@@ -460,35 +507,45 @@ func sortByPort(units []*Unit) {
 	}
 }
 
+// assemble is the EnvoyFilter ns/name of units, sealed.
 func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
+	ef := as.build(ns, name, svc, sel, units, patches)
+	as.seal(ef, units)
+	return ef
+}
+
+// seal gives an EnvoyFilter built from units its revision and encoding,
+// and drops its spec when it encoded: a mesh's EnvoyFilters stay as
+// long as the server runs, and their specs as messages (every patch's
+// match and operation, a dozen small objects each) were a tenth of what
+// it held, marked again by every collection, for Spec's callers alone.
+func (as *assembler) seal(ef *EnvoyFilter, units []*Unit) {
+	ef.Revision = as.revision(ef, units)
+	if ef.enc != nil {
+		ef.spec, ef.lazy, ef.enc.from = nil, nil, nil
+		as.arena.reuse() // the spec is gone: the next one takes its messages
+		return
+	}
+	as.arena.abandon() // the EnvoyFilter keeps them
+}
+
+// build is an EnvoyFilter of units, its spec made and not encoded yet.
+func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1.WorkloadSelector, units []*Unit, patches patchFunc) *EnvoyFilter {
 	sortByPort(units)
 	ef := &EnvoyFilter{
 		Namespace: ns, Name: name,
 		Labels: as.labels,
-		spec:   &networkingv1alpha3.EnvoyFilter{},
+		spec:   as.arena.spec(),
 	}
 	if sel != nil {
-		ef.spec.WorkloadSelector = &networkingv1alpha3.WorkloadSelector{Labels: sel.MatchLabels}
-	}
-	nlazy := 0
-	for _, u := range units {
-		nlazy += len(u.structs)
-	}
-	if nlazy > 0 {
-		ef.lazy = make([]*patchValue, 0, nlazy)
+		ef.spec.WorkloadSelector = as.arena.selector(sel.MatchLabels)
 	}
 	// The service port annotation, "<host>:<port>,<port>...", is written
 	// as the units are walked; the source annotation after it.
 	text := append(append(as.text[:0], svc.Hostname...), ':')
+	list := as.arena.list[:0]
 	for i, u := range units {
-		if ps := patches(svc, u); ef.spec.ConfigPatches == nil {
-			ef.spec.ConfigPatches = ps // the first unit's slice, not a copy of it
-		} else {
-			ef.spec.ConfigPatches = append(ef.spec.ConfigPatches, ps...)
-		}
-		for _, fs := range u.structs {
-			ef.lazy = append(ef.lazy, fs.patchValue)
-		}
+		list = append(list, patches(svc, u)...)
 		ef.Secret = ef.Secret || (u.secret && !u.FailedClosed)
 		if i > 0 {
 			text = append(text, ',')
@@ -496,6 +553,7 @@ func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1be
 		text = strconv.AppendUint(text, uint64(u.Port.Number), 10)
 		ef.Sources = appendSources(ef.Sources, u.Objects)
 	}
+	ef.spec.ConfigPatches, as.arena.list = list, list
 	ports := len(text)
 	for i, o := range ef.Sources {
 		if i > 0 {
@@ -504,13 +562,13 @@ func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1be
 		text = o.AppendText(text)
 	}
 	ef.Annotations = make(map[string]string, 3)
-	ef.Annotations[servicePortAnnotation] = string(text[:ports])
-	ef.Annotations[sourceAnnotation] = string(text[ports:])
+	all := string(text) // one string for both
+	ef.Annotations[servicePortAnnotation] = all[:ports]
+	ef.Annotations[sourceAnnotation] = all[ports:]
 	as.text = text[:0]
 	if len(units) > 0 && units[0].Profile != nil {
 		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
 	}
-	ef.Revision = as.revision(ef, units)
 	return ef
 }
 
@@ -518,6 +576,11 @@ func (as *assembler) assemble(ns, name string, svc *model.Service, sel *typev1be
 // An EnvoyFilter has few: a look through the list is cheaper than a set
 // of keys, up to a set's worth.
 func appendSources(sources, objs []model.ObjectRef) []model.ObjectRef {
+	if len(sources) == 0 && len(objs) > 0 && distinct(objs) {
+		// objs itself, capacity cut so that the next unit's are appended
+		// to a copy: most EnvoyFilters are of one unit.
+		return objs[:len(objs):len(objs)]
+	}
 	if len(sources)+len(objs) > 64 {
 		seen := make(map[model.ObjectRef]bool, len(sources)+len(objs))
 		for _, o := range sources {
@@ -537,6 +600,20 @@ func appendSources(sources, objs []model.ObjectRef) []model.ObjectRef {
 		}
 	}
 	return sources
+}
+
+// distinct reports whether the few objects of objs are all different
+// (false for many, not looked at).
+func distinct(objs []model.ObjectRef) bool {
+	if len(objs) > 8 {
+		return false
+	}
+	for i := range objs {
+		if slices.Contains(objs[:i], objs[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // envoyFilterRevision hashes everything istiod receives of an EnvoyFilter,
@@ -568,76 +645,174 @@ func (as *assembler) revision(ef *EnvoyFilter, units []*Unit) model.Revision {
 		}
 		h.keys = h.keys[:start]
 	}
-	// The encoding is kept for the publisher (EncodedSpec).
-	if b, ok := encodeSpec(ef.spec, units); ok {
-		ef.encoded, ef.encodedFrom = b, ef.spec
-		h.bytes(b)
+	// The encoding is kept for the publisher (EncodedSpec), with room
+	// before it for the head of the message it is sent in (Framed).
+	if enc, ok := encodeSpec(ef.spec, units, envelopeRoom(ef), &as.spec); ok {
+		ef.enc = enc
+		h.bytes(enc.spec())
 	} else {
+		ef.enc = nil
+		// The spec stays (seal): its units' patch values are decoded
+		// when it is read.
+		ef.lazy = ef.lazy[:0]
+		for _, u := range units {
+			for _, fs := range u.structs {
+				ef.lazy = append(ef.lazy, fs.patchValue)
+			}
+		}
 		h.message(ef.Spec())
 	}
 	return h.revision()
 }
 
+// specArena holds the messages of the specs one assembler builds, each
+// of which is made only to be encoded and hashed and then dropped (seal):
+// the next EnvoyFilter's spec is written into the same messages instead
+// of a dozen new ones per EnvoyFilter (a tenth of a cold start's
+// allocations). A spec that did not encode keeps its messages (abandon).
+type specArena struct {
+	specs     chunks[networkingv1alpha3.EnvoyFilter]
+	selectors chunks[networkingv1alpha3.WorkloadSelector]
+	matches   chunks[listenerMatch]
+	patches   chunks[filterPatch]
+	list      []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch // the spec's patches
+	unit      []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch // one unit's, until the next unit's
+}
+
+// listenerMatch is the match of a listener patch, in one allocation.
+type listenerMatch struct {
+	match    networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch
+	listener networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener
+	lm       networkingv1alpha3.EnvoyFilter_ListenerMatch
+	chain    networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch
+	filter   networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch
+}
+
+// filterPatch is a network filter patch and its operation, in one
+// allocation.
+type filterPatch struct {
+	patch networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
+	op    networkingv1alpha3.EnvoyFilter_Patch
+}
+
+// chunks hands out zeroed values from blocks that are never grown, so
+// that a value handed out stays where it is while more are. Blocks start
+// small (an edit assembles one EnvoyFilter) and double up to maxChunk.
+type chunks[T any] struct {
+	blocks [][]T
+	b, i   int // the next value: blocks[b][i]
+}
+
+const maxChunk = 64
+
+// get is a zeroed value.
+func (c *chunks[T]) get() *T {
+	for c.b < len(c.blocks) && c.i == len(c.blocks[c.b]) {
+		c.b, c.i = c.b+1, 0
+	}
+	if c.b == len(c.blocks) {
+		c.blocks = append(c.blocks, make([]T, min(4<<len(c.blocks), maxChunk)))
+	}
+	v := &c.blocks[c.b][c.i]
+	c.i++
+	var zero T
+	*v = zero
+	return v
+}
+
+// free makes every value handed out free again.
+func (c *chunks[T]) free() { c.b, c.i = 0, 0 }
+
+// reuse makes every value handed out free again.
+func (a *specArena) reuse() {
+	a.specs.free()
+	a.selectors.free()
+	a.matches.free()
+	a.patches.free()
+}
+
+// abandon leaves every value handed out, and the lists, to their spec.
+func (a *specArena) abandon() {
+	*a = specArena{}
+}
+
+func (a *specArena) spec() *networkingv1alpha3.EnvoyFilter { return a.specs.get() }
+
+func (a *specArena) selector(labels map[string]string) *networkingv1alpha3.WorkloadSelector {
+	ws := a.selectors.get()
+	ws.Labels = labels
+	return ws
+}
+
+// listenerMatch is a match on a listener's filter chain's filter.
+func (a *specArena) listenerMatch(ctx networkingv1alpha3.EnvoyFilter_PatchContext, listener string, port uint32, chain string, destPort uint32, filter string) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch {
+	m := a.matches.get()
+	m.filter.Name = filter
+	m.chain.Name, m.chain.DestinationPort, m.chain.Filter = chain, destPort, &m.filter
+	m.lm.Name, m.lm.PortNumber, m.lm.FilterChain = listener, port, &m.chain
+	m.listener.Listener = &m.lm
+	m.match.Context, m.match.ObjectTypes = ctx, &m.listener
+	return &m.match
+}
+
+// unitPatches is the list the patch functions append one unit's patches
+// to: the arena's, which the next unit's call reuses (the caller copies
+// them out first).
+func (a *specArena) unitPatches() []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	return a.unit[:0]
+}
+
+// done ends a unit's list, its capacity cut so that an append to it
+// (withClusterPatches) does not write into the arena's.
+func (a *specArena) done(out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	a.unit = out
+	return out[:len(out):len(out)]
+}
+
 // outboundPatches replaces tcp_proxy in the sidecar's outbound listener for
 // the service port. Istio names that listener "<vip>_<port>", or
 // "0.0.0.0_<port>" for services without a VIP.
-func outboundPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+func (a *specArena) outboundPatches(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
 	addrs := svc.Addresses
 	if len(addrs) == 0 {
 		addrs = []string{wildcardAddress}
 	}
-	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
-	for _, a := range addrs {
-		match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
-			Context: networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND,
-			ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
-				Name:        listenerName(a, u.Port.Number),
-				PortNumber:  u.Port.Number,
-				FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{Filter: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: tcpProxyFilter}},
-			}},
-		}
-		out = append(out, filterPatches(match, u)...)
+	out := a.unitPatches()
+	for _, addr := range addrs {
+		match := a.listenerMatch(networkingv1alpha3.EnvoyFilter_SIDECAR_OUTBOUND, listenerName(addr, u.Port.Number), u.Port.Number, "", 0, tcpProxyFilter)
+		out = a.filterPatches(out, match, u)
 	}
-	return out
+	return a.done(out)
 }
 
 // inboundPatches replaces tcp_proxy in the virtualInbound chains for the
 // service's target port.
-func inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-	match := &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch{
-		Context: networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND,
-		ObjectTypes: &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch_Listener{Listener: &networkingv1alpha3.EnvoyFilter_ListenerMatch{
-			Name: virtualInboundName,
-			FilterChain: &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterChainMatch{
-				DestinationPort: u.Port.TargetPort,
-				Filter:          &networkingv1alpha3.EnvoyFilter_ListenerMatch_FilterMatch{Name: tcpProxyFilter},
-			},
-		}},
-	}
-	if u.Port.TargetPort == 0 {
+func (a *specArena) inboundPatches(_ *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+	port := u.Port.TargetPort
+	if port == 0 {
 		// A named target port resolves per pod; match on the chain's filter only.
-		match.GetListener().FilterChain.DestinationPort = u.Port.Number
+		port = u.Port.Number
 	}
-	return filterPatches(match, u)
+	match := a.listenerMatch(networkingv1alpha3.EnvoyFilter_SIDECAR_INBOUND, virtualInboundName, 0, "", port, tcpProxyFilter)
+	return a.done(a.filterPatches(a.unitPatches(), match, u))
 }
 
-// filterPatches turns a unit's filters into patches at match: the last
-// (terminal) filter replaces tcp_proxy and the others are inserted before
-// it. A failed-closed unit instead gets a deny-all RBAC filter in front of
-// tcp_proxy, so the port refuses calls rather than bypassing the policy.
-func filterPatches(match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
+// filterPatches appends a unit's filters as patches at match to out: the
+// last (terminal) filter replaces tcp_proxy and the others are inserted
+// before it. A failed-closed unit instead gets a deny-all RBAC filter in
+// front of tcp_proxy, so the port refuses calls rather than bypassing the
+// policy.
+func (a *specArena) filterPatches(out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch, match *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectMatch, u *Unit) []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
 	patch := func(op networkingv1alpha3.EnvoyFilter_Patch_Operation, value *structpb.Struct) *networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch {
-		return &networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{
-			ApplyTo: networkingv1alpha3.EnvoyFilter_NETWORK_FILTER,
-			Match:   match,
-			Patch:   &networkingv1alpha3.EnvoyFilter_Patch{Operation: op, Value: value},
-		}
+		p := a.patches.get()
+		p.op.Operation, p.op.Value = op, value
+		p.patch.ApplyTo, p.patch.Match, p.patch.Patch = networkingv1alpha3.EnvoyFilter_NETWORK_FILTER, match, &p.op
+		return &p.patch
 	}
 	if u.FailedClosed || len(u.Filters) == 0 {
-		return []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, toStruct(DenyAllFilter(u.Key)))}
+		return append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, toStruct(DenyAllFilter(u.Key))))
 	}
 	// The Structs come from the unit build (Unit.filterStruct).
-	var out []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch
 	for i := range len(u.Filters) - 1 {
 		out = append(out, patch(networkingv1alpha3.EnvoyFilter_Patch_INSERT_BEFORE, u.filterStruct(i)))
 	}
@@ -674,6 +849,17 @@ func envoyFilterName(direction, host string) string {
 		return name
 	}
 	return name[:240] + "-" + string(model.RevisionOf(host))[:12]
+}
+
+// envoyFilterKey is the Key of the EnvoyFilter envoyFilterName names in
+// ns, and that name, a part of it: one string for both.
+func envoyFilterKey(ns, direction, host string) (key, name string) {
+	if lower := strings.ToLower(host); len("aeraki-")+len(direction)+1+len(lower) <= 253 {
+		key = ns + "/aeraki-" + direction + "-" + lower
+	} else {
+		key = ns + "/" + envoyFilterName(direction, host)
+	}
+	return key, key[len(ns)+1:]
 }
 
 // toStruct converts an Envoy message into the Struct an EnvoyFilter patch

@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"fmt"
 	"math"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -63,10 +65,85 @@ type specEncoder struct {
 	units []*Unit
 }
 
-// encodeSpec encodes spec, assembled from units; ok is false when a part
-// of it does not encode (a string that is not UTF-8) or carries unknown
-// fields.
-func encodeSpec(spec *networkingv1alpha3.EnvoyFilter, units []*Unit) (b []byte, ok bool) {
+// specEncoding is an EnvoyFilter's spec as encoded at assembly, after
+// room left for the head of the message a transport sends it in
+// (Framed): the publisher sends every spec inside istiod's MCP resource,
+// whose encoding ends with the spec's bytes, and writing that head into
+// the room makes the resource a slice of the same buffer instead of a
+// copy, so the mesh's specs (20 MB at 10,000 services) are held once.
+type specEncoding struct {
+	// from is the spec encoded, nil once its EnvoyFilter dropped it
+	// (seal): the encoding is then the EnvoyFilter's spec.
+	from *networkingv1alpha3.EnvoyFilter
+	buf  []byte // room, then the spec's bytes
+	room int    // where the spec's bytes start
+
+	mu   sync.Mutex
+	head int                             // bytes of the room before the spec that Framed wrote; 0 until then
+	dec  *networkingv1alpha3.EnvoyFilter // the spec decoded, once asked for
+}
+
+// decoded is the spec the bytes encode, decoded on the first call.
+func (s *specEncoding) decoded() *networkingv1alpha3.EnvoyFilter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dec == nil {
+		dec := &networkingv1alpha3.EnvoyFilter{}
+		if err := proto.Unmarshal(s.spec(), dec); err != nil {
+			panic(fmt.Sprintf("translate: an EnvoyFilter's own encoding does not decode: %v", err))
+		}
+		s.dec = dec
+	}
+	return s.dec
+}
+
+// spec is the spec's bytes, capacity cut so that nobody appends into the
+// buffer.
+func (s *specEncoding) spec() []byte { return s.buf[s.room:len(s.buf):len(s.buf)] }
+
+// framed is head followed by the spec's bytes: the head is written into
+// the room once, and a later call with the same head gets the same bytes;
+// another head, or one the room cannot hold, gets a copy.
+func (s *specEncoding) framed(head []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head == 0 && len(head) > 0 && len(head) <= s.room {
+		copy(s.buf[s.room-len(head):], head)
+		s.head = len(head)
+	}
+	if s.head == len(head) && string(s.buf[s.room-s.head:s.room]) == string(head) {
+		return s.buf[s.room-s.head : len(s.buf) : len(s.buf)]
+	}
+	out := make([]byte, 0, len(head)+len(s.buf)-s.room)
+	return append(append(out, head...), s.spec()...)
+}
+
+// envelopeRoom is the room encodeSpec leaves before ef's spec for the head
+// of istiod's MCP resource (Framed): its metadata (name, revision, labels
+// and annotations, each entry with three tags and lengths) and its body's
+// Any (the spec's type URL, the tags and lengths of the body and of the
+// value), with a margin. It is read once the metadata is complete, before
+// the revision, which is always revisionLen hex digits. Too little room
+// costs a copy, never wrong bytes.
+func envelopeRoom(ef *EnvoyFilter) int {
+	n := 96 + len(ef.Namespace) + 1 + len(ef.Name) + revisionLen
+	for k, v := range ef.Labels {
+		n += 12 + len(k) + len(v)
+	}
+	for k, v := range ef.Annotations {
+		n += 12 + len(k) + len(v)
+	}
+	return n
+}
+
+// encodeSpec encodes spec, assembled from units, after room bytes left
+// for a head (Framed); ok is false when a part of it does not encode (a
+// string that is not UTF-8) or carries unknown fields. The spec is
+// encoded into scratch (nil: a buffer of its own), reused from one
+// EnvoyFilter to the next, and copied into a buffer of its exact size:
+// every encoding stays as long as its EnvoyFilter, and one made in a
+// buffer sized by estimate kept a fifth more than its bytes.
+func encodeSpec(spec *networkingv1alpha3.EnvoyFilter, units []*Unit, room int, scratch *[]byte) (enc *specEncoding, ok bool) {
 	e := &specEncoder{opts: proto.MarshalOptions{Deterministic: true}, units: units}
 	// Room for the units' Structs and each patch's match and framing, so
 	// that the buffer is not grown (and copied) as it fills.
@@ -76,11 +153,21 @@ func encodeSpec(spec *networkingv1alpha3.EnvoyFilter, units []*Unit) (b []byte, 
 			n += len(u.structs[i].encoded)
 		}
 	}
-	e.b = make([]byte, 0, n)
-	if !e.spec(spec) {
+	if scratch == nil {
+		scratch = new([]byte)
+	}
+	if cap(*scratch) < n {
+		*scratch = make([]byte, 0, n)
+	}
+	e.b = (*scratch)[:0]
+	ok = e.spec(spec)
+	*scratch = e.b[:0]
+	if !ok {
 		return nil, false
 	}
-	return e.b, true
+	buf := make([]byte, room+len(e.b))
+	copy(buf[room:], e.b)
+	return &specEncoding{from: spec, buf: buf, room: room}, true
 }
 
 // patchOverhead is about what a sidecar patch adds to its Struct in the
@@ -293,10 +380,25 @@ func validUTF8(s string) bool { return utf8.ValidString(s) }
 // assembled (its revision is a hash of it), for the publisher to send
 // without encoding the spec again; nil when Spec is not the spec that was
 // encoded (a copy with another Spec, such as RedactEnvoyFilter's) or it
-// did not encode.
+// did not encode. An assembled EnvoyFilter's Spec is decoded from it.
 func (e *EnvoyFilter) EncodedSpec() []byte {
-	if e.encodedFrom == nil || e.encodedFrom != e.spec {
+	if e.enc == nil || e.enc.from != e.spec {
 		return nil
 	}
-	return e.encoded
+	return e.enc.spec()
+}
+
+// Framed is head followed by EncodedSpec, for a transport that sends the
+// spec as the last bytes of a message of its own (the publisher: istiod's
+// MCP resource, whose encoding up to the spec's bytes is head). The first
+// head is written into room the encoding left before the spec, so the
+// message is a slice of the spec's own buffer rather than a copy of it; a
+// later call with the same head returns the same bytes, another head (or
+// one too long for the room) a copy. nil when EncodedSpec is. The bytes
+// must not be modified: they are the spec's.
+func (e *EnvoyFilter) Framed(head []byte) []byte {
+	if e.EncodedSpec() == nil {
+		return nil
+	}
+	return e.enc.framed(head)
 }
