@@ -53,14 +53,14 @@ func mcpUpdates(n int) []mcpUpdate {
 // the whole collection is not answered.
 func TestSotwSubscriptionChangesAtOneVersion(t *testing.T) {
 	cache := newMCPCache()
-	cache.Apply(EnvoyFilterType, mcpUpdates(50), nil)
+	cache.Apply(EnvoyFilterType, mcpUpdates(100), nil) // more than framedMin: the codec keeps their pieces
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gs := grpc.NewServer(grpc.ForceServerCodecV2(newResponseCodec()))
+	gs := grpc.NewServer(grpc.ForceServerCodecV2(newResponseCodec(EnvoyFilterType)))
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, cache, nil))
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
@@ -111,8 +111,8 @@ func TestSotwSubscriptionChangesAtOneVersion(t *testing.T) {
 
 	send(&discoveryv3.DiscoveryRequest{}) // wildcard, as istiod asks
 	whole := next("first request")
-	if names(whole) != 50 {
-		t.Fatalf("first answer holds %d resources, want 50", names(whole))
+	if names(whole) != 100 {
+		t.Fatalf("first answer holds %d resources, want 100", names(whole))
 	}
 	// The ACK: nothing to answer. Then named resources at the same version.
 	send(&discoveryv3.DiscoveryRequest{VersionInfo: whole.VersionInfo, ResponseNonce: whole.Nonce})
@@ -121,17 +121,20 @@ func TestSotwSubscriptionChangesAtOneVersion(t *testing.T) {
 	if names(part) != 2 || part.VersionInfo != whole.VersionInfo {
 		t.Fatalf("named request answered with %d resources at %s, want 2 at %s (an answer to the ACK first?)", names(part), part.VersionInfo, whole.VersionInfo)
 	}
-	// All again, explicitly: the client lacks 48 of them.
+	// All again, explicitly: the client lacks 98 of them.
 	send(&discoveryv3.DiscoveryRequest{VersionInfo: part.VersionInfo, ResponseNonce: part.Nonce, ResourceNames: []string{"*"}})
 	again := next("wildcard again")
-	if names(again) != 50 {
-		t.Fatalf("wildcard again answered with %d resources, want 50", names(again))
+	if names(again) != 100 {
+		t.Fatalf("wildcard again answered with %d resources, want 100", names(again))
 	}
 	// Its ACK is not answered: a change of the collection is the next answer.
 	send(&discoveryv3.DiscoveryRequest{VersionInfo: again.VersionInfo, ResponseNonce: again.Nonce, ResourceNames: []string{"*"}})
 	cache.Apply(EnvoyFilterType, []mcpUpdate{{name: "ns/ef-000", version: "2", res: &anypb.Any{TypeUrl: mcpResourceTypeURL, Value: []byte("changed")}}}, nil)
 	changed := next("after a change")
-	if changed.VersionInfo == again.VersionInfo || names(changed) != 50 {
-		t.Errorf("after a change: %d resources at %s (the ACK was answered?), want 50 at a new version", names(changed), changed.VersionInfo)
+	if changed.VersionInfo == again.VersionInfo || names(changed) != 100 {
+		t.Errorf("after a change: %d resources at %s (the ACK was answered?), want 100 at a new version", names(changed), changed.VersionInfo)
+	}
+	if string(changed.GetResources()[0].GetValue()) != "changed" {
+		t.Errorf("after a change the first resource is %q, want the new one", changed.GetResources()[0].GetValue())
 	}
 }
