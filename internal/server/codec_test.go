@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,6 +90,85 @@ func TestResponseCodecWritesWhatProtoMarshalWrites(t *testing.T) {
 	}
 }
 
+// TestResponseCodecFramedAnswers: answers of many resources are written
+// from pieces kept per resource, byte for byte proto.Marshal's, across
+// answers that share resources, an Any changed in place, resources
+// replaced; a later answer of the same resources allocates only its list
+// of pieces; and the pieces of resources no answer sends any more are
+// forgotten.
+func TestResponseCodecFramedAnswers(t *testing.T) {
+	c := newResponseCodec(EnvoyFilterType)
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := &discoveryv3.DiscoveryResponse{VersionInfo: "v1", TypeUrl: EnvoyFilterType, Nonce: "1"}
+	for len(r.Resources) < 3*framedMin {
+		r.Resources = append(r.Resources, randomResponse(rng).Resources...)
+	}
+	for i := 0; i < len(r.Resources); i++ { // unknown fields take the proto codec's path
+		if len(r.Resources[i].ProtoReflect().GetUnknown()) > 0 {
+			r.Resources = append(r.Resources[:i], r.Resources[i+1:]...)
+			i--
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		want, err := proto.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := got.Materialize(); !bytes.Equal(b, want) {
+			t.Fatalf("%s: codec wrote %d bytes, proto.Marshal %d; differ at %d", what, len(b), len(want), firstDiff(b, want))
+		}
+	}
+	check("first answer")
+	check("the same again")
+	r.Nonce, r.VersionInfo = "2", "v2"
+	r.Resources[0].Value = append([]byte(nil), "changed in place"...)
+	r.Resources[1].TypeUrl = "type.googleapis.com/other"
+	r.Resources[2] = &anypb.Any{TypeUrl: "type.googleapis.com/istio.mcp.v1alpha1.Resource", Value: bytes.Repeat([]byte("x"), 5000)}
+	check("after changes")
+
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := c.Marshal(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The head and tail are marshalled per answer; nothing is per resource.
+	if allocs > float64(len(r.Resources))/8 {
+		t.Errorf("an answer of %d resources already framed allocates %.0f times, want fewer than one per 8 resources", len(r.Resources), allocs)
+	}
+
+	other := &discoveryv3.DiscoveryResponse{TypeUrl: EnvoyFilterType}
+	for range framedMin {
+		other.Resources = append(other.Resources, &anypb.Any{TypeUrl: "t", Value: []byte("v")})
+	}
+	for range 2 * framedKeep {
+		if _, err := c.Marshal(other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	kept := len(c.framed)
+	c.mu.Unlock()
+	if kept != framedMin {
+		t.Errorf("after %d answers without them, %d pieces kept, want only the %d of the answers sent", 2*framedKeep, kept, framedMin)
+	}
+	check("after they were forgotten")
+
+	// Answers of other types (proxies') are written without keeping
+	// anything.
+	plain := newResponseCodec()
+	if _, err := plain.Marshal(r); err != nil {
+		t.Fatal(err)
+	}
+	if len(plain.framed) != 0 {
+		t.Errorf("a codec keeping no type kept %d pieces", len(plain.framed))
+	}
+}
+
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
@@ -166,10 +246,30 @@ func BenchmarkResponseCodecMCPAnswer(b *testing.B) {
 		r.Resources = append(r.Resources, &anypb.Any{TypeUrl: "type.googleapis.com/istio.mcp.v1alpha1.Resource", Value: v})
 	}
 	b.Run("codec", func(b *testing.B) {
-		c := newResponseCodec()
+		c := newResponseCodec(EnvoyFilterType)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := c.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// As an edit's answer is: the previous answer with one resource
+	// replaced.
+	b.Run("codec,one-changed", func(b *testing.B) {
+		c := newResponseCodec(EnvoyFilterType)
+		if _, err := c.Marshal(r); err != nil {
+			b.Fatal(err)
+		}
+		edited := proto.CloneOf(r)
+		edited.Resources = slices.Clone(r.Resources)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			a := r.Resources[i%len(r.Resources)]
+			edited.Resources[i%len(r.Resources)] = &anypb.Any{TypeUrl: a.TypeUrl, Value: a.Value}
+			if _, err := c.Marshal(edited); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -412,7 +412,7 @@ func (s *Server) grpcServer(l *listener) *grpc.Server {
 		// istiod's MCP client pings every 30s; allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.ForceServerCodecV2(newResponseCodec()),
+		grpc.ForceServerCodecV2(newResponseCodec(EnvoyFilterType)),
 	}
 	if l.secure {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.opts.TLS)))

@@ -2,8 +2,11 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/aeraki-ng/aeraki/api/conditions"
@@ -215,21 +219,67 @@ func (w *Writer) sync(ctx context.Context, r Result) (bool, error) {
 	if equal(st, r) {
 		return false, nil
 	}
-	base := obj.DeepCopyObject().(client.Object)
 	next := conditions.Status{Conditions: append([]metav1.Condition(nil), st.Conditions...), ObservedGeneration: r.Generation}
 	for _, c := range r.Conditions {
 		apimeta.SetStatusCondition(&next.Conditions, c)
 	}
-	*st = next
 	// A merge patch with the resourceVersion read: a concurrent writer
 	// makes it fail with a conflict instead of being overwritten.
-	if err := w.opts.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	var patch client.Patch
+	if statusAtTop(obj, st) {
+		data, err := statusPatch(obj.GetResourceVersion(), next)
+		if err != nil {
+			return false, err
+		}
+		patch = client.RawPatch(types.MergePatchType, data)
+	} else {
+		base := obj.DeepCopyObject().(client.Object)
+		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+	}
+	*st = next
+	if err := w.opts.Client.Status().Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
 		return false, err
 	}
 	return true, nil
+}
+
+// statusAtTop reports whether st is obj's "status" field, so that a
+// merge patch of {"status": st} sets it (the usual layout: Kind.Status
+// returns &o.Status). Then the patch is written directly: diffing the
+// object before and after (client.MergeFrom: a copy, two JSON encodings
+// and a JSON diff of the whole object) was most of what the pass after a
+// cold start allocated, 10,000 objects in a row.
+func statusAtTop(obj client.Object, st *conditions.Status) bool {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	f, ok := v.Elem().Type().FieldByName("Status")
+	if !ok || len(f.Index) != 1 || f.Type != reflect.TypeFor[conditions.Status]() || strings.Split(f.Tag.Get("json"), ",")[0] != "status" {
+		return false
+	}
+	return v.Elem().Field(f.Index[0]).Addr().Interface().(*conditions.Status) == st
+}
+
+// statusPatch is the JSON merge patch that sets an object's status to st
+// if its resourceVersion is still rv: what client.MergeFrom with the
+// optimistic lock sends when the status is all that changed (a merge
+// patch replaces a list whole, so the conditions are all written).
+func statusPatch(rv string, st conditions.Status) ([]byte, error) {
+	type meta struct {
+		ResourceVersion string `json:"resourceVersion"`
+	}
+	type status struct {
+		Conditions         []metav1.Condition `json:"conditions"`
+		ObservedGeneration int64              `json:"observedGeneration"`
+	}
+	return json.Marshal(struct {
+		Metadata meta   `json:"metadata"`
+		Status   status `json:"status"`
+	}{meta{rv}, status{st.Conditions, st.ObservedGeneration}})
 }
 
 // equal compares a current status with a desired one, ignoring

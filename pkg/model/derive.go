@@ -732,7 +732,7 @@ func creationLess(x, y runtime.Object) bool {
 func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	gk := k.GroupKind()
 	pidx := p.routing[gk]
-	idx := &routingIndex{byHost: maps.Clone(pidx.byHost), byNamespace: maps.Clone(pidx.byNamespace)}
+	idx := &routingIndex{byHost: pidx.byHost.clone(), byNamespace: maps.Clone(pidx.byNamespace)}
 	gone := map[runtime.Object]bool{}
 	var added []*entry
 	hosts, nss := map[string]bool{}, map[string]bool{}
@@ -784,22 +784,24 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	}
 	// store keeps a relisted index entry and its dependency revision, or
 	// drops both when nothing is left under the key.
-	store := func(m map[string][]runtime.Object, k, revKey string, l []runtime.Object) {
+	store := func(set func(string, []runtime.Object), del func(string), k, revKey string, l []runtime.Object) {
 		if len(l) == 0 {
-			delete(m, k)
+			del(k)
 			d.delRev(revKey)
 			return
 		}
-		m[k] = l
+		set(k, l)
 		d.setRev(revKey, RevisionOf(revsOf(l)))
 	}
+	nsSet := func(k string, l []runtime.Object) { idx.byNamespace[k] = l }
+	nsDel := func(k string) { delete(idx.byNamespace, k) }
 	for ns := range nss {
 		l := relist(pidx.byNamespace[ns], func(e *entry) bool { return e.ref.Namespace == ns })
-		store(idx.byNamespace, ns, namespaceKey(gk, ns), l)
+		store(nsSet, nsDel, ns, namespaceKey(gk, ns), l)
 	}
 	for h := range hosts {
-		l := relist(pidx.byHost[h], func(e *entry) bool { return slices.Contains(newHosts[e], h) })
-		store(idx.byHost, h, hostKey(gk, h), l)
+		l := relist(pidx.byHost.get(h), func(e *entry) bool { return slices.Contains(newHosts[e], h) })
+		store(idx.byHost.set, idx.byHost.del, h, hostKey(gk, h), l)
 	}
 	// The kind's list, with its revisions alongside.
 	all := make([]runtime.Object, 0, len(pidx.all)+len(added))
@@ -812,8 +814,10 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	}
 	for _, e := range added {
 		i := sort.Search(len(all), func(i int) bool { return creationLess(e.obj, all[i]) })
-		all = append(all[:i], append([]runtime.Object{e.obj}, all[i:]...)...)
-		allRevs = append(allRevs[:i], append([]Revision{e.rev}, allRevs[i:]...)...)
+		// In place: both have room for every added object (a copy of the
+		// tail per insert was 160 KB per MetaRouter edit at 10,000).
+		all = slices.Insert(all, i, e.obj)
+		allRevs = slices.Insert(allRevs, i, e.rev)
 	}
 	if len(all) == 0 {
 		all, allRevs = nil, []Revision{}
@@ -850,13 +854,13 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 }
 
 // retype is typedIndex for the given hosts of byHost, the others taken from prev.
-func retype[T runtime.Object](prev map[string][]T, byHost map[string][]runtime.Object, hosts map[string]bool) map[string][]T {
-	out := maps.Clone(prev)
+func retype[T runtime.Object](prev *hostMap[[]T], byHost *hostMap[[]runtime.Object], hosts map[string]bool) *hostMap[[]T] {
+	out := prev.clone()
 	for h := range hosts {
-		if l, ok := byHost[h]; ok {
-			out[h] = typedList[T](l)
+		if l, ok := byHost.lookup(h); ok {
+			out.set(h, typedList[T](l))
 		} else {
-			delete(out, h)
+			out.del(h)
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -373,6 +374,37 @@ func compareSnapshots(a, b *Snapshot) string {
 	return ""
 }
 
+// diffHostMaps compares two hostMaps by their entries: which shards a
+// map made itself (owned) depends on how it was derived, not on what it
+// holds.
+func diffHostMaps(a, b reflect.Value, path string, seen map[[2]uintptr]bool) string {
+	entries := func(m reflect.Value) map[string]reflect.Value {
+		out := map[string]reflect.Value{}
+		shards := m.FieldByName("shards")
+		for i := range shards.Len() {
+			it := shards.Index(i).MapRange()
+			for it.Next() {
+				out[it.Key().String()] = it.Value()
+			}
+		}
+		return out
+	}
+	ea, eb := entries(a), entries(b)
+	if len(ea) != len(eb) || a.FieldByName("n").Int() != b.FieldByName("n").Int() {
+		return fmt.Sprintf("%s: %d entries (n %d) vs %d (n %d)", path, len(ea), a.FieldByName("n").Int(), len(eb), b.FieldByName("n").Int())
+	}
+	for k, va := range ea {
+		vb, ok := eb[k]
+		if !ok {
+			return fmt.Sprintf("%s[%s]: missing", path, k)
+		}
+		if p := deepDiff(va, vb, path+"["+k+"]", seen); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
 func sameSets(a, b map[string][]string) bool {
 	if len(a) != len(b) {
 		return false
@@ -415,6 +447,9 @@ func deepDiff(a, b reflect.Value, path string, seen map[[2]uintptr]bool) string 
 		}
 		return deepDiff(a.Elem(), b.Elem(), path, seen)
 	case reflect.Struct:
+		if strings.HasPrefix(a.Type().Name(), "hostMap[") {
+			return diffHostMaps(a, b, path, seen)
+		}
 		for i := range a.NumField() {
 			if p := deepDiff(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name, seen); p != "" {
 				return p

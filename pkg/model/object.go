@@ -82,9 +82,8 @@ type Revision string
 // encoded as JSON, which would be a programming error in the caller.
 func RevisionOf(v any) Revision {
 	if rs, ok := v.([]Revision); ok {
-		if b, ok := plainJSONList(rs); ok {
-			sum := sha256.Sum256(b)
-			return Revision(hex.EncodeToString(sum[:8]))
+		if r, ok := plainListRevision(rs); ok {
+			return r
 		}
 	}
 	b, err := json.Marshal(v)
@@ -95,32 +94,48 @@ func RevisionOf(v any) Revision {
 	return Revision(hex.EncodeToString(sum[:8]))
 }
 
-// plainJSONList is json.Marshal of a list of revisions when none needs
-// escaping (revisions are hex): the bytes are the same, without
-// reflection. Lists of every MetaRouter's or every service's revision are
-// hashed on every change to one of them.
-func plainJSONList(rs []Revision) ([]byte, bool) {
-	if rs == nil {
-		return []byte("null"), true
-	}
-	n := 2
+// plainListRevision is RevisionOf of a list of revisions when none needs
+// escaping in JSON (revisions are hex): the hash of the bytes json.Marshal
+// writes, written into the hash a piece at a time, without reflection and
+// without the list's encoding in memory. Lists of every MetaRouter's or
+// every service's revision are hashed on every change to one of them (200
+// KB of JSON at 10,000 MetaRouters, made and dropped per edit).
+func plainListRevision(rs []Revision) (Revision, bool) {
 	for _, r := range rs {
-		n += len(r) + 3
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, r := range rs {
 		for j := 0; j < len(r); j++ {
 			if c := r[j]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return nil, false
+				return "", false
 			}
 		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = append(b, r...)
-		b = append(b, '"')
 	}
-	return append(b, ']'), true
+	h := sha256.New()
+	var buf [2048]byte
+	b := buf[:0]
+	if rs == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, r := range rs {
+			if len(b)+len(r)+3 > cap(b) {
+				h.Write(b)
+				b = buf[:0]
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if len(r)+2 > cap(b)-len(b) { // longer than the buffer
+				h.Write(append(b, '"'))
+				h.Write([]byte(r))
+				b = append(buf[:0], '"')
+				continue
+			}
+			b = append(b, '"')
+			b = append(b, r...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	h.Write(b)
+	var sum [sha256.Size]byte
+	return Revision(hex.EncodeToString(h.Sum(sum[:0])[:8])), true
 }

@@ -13,7 +13,7 @@ import (
 // routingIndex holds the objects of one routing kind, each list ordered
 // the way Istio merges routing objects (sortByCreation).
 type routingIndex struct {
-	byHost      map[string][]runtime.Object // by resolved host (kinds with Hosts)
+	byHost      *hostMap[[]runtime.Object] // by resolved host (kinds with Hosts)
 	byNamespace map[string][]runtime.Object
 	all         []runtime.Object
 	allRevs     []Revision // the revisions of all, for an Edit
@@ -82,7 +82,7 @@ func (s *Snapshot) indexRouting(entries []*entry) {
 		gk := k.GroupKind()
 		list := byKind[gk]
 		sortByCreation(list)
-		idx := &routingIndex{byHost: map[string][]runtime.Object{}, byNamespace: map[string][]runtime.Object{}}
+		idx := &routingIndex{byHost: newHostMap[[]runtime.Object](), byNamespace: map[string][]runtime.Object{}}
 		hostRevs := map[string][]Revision{}
 		nsRevs := map[string][]Revision{}
 		all := make([]Revision, 0, len(list))
@@ -95,7 +95,7 @@ func (s *Snapshot) indexRouting(entries []*entry) {
 				continue
 			}
 			for _, h := range uniqueHosts(k.Hosts(e.obj), e.ref.Namespace, s.opts.DomainSuffix) {
-				idx.byHost[h] = append(idx.byHost[h], e.obj)
+				idx.byHost.set(h, append(idx.byHost.get(h), e.obj))
 				hostRevs[h] = append(hostRevs[h], e.rev)
 			}
 		}
@@ -127,10 +127,10 @@ func (s *Snapshot) indexCoreRouting(aps []*entry) {
 	}
 }
 
-func typedIndex[T runtime.Object](m map[string][]runtime.Object) map[string][]T {
-	out := make(map[string][]T, len(m))
-	for k, l := range m {
-		out[k] = typedList[T](l)
+func typedIndex[T runtime.Object](m *hostMap[[]runtime.Object]) *hostMap[[]T] {
+	out := newHostMap[[]T]()
+	for k, l := range m.all() {
+		out.set(k, typedList[T](l))
 	}
 	return out
 }
@@ -153,7 +153,7 @@ func typedList[T runtime.Object](l []runtime.Object) []T {
 func (v *View) ObjectsForHost(gk schema.GroupKind, hostname string) []runtime.Object {
 	v.trackHost(gk, hostname)
 	if idx := v.snap.routing[gk]; idx != nil {
-		return idx.byHost[hostname]
+		return idx.byHost.get(hostname)
 	}
 	return nil
 }

@@ -40,9 +40,9 @@ type Snapshot struct {
 	services      map[string][]*Service // by hostname, preferred first
 	serviceList   []*Service            // sorted by hostname
 	endpoints     map[string][]Endpoint // by hostname|port
-	drs           map[string][]*networkingv1.DestinationRule
-	vss           map[string][]*networkingv1.VirtualService
-	mrs           map[string][]*metaprotocolv1alpha1.MetaRouter
+	drs           *hostMap[[]*networkingv1.DestinationRule]
+	vss           *hostMap[[]*networkingv1.VirtualService]
+	mrs           *hostMap[[]*metaprotocolv1alpha1.MetaRouter]
 	mrList        []*metaprotocolv1alpha1.MetaRouter
 	aps           map[string]*metaprotocolv1alpha1.ApplicationProtocol
 	apList        []*metaprotocolv1alpha1.ApplicationProtocol
@@ -81,9 +81,9 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 		objects:       objectMap{base: map[string]ObjectInfo{}},
 		services:      map[string][]*Service{},
 		endpoints:     map[string][]Endpoint{},
-		drs:           map[string][]*networkingv1.DestinationRule{},
-		vss:           map[string][]*networkingv1.VirtualService{},
-		mrs:           map[string][]*metaprotocolv1alpha1.MetaRouter{},
+		drs:           newHostMap[[]*networkingv1.DestinationRule](),
+		vss:           newHostMap[[]*networkingv1.VirtualService](),
+		mrs:           newHostMap[[]*metaprotocolv1alpha1.MetaRouter](),
 		aps:           map[string]*metaprotocolv1alpha1.ApplicationProtocol{},
 		routing:       map[schema.GroupKind]*routingIndex{},
 		secrets:       map[string]*corev1.Secret{},

@@ -115,7 +115,7 @@ func (v *View) Endpoints(hostname string, port uint32) []Endpoint {
 // DestinationRules returns the DestinationRules for a hostname, oldest first.
 func (v *View) DestinationRules(hostname string) []*networkingv1.DestinationRule {
 	v.trackHost(gkDestinationRule, hostname)
-	return v.snap.drs[hostname]
+	return v.snap.drs.get(hostname)
 }
 
 // Subsets returns the subsets declared for a hostname. When several
@@ -148,13 +148,13 @@ func (v *View) Subset(hostname, name string) (Subset, bool) {
 // VirtualServices returns the VirtualServices that name a hostname, oldest first.
 func (v *View) VirtualServices(hostname string) []*networkingv1.VirtualService {
 	v.trackHost(gkVirtualService, hostname)
-	return v.snap.vss[hostname]
+	return v.snap.vss.get(hostname)
 }
 
 // MetaRouters returns the MetaRouters that name a hostname, oldest first.
 func (v *View) MetaRouters(hostname string) []*metaprotocolv1alpha1.MetaRouter {
 	v.trackHost(gkMetaRouter, hostname)
-	return v.snap.mrs[hostname]
+	return v.snap.mrs.get(hostname)
 }
 
 // AllMetaRouters returns every MetaRouter; the core uses it to report
