@@ -24,9 +24,10 @@ type View struct {
 }
 
 // track records a read of the key that is parts joined. The key is built
-// in a buffer and made a string only when deps gets it: an untracked view
-// builds nothing, and a key read again (with the same revision) costs no
-// allocation.
+// in a buffer and made a string only when deps gets it and the snapshot
+// does not hold it (deps otherwise gets the snapshot's string, shared by
+// every view that reads the key): an untracked view builds nothing, and a
+// key read again (with the same revision) costs no allocation.
 func (v *View) track(parts ...string) {
 	if v.deps == nil {
 		return
@@ -44,11 +45,14 @@ func (v *View) trackBytes(k []byte) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 	}
-	rev := v.snap.revs.atBytes(k)
+	key, rev, found := v.snap.revs.entryBytes(k)
 	if old, ok := v.deps[string(k)]; ok && old == rev {
 		return
 	}
-	v.deps[string(k)] = rev
+	if !found {
+		key = string(k)
+	}
+	v.deps[key] = rev
 }
 
 // Options returns the mesh settings (domain suffix, root namespace, trust domain).
