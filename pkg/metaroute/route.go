@@ -141,14 +141,17 @@ func (r *Route) Weighted() bool { return len(r.Destinations) > 1 }
 // Build with routers of its own).
 func Build(ctx *plugin.BuildContext) []Route {
 	if ctx.Role == plugin.RoleSidecarInbound {
-		return []Route{DefaultRoute(ctx)}
+		return onlyDefaultRoute(ctx)
 	}
-	n := 1 // room for the default route
+	n, nd := 1, 1 // room for the default route
 	for _, mr := range ctx.MetaRouters {
 		n += len(mr.Spec.Routes)
+		for i := range mr.Spec.Routes {
+			nd += len(mr.Spec.Routes[i].Route)
+		}
 	}
 	out := make([]Route, 0, n)
-	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}}
+	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}, dests: make([]Destination, 0, nd)}
 	for _, mr := range ctx.MetaRouters {
 		for i := range mr.Spec.Routes {
 			r, err := res.fromMetaRoute(mr, i)
@@ -159,11 +162,41 @@ func Build(ctx *plugin.BuildContext) []Route {
 			out = append(out, r)
 		}
 	}
-	return WithDefault(ctx, out)
+	for i := range out {
+		if out[i].CatchAll() {
+			return out
+		}
+	}
+	return append(out, res.defaultRoute())
 }
 
-// routeField is the path of a MetaRouter's i-th route, "spec.routes[i]".
-func routeField(i int) string { return "spec.routes[" + strconv.Itoa(i) + "]" }
+// onlyDefaultRoute is the one route of a sidecar's inbound side, the
+// route and its destination in one allocation.
+func onlyDefaultRoute(ctx *plugin.BuildContext) []Route {
+	one := &struct {
+		r [1]Route
+		d [1]Destination
+	}{}
+	one.d[0] = defaultDestination(ctx)
+	one.r[0] = Route{Name: "default", Destinations: one.d[:]}
+	return one.r[:]
+}
+
+// routeFields holds the paths of a router's first ten routes,
+// "spec.routes[0]" to "spec.routes[9]", each routeFieldLen long.
+const (
+	routeFields   = "spec.routes[0]spec.routes[1]spec.routes[2]spec.routes[3]spec.routes[4]spec.routes[5]spec.routes[6]spec.routes[7]spec.routes[8]spec.routes[9]"
+	routeFieldLen = len("spec.routes[0]")
+)
+
+// routeField is the path of a MetaRouter's i-th route, "spec.routes[i]";
+// a router's first ten are not formatted (every route built has one).
+func routeField(i int) string {
+	if i >= 0 && i < 10 {
+		return routeFields[i*routeFieldLen : (i+1)*routeFieldLen]
+	}
+	return "spec.routes[" + strconv.Itoa(i) + "]"
+}
 
 // ForPort is the routes of a port its users may route with MetaRouters or,
 // as Aeraki allowed on plain tcp-dubbo and tcp-thrift ports, with Istio
@@ -200,9 +233,20 @@ func WithDefault(ctx *plugin.BuildContext, routes []Route) []Route {
 
 // DefaultRoute sends every call to the service being built, unsplit.
 func DefaultRoute(ctx *plugin.BuildContext) Route {
+	return Route{Name: "default", Destinations: []Destination{defaultDestination(ctx)}}
+}
+
+// defaultRoute is DefaultRoute with its destination taken from res.dests.
+func (res *resolver) defaultRoute() Route {
+	d := append(res.take(1), defaultDestination(res.ctx))
+	return Route{Name: "default", Destinations: d}
+}
+
+// defaultDestination is the destination of the default route.
+func defaultDestination(ctx *plugin.BuildContext) Destination {
 	d := Destination{Host: ctx.Service.Hostname, Port: ctx.Port.Number}
 	d.Cluster = ctx.ClusterName(d.Host, d.Port, "")
-	return Route{Name: "default", Destinations: []Destination{d}}
+	return d
 }
 
 // RouterRef is the ObjectRef of a MetaRouter.
@@ -220,7 +264,7 @@ func (res *resolver) fromMetaRoute(mr *metaprotocolv1alpha1.MetaRouter, i int) (
 		r.Match = Attributes(src.Match.Attributes)
 	}
 	if len(src.Route) > 0 {
-		r.Destinations = make([]Destination, 0, len(src.Route))
+		r.Destinations = res.take(len(src.Route))
 	}
 	for j := range src.Route {
 		d := &src.Route[j]
@@ -327,6 +371,21 @@ func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMa
 type resolver struct {
 	ctx *plugin.BuildContext
 	lookups
+	// dests is room for the destinations of every route of the Build
+	// (one allocation rather than one per route); its routes take parts
+	// of it that appending past reallocates.
+	dests []Destination
+}
+
+// take returns an empty slice with room for n destinations, from
+// res.dests while it has room.
+func (res *resolver) take(n int) []Destination {
+	at := len(res.dests)
+	if cap(res.dests)-at < n {
+		return make([]Destination, 0, n)
+	}
+	res.dests = res.dests[:at+n]
+	return res.dests[at : at : at+n]
 }
 
 // lookups reads services and subsets for one Build or Validate. It
