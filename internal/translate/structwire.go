@@ -455,6 +455,9 @@ type patchValue struct {
 	// not encode (then stub is filled from the start).
 	encoded []byte
 	once    sync.Once
+	// empty is the stub of a value written directly, allocated with it
+	// (one allocation rather than two per filter of every unit).
+	empty structpb.Struct
 }
 
 // newPatchValue makes the patchValue of filter f: its encoding written
@@ -468,7 +471,9 @@ func newPatchValue(f proto.Message, u *xds.Unpacked, wires *sync.Pool) *patchVal
 	b, err := w.encode(f, u)
 	wires.Put(w)
 	if err == nil {
-		return &patchValue{stub: &structpb.Struct{}, encoded: b}
+		p := &patchValue{encoded: b}
+		p.stub = &p.empty
+		return p
 	}
 	s, err := structConv{u: u}.structOf(f)
 	if err != nil {

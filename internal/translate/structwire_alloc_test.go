@@ -1,11 +1,13 @@
 package translate
 
 import (
+	"sync"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -40,5 +42,30 @@ func TestWireConvAllocatesOnlyItsOutput(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("encode allocates %v times, want 1 (its output)", allocs)
+	}
+}
+
+// TestPatchValueIsOneAllocationBesidesItsEncoding: a filter's patch value
+// written directly is the encoding and one allocation holding the
+// value and its empty stub, which the first reader fills.
+func TestPatchValueIsOneAllocationBesidesItsEncoding(t *testing.T) {
+	c := &clusterv3.Cluster{Name: "outbound|20880||svc.ns.svc.cluster.local", CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: 50}}}
+	var wires sync.Pool
+	newPatchValue(c, nil, &wires) // a writer with grown buffers in the pool
+	allocs := testing.AllocsPerRun(100, func() { newPatchValue(c, nil, &wires) })
+	if allocs > 2 {
+		t.Errorf("newPatchValue allocates %v times, want 2 (the encoding, the value)", allocs)
+	}
+	p := newPatchValue(c, nil, &wires)
+	if len(p.stub.GetFields()) != 0 {
+		t.Fatal("the stub is filled before anyone reads it")
+	}
+	p.materialize()
+	want, err := structOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(p.stub, want) {
+		t.Errorf("materialized %v, want %v", p.stub, want)
 	}
 }
