@@ -8,6 +8,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -67,5 +68,20 @@ func TestPatchValueIsOneAllocationBesidesItsEncoding(t *testing.T) {
 	}
 	if !proto.Equal(p.stub, want) {
 		t.Errorf("materialized %v, want %v", p.stub, want)
+	}
+}
+
+// TestHasSpecialJSON: the well-known types with a JSON form of their own,
+// by full name, and no other name (a type nested in one of the package's,
+// another package's type of the same name).
+func TestHasSpecialJSON(t *testing.T) {
+	for name, want := range map[protoreflect.FullName]bool{
+		"google.protobuf.Any": true, "google.protobuf.Duration": true, "google.protobuf.FieldMask": true, "google.protobuf.Value": true,
+		"google.protobuf.Empty": false, "google.protobuf.Foo.Any": false, "google.protobuf": false, "google.protobuf.": false,
+		"envoy.Any": false, "xgoogle.protobuf.Any": false, "Any": false, "": false, "google.protobufAny": false,
+	} {
+		if got := hasSpecialJSON(name); got != want || (got && name.Parent() != "google.protobuf") {
+			t.Errorf("hasSpecialJSON(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
