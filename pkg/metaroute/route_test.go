@@ -92,3 +92,32 @@ func TestWeightedClusters(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateAllocatesNothingForAValidRouter: walking a valid router
+// through an untracked view builds no field path (a finding does; see
+// TestValidateFields).
+func TestValidateAllocatesNothingForAValidRouter(t *testing.T) {
+	v := view(t, `
+---
+apiVersion: metaprotocol.aeraki.io/v1alpha1
+kind: MetaRouter
+metadata: {name: mr, namespace: ns}
+spec:
+  hosts: [demo]
+  routes:
+  - name: hello
+    match: {attributes: {method: {exact: sayHello}, interface: {prefix: org.apache}}}
+    route:
+    - {destination: {host: demo, subset: v2}, weight: 90}
+    - {destination: {host: demo, subset: v1}, weight: 10}
+  - name: default
+    route: [{destination: {host: demo, subset: v1}}]
+`)
+	mr := router(t, v, "mr")
+	if ds := metaroute.Validate(v, mr); len(ds) != 0 {
+		t.Fatalf("findings on a valid router: %v", ds)
+	}
+	if n := testing.AllocsPerRun(100, func() { metaroute.Validate(v, mr) }); n != 0 {
+		t.Errorf("Validate allocates %v times for a valid router, want 0", n)
+	}
+}
