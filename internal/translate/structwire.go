@@ -69,6 +69,9 @@ type wireConv struct {
 	fields []wireField
 	// entries are the map entries being written, innermost last.
 	entries []mapEntry
+	// order holds, for each message of fields, the indexes of its fields
+	// in w.fields in the order they are written.
+	order []int32
 	// collect is w.collectField, made once: a closure handed to Range
 	// for every message written was most of the allocations of a unit's
 	// patch values.
@@ -108,10 +111,18 @@ func (w *wireConv) messageFields(m protoreflect.Message, typeURL string) error {
 		w.fields = w.fields[:start]
 		return errSlowPath
 	}
-	slices.SortFunc(w.fields[start:], func(a, b wireField) int { return strings.Compare(a.name, b.name) })
+	// The fields are sorted by name as indexes: moving the fields
+	// themselves (values with pointers) was most of the sort.
 	n := len(w.fields) - start
+	ord := len(w.order)
 	for i := range n {
-		f := w.fields[start+i] // w.fields may grow (nested messages) but keeps this part
+		w.order = append(w.order, int32(start+i))
+	}
+	fields := w.fields
+	slices.SortFunc(w.order[ord:], func(a, b int32) int { return strings.Compare(fields[a].name, fields[b].name) })
+	defer func() { w.order = w.order[:ord] }()
+	for i := range n {
+		f := w.fields[w.order[ord+i]] // w.fields and w.order may grow (nested messages) but keep these parts
 		if !utf8.ValidString(f.name) {
 			w.fields = w.fields[:start]
 			return errSlowPath
