@@ -375,6 +375,32 @@ type resolver struct {
 	// (one allocation rather than one per route); its routes take parts
 	// of it that appending past reallocates.
 	dests []Destination
+	// clusters are the last cluster names made, reused by the
+	// destinations that name the same one (a router's routes mostly
+	// share a few subsets of one host); next is the one replaced next.
+	clusters [4]clusterName
+	next     int
+}
+
+// clusterName is the cluster of a host, port and subset.
+type clusterName struct {
+	host   string
+	port   uint32
+	subset string
+	name   string
+}
+
+// clusterName is res.ctx.ClusterName, remembered.
+func (res *resolver) clusterName(host string, port uint32, subset string) string {
+	for _, c := range res.clusters {
+		if c.name != "" && c.port == port && c.host == host && c.subset == subset {
+			return c.name
+		}
+	}
+	name := res.ctx.ClusterName(host, port, subset)
+	res.clusters[res.next] = clusterName{host, port, subset, name}
+	res.next = (res.next + 1) % len(res.clusters)
+	return name
 }
 
 // take returns an empty slice with room for n destinations, from
@@ -450,7 +476,7 @@ func (res *resolver) resolve(namespace string, d *metaprotocolv1alpha1.Destinati
 		return Destination{}, fmt.Errorf("subset %q of %s is not defined by any DestinationRule", d.Subset, svc.Hostname)
 	}
 	out := Destination{Host: svc.Hostname, Port: port.Number, Subset: d.Subset}
-	out.Cluster = ctx.ClusterName(out.Host, out.Port, out.Subset)
+	out.Cluster = res.clusterName(out.Host, out.Port, out.Subset)
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/aeraki-ng/aeraki/pkg/metaroute"
 	"github.com/aeraki-ng/aeraki/pkg/plugin"
@@ -12,8 +13,8 @@ import (
 // TestBuildRoutesOwnTheirDestinations: the routes of one Build share one
 // array of destinations, yet each route's are its own (appending to one
 // route's does not write over the next one's), the default route
-// included, on both sides of a sidecar; and every route names its field,
-// past the tenth too.
+// included, on both sides of a sidecar; every route names its field, past
+// the tenth too; and a cluster named by several routes is named once.
 func TestBuildRoutesOwnTheirDestinations(t *testing.T) {
 	routes := ""
 	for i := range 12 {
@@ -38,6 +39,10 @@ spec:
 	got := metaroute.Build(ctx)
 	if len(got) != 13 || got[12].Name != "default" || len(got[12].Destinations) != 1 {
 		t.Fatalf("Build made %d routes, want 12 and the default: %+v", len(got), got)
+	}
+	// A cluster named again is made once (the name remembered).
+	if unsafe.StringData(got[0].Destinations[0].Cluster) != unsafe.StringData(got[11].Destinations[0].Cluster) {
+		t.Error("two routes to one subset were given two copies of its cluster name")
 	}
 	for i := range 12 {
 		if want := "spec.routes[" + strconv.Itoa(i) + "]"; got[i].Field != want {
