@@ -143,15 +143,21 @@ func Build(ctx *plugin.BuildContext) []Route {
 	if ctx.Role == plugin.RoleSidecarInbound {
 		return onlyDefaultRoute(ctx)
 	}
-	n, nd := 1, 1 // room for the default route
+	n, nd, nm := 1, 1, 0 // room for the default route
 	for _, mr := range ctx.MetaRouters {
 		n += len(mr.Spec.Routes)
 		for i := range mr.Spec.Routes {
 			nd += len(mr.Spec.Routes[i].Route)
+			if m := mr.Spec.Routes[i].Match; m != nil {
+				nm += len(m.Attributes)
+			}
 		}
 	}
 	out := make([]Route, 0, n)
 	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}, dests: make([]Destination, 0, nd)}
+	if nm > 0 {
+		res.matches = make([]AttributeMatch, 0, nm)
+	}
 	for _, mr := range ctx.MetaRouters {
 		for i := range mr.Spec.Routes {
 			r, err := res.fromMetaRoute(mr, i)
@@ -261,7 +267,7 @@ func (res *resolver) fromMetaRoute(mr *metaprotocolv1alpha1.MetaRouter, i int) (
 		r.Name = mr.Name + "-" + strconv.Itoa(i)
 	}
 	if src.Match != nil {
-		r.Match = Attributes(src.Match.Attributes)
+		r.Match = res.attributes(src.Match.Attributes)
 	}
 	if len(src.Route) > 0 {
 		r.Destinations = res.take(len(src.Route))
@@ -346,7 +352,23 @@ func percentOr100(p *metaprotocolv1alpha1.Percent) float64 {
 // Attributes converts a MetaRouter attribute map into matches sorted by
 // name, so generated config does not depend on map order.
 func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
-	out := make([]AttributeMatch, 0, len(attrs))
+	return appendAttributes(make([]AttributeMatch, 0, len(attrs)), attrs)
+}
+
+// attributes is Attributes with the matches taken from res.matches while
+// it has room (one allocation for the matches of every route of a Build).
+func (res *resolver) attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
+	at, n := len(res.matches), len(attrs)
+	if n == 0 || cap(res.matches)-at < n {
+		return Attributes(attrs)
+	}
+	res.matches = res.matches[:at+n]
+	return appendAttributes(res.matches[at:at:at+n], attrs)
+}
+
+// appendAttributes appends the matches of attrs to out (empty), sorted by
+// name.
+func appendAttributes(out []AttributeMatch, attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
 	for name, m := range attrs {
 		am := AttributeMatch{Name: name}
 		switch {
@@ -373,8 +395,10 @@ type resolver struct {
 	lookups
 	// dests is room for the destinations of every route of the Build
 	// (one allocation rather than one per route); its routes take parts
-	// of it that appending past reallocates.
-	dests []Destination
+	// of it that appending past reallocates. matches is the same for
+	// their attribute matches.
+	dests   []Destination
+	matches []AttributeMatch
 	// clusters are the last cluster names made, reused by the
 	// destinations that name the same one (a router's routes mostly
 	// share a few subsets of one host); next is the one replaced next.

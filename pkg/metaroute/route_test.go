@@ -11,8 +11,8 @@ import (
 )
 
 // TestBuildRoutesOwnTheirDestinations: the routes of one Build share one
-// array of destinations, yet each route's are its own (appending to one
-// route's does not write over the next one's), the default route
+// array of destinations and one of matches, yet each route's are its own
+// (appending to one route's does not write over the next one's), the default route
 // included, on both sides of a sidecar; every route names its field, past
 // the tenth too; and a cluster named by several routes is named once.
 func TestBuildRoutesOwnTheirDestinations(t *testing.T) {
@@ -49,6 +49,12 @@ spec:
 			t.Errorf("route %d: field %q, want %q", i, got[i].Field, want)
 		}
 		got[i].Destinations = append(got[i].Destinations, metaroute.Destination{Cluster: "appended"})
+		got[i].Match = append(got[i].Match, metaroute.AttributeMatch{Name: "appended"})
+	}
+	for i := range 12 {
+		if m := got[i].Match; len(m) != 2 || m[0] != (metaroute.AttributeMatch{Name: "method", Kind: metaroute.MatchExact, Value: "m" + strconv.Itoa(i)}) {
+			t.Errorf("route %d matches %+v", i, m)
+		}
 	}
 	for i, r := range got {
 		want := []string{"outbound|20880|v1|demo.ns.svc.cluster.local", "outbound|20880|v2|demo.ns.svc.cluster.local", "appended"}
