@@ -74,10 +74,15 @@ func (c structConv) structOf(m proto.Message) (*structpb.Struct, error) {
 // hasSpecialJSON reports the well-known types protojson does not encode
 // as an object of their fields.
 func hasSpecialJSON(name protoreflect.FullName) bool {
-	if name.Parent() != "google.protobuf" {
+	// Compared as a prefix rather than through name.Parent(), which
+	// searches the name for its last dot: this runs for every message of
+	// every patch value, and a name of the package's is the prefix and a
+	// name with no dot (a nested one matches none of the cases).
+	const pkg = "google.protobuf."
+	if len(name) <= len(pkg) || name[:len(pkg)] != pkg {
 		return false
 	}
-	switch name.Name() {
+	switch name[len(pkg):] {
 	case "Any", "Timestamp", "Duration", "BoolValue", "Int32Value", "Int64Value", "UInt32Value", "UInt64Value",
 		"FloatValue", "DoubleValue", "StringValue", "BytesValue", "Struct", "ListValue", "Value", "FieldMask":
 		return true

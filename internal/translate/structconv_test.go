@@ -245,6 +245,23 @@ spec:
 			}
 		}
 	})
+	b.Run("wire", func(b *testing.B) {
+		// The Anys decoded already, as the gates leave them.
+		unpacked := make([]*xds.Unpacked, len(msgs))
+		for i, m := range msgs {
+			unpacked[i] = xds.NewUnpacked(xds.NewReach())
+			unpacked[i].HasSecret(m)
+		}
+		write := translate.PatchWriter()
+		b.ReportAllocs()
+		for b.Loop() {
+			for i, m := range msgs {
+				if _, err := write(m, unpacked[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 	b.Run("fidelity-check", func(b *testing.B) {
 		build := profile.MustGet(profile.IstioProxy)
 		b.ReportAllocs()

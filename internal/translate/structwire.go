@@ -69,6 +69,19 @@ type wireConv struct {
 	fields []wireField
 	// entries are the map entries being written, innermost last.
 	entries []mapEntry
+	// order holds, for each message of fields, the indexes of its fields
+	// in w.fields in the order they are written.
+	order []int32
+	// collect is w.collectField, made once: a closure handed to Range
+	// for every message written was most of the allocations of a unit's
+	// patch values.
+	collect func(protoreflect.FieldDescriptor, protoreflect.Value) bool
+	// collectMap is w.collectEntry, made once.
+	collectMap func(protoreflect.MapKey, protoreflect.Value) bool
+	// ofAny and dup are the collecting's state: whether the message is an
+	// Any's content, and whether it has to take the Struct route (a field
+	// of that content named "@type" as well, a map key not UTF-8).
+	ofAny, dup bool
 }
 
 type wireField struct {
@@ -89,24 +102,27 @@ func (w *wireConv) messageFields(m protoreflect.Message, typeURL string) error {
 	if typeURL != "" {
 		w.fields = append(w.fields, wireField{name: "@type"})
 	}
-	dup := false
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		name := fd.JSONName()
-		if typeURL != "" && name == "@type" {
-			dup = true // structOf's map would keep one of the two
-			return false
-		}
-		w.fields = append(w.fields, wireField{name: name, fd: fd, v: v})
-		return true
-	})
-	if dup {
+	if w.collect == nil {
+		w.collect = w.collectField
+	}
+	w.ofAny, w.dup = typeURL != "", false
+	m.Range(w.collect) // appends to w.fields, never recurses
+	if w.dup {
 		w.fields = w.fields[:start]
 		return errSlowPath
 	}
-	slices.SortFunc(w.fields[start:], func(a, b wireField) int { return strings.Compare(a.name, b.name) })
+	// The fields are sorted by name as indexes: moving the fields
+	// themselves (values with pointers) was most of the sort.
 	n := len(w.fields) - start
+	ord := len(w.order)
 	for i := range n {
-		f := w.fields[start+i] // w.fields may grow (nested messages) but keeps this part
+		w.order = append(w.order, int32(start+i))
+	}
+	fields := w.fields
+	slices.SortFunc(w.order[ord:], func(a, b int32) int { return strings.Compare(fields[a].name, fields[b].name) })
+	defer func() { w.order = w.order[:ord] }()
+	for i := range n {
+		f := w.fields[w.order[ord+i]] // w.fields and w.order may grow (nested messages) but keep these parts
 		if !utf8.ValidString(f.name) {
 			w.fields = w.fields[:start]
 			return errSlowPath
@@ -131,6 +147,18 @@ func (w *wireConv) messageFields(m protoreflect.Message, typeURL string) error {
 	}
 	w.fields = w.fields[:start]
 	return nil
+}
+
+// collectField adds a populated field of the message messageFields
+// collects to w.fields.
+func (w *wireConv) collectField(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	name := fd.JSONName()
+	if w.ofAny && name == "@type" {
+		w.dup = true // structOf's map would keep one of the two
+		return false
+	}
+	w.fields = append(w.fields, wireField{name: name, fd: fd, v: v})
+	return true
 }
 
 // beginEntry starts a Struct entry (key and the Value's framing); endEntry
@@ -162,18 +190,13 @@ func (w *wireConv) list(fd protoreflect.FieldDescriptor, l protoreflect.List) er
 
 func (w *wireConv) mapValue(fd protoreflect.FieldDescriptor, m protoreflect.Map) error {
 	start := len(w.entries)
-	bad := false
-	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
-		key := k.String()
-		if !utf8.ValidString(key) {
-			bad = true
-			return false
-		}
-		w.entries = append(w.entries, mapEntry{key: key, v: v})
-		return true
-	})
+	if w.collectMap == nil {
+		w.collectMap = w.collectEntry
+	}
+	w.dup = false
+	m.Range(w.collectMap) // appends to w.entries, never recurses
 	defer func() { w.entries = w.entries[:start] }()
-	if bad {
+	if w.dup {
 		return errSlowPath
 	}
 	slices.SortFunc(w.entries[start:], func(a, b mapEntry) int { return strings.Compare(a.key, b.key) })
@@ -189,6 +212,18 @@ func (w *wireConv) mapValue(fd protoreflect.FieldDescriptor, m protoreflect.Map)
 	}
 	w.e.end(at)
 	return nil
+}
+
+// collectEntry adds an entry of the map mapValue collects to w.entries;
+// a key that is not UTF-8 sets w.dup (protojson refuses it).
+func (w *wireConv) collectEntry(k protoreflect.MapKey, v protoreflect.Value) bool {
+	key := k.String()
+	if !utf8.ValidString(key) {
+		w.dup = true
+		return false
+	}
+	w.entries = append(w.entries, mapEntry{key: key, v: v})
+	return true
 }
 
 // The Value kinds.
@@ -431,6 +466,9 @@ type patchValue struct {
 	// not encode (then stub is filled from the start).
 	encoded []byte
 	once    sync.Once
+	// empty is the stub of a value written directly, allocated with it
+	// (one allocation rather than two per filter of every unit).
+	empty structpb.Struct
 }
 
 // newPatchValue makes the patchValue of filter f: its encoding written
@@ -444,7 +482,9 @@ func newPatchValue(f proto.Message, u *xds.Unpacked, wires *sync.Pool) *patchVal
 	b, err := w.encode(f, u)
 	wires.Put(w)
 	if err == nil {
-		return &patchValue{stub: &structpb.Struct{}, encoded: b}
+		p := &patchValue{encoded: b}
+		p.stub = &p.empty
+		return p
 	}
 	s, err := structConv{u: u}.structOf(f)
 	if err != nil {

@@ -39,16 +39,32 @@ func (m AttributeMatch) HeaderMatcher() *routev3.HeaderMatcher {
 // WeightedClusters is the route's destinations as Envoy's weighted
 // clusters, in order, with their weights.
 func (r *Route) WeightedClusters() *routev3.WeightedCluster {
-	wc := &routev3.WeightedCluster{}
 	n := len(r.Destinations)
 	if n == 0 {
-		return wc
+		return &routev3.WeightedCluster{}
 	}
 	// One array each for the clusters and their weights rather than two
-	// allocations per destination; the messages are only ever pointed to.
-	cws := make([]routev3.WeightedCluster_ClusterWeight, n)
-	ws := make([]wrapperspb.UInt32Value, n)
-	wc.Clusters = make([]*routev3.WeightedCluster_ClusterWeight, n)
+	// allocations per destination, and for the usual split in two all of
+	// it in one; the messages are only ever pointed to.
+	var (
+		wc  *routev3.WeightedCluster
+		cws []routev3.WeightedCluster_ClusterWeight
+		ws  []wrapperspb.UInt32Value
+	)
+	if n <= 2 {
+		two := &struct {
+			wc  routev3.WeightedCluster
+			cws [2]routev3.WeightedCluster_ClusterWeight
+			ws  [2]wrapperspb.UInt32Value
+			ptr [2]*routev3.WeightedCluster_ClusterWeight
+		}{}
+		wc, cws, ws = &two.wc, two.cws[:n:n], two.ws[:n:n]
+		wc.Clusters = two.ptr[:n:n]
+	} else {
+		wc = &routev3.WeightedCluster{Clusters: make([]*routev3.WeightedCluster_ClusterWeight, n)}
+		cws = make([]routev3.WeightedCluster_ClusterWeight, n)
+		ws = make([]wrapperspb.UInt32Value, n)
+	}
 	for i, d := range r.Destinations {
 		ws[i].Value = d.Weight
 		cws[i].Name, cws[i].Weight = d.Cluster, &ws[i]

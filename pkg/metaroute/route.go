@@ -141,14 +141,23 @@ func (r *Route) Weighted() bool { return len(r.Destinations) > 1 }
 // Build with routers of its own).
 func Build(ctx *plugin.BuildContext) []Route {
 	if ctx.Role == plugin.RoleSidecarInbound {
-		return []Route{DefaultRoute(ctx)}
+		return onlyDefaultRoute(ctx)
 	}
-	n := 1 // room for the default route
+	n, nd, nm := 1, 1, 0 // room for the default route
 	for _, mr := range ctx.MetaRouters {
 		n += len(mr.Spec.Routes)
+		for i := range mr.Spec.Routes {
+			nd += len(mr.Spec.Routes[i].Route)
+			if m := mr.Spec.Routes[i].Match; m != nil {
+				nm += len(m.Attributes)
+			}
+		}
 	}
 	out := make([]Route, 0, n)
-	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}}
+	res := resolver{ctx: ctx, lookups: lookups{view: ctx.Model}, dests: make([]Destination, 0, nd)}
+	if nm > 0 {
+		res.matches = make([]AttributeMatch, 0, nm)
+	}
 	for _, mr := range ctx.MetaRouters {
 		for i := range mr.Spec.Routes {
 			r, err := res.fromMetaRoute(mr, i)
@@ -159,11 +168,41 @@ func Build(ctx *plugin.BuildContext) []Route {
 			out = append(out, r)
 		}
 	}
-	return WithDefault(ctx, out)
+	for i := range out {
+		if out[i].CatchAll() {
+			return out
+		}
+	}
+	return append(out, res.defaultRoute())
 }
 
-// routeField is the path of a MetaRouter's i-th route, "spec.routes[i]".
-func routeField(i int) string { return "spec.routes[" + strconv.Itoa(i) + "]" }
+// onlyDefaultRoute is the one route of a sidecar's inbound side, the
+// route and its destination in one allocation.
+func onlyDefaultRoute(ctx *plugin.BuildContext) []Route {
+	one := &struct {
+		r [1]Route
+		d [1]Destination
+	}{}
+	one.d[0] = defaultDestination(ctx)
+	one.r[0] = Route{Name: "default", Destinations: one.d[:]}
+	return one.r[:]
+}
+
+// routeFields holds the paths of a router's first ten routes,
+// "spec.routes[0]" to "spec.routes[9]", each routeFieldLen long.
+const (
+	routeFields   = "spec.routes[0]spec.routes[1]spec.routes[2]spec.routes[3]spec.routes[4]spec.routes[5]spec.routes[6]spec.routes[7]spec.routes[8]spec.routes[9]"
+	routeFieldLen = len("spec.routes[0]")
+)
+
+// routeField is the path of a MetaRouter's i-th route, "spec.routes[i]";
+// a router's first ten are not formatted (every route built has one).
+func routeField(i int) string {
+	if i >= 0 && i < 10 {
+		return routeFields[i*routeFieldLen : (i+1)*routeFieldLen]
+	}
+	return "spec.routes[" + strconv.Itoa(i) + "]"
+}
 
 // ForPort is the routes of a port its users may route with MetaRouters or,
 // as Aeraki allowed on plain tcp-dubbo and tcp-thrift ports, with Istio
@@ -200,9 +239,20 @@ func WithDefault(ctx *plugin.BuildContext, routes []Route) []Route {
 
 // DefaultRoute sends every call to the service being built, unsplit.
 func DefaultRoute(ctx *plugin.BuildContext) Route {
+	return Route{Name: "default", Destinations: []Destination{defaultDestination(ctx)}}
+}
+
+// defaultRoute is DefaultRoute with its destination taken from res.dests.
+func (res *resolver) defaultRoute() Route {
+	d := append(res.take(1), defaultDestination(res.ctx))
+	return Route{Name: "default", Destinations: d}
+}
+
+// defaultDestination is the destination of the default route.
+func defaultDestination(ctx *plugin.BuildContext) Destination {
 	d := Destination{Host: ctx.Service.Hostname, Port: ctx.Port.Number}
 	d.Cluster = ctx.ClusterName(d.Host, d.Port, "")
-	return Route{Name: "default", Destinations: []Destination{d}}
+	return d
 }
 
 // RouterRef is the ObjectRef of a MetaRouter.
@@ -217,10 +267,10 @@ func (res *resolver) fromMetaRoute(mr *metaprotocolv1alpha1.MetaRouter, i int) (
 		r.Name = mr.Name + "-" + strconv.Itoa(i)
 	}
 	if src.Match != nil {
-		r.Match = Attributes(src.Match.Attributes)
+		r.Match = res.attributes(src.Match.Attributes)
 	}
 	if len(src.Route) > 0 {
-		r.Destinations = make([]Destination, 0, len(src.Route))
+		r.Destinations = res.take(len(src.Route))
 	}
 	for j := range src.Route {
 		d := &src.Route[j]
@@ -302,7 +352,23 @@ func percentOr100(p *metaprotocolv1alpha1.Percent) float64 {
 // Attributes converts a MetaRouter attribute map into matches sorted by
 // name, so generated config does not depend on map order.
 func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
-	out := make([]AttributeMatch, 0, len(attrs))
+	return appendAttributes(make([]AttributeMatch, 0, len(attrs)), attrs)
+}
+
+// attributes is Attributes with the matches taken from res.matches while
+// it has room (one allocation for the matches of every route of a Build).
+func (res *resolver) attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
+	at, n := len(res.matches), len(attrs)
+	if n == 0 || cap(res.matches)-at < n {
+		return Attributes(attrs)
+	}
+	res.matches = res.matches[:at+n]
+	return appendAttributes(res.matches[at:at:at+n], attrs)
+}
+
+// appendAttributes appends the matches of attrs to out (empty), sorted by
+// name.
+func appendAttributes(out []AttributeMatch, attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMatch {
 	for name, m := range attrs {
 		am := AttributeMatch{Name: name}
 		switch {
@@ -327,6 +393,49 @@ func Attributes(attrs map[string]metaprotocolv1alpha1.StringMatch) []AttributeMa
 type resolver struct {
 	ctx *plugin.BuildContext
 	lookups
+	// dests is room for the destinations of every route of the Build
+	// (one allocation rather than one per route); its routes take parts
+	// of it that appending past reallocates. matches is the same for
+	// their attribute matches.
+	dests   []Destination
+	matches []AttributeMatch
+	// clusters are the last cluster names made, reused by the
+	// destinations that name the same one (a router's routes mostly
+	// share a few subsets of one host); next is the one replaced next.
+	clusters [4]clusterName
+	next     int
+}
+
+// clusterName is the cluster of a host, port and subset.
+type clusterName struct {
+	host   string
+	port   uint32
+	subset string
+	name   string
+}
+
+// clusterName is res.ctx.ClusterName, remembered.
+func (res *resolver) clusterName(host string, port uint32, subset string) string {
+	for _, c := range res.clusters {
+		if c.name != "" && c.port == port && c.host == host && c.subset == subset {
+			return c.name
+		}
+	}
+	name := res.ctx.ClusterName(host, port, subset)
+	res.clusters[res.next] = clusterName{host, port, subset, name}
+	res.next = (res.next + 1) % len(res.clusters)
+	return name
+}
+
+// take returns an empty slice with room for n destinations, from
+// res.dests while it has room.
+func (res *resolver) take(n int) []Destination {
+	at := len(res.dests)
+	if cap(res.dests)-at < n {
+		return make([]Destination, 0, n)
+	}
+	res.dests = res.dests[:at+n]
+	return res.dests[at : at : at+n]
 }
 
 // lookups reads services and subsets for one Build or Validate. It
@@ -391,7 +500,7 @@ func (res *resolver) resolve(namespace string, d *metaprotocolv1alpha1.Destinati
 		return Destination{}, fmt.Errorf("subset %q of %s is not defined by any DestinationRule", d.Subset, svc.Hostname)
 	}
 	out := Destination{Host: svc.Hostname, Port: port.Number, Subset: d.Subset}
-	out.Cluster = ctx.ClusterName(out.Host, out.Port, out.Subset)
+	out.Cluster = res.clusterName(out.Host, out.Port, out.Subset)
 	return out, nil
 }
 

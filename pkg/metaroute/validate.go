@@ -29,44 +29,72 @@ func Validate(view *model.View, mr *metaprotocolv1alpha1.MetaRouter) []model.Dia
 }
 
 // validator walks one MetaRouter. path is the field being checked, such
-// as "spec.routes[0].route[1]"; it grows and shrinks as the walk goes
-// (enter and leave), and becomes a string only in a finding, so a valid
-// router costs no field names.
+// as "spec.routes[0].route[1]", as the steps to it; it grows and shrinks
+// as the walk goes (enter and leave), and is joined into a string only in
+// a finding, so a valid router costs no field names. The steps are an
+// array in the validator, on Validate's stack: the walk allocates no path
+// either (a buffer for it was an allocation per router validated).
 type validator struct {
 	view  *model.View
 	mr    *metaprotocolv1alpha1.MetaRouter
 	ref   model.ObjectRef
 	diags []model.Diagnostic
-	path  []byte
+	path  [maxPathDepth]pathStep
+	depth int // steps of path taken
 	lookups
+}
+
+// maxPathDepth bounds the steps of a field path; the walk takes at most
+// four (spec.localRateLimit.conditions[i], .match.attributes, ".", name).
+const maxPathDepth = 8
+
+// pathStep is one step of a field path: name, then "[index]" when index
+// is not negative.
+type pathStep struct {
+	name  string
+	index int
 }
 
 // errorf records a finding on the field path+sub.
 func (v *validator) errorf(sub, reason, format string, args ...any) {
-	v.diags = append(v.diags, model.Diagnostic{Severity: model.SeverityError, Object: v.ref, Field: string(v.path) + sub, Reason: reason, Message: fmt.Sprintf(format, args...)})
+	v.diags = append(v.diags, model.Diagnostic{Severity: model.SeverityError, Object: v.ref, Field: v.field(sub), Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+// field is the path joined, then sub.
+func (v *validator) field(sub string) string {
+	var buf [96]byte
+	b := buf[:0]
+	for _, st := range v.path[:v.depth] {
+		b = append(b, st.name...)
+		if st.index >= 0 {
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(st.index), 10)
+			b = append(b, ']')
+		}
+	}
+	return string(append(b, sub...))
 }
 
 // enter appends s to the path and returns the mark leave restores.
-func (v *validator) enter(s string) int {
-	n := len(v.path)
-	v.path = append(v.path, s...)
-	return n
-}
+func (v *validator) enter(s string) int { return v.step(pathStep{s, -1}) }
 
 // enterIndex appends s, "[i]" to the path.
-func (v *validator) enterIndex(s string, i int) int {
-	n := v.enter(s)
-	v.path = append(v.path, '[')
-	v.path = strconv.AppendInt(v.path, int64(i), 10)
-	v.path = append(v.path, ']')
+func (v *validator) enterIndex(s string, i int) int { return v.step(pathStep{s, i}) }
+
+func (v *validator) step(st pathStep) int {
+	n := v.depth
+	if n == len(v.path) {
+		panic("metaroute: a field path deeper than maxPathDepth")
+	}
+	v.path[n] = st
+	v.depth++
 	return n
 }
 
 // leave restores the path enter or enterIndex extended.
-func (v *validator) leave(mark int) { v.path = v.path[:mark] }
+func (v *validator) leave(mark int) { v.depth = mark }
 
 func (v *validator) run() {
-	v.path = make([]byte, 0, 64) // room for the deepest paths but matches
 	spec := &v.mr.Spec
 	if len(spec.Hosts) == 0 {
 		v.errorf("spec.hosts", conditions.ReasonInvalidRoute, "a MetaRouter needs at least one host")

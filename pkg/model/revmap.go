@@ -8,26 +8,37 @@ import "iter"
 // the mesh (at 10,000 services, copying them was most of an edit's work
 // in the model). A snapshot under construction by Build writes the base
 // directly.
+//
+// Every entry holds its key as well (the string the map is keyed by, so
+// no copy): a tracked View records a key it finds as that string rather
+// than a copy of the one it built, so the dependencies of every unit that
+// read a key share one string.
 type revMap struct {
-	base  map[string]Revision
+	base  map[string]keyRev
 	delta map[string]revChange // nil outside derived snapshots
 	n     int                  // keys held
 }
 
+// keyRev is a key and its revision.
+type keyRev struct {
+	key string
+	rev Revision
+}
+
 // revChange is a key's revision since the base, or its removal.
 type revChange struct {
-	rev  Revision
+	keyRev
 	gone bool
 }
 
-func newRevMap() revMap { return revMap{base: map[string]Revision{}} }
+func newRevMap() revMap { return revMap{base: map[string]keyRev{}} }
 
 func (m *revMap) get(k string) (Revision, bool) {
 	if c, ok := m.delta[k]; ok {
 		return c.rev, !c.gone
 	}
-	r, ok := m.base[k]
-	return r, ok
+	e, ok := m.base[k]
+	return e.rev, ok
 }
 
 func (m *revMap) at(k string) Revision {
@@ -35,16 +46,18 @@ func (m *revMap) at(k string) Revision {
 	return r
 }
 
-// atBytes is at for a key being built in a buffer, without making it a
-// string.
-func (m *revMap) atBytes(k []byte) Revision {
+// entryBytes looks up a key being built in a buffer without making it a
+// string: the map's own string of the key and its revision, or ok false
+// (and revision "") when the key is not there.
+func (m *revMap) entryBytes(k []byte) (key string, rev Revision, ok bool) {
 	if c, ok := m.delta[string(k)]; ok {
 		if c.gone {
-			return ""
+			return "", "", false
 		}
-		return c.rev
+		return c.key, c.rev, true
 	}
-	return m.base[string(k)]
+	e, ok := m.base[string(k)]
+	return e.key, e.rev, ok
 }
 
 func (m *revMap) set(k string, r Revision) {
@@ -52,13 +65,13 @@ func (m *revMap) set(k string, r Revision) {
 		if _, ok := m.base[k]; !ok {
 			m.n++
 		}
-		m.base[k] = r
+		m.base[k] = keyRev{k, r}
 		return
 	}
 	if _, ok := m.get(k); !ok {
 		m.n++
 	}
-	m.delta[k] = revChange{rev: r}
+	m.delta[k] = revChange{keyRev: keyRev{k, r}}
 }
 
 // del removes k and reports whether it was there.
@@ -84,11 +97,11 @@ func (m *revMap) len() int { return m.n }
 // all yields every key and its revision, in no order.
 func (m *revMap) all() iter.Seq2[string, Revision] {
 	return func(yield func(string, Revision) bool) {
-		for k, r := range m.base {
+		for k, e := range m.base {
 			if _, changed := m.delta[k]; changed {
 				continue
 			}
-			if !yield(k, r) {
+			if !yield(k, e.rev) {
 				return
 			}
 		}
@@ -117,9 +130,9 @@ func (m *revMap) settle() {
 	if len(m.delta)*8 <= len(m.base) {
 		return
 	}
-	base := make(map[string]Revision, m.n)
+	base := make(map[string]keyRev, m.n)
 	for k, r := range m.all() {
-		base[k] = r
+		base[k] = keyRev{k, r}
 	}
 	m.base, m.delta = base, map[string]revChange{}
 }

@@ -108,7 +108,13 @@ type Endpoint struct {
 // subset, for example "outbound|20880|v2|demo.ns.svc.cluster.local".
 // direction is "outbound", "inbound" or "inbound-vip".
 func ClusterName(direction string, port uint32, subset, host string) string {
-	return direction + "|" + strconv.FormatUint(uint64(port), 10) + "|" + subset + "|" + host
+	// Written in one buffer: the port as a string of its own was a
+	// second allocation of every route destination's cluster.
+	var buf [128]byte
+	b := append(append(buf[:0], direction...), '|')
+	b = strconv.AppendUint(b, uint64(port), 10)
+	b = append(append(append(append(b, '|'), subset...), '|'), host...)
+	return string(b)
 }
 
 // LabelsMatch reports whether labels contain every key and value of selector.

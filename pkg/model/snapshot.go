@@ -56,6 +56,12 @@ type Snapshot struct {
 	ambient       *ambientIndex
 
 	revs revMap // dependency key -> revision
+	// unset holds the namespace keys of routing kinds that views
+	// recorded and the snapshot does not have (lookups of a namespace's
+	// policies that find none, which every unit makes), so they are
+	// recorded as one string each rather than a copy per unit. Derived
+	// snapshots share it.
+	unset *keyTable
 
 	entries []*entry // what Build indexed, sorted by key; for Without and Edit
 
@@ -91,6 +97,7 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 		workloadsByNN: map[string]*Workload{},
 		namespaces:    map[string]*Namespace{},
 		revs:          newRevMap(),
+		unset:         &keyTable{keys: map[string]string{}},
 		slices:        map[string][]*discoveryv1.EndpointSlice{},
 		ipAll:         map[string][]*Workload{},
 		epReads:       map[string][]string{},

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,9 +25,11 @@ type View struct {
 }
 
 // track records a read of the key that is parts joined. The key is built
-// in a buffer and made a string only when deps gets it: an untracked view
-// builds nothing, and a key read again (with the same revision) costs no
-// allocation.
+// in a buffer and made a string only when deps gets it and the snapshot
+// does not hold it (deps otherwise gets the snapshot's string, shared by
+// every view that reads the key; unset has those of the namespace
+// lookups that find nothing): an untracked view builds nothing, and a key
+// read again (with the same revision) costs no allocation.
 func (v *View) track(parts ...string) {
 	if v.deps == nil {
 		return
@@ -44,11 +47,14 @@ func (v *View) trackBytes(k []byte) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 	}
-	rev := v.snap.revs.atBytes(k)
+	key, rev, found := v.snap.revs.entryBytes(k)
 	if old, ok := v.deps[string(k)]; ok && old == rev {
 		return
 	}
-	v.deps[string(k)] = rev
+	if !found {
+		key = v.snap.unset.intern(k)
+	}
+	v.deps[key] = rev
 }
 
 // Options returns the mesh settings (domain suffix, root namespace, trust domain).
@@ -206,4 +212,36 @@ func (v *View) WorkloadByIP(ip string) *Workload {
 func (v *View) Gateways() []*gatewayv1.Gateway {
 	v.track("gateways")
 	return v.snap.gateways
+}
+
+// keyTable holds the strings of dependency keys a snapshot does not
+// have, made once for every view that records a read of one. It holds
+// namespace keys of routing kinds only (a few per kind and namespace);
+// other keys missing from the snapshot (a host's, read by few units) are
+// recorded as copies.
+type keyTable struct {
+	mu   sync.RWMutex
+	keys map[string]string
+}
+
+// intern returns k as a string: the table's when k is a namespace key of
+// a routing kind.
+func (t *keyTable) intern(k []byte) string {
+	if t == nil || !bytes.HasPrefix(k, []byte(routingPrefix)) || bytes.IndexByte(k, '#') < 0 {
+		return string(k)
+	}
+	t.mu.RLock()
+	s, ok := t.keys[string(k)]
+	t.mu.RUnlock()
+	if ok {
+		return s
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.keys[string(k)]; ok {
+		return s
+	}
+	s = string(k)
+	t.keys[s] = s
+	return s
 }
