@@ -732,7 +732,7 @@ func creationLess(x, y runtime.Object) bool {
 func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	gk := k.GroupKind()
 	pidx := p.routing[gk]
-	idx := &routingIndex{byHost: pidx.byHost.clone(), byNamespace: maps.Clone(pidx.byNamespace)}
+	idx := &routingIndex{byHost: pidx.byHost.clone(), byNamespace: pidx.byNamespace.clone()}
 	gone := map[runtime.Object]bool{}
 	var added []*entry
 	hosts, nss := map[string]bool{}, map[string]bool{}
@@ -784,24 +784,22 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	}
 	// store keeps a relisted index entry and its dependency revision, or
 	// drops both when nothing is left under the key.
-	store := func(set func(string, []runtime.Object), del func(string), k, revKey string, l []runtime.Object) {
+	store := func(m *cowMap[[]runtime.Object], k, revKey string, l []runtime.Object) {
 		if len(l) == 0 {
-			del(k)
+			m.del(k)
 			d.delRev(revKey)
 			return
 		}
-		set(k, l)
+		m.set(k, l)
 		d.setRev(revKey, RevisionOf(revsOf(l)))
 	}
-	nsSet := func(k string, l []runtime.Object) { idx.byNamespace[k] = l }
-	nsDel := func(k string) { delete(idx.byNamespace, k) }
 	for ns := range nss {
-		l := relist(pidx.byNamespace[ns], func(e *entry) bool { return e.ref.Namespace == ns })
-		store(nsSet, nsDel, ns, namespaceKey(gk, ns), l)
+		l := relist(pidx.byNamespace.get(ns), func(e *entry) bool { return e.ref.Namespace == ns })
+		store(idx.byNamespace, ns, namespaceKey(gk, ns), l)
 	}
 	for h := range hosts {
 		l := relist(pidx.byHost.get(h), func(e *entry) bool { return slices.Contains(newHosts[e], h) })
-		store(idx.byHost.set, idx.byHost.del, h, hostKey(gk, h), l)
+		store(idx.byHost, h, hostKey(gk, h), l)
 	}
 	// The kind's list, with its revisions alongside.
 	all := make([]runtime.Object, 0, len(pidx.all)+len(added))
@@ -854,7 +852,7 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 }
 
 // retype is typedIndex for the given hosts of byHost, the others taken from prev.
-func retype[T runtime.Object](prev *hostMap[[]T], byHost *hostMap[[]runtime.Object], hosts map[string]bool) *hostMap[[]T] {
+func retype[T runtime.Object](prev *cowMap[[]T], byHost *cowMap[[]runtime.Object], hosts map[string]bool) *cowMap[[]T] {
 	out := prev.clone()
 	for h := range hosts {
 		if l, ok := byHost.lookup(h); ok {

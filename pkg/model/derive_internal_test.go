@@ -376,10 +376,10 @@ func compareSnapshots(a, b *Snapshot) string {
 	return ""
 }
 
-// diffHostMaps compares two hostMaps by their entries: which shards a
+// diffCowMaps compares two cowMaps by their entries: which shards a
 // map made itself (owned) depends on how it was derived, not on what it
 // holds.
-func diffHostMaps(a, b reflect.Value, path string, seen map[[2]uintptr]bool) string {
+func diffCowMaps(a, b reflect.Value, path string, seen map[[2]uintptr]bool) string {
 	entries := func(m reflect.Value) map[string]reflect.Value {
 		out := map[string]reflect.Value{}
 		shards := m.FieldByName("shards")
@@ -449,8 +449,8 @@ func deepDiff(a, b reflect.Value, path string, seen map[[2]uintptr]bool) string 
 		}
 		return deepDiff(a.Elem(), b.Elem(), path, seen)
 	case reflect.Struct:
-		if strings.HasPrefix(a.Type().Name(), "hostMap[") {
-			return diffHostMaps(a, b, path, seen)
+		if strings.HasPrefix(a.Type().Name(), "cowMap[") {
+			return diffCowMaps(a, b, path, seen)
 		}
 		for i := range a.NumField() {
 			if p := deepDiff(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name, seen); p != "" {

@@ -13,8 +13,8 @@ import (
 // routingIndex holds the objects of one routing kind, each list ordered
 // the way Istio merges routing objects (sortByCreation).
 type routingIndex struct {
-	byHost      *hostMap[[]runtime.Object] // by resolved host (kinds with Hosts)
-	byNamespace map[string][]runtime.Object
+	byHost      *cowMap[[]runtime.Object] // by resolved host (kinds with Hosts)
+	byNamespace *cowMap[[]runtime.Object]
 	all         []runtime.Object
 	allRevs     []Revision // the revisions of all, for an Edit
 }
@@ -82,14 +82,14 @@ func (s *Snapshot) indexRouting(entries []*entry) {
 		gk := k.GroupKind()
 		list := byKind[gk]
 		sortByCreation(list)
-		idx := &routingIndex{byHost: newHostMap[[]runtime.Object](), byNamespace: map[string][]runtime.Object{}}
+		idx := &routingIndex{byHost: newCowMap[[]runtime.Object](), byNamespace: newCowMap[[]runtime.Object]()}
 		hostRevs := map[string][]Revision{}
 		nsRevs := map[string][]Revision{}
 		all := make([]Revision, 0, len(list))
 		for _, e := range list {
 			idx.all = append(idx.all, e.obj)
 			all = append(all, e.rev)
-			idx.byNamespace[e.ref.Namespace] = append(idx.byNamespace[e.ref.Namespace], e.obj)
+			idx.byNamespace.set(e.ref.Namespace, append(idx.byNamespace.get(e.ref.Namespace), e.obj))
 			nsRevs[e.ref.Namespace] = append(nsRevs[e.ref.Namespace], e.rev)
 			if k.Hosts == nil {
 				continue
@@ -127,8 +127,8 @@ func (s *Snapshot) indexCoreRouting(aps []*entry) {
 	}
 }
 
-func typedIndex[T runtime.Object](m *hostMap[[]runtime.Object]) *hostMap[[]T] {
-	out := newHostMap[[]T]()
+func typedIndex[T runtime.Object](m *cowMap[[]runtime.Object]) *cowMap[[]T] {
+	out := newCowMap[[]T]()
 	for k, l := range m.all() {
 		out.set(k, typedList[T](l))
 	}
@@ -163,7 +163,7 @@ func (v *View) ObjectsForHost(gk schema.GroupKind, hostname string) []runtime.Ob
 func (v *View) ObjectsInNamespace(gk schema.GroupKind, namespace string) []runtime.Object {
 	v.track(routingPrefix, gk.Kind, groupSep(gk), gk.Group, "#", namespace)
 	if idx := v.snap.routing[gk]; idx != nil {
-		return idx.byNamespace[namespace]
+		return idx.byNamespace.get(namespace)
 	}
 	return nil
 }

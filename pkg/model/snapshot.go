@@ -40,9 +40,9 @@ type Snapshot struct {
 	services      map[string][]*Service // by hostname, preferred first
 	serviceList   []*Service            // sorted by hostname
 	endpoints     map[string][]Endpoint // by hostname|port
-	drs           *hostMap[[]*networkingv1.DestinationRule]
-	vss           *hostMap[[]*networkingv1.VirtualService]
-	mrs           *hostMap[[]*metaprotocolv1alpha1.MetaRouter]
+	drs           *cowMap[[]*networkingv1.DestinationRule]
+	vss           *cowMap[[]*networkingv1.VirtualService]
+	mrs           *cowMap[[]*metaprotocolv1alpha1.MetaRouter]
 	mrList        []*metaprotocolv1alpha1.MetaRouter
 	aps           map[string]*metaprotocolv1alpha1.ApplicationProtocol
 	apList        []*metaprotocolv1alpha1.ApplicationProtocol
@@ -87,9 +87,9 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 		objects:       objectMap{base: map[string]ObjectInfo{}},
 		services:      map[string][]*Service{},
 		endpoints:     map[string][]Endpoint{},
-		drs:           newHostMap[[]*networkingv1.DestinationRule](),
-		vss:           newHostMap[[]*networkingv1.VirtualService](),
-		mrs:           newHostMap[[]*metaprotocolv1alpha1.MetaRouter](),
+		drs:           newCowMap[[]*networkingv1.DestinationRule](),
+		vss:           newCowMap[[]*networkingv1.VirtualService](),
+		mrs:           newCowMap[[]*metaprotocolv1alpha1.MetaRouter](),
 		aps:           map[string]*metaprotocolv1alpha1.ApplicationProtocol{},
 		routing:       map[schema.GroupKind]*routingIndex{},
 		secrets:       map[string]*corev1.Secret{},

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-func TestHostMapCloneSharesUntilWritten(t *testing.T) {
-	m := newHostMap[int]()
+func TestCowMapCloneSharesUntilWritten(t *testing.T) {
+	m := newCowMap[int]()
 	for i, h := range []string{"a.ns.svc", "b.ns.svc", "c.ns.svc", "d.other.svc"} {
 		m.set(h, i)
 	}
@@ -39,7 +39,7 @@ func TestHostMapCloneSharesUntilWritten(t *testing.T) {
 	// What the clone did not write, it shares: only the shards of the
 	// keys it wrote are copies.
 	written := map[int]bool{shardOf("a.ns.svc"): true, shardOf("e.ns.svc"): true, shardOf("d.other.svc"): true}
-	for i := range hostShards {
+	for i := range cowShards {
 		same := reflect.ValueOf(m.shards[i]).UnsafePointer() == reflect.ValueOf(c.shards[i]).UnsafePointer()
 		if written[i] == same && m.shards[i] != nil {
 			t.Errorf("shard %d: shared %v, want %v", i, same, !written[i])
@@ -53,13 +53,13 @@ func TestHostMapCloneSharesUntilWritten(t *testing.T) {
 	}
 }
 
-func TestHostMapNil(t *testing.T) {
-	var m *hostMap[[]string]
+func TestCowMapNil(t *testing.T) {
+	var m *cowMap[[]string]
 	if m.get("x") != nil || m.len() != 0 {
-		t.Error("a nil hostMap is not empty")
+		t.Error("a nil cowMap is not empty")
 	}
 	for range m.all() {
-		t.Error("a nil hostMap yields entries")
+		t.Error("a nil cowMap yields entries")
 	}
 	c := m.clone()
 	c.set("x", []string{"y"})
