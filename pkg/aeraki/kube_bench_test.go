@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -103,8 +104,12 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		done := make(chan int, 1)
 		start := time.Now()
 		go func() {
-			done <- Run(ctx, []string{"serve", "--kubeconfig", kubeconfig, "--plaintext-address", xds, "--debug-address", debug,
-				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json", "--log-level", "debug"}, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
+			args := []string{"serve", "--kubeconfig", kubeconfig, "--plaintext-address", xds, "--debug-address", debug,
+				"--monitoring-address", freeAddr(b), "--tls-address", "off", "--log-format", "json", "--log-level", "debug"}
+			// AERAKI_BENCH_KUBE_ARGS adds flags to the serve command (split
+			// at spaces), to compare settings in one binary.
+			args = append(args, strings.Fields(os.Getenv("AERAKI_BENCH_KUBE_ARGS"))...)
+			done <- Run(ctx, args, &bytes.Buffer{}, &stderr, builtin.Plugins()...)
 		}()
 		var ready time.Duration
 		for deadline := time.Now().Add(10 * time.Minute); ready == 0; time.Sleep(20 * time.Millisecond) {
@@ -178,6 +183,13 @@ func BenchmarkKubeColdStart(b *testing.B) {
 		// a few KB of it): an edit that runs beside a collection is slower.
 		b.ReportMetric(float64(gcAfter.NumGC-gcBefore.NumGC), "gc-during-edits")
 		b.ReportMetric(float64(gcAfter.TotalAlloc-gcBefore.TotalAlloc)/float64(len(edits))/(1<<20), "MB-alloc-per-edit")
+		// What the last collection found live, and how much of it the
+		// collector had to scan (memory that holds pointers): a
+		// collection's mark work, so how long an edit beside it suffers.
+		heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}}
+		metrics.Read(heap)
+		b.ReportMetric(float64(heap[0].Value.Uint64())/(1<<20), "MB-live-heap")
+		b.ReportMetric(float64(heap[1].Value.Uint64())/(1<<20), "MB-scannable-heap")
 		w.mu.Lock()
 		b.ReportMetric(float64(w.bytes)/(1<<20), "MB-per-mcp-answer")
 		w.mu.Unlock()
