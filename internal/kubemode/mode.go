@@ -29,6 +29,9 @@ type Options struct {
 	// Debounce is the source's quiet period after a change (the serve
 	// command's --debounce).
 	Debounce time.Duration
+	// BurstStarted is passed to the source (kube.Options.BurstStarted):
+	// the serve command's collection pacer.
+	BurstStarted func()
 	// RecheckInterval is how often kinds whose CRD is missing are looked
 	// for again; kube.DefaultRecheckInterval when zero.
 	RecheckInterval time.Duration
@@ -83,7 +86,7 @@ func New(opts Options) (*Mode, error) {
 		return nil, fmt.Errorf("kubernetes mode: %w", err)
 	}
 	src, err := kube.New(kube.Options{Cache: cl.GetCache(), Client: cl.GetClient(), Mapper: cl.GetRESTMapper(),
-		Model: opts.Model, Debounce: opts.Debounce, RecheckInterval: opts.RecheckInterval, Log: opts.Log.WithName("source")})
+		Model: opts.Model, Debounce: opts.Debounce, BurstStarted: opts.BurstStarted, RecheckInterval: opts.RecheckInterval, Log: opts.Log.WithName("source")})
 	if err != nil {
 		return nil, err
 	}

@@ -9,16 +9,21 @@ import "time"
 // follow the same rule. It is used from one goroutine.
 type Debouncer struct {
 	delay, maxWait time.Duration
+	onBurst        func()
 	timer          *time.Timer
 	armed          bool
 	deadline       time.Time
 }
 
-// NewDebouncer returns a stopped Debouncer.
-func NewDebouncer(delay time.Duration) *Debouncer {
+// NewDebouncer returns a stopped Debouncer. onBurst, when not nil, is
+// called by the first Changed of each burst, before the wait begins: the
+// quiet period is when the serve command's collection pacer
+// (internal/gcpace) collects, so the rebuild does not run beside a
+// collection.
+func NewDebouncer(delay time.Duration, onBurst func()) *Debouncer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &Debouncer{delay: delay, maxWait: max(10*delay, time.Second), timer: t}
+	return &Debouncer{delay: delay, maxWait: max(10*delay, time.Second), onBurst: onBurst, timer: t}
 }
 
 // Changed records a change and (re)schedules the firing.
@@ -26,6 +31,9 @@ func (d *Debouncer) Changed() {
 	now := time.Now()
 	if !d.armed {
 		d.armed, d.deadline = true, now.Add(d.maxWait)
+		if d.onBurst != nil {
+			d.onBurst()
+		}
 	}
 	d.timer.Reset(min(d.delay, max(d.deadline.Sub(now), 0)))
 }

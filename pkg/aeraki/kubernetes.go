@@ -71,7 +71,7 @@ func clusterConfig(k kubeFlags) (cfg *rest.Config, where string, found bool, err
 }
 
 // kubernetesMode builds Kubernetes mode for aeraki serve.
-func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce time.Duration, waypoints *waypoint.Options, log logr.Logger) (*kubemode.Mode, error) {
+func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce time.Duration, burst func(), waypoints *waypoint.Options, log logr.Logger) (*kubemode.Mode, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "aeraki/" + Version()
 	if cfg.QPS == 0 {
@@ -84,9 +84,10 @@ func kubernetesMode(cfg *rest.Config, k kubeFlags, mesh model.Options, debounce 
 	ctrllog.SetLogger(log.WithName("controller-runtime"))
 	klog.SetLogger(log.WithName("client-go"))
 	return kubemode.New(kubemode.Options{
-		Config:   cfg,
-		Model:    mesh,
-		Debounce: debounce,
+		Config:       cfg,
+		Model:        mesh,
+		Debounce:     debounce,
+		BurstStarted: burst,
 		LeaderElection: kubemode.LeaderElection{
 			Namespace:     k.leaseNS,
 			Name:          k.leaseName,

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"github.com/aeraki-ng/aeraki/internal/gcpace"
 	"github.com/aeraki-ng/aeraki/internal/server"
 	"github.com/aeraki-ng/aeraki/internal/source"
 	"github.com/aeraki-ng/aeraki/internal/source/file"
@@ -38,6 +39,7 @@ type serveFlags struct {
 	monitoringAddress string
 	debugAddress      string
 	debounce          time.Duration
+	idleGC            bool
 	pprof             bool
 	shutdownTimeout   time.Duration
 	logFormat         string
@@ -97,6 +99,7 @@ Operations: Prometheus metrics on --monitoring-address (/metrics); /ready,
 	fl.StringVar(&f.monitoringAddress, "monitoring-address", "", "address of the Prometheus /metrics endpoint (default 127.0.0.1:"+monitoringPort+" with --config-dir, :"+monitoringPort+" in Kubernetes mode)")
 	fl.StringVar(&f.debugAddress, "debug-address", "", "address of /ready and /debug/* (default 127.0.0.1:"+debugPort+" with --config-dir, :"+debugPort+" in Kubernetes mode)")
 	fl.DurationVar(&f.debounce, "debounce", file.DefaultDebounce, "quiet period after a change before config is regenerated")
+	fl.BoolVar(&f.idleGC, "idle-gc", true, "start the garbage collection a rebuild would trigger during the debounce before it, so edits do not run beside a collection (false leaves every collection to the Go runtime)")
 	fl.BoolVar(&f.pprof, "pprof", false, "serve Go profiles on the debug address under /debug/pprof/")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to let xDS streams drain on SIGTERM")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -166,13 +169,18 @@ func (e *env) serve(cmd *cobra.Command, f serveFlags) error {
 // are a developer's machine (loopback addresses by default); kube is the
 // API server in Kubernetes mode, nil otherwise.
 func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bool, kube *rest.Config, err error) {
+	var burst func() // nil: collections are the runtime's alone
+	if f.idleGC {
+		burst = gcpace.New(gcpace.Options{Log: log.WithName("gcpace")}).BurstStarted
+	}
 	if f.configDir != "" {
 		w, err := file.NewWatcher(file.WatcherOptions{
-			Dir:      f.configDir,
-			Model:    f.mesh.model,
-			File:     fileOptions(f.mesh),
-			Debounce: f.debounce,
-			Log:      log.WithName("source"),
+			Dir:          f.configDir,
+			Model:        f.mesh.model,
+			File:         fileOptions(f.mesh),
+			Debounce:     f.debounce,
+			BurstStarted: burst,
+			Log:          log.WithName("source"),
 		})
 		return w, true, nil, err
 	}
@@ -188,7 +196,7 @@ func (e *env) source(f serveFlags, log logr.Logger) (src source.Source, local bo
 	if err != nil {
 		return nil, false, nil, err
 	}
-	m, err := kubernetesMode(cfg, f.kube, f.mesh.model, f.debounce, wp, log)
+	m, err := kubernetesMode(cfg, f.kube, f.mesh.model, f.debounce, burst, wp, log)
 	return m, false, cfg, err
 }
 

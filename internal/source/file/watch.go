@@ -36,6 +36,10 @@ type WatcherOptions struct {
 	// still reloads at least every 10 debounce periods (and at least once a
 	// second), so a busy directory cannot starve the mesh of updates.
 	Debounce time.Duration
+	// BurstStarted, when not nil, is called on the source's goroutine when
+	// a change starts a debounce period, before the wait: where the serve
+	// command's collection pacer (internal/gcpace) collects.
+	BurstStarted func()
 	// Log receives structured logs; logr.Discard() when unset.
 	Log logr.Logger
 }
@@ -116,7 +120,7 @@ func (w *Watcher) Run(ctx context.Context, updates chan<- source.Update) error {
 	w.opts.Log.Info("watching config directory", "dir", w.dir, "debounce", w.opts.Debounce)
 
 	pending, out := first, updates // out is nil while nothing waits to be sent
-	debounce := source.NewDebouncer(w.opts.Debounce)
+	debounce := source.NewDebouncer(w.opts.Debounce, w.opts.BurstStarted)
 	defer debounce.Stop()
 	for {
 		select {

@@ -48,6 +48,10 @@ type Options struct {
 	// produces a snapshot at least every 10 periods (and at least once a
 	// second).
 	Debounce time.Duration
+	// BurstStarted, when not nil, is called on the source's goroutine when
+	// a change starts a debounce period, before the wait: where the serve
+	// command's collection pacer (internal/gcpace) collects.
+	BurstStarted func()
 	// RecheckInterval is how often absent kinds are looked for again;
 	// DefaultRecheckInterval when zero.
 	RecheckInterval time.Duration
@@ -146,7 +150,7 @@ func (s *Source) Run(ctx context.Context, updates chan<- source.Update) error {
 // file source for the same rules.
 func (s *Source) loop(ctx context.Context, updates chan<- source.Update, first source.Update) error {
 	pending, out := first, updates // out is nil while nothing waits to be sent
-	debounce := source.NewDebouncer(s.opts.Debounce)
+	debounce := source.NewDebouncer(s.opts.Debounce, s.opts.BurstStarted)
 	defer debounce.Stop()
 	recheck := time.NewTicker(s.opts.RecheckInterval)
 	defer recheck.Stop()
