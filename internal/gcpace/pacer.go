@@ -70,9 +70,11 @@ func New(opts Options) *Pacer {
 //
 // One change cycle is what the process allocated from one burst's start
 // to the next: the rebuild, the pushes, status writes and the informers'
-// events. The larger of the last two is the estimate for the coming one;
-// the first burst after the cold start counts the cold start, so its
-// garbage is collected during the first edit's wait.
+// events. The larger of the last two is the estimate for the coming one
+// (an edit's burst is often followed by the smaller one of the status it
+// brings). A cycle that allocated more than the whole runway from the live
+// heap to the goal (the first full build, a relist) is not counted: it
+// ran collections of its own, and says nothing of the next edit.
 func (p *Pacer) BurstStarted() {
 	p.mu.Lock()
 	metrics.Read(p.samples)
@@ -81,12 +83,11 @@ func (p *Pacer) BurstStarted() {
 		live:    p.samples[sampleLive].Value.Uint64(),
 		objects: p.samples[sampleObjects].Value.Uint64(),
 	}
-	if allocs := p.samples[sampleAllocs].Value.Uint64(); p.lastAllocs != 0 {
-		p.cycles[1], p.cycles[0] = p.cycles[0], allocs-p.lastAllocs
-		p.lastAllocs = allocs
-	} else {
-		p.lastAllocs = allocs
+	allocs := p.samples[sampleAllocs].Value.Uint64()
+	if cycle := allocs - p.lastAllocs; p.lastAllocs != 0 && h.goal > h.live && cycle <= h.goal-h.live {
+		p.cycles[1], p.cycles[0] = p.cycles[0], cycle
 	}
+	p.lastAllocs = allocs
 	h.cycle = max(p.cycles[0], p.cycles[1])
 	p.mu.Unlock()
 	if !h.shouldCollect(p.opts.MinHeap) || !p.running.CompareAndSwap(false, true) {

@@ -77,3 +77,26 @@ func TestBurstStartedCollectsBeforeTheTrigger(t *testing.T) {
 	}
 	runtime.KeepAlive(ballast)
 }
+
+// TestBurstStartedIgnoresFullBuilds: a cycle that allocated more than the
+// runway (a cold start) is not an estimate of the next edit, so it starts
+// no collection.
+func TestBurstStartedIgnoresFullBuilds(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	ballast := make([][]byte, 96)
+	for i := range ballast {
+		ballast[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	p := New(Options{MinHeap: 32 << 20})
+	p.BurstStarted()
+	for range 400 { // 400 MiB, four times the runway, collected on the way
+		runtime.KeepAlive(make([]byte, 1<<20))
+	}
+	p.BurstStarted()
+	if p.running.Load() || p.cycles != [2]uint64{} {
+		t.Errorf("a full build's cycle was counted (cycles %v) or started a collection", p.cycles)
+	}
+	runtime.KeepAlive(ballast)
+}
