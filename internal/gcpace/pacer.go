@@ -116,14 +116,19 @@ type heap struct {
 // shouldCollect reports whether the coming cycle could cross the
 // runtime's trigger. The runtime puts the trigger at least 70% of the way
 // from the live heap to the goal (minTriggerRatioNum/triggerRatioDen in
-// runtime/mgcpacer.go, heapGoalInternal and trigger); the lower bound is
-// the one that matters, a collection a cycle too early costs less than
-// one beside a rebuild. With GOGC=off and no memory limit the goal is out
-// of reach and nothing is collected.
+// runtime/mgcpacer.go, heapGoalInternal and trigger), and a heap this big
+// whose marking is slow next to its allocation gets that lower bound: the
+// bound is the trigger to beat. The runtime counts a little more than the
+// objects (whole spans cached for allocation, mcache.go), and a cycle may
+// allocate more than the last ones, so the estimate is doubled: a
+// collection a cycle early costs less than one beside a rebuild. A heap
+// already past the bound is being collected by the runtime (or is about
+// to be): nothing is added. With GOGC=off and no memory limit the goal is
+// out of reach and nothing is collected.
 func (h heap) shouldCollect(minHeap uint64) bool {
 	if h.live < minHeap || h.goal <= h.live || h.cycle == 0 {
 		return false
 	}
 	trigger := h.live + (h.goal-h.live)/10*7
-	return h.objects+h.cycle >= trigger
+	return h.objects < trigger && h.objects+2*h.cycle >= trigger
 }

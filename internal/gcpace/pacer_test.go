@@ -17,7 +17,8 @@ func TestShouldCollect(t *testing.T) {
 	}{
 		{"far from the trigger", heap{goal: 200 * mib, live: 100 * mib, objects: 110 * mib, cycle: 5 * mib}, false},
 		{"the cycle reaches the lowest trigger", heap{goal: 200 * mib, live: 100 * mib, objects: 166 * mib, cycle: 5 * mib}, true},
-		{"already past it", heap{goal: 200 * mib, live: 100 * mib, objects: 190 * mib, cycle: mib}, true},
+		{"twice the cycle reaches it", heap{goal: 200 * mib, live: 100 * mib, objects: 162 * mib, cycle: 5 * mib}, true},
+		{"already past it: the runtime collects", heap{goal: 200 * mib, live: 100 * mib, objects: 190 * mib, cycle: mib}, false},
 		{"small heap", heap{goal: 40 * mib, live: 20 * mib, objects: 39 * mib, cycle: 5 * mib}, false},
 		{"no cycle measured yet", heap{goal: 200 * mib, live: 100 * mib, objects: 190 * mib}, false},
 		{"GOGC=off", heap{goal: math.MaxInt64, live: 100 * mib, objects: 190 * mib, cycle: 50 * mib}, false},
@@ -29,10 +30,10 @@ func TestShouldCollect(t *testing.T) {
 }
 
 // TestBurstStartedCollectsBeforeTheTrigger runs the real runtime: a live
-// heap of 96 MiB (so a goal near 192 MiB at GOGC=100), a change cycle
-// that allocates half the runway, and a burst start. The cycle to come
-// could cross the trigger, so the Pacer collects; right after, with the
-// garbage gone, it does not.
+// heap of 96 MiB (so a goal near 192 MiB at GOGC=100 and the lowest
+// trigger near 163 MiB), a change cycle that allocates 28 MiB, and a burst
+// start. Twice the cycle to come reaches the trigger, so the Pacer
+// collects; right after, with the garbage gone, it does not.
 func TestBurstStartedCollectsBeforeTheTrigger(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
@@ -49,7 +50,7 @@ func TestBurstStartedCollectsBeforeTheTrigger(t *testing.T) {
 
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	garbage := make([][]byte, 48)
+	garbage := make([][]byte, 28)
 	for i := range garbage {
 		garbage[i] = make([]byte, 1<<20)
 	}
