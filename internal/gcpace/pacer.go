@@ -71,8 +71,8 @@ func New(opts Options) *Pacer {
 // One change cycle is what the process allocated from one burst's start
 // to the next: the rebuild, the pushes, status writes and the informers'
 // events. The larger of the last two is the estimate for the coming one
-// (an edit's burst is often followed by the smaller one of the status it
-// brings). A cycle that allocated more than the whole runway from the live
+// (a small change after a big one should not make the Pacer forget the
+// big one at once). A cycle that allocated more than the whole runway from the live
 // heap to the goal (the first full build, a relist) is not counted: it
 // ran collections of its own, and says nothing of the next edit.
 func (p *Pacer) BurstStarted() {
