@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
-	metav1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/api/conditions"
+	metav1alpha1 "github.com/aeraki-ng/aeraki/api/metaprotocol/v1alpha1"
 	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
