@@ -34,7 +34,8 @@ var istioVersions = []string{"v1alpha3", "v1beta1"}
 func CoreKinds() []Kind {
 	return []Kind{
 		{GVK: v1("", "Namespace"), Resource: "namespaces", New: func() runtime.Object { return &corev1.Namespace{} }, AddToScheme: corev1.AddToScheme},
-		{GVK: v1("", "Service"), Resource: "services", Namespaced: true, New: func() runtime.Object { return &corev1.Service{} }, AddToScheme: corev1.AddToScheme},
+		{GVK: v1("", "Service"), Resource: "services", Namespaced: true, New: func() runtime.Object { return &corev1.Service{} }, AddToScheme: corev1.AddToScheme,
+			Trim: trimService},
 		{GVK: v1("", "Pod"), Resource: "pods", Namespaced: true, New: func() runtime.Object { return &corev1.Pod{} }, AddToScheme: corev1.AddToScheme,
 			ReadStatus: []string{"podIP", "podIPs", "phase"}, Trim: trimPod},
 		{GVK: v1("", "Secret"), Resource: "secrets", Namespaced: true, New: func() runtime.Object { return &corev1.Secret{} }, AddToScheme: corev1.AddToScheme},

@@ -10,15 +10,17 @@ import (
 // The Kubernetes source keeps every object of the mesh in its informer
 // cache, and the snapshots hold those same objects: at 10,000 services
 // that is 50,000 objects for as long as the process runs, all of it
-// memory every garbage collection has to scan. Pods and EndpointSlices
-// are the largest of the kinds the model reads only a few fields of (a
-// Pod's spec and status carry the containers' images, commands,
-// environment, probes, volumes and the kubelet's container statuses),
-// so their Kind.Trim keeps only what this package reads of them, as
-// istiod's informers do for Pods (StripPodUnusedFields in istio/istio
-// pkg/kube/util.go). TestTrimKeepsWhatTheModelReads builds a snapshot
-// from objects with every field set and from their trimmed copies and
-// requires the same services, endpoints and workloads of both.
+// memory every garbage collection has to scan. Of the kinds no plugin
+// reads (plugins see them only as this package's Services, Endpoints and
+// Workloads), Pods, EndpointSlices and Services are the numerous ones,
+// and the model reads only a few fields of each (a Pod's spec and status
+// carry the containers' images, commands, environment, probes, volumes
+// and the kubelet's container statuses), so their Kind.Trim keeps only
+// what this package reads of them, as istiod's informers do for Pods
+// (StripPodUnusedFields in istio/istio pkg/kube/util.go).
+// TestTrimKeepsWhatTheModelReads builds a snapshot from objects with
+// every field set and from their trimmed copies and requires the same
+// services, endpoints and workloads of both.
 
 // Trim clears the fields of obj its kind's Kind.Trim says the model does
 // not read; an object of a kind without one, or of no kind of the set, is
@@ -100,4 +102,22 @@ func trimEndpointSlice(obj runtime.Object) {
 		}
 		*e = discoveryv1.Endpoint{Addresses: e.Addresses, Conditions: discoveryv1.EndpointConditions{Ready: e.Conditions.Ready}, TargetRef: ref}
 	}
+}
+
+// trimService keeps what serviceFromK8s and checkBounds read of a
+// Service: its labels, selector, cluster IPs (which the waypoint
+// controller also reads, from the Kubernetes source's cache) and its
+// ports' names, protocols, numbers and target ports.
+func trimService(obj runtime.Object) {
+	s, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	trimMeta(&s.ObjectMeta, s.Labels)
+	for i := range s.Spec.Ports {
+		p := &s.Spec.Ports[i]
+		*p = corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port, TargetPort: p.TargetPort}
+	}
+	s.Spec = corev1.ServiceSpec{Ports: s.Spec.Ports, Selector: s.Spec.Selector, ClusterIP: s.Spec.ClusterIP, ClusterIPs: s.Spec.ClusterIPs}
+	s.Status = corev1.ServiceStatus{}
 }

@@ -90,6 +90,20 @@ func filledPod(f *filler, ns, name string) *corev1.Pod {
 	return p
 }
 
+// filledService is a Service with every field set, selecting the pods
+// labeled app=a, with one TCP port (80, to target port tp) and one of
+// another protocol.
+func filledService(f *filler, ns, name string, tp intstr.IntOrString) *corev1.Service {
+	s := &corev1.Service{}
+	f.fill(reflect.ValueOf(s).Elem(), 0)
+	s.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
+	s.Namespace, s.Name = ns, name
+	s.Spec.Selector = map[string]string{"app": "a"}
+	s.Spec.ClusterIPs = []string{"10.96.0.1", "fd00::1"}
+	s.Spec.Ports[0].Name, s.Spec.Ports[0].Protocol, s.Spec.Ports[0].Port, s.Spec.Ports[0].TargetPort = "tcp", corev1.ProtocolTCP, 80, tp
+	return s
+}
+
 // filledSlice is an EndpointSlice with every field set, of Service svc,
 // whose endpoints name pod.
 func filledSlice(f *filler, ns, svc string, pod *corev1.Pod) *discoveryv1.EndpointSlice {
@@ -114,8 +128,8 @@ func trimmed[T runtime.Object](ks *KindIndex, o T) T {
 	return c
 }
 
-// TestTrimKeepsWhatTheModelReads: a snapshot of Pods and EndpointSlices
-// with every field set and one of the same objects trimmed have the same
+// TestTrimKeepsWhatTheModelReads: a snapshot of Pods, EndpointSlices and
+// Services with every field set and one of the same objects trimmed have the same
 // services, endpoints and workloads (the objects' revisions differ: they
 // hash what was kept). A field the model starts reading that Trim clears
 // fails it.
@@ -124,9 +138,7 @@ func TestTrimKeepsWhatTheModelReads(t *testing.T) {
 	f := &filler{}
 	const ns = "demo"
 	svc := func(name string, tp intstr.IntOrString) *corev1.Service {
-		return &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "a"}, ClusterIP: "10.96.0.1",
-				Ports: []corev1.ServicePort{{Name: "tcp", Port: 80, TargetPort: tp}}}}
+		return filledService(f, ns, name, tp)
 	}
 	var full, trim []runtime.Object
 	for i := range 3 {
@@ -137,8 +149,8 @@ func TestTrimKeepsWhatTheModelReads(t *testing.T) {
 	slice := filledSlice(f, ns, "sliced", full[0].(*corev1.Pod))
 	full = append(full, slice)
 	trim = append(trim, trimmed(ks, slice))
-	for _, o := range []runtime.Object{svc("sliced", intstr.FromInt(8080)), svc("selected", intstr.FromString("p"))} {
-		full, trim = append(full, o), append(trim, o)
+	for _, o := range []*corev1.Service{svc("sliced", intstr.FromInt(8080)), svc("selected", intstr.FromString("p"))} {
+		full, trim = append(full, o), append(trim, trimmed(ks, o))
 	}
 	build := func(objs []runtime.Object) *Snapshot {
 		b := NewBuilder(Options{})
@@ -150,6 +162,13 @@ func TestTrimKeepsWhatTheModelReads(t *testing.T) {
 		return b.Build()
 	}
 	a, b := build(full), build(trim)
+	sa, sb := servicesWithoutRevisions(a.View().Services()), servicesWithoutRevisions(b.View().Services())
+	if !reflect.DeepEqual(sa, sb) {
+		t.Errorf("services differ once trimmed:\nfull:    %s\ntrimmed: %s", dump(sa), dump(sb))
+	}
+	if len(sa) != 2 || len(sa[0].Addresses) == 0 || len(sa[0].Ports) == 0 {
+		t.Fatalf("want 2 services with addresses and ports, got %s", dump(sa))
+	}
 	wa, wb := withoutRevisions(a.View().Workloads()), withoutRevisions(b.View().Workloads())
 	if !reflect.DeepEqual(wa, wb) {
 		t.Errorf("workloads differ once trimmed:\nfull:    %s\ntrimmed: %s", dump(wa), dump(wb))
@@ -171,6 +190,15 @@ func TestTrimKeepsWhatTheModelReads(t *testing.T) {
 			t.Errorf("%T: bounds findings differ once trimmed: %v, %v", full[i], ba, bb)
 		}
 	}
+}
+
+func servicesWithoutRevisions(svcs []*Service) []Service {
+	out := make([]Service, len(svcs))
+	for i, s := range svcs {
+		out[i] = *s
+		out[i].Revision = ""
+	}
+	return out
 }
 
 // withoutRevisions copies workloads without their revisions, which hash
@@ -201,9 +229,10 @@ func dump(v any) string { return fmt.Sprintf("%+v", v) }
 // diff is a test failure's description of two objects that differ.
 func diff(want, got any) string { return fmt.Sprintf("\nwant: %+v\ngot:  %+v", want, got) }
 
-// TestTrimDropsTheRest: what Trim keeps of a Pod and an EndpointSlice
-// with every field set is exactly what the model reads (and the metadata
-// the sources read); trimming again changes nothing.
+// TestTrimDropsTheRest: what Trim keeps of a Pod, an EndpointSlice and a
+// Service with every field set is exactly what the model reads (and the
+// metadata the sources read, and a Service's cluster IPs, which the
+// waypoint controller reads); trimming again changes nothing.
 func TestTrimDropsTheRest(t *testing.T) {
 	ks := NewKindIndex(nil)
 	f := &filler{}
@@ -244,11 +273,25 @@ func TestTrimDropsTheRest(t *testing.T) {
 		t.Errorf("trimming a trimmed EndpointSlice changed it:%s", diff(gotSlice, again))
 	}
 
+	svc := filledService(f, "demo", "svc", intstr.FromString("p"))
+	gotSvc := trimmed(ks, svc)
+	wantSvc := &corev1.Service{TypeMeta: svc.TypeMeta, ObjectMeta: meta(svc.ObjectMeta, svc.Labels),
+		Spec: corev1.ServiceSpec{Selector: svc.Spec.Selector, ClusterIP: svc.Spec.ClusterIP, ClusterIPs: svc.Spec.ClusterIPs}}
+	for _, p := range svc.Spec.Ports {
+		wantSvc.Spec.Ports = append(wantSvc.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port, TargetPort: p.TargetPort})
+	}
+	if !reflect.DeepEqual(wantSvc, gotSvc) {
+		t.Errorf("trimmed Service:%s", diff(wantSvc, gotSvc))
+	}
+	if again := trimmed(ks, gotSvc); !reflect.DeepEqual(gotSvc, again) {
+		t.Errorf("trimming a trimmed Service changed it:%s", diff(gotSvc, again))
+	}
+
 	// Kinds without a Trim are left alone.
-	svc := &corev1.Service{}
-	f.fill(reflect.ValueOf(svc).Elem(), 0)
-	svc.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}
-	if got := trimmed(ks, svc); !reflect.DeepEqual(svc, got) {
-		t.Errorf("a Service was trimmed:%s", diff(svc, got))
+	nsObj := &corev1.Namespace{}
+	f.fill(reflect.ValueOf(nsObj).Elem(), 0)
+	nsObj.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}
+	if got := trimmed(ks, nsObj); !reflect.DeepEqual(nsObj, got) {
+		t.Errorf("a Namespace was trimmed:%s", diff(nsObj, got))
 	}
 }
