@@ -33,6 +33,8 @@ var uncachedSecretTypes = []corev1.SecretType{corev1.SecretTypeServiceAccountTok
 //     of the core's; extra holds the plugins' kinds) keep only the fields
 //     the model reads: the cache and the snapshots hold every object for
 //     as long as the process runs;
+//   - objects share the maps whose content repeats (labels, subsets'
+//     labels, routes' attribute matches; see interner);
 //   - Secrets of the types in uncachedSecretTypes are not cached;
 //   - reads of a kind with no informer fail instead of silently starting
 //     one, so nothing is watched that RBAC was not checked for.
@@ -57,6 +59,7 @@ func CacheOptions(scheme *runtime.Scheme, extra []model.Kind) cache.Options {
 // before anything else sees it, so it may modify the object in place
 // (TransformFunc in k8s.io/client-go/tools/cache/delta_fifo.go).
 func transform(scheme *runtime.Scheme, kinds *model.KindIndex) toolscache.TransformFunc {
+	maps := newInterner()
 	return func(in any) (any, error) {
 		obj, ok := in.(client.Object)
 		if !ok {
@@ -78,6 +81,7 @@ func transform(scheme *runtime.Scheme, kinds *model.KindIndex) toolscache.Transf
 			}
 		}
 		kinds.Trim(obj)
+		maps.intern(obj)
 		return obj, nil
 	}
 }
