@@ -29,7 +29,7 @@ var uncachedSecretTypes = []corev1.SecretType{corev1.SecretTypeServiceAccountTok
 //     decoded from the API server have none, and the model keys objects by
 //     kind) and loses managedFields and the last-applied-configuration
 //     annotation, which the model never reads;
-//   - objects of a kind with a model.Kind.Trim (Pods and EndpointSlices,
+//   - objects of a kind with a model.Kind.Trim (Pods, EndpointSlices and Services,
 //     of the core's; extra holds the plugins' kinds) keep only the fields
 //     the model reads: the cache and the snapshots hold every object for
 //     as long as the process runs;
