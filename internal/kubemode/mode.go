@@ -79,7 +79,7 @@ func New(opts Options) (*Mode, error) {
 	}
 	cl, err := cluster.New(opts.Config, func(o *cluster.Options) {
 		o.Scheme = scheme
-		o.Cache = kube.CacheOptions(scheme)
+		o.Cache = kube.CacheOptions(scheme, opts.Model.Kinds)
 		o.Logger = opts.Log.WithName("cache")
 	})
 	if err != nil {

@@ -262,7 +262,7 @@ func (b *Builder) Build() *Snapshot {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 	for _, e := range entries {
-		s.objects.base[e.key] = ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
+		s.objects.base[e.key] = e
 	}
 	s.index(entries)
 	s.derivable = true

@@ -94,7 +94,6 @@ func workloadFromPod(o *corev1.Pod, rev Revision) *Workload {
 		Node:           o.Spec.NodeName,
 		ServiceAccount: o.Spec.ServiceAccountName,
 		Labels:         o.Labels,
-		NamedPorts:     map[string]uint32{},
 		Revision:       rev,
 	}
 	if w.ServiceAccount == "" {
@@ -103,6 +102,9 @@ func workloadFromPod(o *corev1.Pod, rev Revision) *Workload {
 	for _, c := range o.Spec.Containers {
 		for _, p := range c.Ports {
 			if p.Name != "" {
+				if w.NamedPorts == nil { // most pods name no port: no map each
+					w.NamedPorts = map[string]uint32{}
+				}
 				w.NamedPorts[p.Name] = uint32(p.ContainerPort)
 			}
 		}

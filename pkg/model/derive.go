@@ -102,7 +102,7 @@ func (b *Builder) BuildFrom(prev *Snapshot) *Snapshot {
 	}
 	changes := map[string]*entry{}
 	for k, e := range b.objects {
-		if o, ok := prev.objects.get(k); !ok || o.Object != e.obj || o.Revision != e.rev || o.Origin != e.origin {
+		if o, ok := prev.objects.get(k); !ok || o.obj != e.obj || o.rev != e.rev || o.origin != e.origin {
 			changes[k] = e
 		}
 	}
@@ -136,10 +136,7 @@ func (c change) any() *entry {
 func (p *Snapshot) derive(changes map[string]*entry, fraction int) *Snapshot {
 	var list []change
 	for k, cur := range changes {
-		var old *entry
-		if o, ok := p.objects.get(k); ok {
-			old = &entry{ref: o.Ref, key: k, origin: o.Origin, obj: o.Object, rev: o.Revision}
-		}
+		old, _ := p.objects.get(k) // read-only: p's own entry
 		switch {
 		case old == nil && cur == nil:
 			continue
@@ -171,13 +168,9 @@ func (p *Snapshot) derive(changes map[string]*entry, fraction int) *Snapshot {
 	*d = *p
 	d.touched = map[string]struct{}{}
 	d.revs = p.revs.fork()
-	objs := make(map[string]*ObjectInfo, len(list))
+	objs := make(map[string]*entry, len(list))
 	for _, c := range list {
-		if c.cur == nil {
-			objs[c.key] = nil
-		} else {
-			objs[c.key] = &ObjectInfo{Ref: c.cur.ref, Origin: c.cur.origin, Revision: c.cur.rev, Object: c.cur.obj}
-		}
+		objs[c.key] = c.cur
 	}
 	d.objects = p.objects.with(objs)
 	d.entries = mergeEntries(p.entries, list)
@@ -763,8 +756,10 @@ func (d *Snapshot) editRouting(p *Snapshot, k Kind, list []change) {
 	sort.Slice(added, func(i, j int) bool { return creationLess(added[i].obj, added[j].obj) })
 	revOf := func(o runtime.Object) Revision {
 		m := o.(metav1.Object)
-		info, _ := d.objects.get(ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}.Key())
-		return info.Revision
+		if e, ok := d.objects.get(ObjectRef{Group: gk.Group, Kind: gk.Kind, Namespace: m.GetNamespace(), Name: m.GetName()}.Key()); ok {
+			return e.rev
+		}
+		return ""
 	}
 	revsOf := func(l []runtime.Object) []Revision {
 		out := make([]Revision, len(l))

@@ -55,6 +55,13 @@ type Kind struct {
 	// ReadStatus lists the status fields the model reads (a Pod's IPs);
 	// the rest of a status is bookkeeping that must not count as a change.
 	ReadStatus []string
+	// Trim clears, in place, the fields of an object of the kind that
+	// nothing reads, for a source that keeps every object in memory (the
+	// Kubernetes source's informer cache; KindIndex.Trim). Nil: every
+	// field is kept, as it must be for kinds plugins read (they may read
+	// any field) and kinds with a Status. It must be idempotent and keep
+	// whatever reads the kind outside this package.
+	Trim func(runtime.Object)
 }
 
 // GroupKind is the kind's group and kind, the key the model and the

@@ -34,11 +34,13 @@ var istioVersions = []string{"v1alpha3", "v1beta1"}
 func CoreKinds() []Kind {
 	return []Kind{
 		{GVK: v1("", "Namespace"), Resource: "namespaces", New: func() runtime.Object { return &corev1.Namespace{} }, AddToScheme: corev1.AddToScheme},
-		{GVK: v1("", "Service"), Resource: "services", Namespaced: true, New: func() runtime.Object { return &corev1.Service{} }, AddToScheme: corev1.AddToScheme},
+		{GVK: v1("", "Service"), Resource: "services", Namespaced: true, New: func() runtime.Object { return &corev1.Service{} }, AddToScheme: corev1.AddToScheme,
+			Trim: trimService},
 		{GVK: v1("", "Pod"), Resource: "pods", Namespaced: true, New: func() runtime.Object { return &corev1.Pod{} }, AddToScheme: corev1.AddToScheme,
-			ReadStatus: []string{"podIP", "podIPs", "phase"}},
+			ReadStatus: []string{"podIP", "podIPs", "phase"}, Trim: trimPod},
 		{GVK: v1("", "Secret"), Resource: "secrets", Namespaced: true, New: func() runtime.Object { return &corev1.Secret{} }, AddToScheme: corev1.AddToScheme},
-		{GVK: v1("discovery.k8s.io", "EndpointSlice"), Resource: "endpointslices", Namespaced: true, New: func() runtime.Object { return &discoveryv1.EndpointSlice{} }, AddToScheme: discoveryv1.AddToScheme},
+		{GVK: v1("discovery.k8s.io", "EndpointSlice"), Resource: "endpointslices", Namespaced: true, New: func() runtime.Object { return &discoveryv1.EndpointSlice{} }, AddToScheme: discoveryv1.AddToScheme,
+			Trim: trimEndpointSlice},
 		{GVK: v1("networking.istio.io", "ServiceEntry"), FileVersions: istioVersions, Resource: "serviceentries", Namespaced: true,
 			New: func() runtime.Object { return &networkingv1.ServiceEntry{} }, AddToScheme: networkingv1.AddToScheme},
 		{GVK: v1("networking.istio.io", "WorkloadEntry"), FileVersions: istioVersions, Resource: "workloadentries", Namespaced: true,

@@ -84,7 +84,7 @@ func newSnapshot(opts Options, kinds *KindIndex) *Snapshot {
 	return &Snapshot{
 		opts:          opts,
 		kinds:         kinds,
-		objects:       objectMap{base: map[string]ObjectInfo{}},
+		objects:       objectMap{base: map[string]*entry{}},
 		services:      map[string][]*Service{},
 		endpoints:     map[string][]Endpoint{},
 		drs:           newCowMap[[]*networkingv1.DestinationRule](),
@@ -133,7 +133,7 @@ func (s *Snapshot) Without(drop map[string]bool) *Snapshot {
 	}
 	out := newSnapshot(s.opts, s.kinds)
 	for _, e := range kept {
-		out.objects.base[e.key], _ = s.objects.get(e.key)
+		out.objects.base[e.key] = e
 	}
 	if !routingOnly {
 		out.index(kept)
@@ -169,15 +169,14 @@ func (s *Snapshot) Objects() []ObjectInfo {
 	// every translation and status pass, over every object of the mesh.
 	out := make([]ObjectInfo, len(s.entries))
 	for i, e := range s.entries {
-		out[i] = ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
+		out[i] = e.info()
 	}
 	return out
 }
 
 // Object returns one object by reference.
 func (s *Snapshot) Object(ref ObjectRef) (ObjectInfo, bool) {
-	o, ok := s.objects.get(ref.Key())
-	return o, ok
+	return s.objects.info(ref.Key())
 }
 
 // ObjectsOfKind returns the objects of one kind, sorted by namespace and
@@ -189,7 +188,7 @@ func (s *Snapshot) ObjectsOfKind(group, kind string) []ObjectInfo {
 	var out []ObjectInfo
 	for ; i < len(s.entries) && strings.HasPrefix(s.entries[i].key, prefix); i++ {
 		e := s.entries[i]
-		out = append(out, ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj})
+		out = append(out, e.info())
 	}
 	return out
 }
@@ -374,8 +373,9 @@ func (s *Snapshot) index(entries []*entry) {
 func (s *Snapshot) reviseList(key string, refs []ObjectRef) {
 	revs := make([]Revision, len(refs))
 	for i, r := range refs {
-		o, _ := s.objects.get(r.Key())
-		revs[i] = o.Revision
+		if e, ok := s.objects.get(r.Key()); ok {
+			revs[i] = e.rev
+		}
 	}
 	s.setRev(key, RevisionOf(revs))
 }
@@ -401,8 +401,10 @@ func (s *Snapshot) indexHost(host string, list []*Service) {
 		if svc.Ref.Kind == "Service" {
 			eps = s.k8sEndpoints(svc, s.slices[svc.Namespace+"/"+svc.Ref.Name], read)
 		} else {
-			o, _ := s.objects.get(svc.Ref.Key())
-			se, _ := o.Object.(*networkingv1.ServiceEntry)
+			var se *networkingv1.ServiceEntry
+			if e, ok := s.objects.get(svc.Ref.Key()); ok {
+				se, _ = e.obj.(*networkingv1.ServiceEntry)
+			}
 			if se == nil {
 				continue
 			}
@@ -466,52 +468,66 @@ func sortByCreation(list []*entry) {
 
 // ObjectByKey returns one object by ObjectRef.Key.
 func (s *Snapshot) ObjectByKey(key string) (ObjectInfo, bool) {
-	o, ok := s.objects.get(key)
-	return o, ok
+	return s.objects.info(key)
 }
 
 // objectMap is a snapshot's objects by key: a base map shared with the
 // snapshots it was derived from, and the changes since on top (nil: the
 // object is gone), so deriving a snapshot does not copy every object.
+// It holds the entries of the snapshot's entries list, not copies of
+// them: a map of ObjectInfo values (120 bytes each, four of them
+// pointers) beside that list was 9 MB of the heap the collector scans at
+// 10,000 services.
 type objectMap struct {
-	base  map[string]ObjectInfo
-	delta map[string]*ObjectInfo
+	base  map[string]*entry
+	delta map[string]*entry
 }
 
-func (m objectMap) get(key string) (ObjectInfo, bool) {
-	if o, ok := m.delta[key]; ok {
-		if o == nil {
-			return ObjectInfo{}, false
-		}
-		return *o, true
+func (m objectMap) get(key string) (*entry, bool) {
+	if e, ok := m.delta[key]; ok {
+		return e, e != nil
 	}
-	o, ok := m.base[key]
-	return o, ok
+	e, ok := m.base[key]
+	return e, ok
+}
+
+// info is the ObjectInfo of key.
+func (m objectMap) info(key string) (ObjectInfo, bool) {
+	e, ok := m.get(key)
+	if !ok {
+		return ObjectInfo{}, false
+	}
+	return e.info(), true
+}
+
+// info is the entry as the ObjectInfo callers are given.
+func (e *entry) info() ObjectInfo {
+	return ObjectInfo{Ref: e.ref, Origin: e.origin, Revision: e.rev, Object: e.obj}
 }
 
 // with returns the map with changes applied (nil deletes). The changes
 // pile up on the shared base until they are an eighth of it; then the
 // base is copied with them.
-func (m objectMap) with(changes map[string]*ObjectInfo) objectMap {
-	delta := make(map[string]*ObjectInfo, len(m.delta)+len(changes))
-	for k, o := range m.delta {
-		delta[k] = o
+func (m objectMap) with(changes map[string]*entry) objectMap {
+	delta := make(map[string]*entry, len(m.delta)+len(changes))
+	for k, e := range m.delta {
+		delta[k] = e
 	}
-	for k, o := range changes {
-		delta[k] = o
+	for k, e := range changes {
+		delta[k] = e
 	}
 	if len(delta)*8 <= len(m.base) {
 		return objectMap{base: m.base, delta: delta}
 	}
-	base := make(map[string]ObjectInfo, len(m.base)+len(delta))
-	for k, o := range m.base {
-		base[k] = o
+	base := make(map[string]*entry, len(m.base)+len(delta))
+	for k, e := range m.base {
+		base[k] = e
 	}
-	for k, o := range delta {
-		if o == nil {
+	for k, e := range delta {
+		if e == nil {
 			delete(base, k)
 		} else {
-			base[k] = *o
+			base[k] = e
 		}
 	}
 	return objectMap{base: base}

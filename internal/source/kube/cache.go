@@ -9,6 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/aeraki-ng/aeraki/pkg/model"
 )
 
 // lastApplied is the annotation `kubectl apply` keeps a copy of the whole
@@ -27,17 +29,23 @@ var uncachedSecretTypes = []corev1.SecretType{corev1.SecretTypeServiceAccountTok
 //     decoded from the API server have none, and the model keys objects by
 //     kind) and loses managedFields and the last-applied-configuration
 //     annotation, which the model never reads;
+//   - objects of a kind with a model.Kind.Trim (Pods, EndpointSlices and Services,
+//     of the core's; extra holds the plugins' kinds) keep only the fields
+//     the model reads: the cache and the snapshots hold every object for
+//     as long as the process runs;
+//   - objects share the maps whose content repeats (labels, subsets'
+//     labels, routes' attribute matches; see interner);
 //   - Secrets of the types in uncachedSecretTypes are not cached;
 //   - reads of a kind with no informer fail instead of silently starting
 //     one, so nothing is watched that RBAC was not checked for.
-func CacheOptions(scheme *runtime.Scheme) cache.Options {
+func CacheOptions(scheme *runtime.Scheme, extra []model.Kind) cache.Options {
 	var notTypes []fields.Selector
 	for _, t := range uncachedSecretTypes {
 		notTypes = append(notTypes, fields.OneTermNotEqualSelector("type", string(t)))
 	}
 	return cache.Options{
 		Scheme:                      scheme,
-		DefaultTransform:            transform(scheme),
+		DefaultTransform:            transform(scheme, model.NewKindIndex(extra)),
 		ReaderFailOnMissingInformer: true,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Field: fields.AndSelectors(notTypes...)},
@@ -47,8 +55,11 @@ func CacheOptions(scheme *runtime.Scheme) cache.Options {
 
 // transform prepares an object for the cache. It is idempotent, as
 // client-go requires, and leaves anything that is not an object (a
-// deletion tombstone) alone.
-func transform(scheme *runtime.Scheme) toolscache.TransformFunc {
+// deletion tombstone) alone. client-go hands it each object as decoded,
+// before anything else sees it, so it may modify the object in place
+// (TransformFunc in k8s.io/client-go/tools/cache/delta_fifo.go).
+func transform(scheme *runtime.Scheme, kinds *model.KindIndex) toolscache.TransformFunc {
+	maps := newInterner()
 	return func(in any) (any, error) {
 		obj, ok := in.(client.Object)
 		if !ok {
@@ -69,6 +80,8 @@ func transform(scheme *runtime.Scheme) toolscache.TransformFunc {
 				a.SetAnnotations(trimmed)
 			}
 		}
+		kinds.Trim(obj)
+		maps.intern(obj)
 		return obj, nil
 	}
 }

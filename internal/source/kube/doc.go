@@ -54,5 +54,10 @@
 //
 // The cache strips managedFields and the last-applied-configuration
 // annotation from every object: the model reads neither and they are the
-// largest part of most objects.
+// largest part of most objects. Pods, EndpointSlices and Services, which
+// only the model reads, keep only the fields it reads (model.Kind.Trim),
+// and objects whose labels (or subsets' labels, or routes' attribute
+// matches) have the same content share one map: the cache and the
+// snapshots hold every object for the life of the process, and all of it
+// is memory every garbage collection scans.
 package kube

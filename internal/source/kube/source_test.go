@@ -53,7 +53,7 @@ func run(t *testing.T, cfg *rest.Config, recheck time.Duration) (<-chan source.U
 	}
 	cl, err := cluster.New(cfg, func(o *cluster.Options) {
 		o.Scheme = scheme
-		o.Cache = kube.CacheOptions(scheme)
+		o.Cache = kube.CacheOptions(scheme, nil)
 		o.Logger = testr.New(t)
 	})
 	if err != nil {
