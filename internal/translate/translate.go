@@ -252,14 +252,14 @@ func (t *Translator) TranslateContext(ctx context.Context, snap *model.Snapshot)
 	for k, p := range next {
 		if prev := t.proxies[k]; prev != p {
 			if prev != nil {
-				t.proxyIndex.remove(k, prev.deps)
+				t.proxyIndex.remove(k, prev.deps, snap)
 			}
-			t.proxyIndex.add(k, p.deps)
+			t.proxyIndex.add(k, p.deps, snap)
 		}
 	}
 	for k, prev := range t.proxies {
 		if _, ok := next[k]; !ok {
-			t.proxyIndex.remove(k, prev.deps)
+			t.proxyIndex.remove(k, prev.deps, snap)
 		}
 	}
 	t.proxies, t.uncheckedProxies = next, uncertainProxies

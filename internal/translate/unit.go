@@ -149,8 +149,8 @@ func (k unitKey) patchesEnvoyFilter() bool {
 type unit struct {
 	*Unit
 	key  string
-	deps model.Deps
-	good bool // holds output that passed validation: fresh, or kept (stale) from an earlier build
+	deps model.DepSet // what its build read (sealed: the collector does not scan it)
+	good bool         // holds output that passed validation: fresh, or kept (stale) from an earlier build
 }
 
 // planUnits lists the units a snapshot needs: every role of every service
@@ -204,7 +204,14 @@ func buildUnits(ctx context.Context, c *unitCache, keys []unitKey, workers int) 
 // through the validation gate.
 func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	deps := model.Deps{}
-	view := snap.TrackedView(deps)
+	u := t.buildTracked(snap.TrackedView(deps), k, prev)
+	u.deps = deps.Seal()
+	return u
+}
+
+// buildTracked is build reading the snapshot through view, which records
+// the reads.
+func (t *Translator) buildTracked(view *model.View, k unitKey, prev *unit) *unit {
 	svc := view.Service(k.host)
 	port := svc.Port(k.port)
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
@@ -234,7 +241,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	both.out = Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
 		ByCaller: k.byCaller, Caller: k.caller}
 	u := &both.unit
-	*u = unit{key: k.key, deps: deps, Unit: &both.out}
+	*u = unit{key: k.key, Unit: &both.out}
 	var vss []*networkingv1.VirtualService
 	if !port.Meta && k.role != plugin.RoleSidecarInbound {
 		vss = view.VirtualServices(k.host)

@@ -23,7 +23,7 @@ import (
 type validated struct {
 	rev   model.Revision
 	ns    kindNS
-	deps  model.Deps
+	deps  model.DepSet
 	diags []model.Diagnostic
 }
 
@@ -140,12 +140,13 @@ func (vs *verdicts) check(snap *model.Snapshot, key string, ch changeSet, touche
 	if valid {
 		return true
 	}
-	deps := model.Deps{}
-	ds := vs.run(snap.TrackedView(deps), info)
+	rec := model.Deps{}
+	ds := vs.run(snap.TrackedView(rec), info)
+	deps := rec.Seal()
 	if v != nil {
-		vs.idx.remove(key, v.deps)
+		vs.idx.remove(key, v.deps, snap)
 	}
-	vs.idx.add(key, deps)
+	vs.idx.add(key, deps, snap)
 	at := kindNS{gk: schema.GroupKind{Group: info.Ref.Group, Kind: info.Ref.Kind}, ns: info.Ref.Namespace}
 	vs.byKey[key] = &validated{rev: info.Revision, ns: at, deps: deps, diags: ds}
 	if vs.byNS[at] == nil {
@@ -166,12 +167,12 @@ func (vs *verdicts) check(snap *model.Snapshot, key string, ch changeSet, touche
 }
 
 // drop forgets the verdict on an object that is gone.
-func (vs *verdicts) drop(key string) {
+func (vs *verdicts) drop(snap *model.Snapshot, key string) {
 	v := vs.byKey[key]
 	if v == nil {
 		return
 	}
-	vs.idx.remove(key, v.deps)
+	vs.idx.remove(key, v.deps, snap)
 	delete(vs.byKey, key)
 	delete(vs.withDiags, key)
 	if l := vs.byNS[v.ns]; l != nil {
@@ -214,7 +215,7 @@ func (vs *verdicts) update(snap *model.Snapshot, ch changeSet, stats *Stats) {
 			}
 			for key := range vs.byNS[at] {
 				if !here[key] {
-					vs.drop(key)
+					vs.drop(snap, key)
 				}
 			}
 		}
@@ -249,7 +250,7 @@ func (vs *verdicts) update(snap *model.Snapshot, ch changeSet, stats *Stats) {
 	}
 	for key := range vs.byKey {
 		if !keep[key] {
-			vs.drop(key)
+			vs.drop(snap, key)
 		}
 	}
 }
