@@ -130,9 +130,7 @@ func envelopeRoom(ef *EnvoyFilter) int {
 	for k, v := range ef.Labels {
 		n += 12 + len(k) + len(v)
 	}
-	for k, v := range ef.Annotations {
-		n += 12 + len(k) + len(v)
-	}
+	ef.EachAnnotation(func(k, v string) { n += 12 + len(k) + len(v) })
 	return n
 }
 

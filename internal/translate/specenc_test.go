@@ -62,7 +62,8 @@ func TestFramedWritesTheHeadBeforeTheSpec(t *testing.T) {
 // spec is at least the 79 bytes of framing and type URL of istiod's MCP
 // resource plus its name, revision and map entries.
 func TestEnvelopeRoomHoldsTheMCPHead(t *testing.T) {
-	ef := &EnvoyFilter{Namespace: "ns", Name: "n", Labels: map[string]string{"k": "v"}, Annotations: map[string]string{"a": strings.Repeat("x", 300)}}
+	ef := &EnvoyFilter{Namespace: "ns", Name: "n", Labels: map[string]string{"k": "v"}}
+	ef.SetAnnotation("a", strings.Repeat("x", 300))
 	want := 79 + len("ns/n") + revisionLen + (9 + 2) + (9 + 1 + 300)
 	if got := envelopeRoom(ef); got < want {
 		t.Errorf("envelopeRoom = %d, want at least %d", got, want)
@@ -101,7 +102,7 @@ func TestAssemblerReusesOnlyDroppedSpecs(t *testing.T) {
 		if got := ef.Spec().GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.1_80" {
 			t.Errorf("%s: listener %q", ef.Name, got)
 		}
-		if got := ef.Annotations[servicePortAnnotation]; got != ef.Name+":80" {
+		if got := ef.Annotation(servicePortAnnotation); got != ef.Name+":80" {
 			t.Errorf("%s: annotation %q", ef.Name, got)
 		}
 	}
