@@ -203,9 +203,16 @@ func buildUnits(ctx context.Context, c *unitCache, keys []unitKey, workers int) 
 // build runs one plugin for one unit, catching panics, and puts its output
 // through the validation gate.
 func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
-	deps := model.Deps{}
-	u := t.buildTracked(snap.TrackedView(deps), k, prev)
+	deps, _ := t.recorders.Get().(model.Deps)
+	if deps == nil {
+		deps = model.Deps{}
+	}
+	view := snap.TrackedView(deps)
+	u := t.buildTracked(view, k, prev)
+	view.Untrack()
 	u.deps = deps.Seal()
+	clear(deps)
+	t.recorders.Put(deps)
 	return u
 }
 

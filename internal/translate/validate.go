@@ -61,6 +61,7 @@ type verdicts struct {
 	nsOfKey   map[string]kindNS          // dependency key of a namespace's objects of a kind
 	withDiags map[string]bool            // objects whose verdict has findings
 	idx       depIndex                   // the inverted index of the verdicts' reads
+	rec       model.Deps                 // what a check records into, cleared once sealed
 }
 
 func newVerdicts(kinds func(*model.Snapshot) []schema.GroupKind, run func(*model.View, model.ObjectInfo) []model.Diagnostic, looked func(*Stats)) *verdicts {
@@ -140,9 +141,14 @@ func (vs *verdicts) check(snap *model.Snapshot, key string, ch changeSet, touche
 	if valid {
 		return true
 	}
-	rec := model.Deps{}
-	ds := vs.run(snap.TrackedView(rec), info)
-	deps := rec.Seal()
+	if vs.rec == nil {
+		vs.rec = model.Deps{}
+	}
+	view := snap.TrackedView(vs.rec)
+	ds := vs.run(view, info)
+	view.Untrack()
+	deps := vs.rec.Seal()
+	clear(vs.rec)
 	if v != nil {
 		vs.idx.remove(key, v.deps, snap)
 	}
