@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,6 +181,12 @@ func planUnits(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapsho
 					plugin: p, waypoint: wp.Ref, servedBy: model.ServedByIstiod, profile: targets.ForIstioWaypoint()})
 			}
 		}
+	}
+	if cap(out)-len(out) > len(out)/16 {
+		// The plan is kept until the services change: not with the
+		// quarter of unused room append's last growth left (the collector
+		// marks a slice's whole array).
+		out = slices.Clone(out)
 	}
 	return out
 }
