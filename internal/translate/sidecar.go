@@ -72,9 +72,9 @@ type EnvoyFilter struct {
 }
 
 // Spec is the EnvoyFilter itself. An assembled EnvoyFilter's is decoded
-// from its encoding on the first call (the publisher sends EncodedSpec and
-// never needs it; render, debug output and tests do): the spec must not be
-// modified.
+// from its encoding when read (the publisher sends EncodedSpec and never
+// needs it; render, debug output and tests do), and the decoding is kept
+// only while a caller holds it: the spec must not be modified.
 func (e *EnvoyFilter) Spec() *networkingv1alpha3.EnvoyFilter {
 	if e.spec == nil && e.enc != nil {
 		return e.enc.decoded()
