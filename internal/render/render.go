@@ -159,7 +159,7 @@ func (r *Result) IstiodWaypoint(id string) ([]*translate.EnvoyFilter, *model.Way
 	}
 	var out []*translate.EnvoyFilter
 	for _, ef := range r.Output.EnvoyFilters {
-		if ef.Annotations[translate.WaypointAnnotation] == ns+"/"+name {
+		if ef.Annotation(translate.WaypointAnnotation) == ns+"/"+name {
 			out = append(out, ef)
 		}
 	}

@@ -126,7 +126,7 @@ func appendResource(ef *translate.EnvoyFilter, spec []byte) (b []byte, ok bool) 
 // resourceHeadSize is the size of what appendResourceHead appends.
 func resourceHeadSize(ef *translate.EnvoyFilter, specLen int) (int, bool) {
 	var keys [8]string
-	meta, _, _, ok := resourceMeta(ef, keys[:0])
+	meta, _, ok := resourceMeta(ef, keys[:0])
 	if !ok {
 		return 0, false
 	}
@@ -134,21 +134,25 @@ func resourceHeadSize(ef *translate.EnvoyFilter, specLen int) (int, bool) {
 }
 
 // resourceMeta is the size of the resource's metadata and the sorted keys
-// of ef's labels and annotations (appended to buf); ok is false when a
-// string is not UTF-8.
-func resourceMeta(ef *translate.EnvoyFilter, buf []string) (size int, labels, annotations []string, ok bool) {
+// of ef's labels (appended to buf; its annotations come sorted); ok is
+// false when a string is not UTF-8.
+func resourceMeta(ef *translate.EnvoyFilter, buf []string) (size int, labels []string, ok bool) {
 	if !utf8.ValidString(ef.Namespace) || !utf8.ValidString(ef.Name) || !utf8.ValidString(string(ef.Revision)) {
-		return 0, nil, nil, false
+		return 0, nil, false
 	}
 	size = stringFieldSize(metaName, len(ef.Namespace)+1+len(ef.Name)) + stringFieldSize(metaVersion, len(ef.Revision))
 	if labels, ok = sortedKeys(buf, ef.Labels); !ok {
-		return 0, nil, nil, false
+		return 0, nil, false
 	}
-	if annotations, ok = sortedKeys(labels[len(labels):], ef.Annotations); !ok {
-		return 0, nil, nil, false
+	size += mapSize(metaLabels, ef.Labels, labels)
+	ef.EachAnnotation(func(k, v string) {
+		ok = ok && utf8.ValidString(k) && utf8.ValidString(v)
+		size += messageFieldSize(metaAnnotation, mapEntrySize(k, v))
+	})
+	if !ok {
+		return 0, nil, false
 	}
-	size += mapSize(metaLabels, ef.Labels, labels) + mapSize(metaAnnotation, ef.Annotations, annotations)
-	return size, labels, annotations, true
+	return size, labels, true
 }
 
 // resourceBodySize is the size of the resource's body, the Any of a spec
@@ -161,7 +165,7 @@ func resourceBodySize(specLen int) int {
 // of the resource but the last specLen bytes.
 func appendResourceHead(b []byte, ef *translate.EnvoyFilter, specLen int) ([]byte, bool) {
 	var keys [8]string // on the stack for the few labels and annotations an EnvoyFilter has
-	meta, labels, annotations, ok := resourceMeta(ef, keys[:0])
+	meta, labels, ok := resourceMeta(ef, keys[:0])
 	if !ok {
 		return b, false
 	}
@@ -174,7 +178,7 @@ func appendResourceHead(b []byte, ef *translate.EnvoyFilter, specLen int) ([]byt
 	}
 	b = appendStringField(b, metaVersion, string(ef.Revision))
 	b = appendMap(b, metaLabels, ef.Labels, labels)
-	b = appendMap(b, metaAnnotation, ef.Annotations, annotations)
+	ef.EachAnnotation(func(k, v string) { b = appendMapEntry(b, metaAnnotation, k, v) })
 
 	b = protowire.AppendTag(b, resBody, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(resourceBodySize(specLen)))
@@ -238,15 +242,19 @@ func mapSize(num protowire.Number, m map[string]string, keys []string) int {
 // appendMap writes a map<string, string> field, entries in key order.
 func appendMap(b []byte, num protowire.Number, m map[string]string, keys []string) []byte {
 	for _, k := range keys {
-		v := m[k]
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(mapEntrySize(k, v)))
-		b = protowire.AppendTag(b, mapKey, protowire.BytesType)
-		b = protowire.AppendString(b, k)
-		b = protowire.AppendTag(b, mapValue, protowire.BytesType)
-		b = protowire.AppendString(b, v)
+		b = appendMapEntry(b, num, k, m[k])
 	}
 	return b
+}
+
+// appendMapEntry writes one entry of a map<string, string> field.
+func appendMapEntry(b []byte, num protowire.Number, k, v string) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(mapEntrySize(k, v)))
+	b = protowire.AppendTag(b, mapKey, protowire.BytesType)
+	b = protowire.AppendString(b, k)
+	b = protowire.AppendTag(b, mapValue, protowire.BytesType)
+	return protowire.AppendString(b, v)
 }
 
 // encodeResource is mcpResource encoding the spec with proto.Marshal.
@@ -264,7 +272,7 @@ func wrapResource(ef *translate.EnvoyFilter, body *anypb.Any) (*anypb.Any, error
 			Name:        ef.Key(),
 			Version:     string(ef.Revision),
 			Labels:      ef.Labels,
-			Annotations: ef.Annotations,
+			Annotations: ef.Annotations(),
 		},
 		Body: body,
 	}

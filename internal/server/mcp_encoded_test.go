@@ -73,9 +73,8 @@ func TestAppendResourceIsProtoMarshal(t *testing.T) {
 	efs := out.EnvoyFilters
 	odd := translate.NewEnvoyFilter("", "", &networkingv1alpha3.EnvoyFilter{})
 	odd.Labels = map[string]string{"": "", "a": ""}
-	odd.Annotations = map[string]string{}
 	for i := range 12 {
-		odd.Annotations[string(rune('z'-i))+"-key"] = strings.Repeat("v", 40*i)
+		odd.SetAnnotation(string(rune('z'-i))+"-key", strings.Repeat("v", 40*i))
 	}
 	efs = append(efs, odd, translate.NewEnvoyFilter("ns", strings.Repeat("n", 300), &networkingv1alpha3.EnvoyFilter{}))
 	for _, ef := range efs {
@@ -88,7 +87,7 @@ func TestAppendResourceIsProtoMarshal(t *testing.T) {
 			t.Fatalf("EnvoyFilter %s/%s: not encoded", ef.Namespace, ef.Name)
 		}
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&mcp.Resource{
-			Metadata: &mcp.Metadata{Name: ef.Namespace + "/" + ef.Name, Version: string(ef.Revision), Labels: ef.Labels, Annotations: ef.Annotations},
+			Metadata: &mcp.Metadata{Name: ef.Namespace + "/" + ef.Name, Version: string(ef.Revision), Labels: ef.Labels, Annotations: ef.Annotations()},
 			Body:     &anypb.Any{TypeUrl: envoyFilterTypeURL, Value: spec},
 		})
 		if err != nil {

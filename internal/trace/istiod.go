@@ -76,7 +76,7 @@ type patch struct {
 func patchedChains(efs []*translate.EnvoyFilter, wp *model.Waypoint, ours map[string]bool) map[string]patch {
 	out := map[string]patch{}
 	for _, ef := range efs {
-		if ef.Annotations[translate.WaypointAnnotation] != wp.Namespace+"/"+wp.Name {
+		if ef.Annotation(translate.WaypointAnnotation) != wp.Namespace+"/"+wp.Name {
 			continue
 		}
 		msgs, err := ef.PatchMessages()

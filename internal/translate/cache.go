@@ -235,7 +235,7 @@ func (c *unitCache) commit() {
 		// make it about 3/5 of the reads.
 		n := 0
 		for _, u := range c.cur {
-			n += len(u.deps)
+			n += u.deps.Len()
 		}
 		idx = make(depIndex, n*5/8)
 		c.t.unitIndex = idx
@@ -243,9 +243,9 @@ func (c *unitCache) commit() {
 	for k, u := range c.cur {
 		if p := c.prev[k]; p != u {
 			if p != nil {
-				idx.remove(k, p.deps)
+				idx.remove(k, p.deps, c.snap)
 			}
-			idx.add(k, u.deps)
+			idx.add(k, u.deps, c.snap)
 		}
 	}
 	unplanned := map[string]bool{}
@@ -257,7 +257,7 @@ func (c *unitCache) commit() {
 	if c.kept {
 		for k := range c.t.unplannedUnits {
 			if _, ok := c.cur[k]; !ok {
-				idx.remove(k, c.prev[k].deps)
+				idx.remove(k, c.prev[k].deps, c.snap)
 				delete(c.prev, k)
 			}
 		}
@@ -267,7 +267,7 @@ func (c *unitCache) commit() {
 	} else {
 		for k, p := range c.prev {
 			if _, ok := c.cur[k]; !ok {
-				idx.remove(k, p.deps)
+				idx.remove(k, p.deps, c.snap)
 			}
 		}
 		c.t.units = c.cur
@@ -282,21 +282,23 @@ func (c *unitCache) commit() {
 type unitPlan struct {
 	keys  []unitKey
 	index map[string]int // unit key -> position in keys
-	deps  model.Deps
+	deps  model.DepSet
 }
 
 func newUnitPlan(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapshot) *unitPlan {
-	p := &unitPlan{keys: planUnits(reg, targets, snap), deps: model.Deps{}}
+	p := &unitPlan{keys: planUnits(reg, targets, snap)}
 	// The reads of planUnits, recorded: it lists the services (their
 	// ports, which the registry maps to plugins) and, when a waypoint is
 	// istiod's, asks every service for its waypoint.
-	view := snap.TrackedView(p.deps)
+	deps := model.Deps{}
+	view := snap.TrackedView(deps)
 	services := view.Services()
 	if hasIstiodWaypoint(view) {
 		for _, svc := range services {
 			istiodWaypointOf(view, svc)
 		}
 	}
+	p.deps = deps.Seal()
 	p.index = make(map[string]int, len(p.keys))
 	for i, k := range p.keys {
 		p.index[k.key] = i
@@ -310,12 +312,7 @@ func (p *unitPlan) holds(ch changeSet) bool {
 	if p == nil || ch.full {
 		return false
 	}
-	for _, k := range ch.keys {
-		if _, read := p.deps[k]; read {
-			return false
-		}
-	}
-	return true
+	return !p.deps.ReadsAny(ch.keys) // ch.keys are sorted (model.Diff)
 }
 
 // keyFor is the cache key of every unit: UnitKey for sidecar roles;

@@ -110,22 +110,24 @@ func (hs *holderSet) each(f func(string)) {
 	}
 }
 
-func (x depIndex) add(holder string, deps model.Deps) {
-	for k := range deps {
+// add indexes the keys of deps under holder, the index keyed by snap's
+// strings of them (the snapshot the record was made from).
+func (x depIndex) add(holder string, deps model.DepSet, snap *model.Snapshot) {
+	deps.EachKey(snap, func(k string) {
 		hs := x[k]
 		switch {
 		case hs.has(holder):
-			continue
+			return
 		case hs.empty():
 			hs.one = holder
 		case hs.more == nil:
 			hs.more = &moreHolders{few: []string{holder}}
 		case hs.more.many != nil:
 			hs.more.many[holder] = struct{}{}
-			continue // the entry is unchanged
+			return // the entry is unchanged
 		case len(hs.more.few)+1 < maxFewHolders:
 			hs.more.few = append(hs.more.few, holder)
-			continue
+			return
 		default:
 			m := make(map[string]struct{}, 2*maxFewHolders)
 			hs.each(func(h string) { m[h] = struct{}{} })
@@ -133,26 +135,28 @@ func (x depIndex) add(holder string, deps model.Deps) {
 			hs.one, hs.more.few, hs.more.many = "", nil, m
 		}
 		x[k] = hs
-	}
+	})
 }
 
-func (x depIndex) remove(holder string, deps model.Deps) {
-	for k := range deps {
+// remove takes holder off the keys of deps; snap is any snapshot (its
+// strings spare copies of the keys it holds).
+func (x depIndex) remove(holder string, deps model.DepSet, snap *model.Snapshot) {
+	deps.EachKey(snap, func(k string) {
 		hs, ok := x[k]
 		if !ok {
-			continue
+			return
 		}
 		switch m := hs.more; {
 		case hs.one == holder:
 			hs.one = ""
 		case m == nil:
-			continue
+			return
 		case m.many != nil:
 			delete(m.many, holder)
 		default:
 			i := slices.Index(m.few, holder)
 			if i < 0 {
-				continue
+				return
 			}
 			last := len(m.few) - 1
 			m.few[i] = m.few[last]
@@ -161,10 +165,10 @@ func (x depIndex) remove(holder string, deps model.Deps) {
 		}
 		if hs.empty() {
 			delete(x, k)
-			continue
+			return
 		}
 		x[k] = hs
-	}
+	})
 }
 
 // touched returns the holders that read a key of ch, nil for a full change set.
@@ -191,7 +195,7 @@ func mustCheck(ch changeSet, touched, unchecked map[string]bool, holder string) 
 // object revision, plugin and build) is unchanged in snap. It reads the
 // record only when mustCheck says it must, and reports whether it did
 // (Stats.RecordsChecked).
-func stillValid(ch changeSet, touched, unchecked map[string]bool, holder string, deps model.Deps, snap *model.Snapshot) (valid, read bool) {
+func stillValid(ch changeSet, touched, unchecked map[string]bool, holder string, deps model.DepSet, snap *model.Snapshot) (valid, read bool) {
 	if !mustCheck(ch, touched, unchecked, holder) {
 		return true, false
 	}

@@ -83,8 +83,8 @@ func TestFidelityGateRefusesWhatTheBuildLacks(t *testing.T) {
 		t.Fatalf("sidecars running upstream Envoy have generic_proxy, yet: %v", errs)
 	}
 	for _, ef := range out.EnvoyFilters {
-		if ef.Annotations[translate.ProfileAnnotation] != profile.Envoy {
-			t.Errorf("EnvoyFilter %s does not say it is for the envoy build: %v", ef.Name, ef.Annotations)
+		if ef.Annotation(translate.ProfileAnnotation) != profile.Envoy {
+			t.Errorf("EnvoyFilter %s does not say it is for the envoy build: %v", ef.Name, ef.Annotations())
 		}
 	}
 }

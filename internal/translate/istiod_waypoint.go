@@ -194,7 +194,7 @@ func istiodWaypointEnvoyFilters(ctx context.Context, units []*Unit, prev, next m
 			as := newAssembler()
 			ef := as.build(g.wp.Namespace, name, g.svc, nil, g.units, as.arena.istiodWaypointPatches)
 			ef.spec.TargetRefs = []*typev1beta1.PolicyTargetReference{{Group: gatewayGroup, Kind: "Gateway", Name: g.wp.Name}}
-			ef.Annotations[WaypointAnnotation] = g.wp.Namespace + "/" + g.wp.Name
+			ef.SetAnnotation(WaypointAnnotation, g.wp.Namespace+"/"+g.wp.Name)
 			as.seal(ef, g.units)
 			return ef
 		}))

@@ -104,8 +104,8 @@ func TestIstiodWaypointGetsEnvoyFilters(t *testing.T) {
 		ef.Spec().GetTargetRefs()[0].GetGroup() != "gateway.networking.k8s.io" {
 		t.Errorf("EnvoyFilter %s/%s must target Gateway wp in its namespace and nothing else: %v", ef.Namespace, ef.Name, ef.Spec())
 	}
-	if ef.Annotations[translate.ProfileAnnotation] != "istio-proxy" || ef.Annotations[translate.WaypointAnnotation] != "ns/wp" {
-		t.Errorf("annotations %v", ef.Annotations)
+	if ef.Annotation(translate.ProfileAnnotation) != "istio-proxy" || ef.Annotation(translate.WaypointAnnotation) != "ns/wp" {
+		t.Errorf("annotations %v", ef.Annotations())
 	}
 	patches := ef.Spec().GetConfigPatches()
 	if len(patches) != 1 {
@@ -174,7 +174,7 @@ func TestIstiodWaypointBuildIsTheFlag(t *testing.T) {
 	}
 	out := tr.Translate(snapshot(t, istiodWaypointMesh, strings.ReplaceAll(istiodWaypointRouter, "%s", "sayHello")))
 	ef := envoyFilter(out, "aeraki-waypoint-wp-a.ns.svc.cluster.local")
-	if ef == nil || ef.Annotations[translate.ProfileAnnotation] != "envoy" || !strings.Contains(ef.Spec().String(), "generic_proxy") {
+	if ef == nil || ef.Annotation(translate.ProfileAnnotation) != "envoy" || !strings.Contains(ef.Spec().String(), "generic_proxy") {
 		t.Fatalf("want a generic_proxy chain built for envoy, got %v", ef)
 	}
 	if sc := envoyFilter(out, "aeraki-outbound-a.ns.svc.cluster.local"); sc == nil || strings.Contains(sc.Spec().String(), "generic_proxy") {

@@ -254,7 +254,7 @@ func digest(out *translate.Output) []string {
 		return fmt.Sprintf("%x", b)
 	}
 	for _, ef := range out.EnvoyFilters {
-		add("envoyfilter %s/%s labels=%v annotations=%v sources=%v revision=%v", ef.Namespace, ef.Name, ef.Labels, ef.Annotations, ef.Sources, ef.Revision)
+		add("envoyfilter %s/%s labels=%v annotations=%v sources=%v revision=%v", ef.Namespace, ef.Name, ef.Labels, ef.Annotations(), ef.Sources, ef.Revision)
 		add("  spec %s", msg(ef.Spec()))
 	}
 	for _, u := range out.Units {

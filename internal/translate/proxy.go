@@ -36,8 +36,9 @@ type ProxyResult struct {
 	// built it, carried over by the translations that reuse it.
 	Cost ProxyCost
 
-	deps  model.Deps // nil: build again next time
-	units []*unit    // the units its build consumed through L7
+	deps   model.DepSet // what its build read (sealed: the collector does not scan it)
+	noDeps bool         // build again next time, whatever deps holds
+	units  []*unit      // the units its build consumed through L7
 
 	// What its build returned, before the included pieces were added:
 	// a proxy whose build is unchanged but whose pieces changed is
@@ -175,7 +176,7 @@ func (t *Translator) staleProxiesOf(name string) []*ProxyResult {
 			continue
 		}
 		r := *prev
-		r.Stale, r.deps = true, nil
+		r.Stale, r.deps, r.noDeps = true, model.DepSet{}, true
 		out = append(out, &r)
 	}
 	return out
@@ -194,7 +195,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	key := name + "|" + id
 	prev := pb.t.proxies[key]
 	valid, read := false, false
-	if prev != nil && prev.deps != nil {
+	if prev != nil && !prev.noDeps {
 		valid, read = stillValid(pb.cache.changes, pb.touched, pb.t.uncheckedProxies, key, prev.deps, pb.snap)
 	}
 	if read {
@@ -285,9 +286,7 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 		}
 		depsMu.Lock()
 		for _, cu := range chainUnits {
-			for k, r := range cu.deps {
-				deps[k] = r
-			}
+			cu.deps.AddTo(deps, pb.snap)
 		}
 		consumed = append(consumed, chainUnits...)
 		for _, cu := range chainUnits {
@@ -304,9 +303,10 @@ func (pb *proxyBuild) proxy(name string, b plugin.ProxyBuilder, id string) *Prox
 	ctx := plugin.NewProxyContext(name, view, l7)
 	ctx.Targets = pb.t.opts.Targets
 	ctx.Pieces = &pieceSource{c: pb.pieces, plugin: name}
-	res := &ProxyResult{Plugin: name, deps: deps}
+	res := &ProxyResult{Plugin: name}
 	proxy, err := runProxy(b, ctx, id)
 	depsMu.Lock()
+	res.deps = deps.Seal()
 	res.units = consumed
 	cost.UnitsConsumed = len(consumed)
 	res.Cost = cost

@@ -25,7 +25,7 @@ type piece struct {
 	key      string
 	plugin   string
 	build    plugin.SharedBuild // kept to rebuild it in a later translation
-	deps     model.Deps         // the snapshot keys it read
+	deps     model.DepSet       // the snapshot keys it read
 	reads    map[string]model.Revision
 	err      error
 	diags    []model.Diagnostic // its own findings (not those of the pieces it read)
@@ -160,13 +160,15 @@ func (c *pieceCache) readsChanged(pluginName string, reads map[string]model.Revi
 // buildPiece runs a piece's build with its own tracked view and checks
 // its resources.
 func (c *pieceCache) buildPiece(pluginName, key string, build plugin.SharedBuild, path []string) *piece {
-	p := &piece{key: key, plugin: pluginName, build: build, deps: model.Deps{}, reads: map[string]model.Revision{}}
+	p := &piece{key: key, plugin: pluginName, build: build, reads: map[string]model.Revision{}}
 	if build == nil {
 		p.err = fmt.Errorf("shared piece %q has no build", key)
 		return p
 	}
-	ctx := plugin.NewSharedContext(pluginName, c.snap.TrackedView(p.deps), &pieceSource{c: c, plugin: pluginName, path: path})
+	deps := model.Deps{}
+	ctx := plugin.NewSharedContext(pluginName, c.snap.TrackedView(deps), &pieceSource{c: c, plugin: pluginName, path: path})
 	sp, err := runShared(build, ctx)
+	p.deps = deps.Seal()
 	p.reads, p.diags = ctx.SharedReads(), ctx.Reports()
 	if err == nil {
 		err = gatePiece(sp, c.t.reach)
@@ -208,12 +210,12 @@ func gatePiece(sp *plugin.SharedPiece, r *xds.Reach) error {
 
 // readsRevision identifies a piece by what it read, for pieces whose
 // build gives no Revision of its own.
-func readsRevision(deps model.Deps, reads map[string]model.Revision) model.Revision {
+func readsRevision(deps model.DepSet, reads map[string]model.Revision) model.Revision {
 	h := newRevisionHash()
-	for _, k := range sortedKeysOf(deps) {
-		h.bytes([]byte(k))
-		h.bytes([]byte(deps[k]))
-	}
+	deps.Each(func(k, r []byte) { // sorted by key
+		h.bytes(k)
+		h.bytes(r)
+	})
 	h.bytes([]byte("pieces"))
 	for _, k := range sortedKeysOf(reads) {
 		h.bytes([]byte(k))

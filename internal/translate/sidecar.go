@@ -43,9 +43,12 @@ const (
 type EnvoyFilter struct {
 	// Namespace and Name of the EnvoyFilter.
 	Namespace, Name string
-	// Labels and Annotations to put on the object. Labels must not be
-	// modified: the EnvoyFilters of one translation share one map.
-	Labels, Annotations map[string]string
+	// Labels to put on the object. They must not be modified: the
+	// EnvoyFilters of one translation share one map.
+	Labels map[string]string
+	// annotations are those to put on the object (Annotation,
+	// EachAnnotation), packed in one string (annotations.go).
+	annotations string
 	// spec is the EnvoyFilter itself (Spec), whose patch values from the
 	// units are lazy's stubs until it is read. An assembled EnvoyFilter
 	// keeps only its encoding (enc, seal): spec is nil, and Spec decodes
@@ -69,9 +72,9 @@ type EnvoyFilter struct {
 }
 
 // Spec is the EnvoyFilter itself. An assembled EnvoyFilter's is decoded
-// from its encoding on the first call (the publisher sends EncodedSpec and
-// never needs it; render, debug output and tests do): the spec must not be
-// modified.
+// from its encoding when read (the publisher sends EncodedSpec and never
+// needs it; render, debug output and tests do), and the decoding is kept
+// only while a caller holds it: the spec must not be modified.
 func (e *EnvoyFilter) Spec() *networkingv1alpha3.EnvoyFilter {
 	if e.spec == nil && e.enc != nil {
 		return e.enc.decoded()
@@ -486,6 +489,7 @@ type patchFunc func(svc *model.Service, u *Unit) []*networkingv1alpha3.EnvoyFilt
 type assembler struct {
 	h      *revisionHash
 	text   []byte
+	ann    []byte
 	spec   []byte
 	labels map[string]string
 	arena  *specArena
@@ -561,14 +565,15 @@ func (as *assembler) build(ns, name string, svc *model.Service, sel *typev1beta1
 		}
 		text = o.AppendText(text)
 	}
-	ef.Annotations = make(map[string]string, 3)
-	all := string(text) // one string for both
-	ef.Annotations[servicePortAnnotation] = all[:ports]
-	ef.Annotations[sourceAnnotation] = all[ports:]
-	as.text = text[:0]
+	// The annotations, in the order of their keys (annotations.go).
+	ann := as.ann[:0]
 	if len(units) > 0 && units[0].Profile != nil {
-		ef.Annotations[ProfileAnnotation] = units[0].Profile.Name
+		ann = appendAnnotation(ann, ProfileAnnotation, units[0].Profile.Name)
 	}
+	ann = appendAnnotation(ann, servicePortAnnotation, text[:ports])
+	ann = appendAnnotation(ann, sourceAnnotation, text[ports:])
+	ef.annotations = string(ann)
+	as.text, as.ann = text[:0], ann[:0]
 	return ef
 }
 
@@ -632,19 +637,21 @@ func (as *assembler) revision(ef *EnvoyFilter, units []*Unit) model.Revision {
 	h.reset()
 	h.str(ef.Namespace)
 	h.str(ef.Name)
-	for _, m := range []map[string]string{ef.Labels, ef.Annotations} {
-		start := len(h.keys)
-		for k := range m {
-			h.keys = append(h.keys, k)
-		}
-		keys := h.keys[start:]
-		slices.Sort(keys)
-		for _, k := range keys {
-			h.str(k)
-			h.str(m[k])
-		}
-		h.keys = h.keys[:start]
+	start := len(h.keys)
+	for k := range ef.Labels {
+		h.keys = append(h.keys, k)
 	}
+	keys := h.keys[start:]
+	slices.Sort(keys)
+	for _, k := range keys {
+		h.str(k)
+		h.str(ef.Labels[k])
+	}
+	h.keys = h.keys[:start]
+	ef.EachAnnotation(func(k, v string) { // sorted by key, as the labels
+		h.str(k)
+		h.str(v)
+	})
 	// The encoding is kept for the publisher (EncodedSpec), with room
 	// before it for the head of the message it is sent in (Framed).
 	if enc, ok := encodeSpec(ef.spec, units, envelopeRoom(ef), &as.spec); ok {
@@ -901,8 +908,8 @@ func (e *EnvoyFilter) Manifest() map[string]any {
 	if len(e.Labels) > 0 {
 		meta["labels"] = e.Labels
 	}
-	if len(e.Annotations) > 0 {
-		meta["annotations"] = e.Annotations
+	if a := e.Annotations(); len(a) > 0 {
+		meta["annotations"] = a
 	}
 	return map[string]any{
 		"apiVersion": "networking.istio.io/v1alpha3",

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"unicode/utf8"
+	"weak"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -79,22 +80,30 @@ type specEncoding struct {
 	room int    // where the spec's bytes start
 
 	mu   sync.Mutex
-	head int                             // bytes of the room before the spec that Framed wrote; 0 until then
-	dec  *networkingv1alpha3.EnvoyFilter // the spec decoded, once asked for
+	head int // bytes of the room before the spec that Framed wrote; 0 until then
+	// dec is the spec decoded, while its last reader holds it: a weak
+	// pointer (src/weak/pointer.go: Value is nil once the collector has
+	// freed what it points to) so that reading every spec once (a debug
+	// endpoint's dump of the config) does not keep a decoded copy of the
+	// mesh's specs, a dozen messages each, for as long as the
+	// EnvoyFilters live; two reads in a row still decode once.
+	dec weak.Pointer[networkingv1alpha3.EnvoyFilter]
 }
 
-// decoded is the spec the bytes encode, decoded on the first call.
+// decoded is the spec the bytes encode, decoded unless a reader still
+// holds the last decoding.
 func (s *specEncoding) decoded() *networkingv1alpha3.EnvoyFilter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dec == nil {
-		dec := &networkingv1alpha3.EnvoyFilter{}
-		if err := proto.Unmarshal(s.spec(), dec); err != nil {
-			panic(fmt.Sprintf("translate: an EnvoyFilter's own encoding does not decode: %v", err))
-		}
-		s.dec = dec
+	if dec := s.dec.Value(); dec != nil {
+		return dec
 	}
-	return s.dec
+	dec := &networkingv1alpha3.EnvoyFilter{}
+	if err := proto.Unmarshal(s.spec(), dec); err != nil {
+		panic(fmt.Sprintf("translate: an EnvoyFilter's own encoding does not decode: %v", err))
+	}
+	s.dec = weak.Make(dec)
+	return dec
 }
 
 // spec is the spec's bytes, capacity cut so that nobody appends into the
@@ -130,9 +139,7 @@ func envelopeRoom(ef *EnvoyFilter) int {
 	for k, v := range ef.Labels {
 		n += 12 + len(k) + len(v)
 	}
-	for k, v := range ef.Annotations {
-		n += 12 + len(k) + len(v)
-	}
+	ef.EachAnnotation(func(k, v string) { n += 12 + len(k) + len(v) })
 	return n
 }
 

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -62,7 +63,8 @@ func TestFramedWritesTheHeadBeforeTheSpec(t *testing.T) {
 // spec is at least the 79 bytes of framing and type URL of istiod's MCP
 // resource plus its name, revision and map entries.
 func TestEnvelopeRoomHoldsTheMCPHead(t *testing.T) {
-	ef := &EnvoyFilter{Namespace: "ns", Name: "n", Labels: map[string]string{"k": "v"}, Annotations: map[string]string{"a": strings.Repeat("x", 300)}}
+	ef := &EnvoyFilter{Namespace: "ns", Name: "n", Labels: map[string]string{"k": "v"}}
+	ef.SetAnnotation("a", strings.Repeat("x", 300))
 	want := 79 + len("ns/n") + revisionLen + (9 + 2) + (9 + 1 + 300)
 	if got := envelopeRoom(ef); got < want {
 		t.Errorf("envelopeRoom = %d, want at least %d", got, want)
@@ -101,7 +103,7 @@ func TestAssemblerReusesOnlyDroppedSpecs(t *testing.T) {
 		if got := ef.Spec().GetConfigPatches()[0].GetMatch().GetListener().GetName(); got != "10.0.0.1_80" {
 			t.Errorf("%s: listener %q", ef.Name, got)
 		}
-		if got := ef.Annotations[servicePortAnnotation]; got != ef.Name+":80" {
+		if got := ef.Annotation(servicePortAnnotation); got != ef.Name+":80" {
 			t.Errorf("%s: annotation %q", ef.Name, got)
 		}
 	}
@@ -166,5 +168,32 @@ func TestAppendSourcesSharesOneUnitsList(t *testing.T) {
 	}
 	if dup := appendSources(nil, []model.ObjectRef{a, a}); !slices.Equal(dup, []model.ObjectRef{a}) {
 		t.Errorf("a list with a duplicate: %v", dup)
+	}
+}
+
+// TestDecodedSpecIsKeptOnlyWhileHeld: Spec of an assembled EnvoyFilter
+// decodes its encoding; a caller holding the decoding gets it again, and
+// once nobody holds it the EnvoyFilter does not keep it alive (a dump of
+// every spec would otherwise stay for as long as the EnvoyFilters).
+func TestDecodedSpecIsKeptOnlyWhileHeld(t *testing.T) {
+	spec := &networkingv1alpha3.EnvoyFilter{Priority: 3, ConfigPatches: []*networkingv1alpha3.EnvoyFilter_EnvoyConfigObjectPatch{{ApplyTo: networkingv1alpha3.EnvoyFilter_CLUSTER}}}
+	enc, ok := encodeSpec(spec, nil, 0, nil)
+	if !ok {
+		t.Fatal("the spec does not encode")
+	}
+	ef := &EnvoyFilter{Namespace: "ns", Name: "n", enc: enc}
+	held := ef.Spec()
+	if !proto.Equal(held, spec) {
+		t.Fatalf("Spec decodes to %v, want %v", held, spec)
+	}
+	if again := ef.Spec(); again != held {
+		t.Error("a decoding still held is decoded again")
+	}
+	runtime.KeepAlive(held)
+	held = nil
+	runtime.GC()
+	runtime.GC()
+	if enc.dec.Value() != nil {
+		t.Error("the EnvoyFilter keeps its decoded spec once nobody holds it")
 	}
 }

@@ -155,7 +155,7 @@ func TestBadRoutersAreRejectedAlone(t *testing.T) {
 				t.Errorf("rejected = %v, want only the bad router", out.Rejected)
 			}
 			ef := envoyFilter(out, "aeraki-outbound-b.ns.svc.cluster.local")
-			if ef == nil || !strings.Contains(ef.Annotations["aeraki.io/source"], "MetaRouter ns/good") {
+			if ef == nil || !strings.Contains(ef.Annotation("aeraki.io/source"), "MetaRouter ns/good") {
 				t.Fatalf("the valid router must still render, got %+v", ef)
 			}
 		})

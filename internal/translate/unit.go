@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -149,8 +150,8 @@ func (k unitKey) patchesEnvoyFilter() bool {
 type unit struct {
 	*Unit
 	key  string
-	deps model.Deps
-	good bool // holds output that passed validation: fresh, or kept (stale) from an earlier build
+	deps model.DepSet // what its build read (sealed: the collector does not scan it)
+	good bool         // holds output that passed validation: fresh, or kept (stale) from an earlier build
 }
 
 // planUnits lists the units a snapshot needs: every role of every service
@@ -181,6 +182,12 @@ func planUnits(reg *plugin.Registry, targets plugin.Targets, snap *model.Snapsho
 			}
 		}
 	}
+	if cap(out)-len(out) > len(out)/16 {
+		// The plan is kept until the services change: not with the
+		// quarter of unused room append's last growth left (the collector
+		// marks a slice's whole array).
+		out = slices.Clone(out)
+	}
 	return out
 }
 
@@ -203,8 +210,22 @@ func buildUnits(ctx context.Context, c *unitCache, keys []unitKey, workers int) 
 // build runs one plugin for one unit, catching panics, and puts its output
 // through the validation gate.
 func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
-	deps := model.Deps{}
+	deps, _ := t.recorders.Get().(model.Deps)
+	if deps == nil {
+		deps = model.Deps{}
+	}
 	view := snap.TrackedView(deps)
+	u := t.buildTracked(view, k, prev)
+	view.Untrack()
+	u.deps = deps.Seal()
+	clear(deps)
+	t.recorders.Put(deps)
+	return u
+}
+
+// buildTracked is build reading the snapshot through view, which records
+// the reads.
+func (t *Translator) buildTracked(view *model.View, k unitKey, prev *unit) *unit {
 	svc := view.Service(k.host)
 	port := svc.Port(k.port)
 	ctx := plugin.NewBuildContext(k.plugin.Name(), view, k.role, svc, port)
@@ -234,7 +255,7 @@ func (t *Translator) build(snap *model.Snapshot, k unitKey, prev *unit) *unit {
 	both.out = Unit{Key: k.key, Plugin: k.plugin.Name(), Role: k.role, Service: svc, Port: port, Waypoint: k.waypoint, ServedBy: k.servedBy, Profile: k.profile,
 		ByCaller: k.byCaller, Caller: k.caller}
 	u := &both.unit
-	*u = unit{key: k.key, deps: deps, Unit: &both.out}
+	*u = unit{key: k.key, Unit: &both.out}
 	var vss []*networkingv1.VirtualService
 	if !port.Meta && k.role != plugin.RoleSidecarInbound {
 		vss = view.VirtualServices(k.host)

@@ -23,7 +23,7 @@ import (
 type validated struct {
 	rev   model.Revision
 	ns    kindNS
-	deps  model.Deps
+	deps  model.DepSet
 	diags []model.Diagnostic
 }
 
@@ -61,6 +61,7 @@ type verdicts struct {
 	nsOfKey   map[string]kindNS          // dependency key of a namespace's objects of a kind
 	withDiags map[string]bool            // objects whose verdict has findings
 	idx       depIndex                   // the inverted index of the verdicts' reads
+	rec       model.Deps                 // what a check records into, cleared once sealed
 }
 
 func newVerdicts(kinds func(*model.Snapshot) []schema.GroupKind, run func(*model.View, model.ObjectInfo) []model.Diagnostic, looked func(*Stats)) *verdicts {
@@ -140,12 +141,18 @@ func (vs *verdicts) check(snap *model.Snapshot, key string, ch changeSet, touche
 	if valid {
 		return true
 	}
-	deps := model.Deps{}
-	ds := vs.run(snap.TrackedView(deps), info)
-	if v != nil {
-		vs.idx.remove(key, v.deps)
+	if vs.rec == nil {
+		vs.rec = model.Deps{}
 	}
-	vs.idx.add(key, deps)
+	view := snap.TrackedView(vs.rec)
+	ds := vs.run(view, info)
+	view.Untrack()
+	deps := vs.rec.Seal()
+	clear(vs.rec)
+	if v != nil {
+		vs.idx.remove(key, v.deps, snap)
+	}
+	vs.idx.add(key, deps, snap)
 	at := kindNS{gk: schema.GroupKind{Group: info.Ref.Group, Kind: info.Ref.Kind}, ns: info.Ref.Namespace}
 	vs.byKey[key] = &validated{rev: info.Revision, ns: at, deps: deps, diags: ds}
 	if vs.byNS[at] == nil {
@@ -166,12 +173,12 @@ func (vs *verdicts) check(snap *model.Snapshot, key string, ch changeSet, touche
 }
 
 // drop forgets the verdict on an object that is gone.
-func (vs *verdicts) drop(key string) {
+func (vs *verdicts) drop(snap *model.Snapshot, key string) {
 	v := vs.byKey[key]
 	if v == nil {
 		return
 	}
-	vs.idx.remove(key, v.deps)
+	vs.idx.remove(key, v.deps, snap)
 	delete(vs.byKey, key)
 	delete(vs.withDiags, key)
 	if l := vs.byNS[v.ns]; l != nil {
@@ -214,7 +221,7 @@ func (vs *verdicts) update(snap *model.Snapshot, ch changeSet, stats *Stats) {
 			}
 			for key := range vs.byNS[at] {
 				if !here[key] {
-					vs.drop(key)
+					vs.drop(snap, key)
 				}
 			}
 		}
@@ -249,7 +256,7 @@ func (vs *verdicts) update(snap *model.Snapshot, ch changeSet, stats *Stats) {
 	}
 	for key := range vs.byKey {
 		if !keep[key] {
-			vs.drop(key)
+			vs.drop(snap, key)
 		}
 	}
 }

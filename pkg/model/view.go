@@ -57,6 +57,18 @@ func (v *View) trackBytes(k []byte) {
 	v.deps[key] = rev
 }
 
+// Untrack stops the view's recording: what it reads from now on is not
+// recorded. A build whose record was sealed (Deps.Seal) calls it so that
+// the map it recorded into can record the next build, with nothing a
+// context kept past its build writing into it meanwhile.
+func (v *View) Untrack() {
+	if v.mu != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+	}
+	v.deps = nil
+}
+
 // Options returns the mesh settings (domain suffix, root namespace, trust domain).
 func (v *View) Options() Options { return v.snap.opts }
 
