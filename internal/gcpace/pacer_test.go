@@ -35,13 +35,7 @@ func TestShouldCollect(t *testing.T) {
 // start. Twice the cycle to come reaches the trigger, so the Pacer
 // collects; right after, with the garbage gone, it does not.
 func TestBurstStartedCollectsBeforeTheTrigger(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
-	ballast := make([][]byte, 96)
-	for i := range ballast {
-		ballast[i] = make([]byte, 1<<20)
-	}
-	runtime.GC()
+	ballast := liveHeap(t)
 	p := New(Options{MinHeap: 32 << 20})
 	p.BurstStarted() // the first burst only starts counting
 	if p.running.Load() {
@@ -83,13 +77,7 @@ func TestBurstStartedCollectsBeforeTheTrigger(t *testing.T) {
 // runway (a cold start) is not an estimate of the next edit, so it starts
 // no collection.
 func TestBurstStartedIgnoresFullBuilds(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
-	ballast := make([][]byte, 96)
-	for i := range ballast {
-		ballast[i] = make([]byte, 1<<20)
-	}
-	runtime.GC()
+	ballast := liveHeap(t)
 	p := New(Options{MinHeap: 32 << 20})
 	p.BurstStarted()
 	for range 400 { // 400 MiB, four times the runway, collected on the way
@@ -100,4 +88,17 @@ func TestBurstStartedIgnoresFullBuilds(t *testing.T) {
 		t.Errorf("a full build's cycle was counted (cycles %v) or started a collection", p.cycles)
 	}
 	runtime.KeepAlive(ballast)
+}
+
+// liveHeap sets GOGC=100 and no memory limit for the test, and returns 96
+// MiB to keep alive, collected once so that the live heap is known.
+func liveHeap(t *testing.T) [][]byte {
+	t.Cleanup(func(old int) func() { return func() { debug.SetGCPercent(old) } }(debug.SetGCPercent(100)))
+	t.Cleanup(func(old int64) func() { return func() { debug.SetMemoryLimit(old) } }(debug.SetMemoryLimit(math.MaxInt64)))
+	ballast := make([][]byte, 96)
+	for i := range ballast {
+		ballast[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	return ballast
 }
