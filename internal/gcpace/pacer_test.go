@@ -93,8 +93,8 @@ func TestBurstStartedIgnoresFullBuilds(t *testing.T) {
 // liveHeap sets GOGC=100 and no memory limit for the test, and returns 96
 // MiB to keep alive, collected once so that the live heap is known.
 func liveHeap(t *testing.T) [][]byte {
-	t.Cleanup(func(old int) func() { return func() { debug.SetGCPercent(old) } }(debug.SetGCPercent(100)))
-	t.Cleanup(func(old int64) func() { return func() { debug.SetMemoryLimit(old) } }(debug.SetMemoryLimit(math.MaxInt64)))
+	gogc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() { debug.SetGCPercent(gogc); debug.SetMemoryLimit(limit) })
 	ballast := make([][]byte, 96)
 	for i := range ballast {
 		ballast[i] = make([]byte, 1<<20)
