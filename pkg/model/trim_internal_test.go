@@ -162,14 +162,14 @@ func TestTrimKeepsWhatTheModelReads(t *testing.T) {
 		return b.Build()
 	}
 	a, b := build(full), build(trim)
-	sa, sb := servicesWithoutRevisions(a.View().Services()), servicesWithoutRevisions(b.View().Services())
+	sa, sb := withoutRevisions(a.View().Services(), serviceRevision), withoutRevisions(b.View().Services(), serviceRevision)
 	if !reflect.DeepEqual(sa, sb) {
 		t.Errorf("services differ once trimmed:\nfull:    %s\ntrimmed: %s", dump(sa), dump(sb))
 	}
 	if len(sa) != 2 || len(sa[0].Addresses) == 0 || len(sa[0].Ports) == 0 {
 		t.Fatalf("want 2 services with addresses and ports, got %s", dump(sa))
 	}
-	wa, wb := withoutRevisions(a.View().Workloads()), withoutRevisions(b.View().Workloads())
+	wa, wb := withoutRevisions(a.View().Workloads(), workloadRevision), withoutRevisions(b.View().Workloads(), workloadRevision)
 	if !reflect.DeepEqual(wa, wb) {
 		t.Errorf("workloads differ once trimmed:\nfull:    %s\ntrimmed: %s", dump(wa), dump(wb))
 	}
@@ -192,33 +192,25 @@ func TestTrimKeepsWhatTheModelReads(t *testing.T) {
 	}
 }
 
-func servicesWithoutRevisions(svcs []*Service) []Service {
-	out := make([]Service, len(svcs))
-	for i, s := range svcs {
-		out[i] = *s
-		out[i].Revision = ""
+// withoutRevisions copies services or workloads without their revisions,
+// which hash what Trim kept.
+func withoutRevisions[T any](in []*T, revision func(*T) *Revision) []T {
+	out := make([]T, len(in))
+	for i, x := range in {
+		out[i] = *x
+		*revision(&out[i]) = ""
 	}
 	return out
 }
 
-// withoutRevisions copies workloads without their revisions, which hash
-// what Trim kept.
-func withoutRevisions(ws []*Workload) []Workload {
-	out := make([]Workload, len(ws))
-	for i, w := range ws {
-		out[i] = *w
-		out[i].Revision = ""
-	}
-	return out
-}
+func serviceRevision(s *Service) *Revision   { return &s.Revision }
+func workloadRevision(w *Workload) *Revision { return &w.Revision }
 
 func endpointsWithoutRevisions(eps []Endpoint) []Endpoint {
 	out := append([]Endpoint(nil), eps...)
 	for i := range out {
 		if w := out[i].Workload; w != nil {
-			c := *w
-			c.Revision = ""
-			out[i].Workload = &c
+			out[i].Workload = &withoutRevisions([]*Workload{w}, workloadRevision)[0]
 		}
 	}
 	return out
