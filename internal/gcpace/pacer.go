@@ -104,7 +104,7 @@ func (p *Pacer) BurstStarted() {
 }
 
 // Collections returns how many collections the Pacer started and saw
-// finish, for tests and metrics.
+// finish: what a test waits on to know a started collection is over.
 func (p *Pacer) Collections() uint64 { return p.collections.Load() }
 
 // heap is what BurstStarted decides from, in bytes.
